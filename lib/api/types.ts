@@ -1,0 +1,81 @@
+/**
+ * Wire types of the fleet HTTP API v1 (`/fleet/v1/...`), shared by fleetd (server) and fleetctl (client).
+ * Field names and JSON shapes follow coreos/fleet's `schema/v1.json` so existing clients keep working.
+ */
+
+/** A unit's desired state, and the derived current state. */
+export type UnitTargetState = "inactive" | "loaded" | "launched";
+
+export const UNIT_TARGET_STATES: readonly UnitTargetState[] = ["inactive", "loaded", "launched"];
+
+/** One `Name=Value` line of a unit file, with the section it belongs to. */
+export interface UnitOption {
+  section: string;
+  name: string;
+  value: string;
+}
+
+/** `GET /units`, `GET|PUT /units/<name>`. */
+export interface ApiUnit {
+  name: string;
+  options: UnitOption[];
+  desiredState?: UnitTargetState;
+  /** Derived: inactive (not placed / no state from target), loaded, launched. Absent for global units. */
+  currentState?: UnitTargetState;
+  /** Target machine; absent when unscheduled and for global units. */
+  machineID?: string;
+}
+
+/** `GET /machines`. */
+export interface ApiMachine {
+  id: string;
+  primaryIP?: string;
+  metadata?: Record<string, string>;
+}
+
+/** `GET /state`. */
+export interface ApiUnitState {
+  name: string;
+  hash: string;
+  machineID: string;
+  systemdLoadState: string;
+  systemdActiveState: string;
+  systemdSubState: string;
+}
+
+export interface ApiUnitPage {
+  units: ApiUnit[];
+  nextPageToken?: string;
+}
+
+export interface ApiMachinePage {
+  machines: ApiMachine[];
+  nextPageToken?: string;
+}
+
+export interface ApiUnitStatePage {
+  states: ApiUnitState[];
+  nextPageToken?: string;
+}
+
+/** One operation of `PATCH /machines` (values wrapped in an object, as fleet's server expects). */
+export interface ApiMachineMetadataOp {
+  op: "add" | "remove" | "replace";
+  /** `/<machineID>/metadata/<key>` */
+  path: string;
+  value?: { value: string };
+}
+
+/** Body of every error response. */
+export interface ApiErrorBody {
+  error: { code: number; message: string };
+}
+
+/** Message of the 503 answered while fleetd is not registered with etcd (fleet's exact text). */
+export const API_UNAVAILABLE_MESSAGE = "fleet server unable to communicate with etcd";
+
+/** Default API socket. */
+export const DEFAULT_API_SOCKET = "/var/run/fleet.sock";
+
+/** Path prefix of the API. fleet also mounted `/v1-alpha/`. */
+export const API_BASE_PATH = "/fleet/v1/";
