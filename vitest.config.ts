@@ -19,8 +19,9 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           testTimeout: 15 * 60_000,
           hookTimeout: 40 * 60_000,
-          fileParallelism: false,
+          // One cluster at a time: e2e files run one after another in a single process.
           pool: "forks",
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],
