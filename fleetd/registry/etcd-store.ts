@@ -1,0 +1,199 @@
+/**
+ * A thin layer over the etcd3 client that every registry side shares: the client's fault policy as
+ * data, ranges/transactions with a per-request deadline, watches from a known revision, and the one
+ * place where etcd errors are translated (`./errors`).
+ */
+import { Etcd3, type IOptions, type IKeyValue, type IRangeResponse, type ITxnRequest, type ITxnResponse, type IWatchResponse, type Watcher } from "etcd3";
+import { ExponentialBackoff, noop, type IBackoff } from "cockatiel";
+import { abortReason } from "../../lib/async/delay";
+import { translateEtcdError } from "./errors";
+import { Keys, prefixEnd } from "./keys";
+
+/** How to reach etcd. */
+export interface EtcdConnectionOptions {
+  /** Endpoints, e.g. `["http://127.0.0.1:2379"]`. */
+  endpoints: readonly string[];
+  /** Milliseconds per etcd request before it counts as failed. Default 5000. */
+  requestTimeoutMs?: number;
+  /** PEM contents for TLS to etcd (all three or only the CA). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  auth?: { username: string; password: string };
+  /** Longest wait between watch reconnect attempts. Default 1000 ms (etcd3's own default is 30 s). */
+  maxWatchBackoffMs?: number;
+}
+
+/**
+ * Creates an etcd3 client whose retries are ours: no hidden retries or circuit breaker inside the
+ * client (callers retry with their own policy and know when etcd is down), fast watch reconnects.
+ */
+export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
+  const opts: IOptions = {
+    hosts: [...options.endpoints],
+    dialTimeout: options.requestTimeoutMs ?? 5_000,
+    faultHandling: {
+      host: () => noop,
+      global: noop,
+      // etcd3 declares an IBackoff here but calls `.next()` on it first, as on a factory (its own default
+      // is `new ExponentialBackoff()`, a factory too), so a factory is what works at run time.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: options.maxWatchBackoffMs ?? 1_000 }) as unknown as IBackoff<unknown>,
+    },
+  };
+  if (options.tls) {
+    opts.credentials = {
+      rootCertificate: options.tls.ca ?? Buffer.alloc(0),
+      ...(options.tls.cert ? { certChain: options.tls.cert } : {}),
+      ...(options.tls.key ? { privateKey: options.tls.key } : {}),
+    };
+  }
+  if (options.auth) opts.auth = { username: options.auth.username, password: options.auth.password };
+  return new Etcd3(opts);
+}
+
+/** A key/value read from etcd, decoded. */
+export interface StoredKv {
+  key: string;
+  value: Buffer;
+  modRevision: number;
+  createRevision: number;
+  lease: string;
+}
+
+/** Result of a consistent read: the values and the revision they were read at. */
+export interface Snapshot {
+  revision: number;
+  kvs: StoredKv[];
+}
+
+/** One change seen by a watch. */
+export interface WatchChange {
+  type: "put" | "delete";
+  key: string;
+  value: Buffer;
+  modRevision: number;
+}
+
+/** A running watch; `close()` cancels it. */
+export interface WatchHandle {
+  close(): Promise<void>;
+}
+
+export function decodeKv(kv: IKeyValue): StoredKv {
+  return {
+    key: kv.key.toString("utf8"),
+    value: kv.value,
+    modRevision: Number(kv.mod_revision),
+    createRevision: Number(kv.create_revision),
+    lease: kv.lease,
+  };
+}
+
+/** Shared etcd access for the registry sides. Does not own the client (the caller closes it). */
+export class EtcdStore {
+  readonly keys: Keys;
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly client: Etcd3,
+    options: { prefix: string; requestTimeoutMs?: number },
+  ) {
+    this.keys = new Keys(options.prefix);
+    this.timeoutMs = options.requestTimeoutMs ?? 5_000;
+  }
+
+  private callOptions(): { deadline: Date } {
+    return { deadline: new Date(Date.now() + this.timeoutMs) };
+  }
+
+  /** Runs one etcd call with the deadline, the signal checked, and errors translated. */
+  async call<T>(operation: string, fn: (opts: { deadline: Date }) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) throw abortReason(signal);
+    try {
+      return await fn(this.callOptions());
+    } catch (err) {
+      throw translateEtcdError(err, operation);
+    }
+  }
+
+  /** Every key under `prefix` (or exactly `key` when `exact`), at one revision (latest unless given). */
+  async range(operation: string, prefix: string, opts: { exact?: boolean; revision?: number; signal?: AbortSignal; keysOnly?: boolean } = {}): Promise<Snapshot> {
+    const res: IRangeResponse = await this.call(
+      operation,
+      (o) =>
+        this.client.kv.range(
+          {
+            key: Buffer.from(prefix),
+            ...(opts.exact ? {} : { range_end: prefixEnd(prefix) }),
+            ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
+            ...(opts.keysOnly ? { keys_only: true } : {}),
+          },
+          o,
+        ),
+      opts.signal,
+    );
+    return { revision: Number(res.header.revision), kvs: res.kvs.map(decodeKv) };
+  }
+
+  /** Several prefix ranges read atomically in one transaction (one consistent snapshot). */
+  async rangeMany(operation: string, prefixes: readonly { prefix: string; exact?: boolean }[], signal?: AbortSignal): Promise<{ revision: number; results: StoredKv[][] }> {
+    const res = await this.txn(
+      operation,
+      {
+        success: prefixes.map((p) => ({
+          request_range: { key: Buffer.from(p.prefix), ...(p.exact ? {} : { range_end: prefixEnd(p.prefix) }) },
+        })),
+      },
+      signal,
+    );
+    return {
+      revision: Number(res.header.revision),
+      results: res.responses.map((r) => r.response_range.kvs.map(decodeKv)),
+    };
+  }
+
+  async txn(operation: string, req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
+    return this.call(operation, (o) => this.client.kv.txn(req, o), signal);
+  }
+
+  /**
+   * Watches every key under `prefix` from `fromRevision` (inclusive; pass snapshot revision + 1). The
+   * etcd3 client multiplexes all watches of one client over one gRPC stream and, after a reconnect,
+   * resumes from the last revision it delivered, so no event is lost or repeated. `onError` is called
+   * when the watch cannot resume (e.g. the revision was compacted): the owner must re-read and re-watch.
+   */
+  async watch(
+    prefix: string,
+    fromRevision: number,
+    handlers: { onChanges: (changes: WatchChange[], revision: number) => void; onError: (err: Error) => void; onDisconnect?: () => void; onReconnect?: () => void },
+  ): Promise<WatchHandle> {
+    let watcher: Watcher;
+    try {
+      watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
+    } catch (err) {
+      throw translateEtcdError(err, `watch ${prefix}`);
+    }
+    watcher.on("data", (res: IWatchResponse) => {
+      if (res.events.length === 0) return; // progress notifications
+      const changes: WatchChange[] = res.events.map((e) => ({
+        type: e.type === "Delete" ? "delete" : "put",
+        key: e.kv.key.toString("utf8"),
+        value: e.kv.value,
+        modRevision: Number(e.kv.mod_revision),
+      }));
+      handlers.onChanges(changes, Number(res.header.revision));
+    });
+    watcher.on("error", (err) => handlers.onError(translateEtcdError(err, `watch ${prefix}`)));
+    if (handlers.onDisconnect) watcher.on("disconnected", handlers.onDisconnect);
+    if (handlers.onReconnect) watcher.on("connected", handlers.onReconnect);
+    return {
+      close: async () => {
+        try {
+          await watcher.cancel();
+        } catch (err) {
+          // Cancelling while etcd is away fails; the stream goes with the client anyway.
+          const e = translateEtcdError(err, `cancel watch ${prefix}`);
+          if (!e.retriable) throw e;
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The etcd key layout under a prefix `P` (default `/fleet/`), and the JSON records stored in it.
+ * See `fleetd/REGISTRY.md` for who writes/watches what and why it scales.
+ */
+import type { UnitTargetState } from "../../lib/api/types";
+
+/** `P/machines/<id>` (on the machine's lease): presence and static facts. */
+export interface MachineRecord {
+  id: string;
+  publicIP: string;
+  /** Static metadata from the machine's configuration. */
+  metadata: Record<string, string>;
+  /** fleetd version that registered. */
+  version: string;
+  /** The machine does not take part in leader election (`disable_engine`). */
+  disableEngine: boolean;
+}
+
+/** `P/units/<name>` (permanent): the unit and what the operator wants. */
+export interface UnitRecord {
+  name: string;
+  /** SHA1 of the canonical unit text; the text is at `P/bodies/<hash>`. */
+  hash: string;
+  desiredState: UnitTargetState;
+  /** `[X-Fleet] Global=true`: scheduled on every matching machine, never placed. */
+  global: boolean;
+}
+
+/** `P/schedule/<machine>/<name>` (permanent, written by the engine): work for one agent. */
+export interface ScheduleRecord {
+  hash: string;
+  /** loaded or launched (inactive units are not scheduled). */
+  desiredState: UnitTargetState;
+  /** The canonical unit text, so the agent needs no further read. */
+  text: string;
+}
+
+/** `P/state/<name>/<machine>` (on the agent's lease): systemd's view plus the launched flag. */
+export interface StateRecord {
+  hash: string;
+  loadState: string;
+  activeState: string;
+  subState: string;
+  /** The agent asked systemd to start the unit (fleet's "job-state" heartbeat, folded into the state). */
+  launched: boolean;
+}
+
+/** Builds keys under one prefix. All keys are strings; etcd sorts them bytewise. */
+export class Keys {
+  readonly prefix: string;
+  constructor(prefix: string) {
+    this.prefix = prefix.endsWith("/") ? prefix : `${prefix}/`;
+  }
+  get machines(): string {
+    return `${this.prefix}machines/`;
+  }
+  machine(id: string): string {
+    return `${this.machines}${id}`;
+  }
+  get metadataAll(): string {
+    return `${this.prefix}metadata/`;
+  }
+  metadata(id: string, key?: string): string {
+    return key === undefined ? `${this.metadataAll}${id}/` : `${this.metadataAll}${id}/${key}`;
+  }
+  get units(): string {
+    return `${this.prefix}units/`;
+  }
+  unit(name: string): string {
+    return `${this.units}${name}`;
+  }
+  get bodies(): string {
+    return `${this.prefix}bodies/`;
+  }
+  body(hash: string): string {
+    return `${this.bodies}${hash}`;
+  }
+  get placements(): string {
+    return `${this.prefix}placement/`;
+  }
+  placement(name: string): string {
+    return `${this.placements}${name}`;
+  }
+  get scheduleAll(): string {
+    return `${this.prefix}schedule/`;
+  }
+  /** `P/schedule/<machine>/` or one entry of it. */
+  schedule(machine: string, name?: string): string {
+    return name === undefined ? `${this.scheduleAll}${machine}/` : `${this.scheduleAll}${machine}/${name}`;
+  }
+  get statesAll(): string {
+    return `${this.prefix}state/`;
+  }
+  /** `P/state/<name>/` or one machine's state of it. */
+  state(name: string, machine?: string): string {
+    return machine === undefined ? `${this.statesAll}${name}/` : `${this.statesAll}${name}/${machine}`;
+  }
+  get leader(): string {
+    return `${this.prefix}engine/leader`;
+  }
+
+  /** Splits `rest` after a folder prefix into its two path parts (`<a>/<b>`). */
+  static split2(rest: string): [string, string] | undefined {
+    const i = rest.indexOf("/");
+    if (i <= 0 || i === rest.length - 1) return undefined;
+    return [rest.slice(0, i), rest.slice(i + 1)];
+  }
+}
+
+/** etcd's range end for "every key starting with `prefix`". */
+export function prefixEnd(prefix: string): Buffer {
+  const buf = Buffer.from(prefix);
+  for (let i = buf.length - 1; i >= 0; i--) {
+    if (buf[i]! < 0xff) {
+      const end = Buffer.from(buf.subarray(0, i + 1));
+      end[i] = end[i]! + 1;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/** Parses a JSON record, naming the key on failure (a corrupt value must not crash a loop silently). */
+export function parseRecord<T>(key: string, value: Buffer | string): T {
+  const text = typeof value === "string" ? value : value.toString("utf8");
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`Cannot read etcd key ${key}: its value is not valid JSON (${text.slice(0, 80)})`, { cause: err });
+  }
+}
