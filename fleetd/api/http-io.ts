@@ -1,0 +1,70 @@
+/** Small helpers for JSON responses and request bodies, shared by the API's resources. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ApiErrorBody } from "../../lib/api/types";
+
+/** An error that becomes an HTTP error response with fleet's JSON body. */
+export class HttpError extends Error {
+  override readonly name = "HttpError";
+  constructor(
+    readonly status: number,
+    message: string,
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.headers = options?.headers ?? {};
+  }
+  readonly headers: Record<string, string>;
+}
+
+/** Largest request body accepted (unit files are small; this only stops abuse). */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/** Sends `value` as JSON with the given status. */
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Sends an empty response with a JSON content type (fleet does so for 201/204). */
+export function sendEmpty(res: ServerResponse, status: number): void {
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end();
+}
+
+/** Sends `{"error":{"code","message"}}`. */
+export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body: ApiErrorBody = { error: { code: status, message } };
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  sendJson(res, status, body);
+}
+
+/** Reads the whole body (bounded) and parses it as JSON; a bad body is a 400 like fleet's. */
+export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, `unable to decode body: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** fleet requires exactly one `Content-Type` header whose media type is application/json. */
+export function requireJsonContentType(req: IncomingMessage): void {
+  const values: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]?.toLowerCase() === "content-type") values.push(req.rawHeaders[i + 1] ?? "");
+  }
+  if (values.length !== 1) {
+    throw new HttpError(415, "expected a single Content-Type header");
+  }
+  const media = (values[0] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (media !== "application/json") throw new HttpError(415, `Content-Type must be application/json, not "${values[0]}"`);
+}

@@ -1,0 +1,52 @@
+/**
+ * `PATCH /machines`: a JSON array of `{op, path, value: {value}}`, validated as a whole before anything
+ * is applied, with fleet's messages. JSON keys are matched case-insensitively, as Go's decoder does.
+ */
+import type { MetadataChange } from "./backend";
+
+/** A patch document that cannot be applied; the message is sent with a 400. */
+export class MetadataPatchError extends Error {
+  override readonly name = "MetadataPatchError";
+}
+
+const PATH_RE = /^\/([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/;
+
+function field(obj: Record<string, unknown>, name: string): unknown {
+  const key = Object.keys(obj).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : obj[key];
+}
+
+/** Validates a parsed PATCH body and turns it into metadata changes, in order. */
+export function parseMetadataPatch(body: unknown): MetadataChange[] {
+  if (!Array.isArray(body)) throw new MetadataPatchError("unable to decode body: expected a JSON array of operations");
+  const changes: MetadataChange[] = [];
+  for (const raw of body as unknown[]) {
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      throw new MetadataPatchError("unable to decode body: each operation must be a JSON object");
+    }
+    const obj = raw as Record<string, unknown>;
+    const op = field(obj, "op");
+    if (op !== "add" && op !== "remove" && op !== "replace") {
+      throw new MetadataPatchError("invalid op: expect add, remove, or replace");
+    }
+    const path = field(obj, "path");
+    const match = typeof path === "string" ? PATH_RE.exec(path) : null;
+    if (!match) throw new MetadataPatchError("machine metadata path invalid");
+    const machineID = match[1]!;
+    const key = match[2]!;
+    if (op === "remove") {
+      changes.push({ machineID, key, value: null });
+      continue;
+    }
+    const wrapped = field(obj, "value");
+    const value =
+      wrapped !== null && typeof wrapped === "object" && !Array.isArray(wrapped)
+        ? field(wrapped as Record<string, unknown>, "value")
+        : undefined;
+    if (typeof value !== "string" || value === "") {
+      throw new MetadataPatchError("invalid value: add and replace require a value");
+    }
+    changes.push({ machineID, key, value });
+  }
+  return changes;
+}

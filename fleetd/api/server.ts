@@ -1,0 +1,161 @@
+/**
+ * fleetd's HTTP API v1, compatible with coreos/fleet's: routing under `/fleet/v1/` and `/v1-alpha/`,
+ * the `Server` header, JSON errors, 503 while fleetd is not registered, and per-listener credentials.
+ *
+ * Entry point for fleetd's server: `createApiServer({ backend, version, tokenLimit })`, then
+ * `api.listen(spec)` once per listener (see `listeners.ts` for `apiListenersFromConfig`), and
+ * `api.close()` on shutdown.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { API_UNAVAILABLE_MESSAGE } from "../../lib/api/types";
+import { anySignal } from "../../lib/async/any-signal";
+import { BackendInvalidError, BackendNotFoundError, BackendUnavailableError, type ApiBackend } from "./backend";
+import { hasBearerToken } from "./bearer-auth";
+import { discoveryDocument } from "./discovery";
+import { HttpError, sendError, sendJson } from "./http-io";
+import { bindListener, type ApiListenerSpec, type BoundListener } from "./listeners";
+import { machines } from "./machines-resource";
+import { listStates, stateItem } from "./state-resource";
+import { listUnits, unitItem, type ResourceContext } from "./units-resource";
+
+export interface ApiServerOptions {
+  backend: ApiBackend;
+  /** fleetd's version, sent as `Server: fleetd/<version>`. */
+  version: string;
+  /** Default page size of list responses (fleet's `token_limit`, default 100). */
+  tokenLimit?: number;
+  /** Called with every request that failed with a 5xx, for fleetd's log (libraries do not log). */
+  onError?: (err: unknown, req: IncomingMessage) => void;
+}
+
+/** Who may use a listener: anybody who can reach it, or only holders of a bearer token. */
+export type ListenerAuth = { kind: "open" } | { kind: "bearer"; token: string };
+
+export interface ApiServer {
+  /** Serves one request (exposed for embedding and tests). */
+  handle(req: IncomingMessage, res: ServerResponse, auth?: ListenerAuth): void;
+  /** Starts serving on a listener; resolves when it accepts connections. */
+  listen(spec: ApiListenerSpec): Promise<BoundListener>;
+  /** Stops every listener and waits for in-flight requests; unix socket files are removed. */
+  close(): Promise<void>;
+}
+
+/** Default `token_limit`. */
+export const DEFAULT_TOKEN_LIMIT = 100;
+
+const PREFIXES = ["/fleet/v1", "/v1-alpha"];
+
+/** Creates the API server; nothing listens until `listen()` is called. */
+export function createApiServer(options: ApiServerOptions): ApiServer {
+  const tokenLimit = options.tokenLimit ?? DEFAULT_TOKEN_LIMIT;
+  if (!Number.isInteger(tokenLimit) || tokenLimit < 1 || tokenLimit > 0xffff) {
+    throw new Error(`Cannot create the fleet API: token_limit ${tokenLimit} is out of range; use an integer from 1 to 65535`);
+  }
+  const servers: { server: Server; bound: BoundListener }[] = [];
+  const closing = new AbortController();
+
+  const route = async (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://domain-sock");
+    const path = url.pathname;
+    if (path === "/") throw new HttpError(405, "method not allowed: the API lives under /fleet/v1/");
+    const prefix = PREFIXES.find((p) => path === p || path.startsWith(`${p}/`));
+    if (prefix === undefined) throw new HttpError(404, `no such resource: ${path}`);
+    if (!options.backend.isRegistered()) throw new HttpError(503, API_UNAVAILABLE_MESSAGE);
+    const rest = path.slice(prefix.length).replace(/^\/+/, "");
+    const ctx: ResourceContext = { req, res, backend: options.backend, query: url.searchParams, tokenLimit, signal };
+    const [resource, ...tail] = rest.split("/");
+    const item = tail.length > 0 ? decodeURIComponent(tail.join("/")) : undefined;
+    if (item !== undefined && (item === "" || item.includes("/"))) throw new HttpError(404, `no such resource: ${path}`);
+    switch (resource) {
+      case "discovery":
+      case "discovery.json":
+        if (item !== undefined) break;
+        if (req.method !== "GET") throw new HttpError(400, "only GET is supported on /discovery");
+        sendJson(res, 200, discoveryDocument(prefix));
+        return;
+      case "machines":
+        if (item !== undefined) break;
+        await machines(ctx);
+        return;
+      case "units":
+        if (item === undefined) {
+          if (req.method !== "GET") throw new HttpError(405, "method not allowed on /units: use GET", { headers: { Allow: "GET" } });
+          await listUnits(ctx);
+        } else {
+          await unitItem(ctx, item);
+        }
+        return;
+      case "state":
+        if (item === undefined) await listStates(ctx);
+        else await stateItem(ctx, item);
+        return;
+    }
+    throw new HttpError(404, `no such resource: ${path}`);
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse, auth: ListenerAuth = { kind: "open" }): void => {
+    res.setHeader("Server", `fleetd/${options.version}`);
+    if (auth.kind === "bearer" && !hasBearerToken(req, auth.token)) {
+      req.resume();
+      sendError(res, 401, "missing or wrong credentials: send \"Authorization: Bearer <api_token>\" (see fleetd's api_token option)", {
+        "WWW-Authenticate": 'Bearer realm="fleet"',
+      });
+      return;
+    }
+    const requestAbort = new AbortController();
+    const abortRequest = (): void => requestAbort.abort(new Error("client closed the connection"));
+    res.on("close", abortRequest);
+    const { signal, dispose } = anySignal([requestAbort.signal, closing.signal]);
+    route(req, res, signal)
+      .catch((err: unknown) => {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        const [status, message, headers] = translate(err);
+        if (status >= 500) options.onError?.(err, req);
+        req.resume();
+        sendError(res, status, message, headers);
+      })
+      .finally(() => {
+        res.off("close", abortRequest);
+        dispose();
+      });
+  };
+
+  return {
+    handle,
+    async listen(spec) {
+      const auth: ListenerAuth =
+        spec.kind === "tcp" && spec.token !== undefined ? { kind: "bearer", token: spec.token } : { kind: "open" };
+      const server = createServer((req, res) => handle(req, res, auth));
+      server.keepAliveTimeout = 30_000;
+      const bound = await bindListener(server, spec);
+      servers.push({ server, bound });
+      return bound;
+    },
+    async close() {
+      closing.abort(new Error("fleet API is shutting down"));
+      await Promise.all(
+        servers.splice(0).map(
+          ({ server, bound }) =>
+            new Promise<void>((resolve) => {
+              server.close(() => {
+                void bound.cleanup().finally(resolve);
+              });
+              server.closeIdleConnections();
+            }),
+        ),
+      );
+    },
+  };
+}
+
+function translate(err: unknown): [number, string, Record<string, string>] {
+  if (err instanceof HttpError) return [err.status, err.message, err.headers];
+  if (err instanceof BackendNotFoundError) return [404, err.message, {}];
+  if (err instanceof BackendInvalidError) return [400, err.message, {}];
+  if (err instanceof BackendUnavailableError) return [503, API_UNAVAILABLE_MESSAGE, {}];
+  if (err instanceof URIError) return [400, `malformed URL: ${err.message}`, {}];
+  return [500, `internal error: ${err instanceof Error ? err.message : String(err)}`, {}];
+}

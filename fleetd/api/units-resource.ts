@@ -1,0 +1,133 @@
+/** `/units` and `/units/<name>`: fleet's status codes and messages. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ApiUnit, UnitOption, UnitTargetState } from "../../lib/api/types";
+import { UNIT_TARGET_STATES } from "../../lib/api/types";
+import type { ApiBackend } from "./backend";
+import { HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
+import { pageOf } from "./paging";
+import { isTemplate, sameUnitBody, unitNameProblem, unitOptionsProblem } from "./unit-rules";
+
+/** What a resource handler gets for one request. */
+export interface ResourceContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  backend: ApiBackend;
+  query: URLSearchParams;
+  tokenLimit: number;
+  signal: AbortSignal;
+}
+
+/** `GET /units`: all units sorted by name, paged. */
+export async function listUnits(ctx: ResourceContext): Promise<void> {
+  const units = await ctx.backend.listUnits(ctx.signal);
+  units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const page = pageOf(units, ctx.query, ctx.tokenLimit);
+  sendJson(ctx.res, 200, { units: page.items.map(wireUnit), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) });
+}
+
+/** Dispatches `/units/<name>` by method. */
+export async function unitItem(ctx: ResourceContext, name: string): Promise<void> {
+  switch (ctx.req.method) {
+    case "GET": {
+      const unit = await ctx.backend.getUnit(name, ctx.signal);
+      if (!unit) throw new HttpError(404, "unit does not exist");
+      sendJson(ctx.res, 200, wireUnit(unit));
+      return;
+    }
+    case "DELETE": {
+      if (!(await ctx.backend.destroyUnit(name, ctx.signal))) throw new HttpError(404, "unit does not exist");
+      sendEmpty(ctx.res, 204);
+      return;
+    }
+    case "PUT":
+      await putUnit(ctx, name);
+      return;
+    default:
+      throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /units/${name}: use GET, PUT or DELETE`, {
+        headers: { Allow: "GET, PUT, DELETE" },
+      });
+  }
+}
+
+/** Omits empty optional fields as fleet's JSON does. */
+function wireUnit(u: ApiUnit): ApiUnit {
+  const out: ApiUnit = { name: u.name, options: u.options };
+  if (u.desiredState) out.desiredState = u.desiredState;
+  if (u.currentState) out.currentState = u.currentState;
+  if (u.machineID) out.machineID = u.machineID;
+  return out;
+}
+
+interface PutBody {
+  name: string;
+  options: UnitOption[];
+  desiredState?: UnitTargetState;
+}
+
+function field(obj: Record<string, unknown>, name: string): unknown {
+  const key = Object.keys(obj).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : obj[key];
+}
+
+/** Decodes a PUT body like Go's decoder (case-insensitive keys, unknown keys ignored). */
+function decodePutBody(raw: unknown, urlName: string): PutBody {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new HttpError(400, "unable to decode body: expected a JSON object");
+  }
+  const obj = raw as Record<string, unknown>;
+  const name = field(obj, "name") ?? "";
+  if (typeof name !== "string") throw new HttpError(400, "unable to decode body: name must be a string");
+  const rawOptions = field(obj, "options") ?? [];
+  if (!Array.isArray(rawOptions)) throw new HttpError(400, "unable to decode body: options must be an array");
+  const options: UnitOption[] = [];
+  for (const o of rawOptions as unknown[]) {
+    if (o === null || typeof o !== "object") throw new HttpError(400, "unable to decode body: each option must be an object");
+    const rec = o as Record<string, unknown>;
+    const [section, optName, value] = [field(rec, "section"), field(rec, "name"), field(rec, "value")];
+    if (typeof section !== "string" || typeof optName !== "string" || typeof value !== "string") {
+      throw new HttpError(400, "unable to decode body: option section, name and value must be strings");
+    }
+    options.push({ section, name: optName, value });
+  }
+  const desired = field(obj, "desiredState") ?? "";
+  if (desired !== "" && !UNIT_TARGET_STATES.includes(desired as UnitTargetState)) {
+    throw new HttpError(400, `unable to decode body: invalid desiredState ${JSON.stringify(desired)}: use inactive, loaded or launched`);
+  }
+  return { name: name === "" ? urlName : name, options, ...(desired ? { desiredState: desired as UnitTargetState } : {}) };
+}
+
+async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
+  requireJsonContentType(ctx.req);
+  const su = decodePutBody(await readJsonBody(ctx.req), urlName);
+  if (su.name !== urlName) {
+    throw new HttpError(400, `name in URL ${JSON.stringify(urlName)} differs from unit name in request body ${JSON.stringify(su.name)}`);
+  }
+  const nameProblem = unitNameProblem(su.name);
+  if (nameProblem) throw new HttpError(400, nameProblem);
+  const existing = await ctx.backend.getUnit(su.name, ctx.signal);
+  let create = false;
+  if (!existing) {
+    if (su.options.length === 0) throw new HttpError(409, "unit does not exist and options field empty");
+    create = true;
+  } else if (su.options.length > 0) {
+    // Same name, other body: a new version that replaces the old one (fleetctl --replace).
+    create = !sameUnitBody(su.options, existing.options);
+  }
+  if (create) {
+    const problem = unitOptionsProblem(su.name, su.options);
+    if (problem) throw new HttpError(400, problem);
+    const desiredState = su.desiredState ?? "inactive";
+    if (isTemplate(su.name) && desiredState !== "inactive") {
+      throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
+    }
+    await ctx.backend.createUnit({ name: su.name, options: su.options, desiredState }, ctx.signal);
+    sendEmpty(ctx.res, 201);
+    return;
+  }
+  if (!su.desiredState) throw new HttpError(409, "must provide DesiredState to update existing unit");
+  if (isTemplate(su.name) && su.desiredState !== "inactive") {
+    throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
+  }
+  await ctx.backend.setUnitDesiredState(su.name, su.desiredState, ctx.signal);
+  sendEmpty(ctx.res, 204);
+}

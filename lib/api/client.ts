@@ -1,0 +1,283 @@
+/**
+ * Client of fleetd's HTTP API v1 (also speaks to coreos/fleet's). Transport: a unix socket
+ * (`unix:///var/run/fleet.sock`), http(s) (with CA/client certificate, optional bearer token), or any
+ * byte stream the caller opens (an SSH tunnel). Used by fleetctl, the tests, the qemu tool and bench.
+ *
+ * List calls ask for big pages (`pageSize`, our server's extension; fleet ignores it) and follow
+ * `nextPageToken` until the end, so 10,000 units take one request against fleetd.
+ */
+import http from "node:http";
+import https from "node:https";
+import type { Duplex } from "node:stream";
+import type {
+  ApiErrorBody,
+  ApiMachine,
+  ApiMachineMetadataOp,
+  ApiUnit,
+  ApiUnitState,
+  UnitOption,
+  UnitTargetState,
+} from "./types";
+import { API_BASE_PATH } from "./types";
+
+/** Opens one byte stream to the API server (e.g. an SSH channel); called once per connection. */
+export type StreamConnector = () => Promise<Duplex>;
+
+export interface ApiClientOptions {
+  /** `unix:///path`, `file:///path`, `http://host:port` or `https://host:port`. */
+  endpoint: string;
+  /** Carry HTTP over streams from this connector instead of dialing the endpoint (tunnels). */
+  connect?: StreamConnector;
+  /** TLS material for https endpoints (PEM). */
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Sent as `Authorization: Bearer <token>` (fleetd's TCP listener). */
+  token?: string;
+  /** Per-request timeout in milliseconds; default none (like fleet's API client). */
+  requestTimeoutMs?: number;
+  /** Page size asked of list endpoints. Default 10,000. */
+  pageSize?: number;
+}
+
+/** The server answered with an error status; `message` is the server's text. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly method: string,
+    readonly path: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The server could not be reached (or the connection broke). `cause` is the socket error. */
+export class ApiUnreachableError extends Error {
+  override readonly name = "ApiUnreachableError";
+}
+
+/** The endpoint URL itself is unusable. */
+export class EndpointError extends Error {
+  override readonly name = "EndpointError";
+}
+
+interface Target {
+  kind: "unix" | "http" | "https";
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  /** Path prefix in front of /fleet/v1/ (from the endpoint URL). */
+  prefix: string;
+}
+
+/** Parses an endpoint like fleetctl does (scheme mandatory; no host after `unix://`). */
+export function parseEndpoint(endpoint: string): Target {
+  const first = endpoint.split(",")[0]!.trim();
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(first)?.[1]?.toLowerCase();
+  if (!scheme) throw new EndpointError(`Invalid endpoint "${endpoint}": URL scheme undefined; use unix:///path or http(s)://host:port`);
+  if (scheme === "unix" || scheme === "file") {
+    const rest = first.slice(scheme.length + 3);
+    if (!rest.startsWith("/")) {
+      const host = rest.split("/")[0] ?? "";
+      throw new EndpointError(
+        `Invalid endpoint "${endpoint}": unable to connect to host ${JSON.stringify(host)} with scheme ${JSON.stringify(scheme)}; a socket path needs three slashes, e.g. unix:///var/run/fleet.sock`,
+      );
+    }
+    return { kind: "unix", socketPath: decodeURIComponent(rest), prefix: "" };
+  }
+  if (scheme !== "http" && scheme !== "https") {
+    throw new EndpointError(`Invalid endpoint "${endpoint}": unsupported scheme "${scheme}"; use unix, http or https`);
+  }
+  let url: URL;
+  try {
+    url = new URL(first);
+  } catch (err) {
+    throw new EndpointError(`Invalid endpoint "${endpoint}": ${(err as Error).message}`, { cause: err });
+  }
+  return {
+    kind: scheme,
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : scheme === "https" ? 443 : 80,
+    prefix: url.pathname.replace(/\/+$/, ""),
+  };
+}
+
+/** An http.Agent whose connections come from a stream connector (e.g. SSH channels). */
+class StreamAgent extends http.Agent {
+  constructor(private readonly connector: StreamConnector) {
+    super({ keepAlive: true, maxSockets: 4 });
+  }
+  override createConnection(_options: object, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
+    this.connector().then(
+      (stream) => {
+        // http's keep-alive calls socket methods that plain streams lack; they are meaningless here.
+        const s = stream as Duplex & Record<string, unknown>;
+        for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"]) {
+          if (typeof s[m] !== "function") s[m] = () => s;
+        }
+        callback?.(null, stream);
+      },
+      (err: unknown) => callback?.(err as Error, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+interface RawResponse {
+  status: number;
+  body: string;
+}
+
+/** The fleet API, one method per call fleetctl makes. */
+export class ApiClient {
+  private readonly target: Target;
+  private readonly agent: http.Agent;
+  private readonly pageSize: number;
+
+  constructor(private readonly options: ApiClientOptions) {
+    this.target = parseEndpoint(options.endpoint);
+    this.pageSize = options.pageSize ?? 10_000;
+    if (options.connect) this.agent = new StreamAgent(options.connect);
+    else if (this.target.kind === "https") {
+      this.agent = new https.Agent({
+        keepAlive: true,
+        ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.cert ? { cert: options.cert } : {}),
+        ...(options.key ? { key: options.key } : {}),
+      });
+    } else this.agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  }
+
+  /** Human-readable endpoint for messages. */
+  get endpoint(): string {
+    return this.options.endpoint;
+  }
+
+  /** Releases keep-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<RawResponse> {
+    const fullPath = `${this.target.prefix}${API_BASE_PATH}${path}`;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string | number> = { Accept: "application/json" };
+    if (payload !== undefined) {
+      headers["Content-Type"] = "application/json";
+      headers["Content-Length"] = Buffer.byteLength(payload);
+    }
+    if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
+    const base: http.RequestOptions = { method, path: fullPath, headers, agent: this.agent };
+    if (this.options.connect) base.host = "domain-sock";
+    else if (this.target.kind === "unix") {
+      base.socketPath = this.target.socketPath!;
+      base.host = "domain-sock";
+    } else {
+      base.host = this.target.host!;
+      base.port = this.target.port!;
+    }
+    if (signal) base.signal = signal;
+    if (this.options.requestTimeoutMs !== undefined) base.timeout = this.options.requestTimeoutMs;
+    const lib = this.target.kind === "https" && !this.options.connect ? https : http;
+    return new Promise<RawResponse>((resolve, reject) => {
+      const req = lib.request(base, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (err) => reject(this.unreachable(method, fullPath, err)));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)));
+      req.on("error", (err) => reject(signal?.aborted ? err : this.unreachable(method, fullPath, err)));
+      req.end(payload);
+    });
+  }
+
+  private unreachable(method: string, path: string, err: Error): ApiUnreachableError {
+    return new ApiUnreachableError(`${method} ${path} via ${this.options.endpoint} failed: ${err.message}`, { cause: err });
+  }
+
+  private async call<T>(method: string, path: string, expect: readonly number[], body?: unknown, signal?: AbortSignal): Promise<T | undefined> {
+    const res = await this.request(method, path, body, signal);
+    if (expect.includes(res.status)) {
+      return res.body.trim() === "" ? undefined : (JSON.parse(res.body) as T);
+    }
+    let message = res.body.trim() || `HTTP ${res.status}`;
+    try {
+      const parsed = JSON.parse(res.body) as Partial<ApiErrorBody>;
+      if (parsed.error?.message) message = parsed.error.message;
+    } catch {
+      // Not JSON (a proxy's page, say): keep the raw text as the message.
+    }
+    throw new ApiError(res.status, message, method, path);
+  }
+
+  private async listAll<T>(path: string, field: string, query: Record<string, string>, signal?: AbortSignal): Promise<T[]> {
+    const out: T[] = [];
+    let token: string | undefined;
+    do {
+      const params = new URLSearchParams({ ...query, pageSize: String(this.pageSize) });
+      if (token) params.set("nextPageToken", token);
+      const page = await this.call<Record<string, unknown>>("GET", `${path}?${params.toString()}`, [200], undefined, signal);
+      const items = page?.[field];
+      if (Array.isArray(items)) out.push(...(items as T[]));
+      token = typeof page?.nextPageToken === "string" && page.nextPageToken !== "" ? page.nextPageToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** Live machines, sorted by ID. */
+  listMachines(signal?: AbortSignal): Promise<ApiMachine[]> {
+    return this.listAll<ApiMachine>("machines", "machines", {}, signal);
+  }
+
+  /** Applies dynamic-metadata operations (`PATCH /machines`). */
+  async patchMachines(ops: readonly ApiMachineMetadataOp[], signal?: AbortSignal): Promise<void> {
+    await this.call("PATCH", "machines", [204], ops, signal);
+  }
+
+  /** All units, sorted by name. */
+  listUnits(signal?: AbortSignal): Promise<ApiUnit[]> {
+    return this.listAll<ApiUnit>("units", "units", {}, signal);
+  }
+
+  /** One unit, or undefined when it does not exist. */
+  async getUnit(name: string, signal?: AbortSignal): Promise<ApiUnit | undefined> {
+    try {
+      return await this.call<ApiUnit>("GET", `units/${encodeURIComponent(name)}`, [200], undefined, signal);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates (or, with other options, replaces) a unit. */
+  async createUnit(unit: { name: string; options: readonly UnitOption[]; desiredState?: UnitTargetState }, signal?: AbortSignal): Promise<void> {
+    await this.call("PUT", `units/${encodeURIComponent(unit.name)}`, [201, 204], unit, signal);
+  }
+
+  /** Sets the desired state of an existing unit. */
+  async setUnitTargetState(name: string, desiredState: UnitTargetState, signal?: AbortSignal): Promise<void> {
+    await this.call("PUT", `units/${encodeURIComponent(name)}`, [201, 204], { name, desiredState }, signal);
+  }
+
+  /** Deletes a unit; false when it did not exist. */
+  async destroyUnit(name: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.call("DELETE", `units/${encodeURIComponent(name)}`, [204], undefined, signal);
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Published unit states, sorted by unit then machine; filters read only what they name. */
+  listUnitStates(filter: { machineID?: string; unitName?: string } = {}, signal?: AbortSignal): Promise<ApiUnitState[]> {
+    const query: Record<string, string> = {};
+    if (filter.machineID) query.machineID = filter.machineID;
+    if (filter.unitName) query.unitName = filter.unitName;
+    return this.listAll<ApiUnitState>("state", "states", query, signal);
+  }
+}
