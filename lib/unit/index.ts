@@ -1,0 +1,14 @@
+/** Public API of the unit-file model, shared by fleetd and fleetctl. */
+export { UnitFileParseError, UnitNameError, UnitValidationError } from "./errors";
+export { LINE_TOO_LONG, MAX_LINE_BYTES, parseUnitFile, serializeUnitFile, unitHash, unitHashOfText, type ParseUnitFileOptions } from "./unit-file";
+export {
+  MANGLE_SUFFIXES, TEMPLATE_UNIT_TYPES, UNIT_NAME_MAX, UNIT_TYPES, assertValidUnitName, instanceOf, isInstance, isTemplate,
+  mangleUnitName, parseUnitName, templateOf, unitNameProblem, type UnitNameParts,
+} from "./unit-name";
+export { substituteSpecifiers } from "./specifiers";
+export { compileGlob, globMatch, hasGlobMeta, type Glob } from "./glob";
+export {
+  X_FLEET_SECTION, emptyRequirements, findCircularReplaces, parseMultiValue, parseRequirements, validateRequirements,
+  type ParsedRequirements, type ReplacesEntry, type Requirements,
+} from "./requirements";
+export { buildUnit, templateActivationProblem, validateUnit, type Unit } from "./unit";
