@@ -1,0 +1,239 @@
+/**
+ * `Registry` on etcd v3: what the HTTP API reads and writes. Every read is one consistent snapshot (one
+ * transaction of ranges), every write a compare-guarded transaction. Placement and schedule keys are the
+ * engine's; the API only writes units, bodies and dynamic metadata.
+ */
+import type { ApiMachine, ApiUnit, ApiUnitState, UnitTargetState } from "../../lib/api/types";
+import { buildUnit, isTemplate } from "../../lib/unit";
+import { BodyCache } from "./body-cache";
+import { ConflictError, TemplateActivationError, UnitNotFoundError } from "./errors";
+import type { EtcdStore, StoredKv } from "./etcd-store";
+import { Keys, parseRecord, type MachineRecord, type StateRecord, type UnitRecord } from "./keys";
+import type { CreateUnitInput, CreateUnitOutcome, Registry, StateFilter } from "./registry";
+
+/** Compare-and-swap attempts before a write reports a conflict (only concurrent writers cause retries). */
+const CAS_ATTEMPTS = 5;
+
+export interface EtcdRegistryOptions {
+  /** Whether this fleetd holds its presence key right now (drives the API's 503). */
+  isRegistered: () => boolean;
+}
+
+export class EtcdRegistry implements Registry {
+  private readonly keys: Keys;
+  private readonly bodies: BodyCache;
+
+  constructor(
+    private readonly store: EtcdStore,
+    private readonly options: EtcdRegistryOptions,
+  ) {
+    this.keys = store.keys;
+    this.bodies = new BodyCache(store);
+  }
+
+  isRegistered(): boolean {
+    return this.options.isRegistered();
+  }
+
+  async listUnits(signal?: AbortSignal): Promise<ApiUnit[]> {
+    const k = this.keys;
+    const {
+      results: [units = [], placements = [], states = []],
+    } = await this.store.rangeMany("list units", [{ prefix: k.units }, { prefix: k.placements }, { prefix: k.statesAll }], signal);
+    const placementOf = new Map(placements.map((kv) => [kv.key.slice(k.placements.length), kv.value.toString("utf8")]));
+    const stateOf = new Map<string, StateRecord>();
+    for (const kv of states) stateOf.set(kv.key.slice(k.statesAll.length), parseRecord<StateRecord>(kv.key, kv.value));
+    const records = units.map((kv) => parseRecord<UnitRecord>(kv.key, kv.value));
+    await this.bodies.load(
+      records.map((r) => r.hash),
+      signal,
+    );
+    return records.map((r) => this.toApiUnit(r, placementOf.get(r.name), (m) => stateOf.get(`${r.name}/${m}`))).sort(byName);
+  }
+
+  async getUnit(name: string, signal?: AbortSignal): Promise<ApiUnit | undefined> {
+    const k = this.keys;
+    const {
+      results: [unit = [], placement = [], states = []],
+    } = await this.store.rangeMany(
+      `read unit ${name}`,
+      [{ prefix: k.unit(name), exact: true }, { prefix: k.placement(name), exact: true }, { prefix: k.state(name) }],
+      signal,
+    );
+    const kv = unit[0];
+    if (!kv) return undefined;
+    const record = parseRecord<UnitRecord>(kv.key, kv.value);
+    await this.bodies.load([record.hash], signal);
+    const stateOf = new Map(states.map((s) => [s.key.slice(k.state(name).length), parseRecord<StateRecord>(s.key, s.value)]));
+    return this.toApiUnit(record, placement[0]?.value.toString("utf8"), (m) => stateOf.get(m));
+  }
+
+  private toApiUnit(record: UnitRecord, machine: string | undefined, stateOn: (machine: string) => StateRecord | undefined): ApiUnit {
+    const body = this.bodies.get(record.hash);
+    const unit: ApiUnit = { name: record.name, options: body ? body.options : [], desiredState: record.desiredState };
+    if (record.global) return unit;
+    unit.currentState = "inactive";
+    if (machine !== undefined) {
+      unit.machineID = machine;
+      const state = stateOn(machine);
+      if (state) unit.currentState = state.launched ? "launched" : "loaded";
+    }
+    return unit;
+  }
+
+  async createUnit(input: CreateUnitInput, signal?: AbortSignal): Promise<CreateUnitOutcome> {
+    const unit = buildUnit(input.name, input.options);
+    const record: UnitRecord = { name: unit.name, hash: unit.hash, desiredState: input.desiredState ?? "inactive", global: unit.requirements.global };
+    const key = Buffer.from(this.keys.unit(unit.name));
+    const puts = [
+      { request_put: { key, value: Buffer.from(JSON.stringify(record)) } },
+      // The body is written with every create so a concurrent body clean-up (compare on its revision)
+      // can never remove a body that a unit has just started to use.
+      { request_put: { key: Buffer.from(this.keys.body(unit.hash)), value: Buffer.from(unit.text) } },
+    ];
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const res = await this.store.txn(
+        `create unit ${unit.name}`,
+        { compare: [{ key, target: "Version", result: "Equal", version: 0 }], success: puts, failure: [{ request_range: { key } }] },
+        signal,
+      );
+      if (res.succeeded) {
+        this.bodies.remember(unit.hash, unit.text, unit.options);
+        return "created";
+      }
+      const existing = res.responses[0]?.response_range.kvs[0];
+      if (!existing) continue; // deleted in between: try the create again
+      const old = parseRecord<UnitRecord>(existing.key.toString(), existing.value);
+      if (old.hash === unit.hash) return "unchanged";
+      const replaced = await this.store.txn(
+        `replace unit ${unit.name}`,
+        { compare: [{ key, target: "Mod", result: "Equal", mod_revision: existing.mod_revision }], success: puts },
+        signal,
+      );
+      if (replaced.succeeded) {
+        this.bodies.remember(unit.hash, unit.text, unit.options);
+        return "replaced";
+      }
+    }
+    throw new ConflictError(`create unit ${unit.name}`);
+  }
+
+  async setDesiredState(name: string, state: UnitTargetState, signal?: AbortSignal): Promise<void> {
+    await this.updateUnit(
+      name,
+      (record) => {
+        if (state !== "inactive" && isTemplate(name)) throw new TemplateActivationError(name);
+        return record.desiredState === state ? undefined : { ...record, desiredState: state };
+      },
+      signal,
+    );
+  }
+
+  /** Read-modify-write of one unit record with compare on its revision; `change` returns undefined for no-op. */
+  private async updateUnit(name: string, change: (record: UnitRecord) => UnitRecord | undefined, signal?: AbortSignal): Promise<void> {
+    const key = this.keys.unit(name);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const { kvs } = await this.store.range(`read unit ${name}`, key, { exact: true, ...(signal ? { signal } : {}) });
+      const kv = kvs[0];
+      if (!kv) throw new UnitNotFoundError(name);
+      const next = change(parseRecord<UnitRecord>(key, kv.value));
+      if (!next) return;
+      const res = await this.store.txn(
+        `update unit ${name}`,
+        {
+          compare: [{ key: Buffer.from(key), target: "Mod", result: "Equal", mod_revision: kv.modRevision }],
+          success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify(next)) } }],
+        },
+        signal,
+      );
+      if (res.succeeded) return;
+    }
+    throw new ConflictError(`update unit ${name}`);
+  }
+
+  async destroyUnit(name: string, signal?: AbortSignal): Promise<void> {
+    const key = Buffer.from(this.keys.unit(name));
+    // Placement and schedule entries are removed by the engine, the only writer of those keys.
+    const res = await this.store.txn(
+      `destroy unit ${name}`,
+      { compare: [{ key, target: "Version", result: "Greater", version: 0 }], success: [{ request_delete_range: { key } }] },
+      signal,
+    );
+    if (!res.succeeded) throw new UnitNotFoundError(name);
+  }
+
+  async listMachines(signal?: AbortSignal): Promise<ApiMachine[]> {
+    const k = this.keys;
+    const {
+      results: [machines = [], metadata = []],
+    } = await this.store.rangeMany("list machines", [{ prefix: k.machines }, { prefix: k.metadataAll }], signal);
+    const dynamic = groupMetadata(k, metadata);
+    return machines
+      .map((kv) => {
+        const m = parseRecord<MachineRecord>(kv.key, kv.value);
+        const merged = mergeMetadata(m.metadata, dynamic.get(m.id));
+        const out: ApiMachine = { id: m.id };
+        if (m.publicIP) out.primaryIP = m.publicIP;
+        if (Object.keys(merged).length > 0) out.metadata = merged;
+        return out;
+      })
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async setMachineMetadata(machineID: string, key: string, value: string, signal?: AbortSignal): Promise<void> {
+    await this.store.call(`set metadata ${key} of machine ${machineID}`, (o) => this.store.client.kv.put({ key: Buffer.from(this.keys.metadata(machineID, key)), value: Buffer.from(value) }, o), signal);
+  }
+
+  async removeMachineMetadata(machineID: string, key: string, signal?: AbortSignal): Promise<void> {
+    // "" (not a delete) so the removal also hides a static value of the same key, as fleet did.
+    await this.setMachineMetadata(machineID, key, "", signal);
+  }
+
+  async listStates(filter: StateFilter = {}, signal?: AbortSignal): Promise<ApiUnitState[]> {
+    const k = this.keys;
+    const prefix = filter.unitName !== undefined ? k.state(filter.unitName) : k.statesAll;
+    const { kvs } = await this.store.range("list unit states", prefix, signal ? { signal } : {});
+    const out: ApiUnitState[] = [];
+    for (const kv of kvs) {
+      const parts = Keys.split2(kv.key.slice(k.statesAll.length));
+      if (!parts) continue;
+      const [name, machineID] = parts;
+      if (filter.machineID !== undefined && machineID !== filter.machineID) continue;
+      const s = parseRecord<StateRecord>(kv.key, kv.value);
+      out.push({ name, hash: s.hash, machineID, systemdLoadState: s.loadState, systemdActiveState: s.activeState, systemdSubState: s.subState });
+    }
+    return out.sort((a, b) => cmp(a.name, b.name) || cmp(a.machineID, b.machineID));
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return cmp(a.name, b.name);
+}
+
+/** Dynamic metadata keys `P/metadata/<id>/<key>` grouped by machine. */
+export function groupMetadata(keys: Keys, kvs: readonly StoredKv[]): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const kv of kvs) {
+    const parts = Keys.split2(kv.key.slice(keys.metadataAll.length));
+    if (!parts) continue;
+    const [id, key] = parts;
+    let m = out.get(id);
+    if (!m) out.set(id, (m = {}));
+    m[key] = kv.value.toString("utf8");
+  }
+  return out;
+}
+
+/** fleet's merge: dynamic wins; a dynamic "" deletes the key (also hiding a static value). */
+export function mergeMetadata(staticMeta: Readonly<Record<string, string>>, dynamic: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const merged: Record<string, string> = { ...staticMeta };
+  for (const [key, value] of Object.entries(dynamic ?? {})) {
+    if (value === "") delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
