@@ -1,0 +1,70 @@
+/**
+ * The CoreOS cloud-config a machine of a qemu cluster boots with (docs/CONTRACTS.md,
+ * image-builder/CLOUD-CONFIG.md): hostname, machine ID, the operator's key, the cluster's SSH host key
+ * (so known_hosts is written before the first connection and checking stays strict), static address,
+ * etcd membership and fleet options. Pure: spec in, YAML text out.
+ */
+import { stringify } from "yaml";
+import { BRIDGE_ADDRESS, type ClusterSpec, type MachineSpec } from "./cluster-layout";
+
+/** Keys shared by every machine of one cluster. */
+export interface ClusterSecrets {
+  /** `ssh-ed25519 AAAA... comment`, authorised for the `core` user. */
+  operatorPublicKey: string;
+  /** OpenSSH private host key installed as /etc/ssh/ssh_host_ed25519_key on every machine. */
+  hostPrivateKey: string;
+  hostPublicKey: string;
+}
+
+/**
+ * etcd raft timings for TCG guests sharing two host cores: a stalled vCPU must not look like a dead
+ * leader (etcd's defaults, 100/1000 ms, cause elections whenever the host is busy).
+ */
+export const ETCD_HEARTBEAT_MS = 500;
+export const ETCD_ELECTION_MS = 5000;
+
+export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">, machine: MachineSpec, secrets: ClusterSecrets): string {
+  const members = cluster.machines.filter((m) => m.etcdRole === "member");
+  const initialCluster = members.map((m) => `${m.hostname}=http://${m.ip}:2380`).join(",");
+  const etcd: Record<string, string | number> =
+    machine.etcdRole === "member"
+      ? {
+          name: machine.hostname,
+          initial_cluster: initialCluster,
+          initial_cluster_state: "new",
+          initial_cluster_token: "corefleet",
+          initial_advertise_peer_urls: `http://${machine.ip}:2380`,
+          listen_peer_urls: `http://${machine.ip}:2380`,
+          listen_client_urls: `http://127.0.0.1:2379,http://${machine.ip}:2379`,
+          advertise_client_urls: `http://${machine.ip}:2379`,
+          heartbeat_interval: ETCD_HEARTBEAT_MS,
+          election_timeout: ETCD_ELECTION_MS,
+        }
+      : {
+          proxy: "on",
+          // etcd's v3 gRPC proxy: local clients keep using 127.0.0.1:2379.
+          endpoints: members.map((m) => `${m.ip}:2379`).join(","),
+          listen_client_urls: "http://127.0.0.1:2379",
+          initial_cluster: initialCluster,
+        };
+  const fleet: Record<string, string> = { public_ip: machine.ip, agent_ttl: cluster.agentTtl };
+  if (machine.metadata) fleet.metadata = machine.metadata;
+  const doc = {
+    hostname: machine.hostname,
+    machine_id: machine.machineId,
+    ssh_authorized_keys: [secrets.operatorPublicKey.trim()],
+    write_files: [
+      { path: "/etc/ssh/ssh_host_ed25519_key", permissions: "0600", owner: "root:root", content: ensureNewline(secrets.hostPrivateKey) },
+      { path: "/etc/ssh/ssh_host_ed25519_key.pub", permissions: "0644", owner: "root:root", content: ensureNewline(secrets.hostPublicKey) },
+    ],
+    coreos: { etcd, fleet },
+    network: {
+      interfaces: [{ match_mac: machine.mac, address: `${machine.ip}/24`, gateway: BRIDGE_ADDRESS }],
+    },
+  };
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+function ensureNewline(s: string): string {
+  return s.endsWith("\n") ? s : `${s}\n`;
+}

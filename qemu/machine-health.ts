@@ -1,0 +1,95 @@
+/**
+ * When a machine counts as healthy: SSH answers, `systemctl is-system-running` says "running" (not
+ * "degraded"), no unit has failed, and its console log shows none of the known failure patterns.
+ * Used by `up`, `status` and after every end-to-end test.
+ */
+import { readFile } from "node:fs/promises";
+import type { ClusterPaths, MachineSpec } from "./cluster-layout";
+import { runOnMachine } from "./machine-ssh";
+
+/** Console patterns that mean a machine is broken whatever else it says. */
+export const CONSOLE_FAILURE_PATTERNS: readonly { name: string; pattern: RegExp }[] = [
+  { name: "kernel panic", pattern: /Kernel panic - not syncing/ },
+  { name: "kernel oops", pattern: /\bOops(?::| - )|\bBUG: unable to handle|\bgeneral protection fault\b/ },
+  { name: "emergency shell", pattern: /You are in emergency mode|Entering emergency mode|emergency shell|Give root password for maintenance/i },
+  { name: "OOM kill", pattern: /Out of memory: Kill(?:ed)? process|invoked oom-killer|oom-kill:/ },
+  { name: "ordering cycle", pattern: /Found ordering cycle/ },
+];
+
+/** The failure patterns found in a console log, each with the first matching line. */
+export function scanConsole(text: string): { name: string; line: string }[] {
+  const found: { name: string; line: string }[] = [];
+  const lines = text.split(/\r?\n/);
+  for (const { name, pattern } of CONSOLE_FAILURE_PATTERNS) {
+    const line = lines.find((l) => pattern.test(l));
+    if (line !== undefined) found.push({ name, line: line.trim() });
+  }
+  return found;
+}
+
+/** The last `lines` lines of a machine's console log ("" when there is none yet). */
+export async function consoleTail(paths: ClusterPaths, index: number, lines = 40): Promise<string> {
+  try {
+    const text = await readFile(paths.machine(index).console, "utf8");
+    // Serial consoles carry control characters and CRs; keep the tail readable.
+    return text
+      // eslint-disable-next-line no-control-regex -- ANSI escapes are exactly what is stripped here
+      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")
+      .split(/\r?\n/)
+      .slice(-lines)
+      .join("\n");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
+    throw err;
+  }
+}
+
+export interface HealthReport {
+  machine: string;
+  healthy: boolean;
+  /** systemctl is-system-running's answer, or why SSH did not answer. */
+  systemState: string;
+  failedUnits: string[];
+  consoleProblems: { name: string; line: string }[];
+}
+
+/** One health check of one machine (never throws for an unhealthy machine; reports it). */
+export async function checkMachine(paths: ClusterPaths, machine: MachineSpec, signal?: AbortSignal): Promise<HealthReport> {
+  let consoleText = "";
+  try {
+    consoleText = await readFile(paths.machine(machine.index).console, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const consoleProblems = scanConsole(consoleText);
+  const r = await runOnMachine(paths, machine, "systemctl is-system-running; echo '--'; systemctl list-units --failed --no-legend --plain --no-pager", {
+    allowFailure: true,
+    timeoutMs: 30_000,
+    ...(signal ? { signal } : {}),
+  });
+  const [stateText = "", failedText = ""] = r.stdout.split("--\n");
+  const sshOk = r.exitCode !== 255 && r.stdout.includes("--");
+  const systemState = sshOk ? stateText.trim() || "unknown" : `ssh failed: ${(r.stderr.trim().split("\n").pop() ?? "").trim() || `exit ${r.exitCode}`}`;
+  const failedUnits = sshOk
+    ? failedText
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/)[0] ?? "")
+        .filter(Boolean)
+    : [];
+  return {
+    machine: machine.hostname,
+    healthy: sshOk && systemState === "running" && failedUnits.length === 0 && consoleProblems.length === 0,
+    systemState,
+    failedUnits,
+    consoleProblems,
+  };
+}
+
+/** One line per problem, for error messages and test failures. */
+export function describeHealth(r: HealthReport): string {
+  if (r.healthy) return `${r.machine}: healthy`;
+  const parts = [`system ${r.systemState}`];
+  if (r.failedUnits.length) parts.push(`failed units: ${r.failedUnits.join(", ")}`);
+  for (const p of r.consoleProblems) parts.push(`console shows ${p.name}: "${p.line}"`);
+  return `${r.machine}: ${parts.join("; ")}`;
+}
