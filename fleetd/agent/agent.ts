@@ -1,0 +1,347 @@
+/**
+ * The agent: makes this machine run what its schedule says, and reports what systemd says.
+ *
+ * - Watches only `P/schedule/<own id>/` (read once with a revision, then watched from revision + 1).
+ * - Acts in batches: unloads, loads, one daemon-reload, stops, starts (fleet's task order).
+ * - Publishes LoadState/ActiveState/SubState + the launched flag on its lease, driven by the unit
+ *   manager's state-change events (no polling), batched into transactions.
+ * - Never stops a unit because etcd is unreachable: only a schedule change seen from etcd stops one.
+ *   Registration and publishing retry with backoff; after the lease is lost it registers again and
+ *   republishes every state.
+ * - After a restart it adopts the unit files on disk: still scheduled here → kept, otherwise unloaded.
+ */
+import { delay } from "../../lib/async/delay";
+import { retry } from "../../lib/async/retry";
+import { unitHashOfText } from "../../lib/unit";
+import { DuplicateMachineError, LeaseLostError, isRetriable } from "../registry/errors";
+import type { WatchHandle } from "../registry/etcd-store";
+import type { ScheduleRecord, StateRecord } from "../registry/keys";
+import type { MachineSession, ScheduleChange } from "../registry/machine-session";
+import type { SystemdUnitState, UnitManager } from "./unit-manager";
+
+/** Something worth a log line; only fleetd's entry point decides how to print it. */
+export interface AgentEvent {
+  level: "debug" | "info" | "warn" | "error";
+  message: string;
+}
+
+export interface AgentOptions {
+  session: MachineSession;
+  manager: UnitManager;
+  onEvent?: (event: AgentEvent) => void;
+  /** Batch window for state publishing. Default 20 ms. */
+  publishDelayMs?: number;
+  /** Longest wait between retries while etcd is away. Default 5000 ms. */
+  maxBackoffMs?: number;
+}
+
+/** What the agent believes about one unit it manages. */
+interface Managed {
+  hash: string;
+  /** We asked systemd to start it (and did not stop it since). */
+  launched: boolean;
+  state: SystemdUnitState | undefined;
+}
+
+export class Agent {
+  private readonly session: MachineSession;
+  private readonly manager: UnitManager;
+  private readonly emit: (e: AgentEvent) => void;
+  /** Desired schedule as last seen from etcd. */
+  private desired = new Map<string, ScheduleRecord>();
+  /** Units loaded through us (adopted ones included). */
+  private readonly managed = new Map<string, Managed>();
+  private readonly dirty = new Set<string>();
+  private readonly pendingStates = new Map<string, StateRecord | undefined>();
+  private wake: (() => void) | undefined;
+  private publishTimer: NodeJS.Timeout | undefined;
+  private publishing = false;
+  private needFullRepublish = false;
+  private watch: WatchHandle | undefined;
+  private readonly publishDelayMs: number;
+  private readonly maxBackoffMs: number;
+
+  constructor(options: AgentOptions) {
+    this.session = options.session;
+    this.manager = options.manager;
+    this.emit = options.onEvent ?? (() => undefined);
+    this.publishDelayMs = options.publishDelayMs ?? 20;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  }
+
+  /** Whether the machine is registered (the API answers 503 while not). */
+  get registered(): boolean {
+    return this.session.registered;
+  }
+
+  /** Units this agent currently manages, with what it believes (for diagnostics and tests). */
+  snapshot(): Record<string, { hash: string; launched: boolean; activeState: string | undefined }> {
+    return Object.fromEntries([...this.managed].map(([n, m]) => [n, { hash: m.hash, launched: m.launched, activeState: m.state?.activeState }]));
+  }
+
+  /**
+   * Runs until `signal` aborts. Adopts units on disk, registers (retrying, also on duplicate machine
+   * IDs), follows the schedule. Returns without touching units: graceful leave is {@link leave}.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const unsubscribe = this.manager.onStateChange((c) => this.onUnitState(c.name, c.state));
+    const unLost = this.session.onLost((err) => {
+      this.emit({ level: "warn", message: `${err.message}; registering machine ${this.session.machineId} again` });
+      this.nudge();
+    });
+    try {
+      for (const [name, text] of await this.manager.listLoaded()) {
+        this.managed.set(name, { hash: hashOfText(text), launched: false, state: undefined });
+        this.dirty.add(name);
+      }
+      await this.followSchedule(signal);
+      while (!signal.aborted) {
+        if (!this.session.registered) await this.register(signal);
+        await this.reconcile(signal);
+        await this.sleepUntilNudged(signal);
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      unsubscribe();
+      unLost();
+      clearTimeout(this.publishTimer);
+      await this.watch?.close().catch(() => undefined);
+      this.watch = undefined;
+    }
+  }
+
+  private nudge(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private async sleepUntilNudged(signal: AbortSignal): Promise<void> {
+    if (this.dirty.size > 0 || !this.session.registered) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      this.wake = done;
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  private backoff<T>(what: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    return retry(fn, {
+      attempts: Number.POSITIVE_INFINITY,
+      initialDelayMs: 100,
+      maxDelayMs: this.maxBackoffMs,
+      signal,
+      retriable: (err) => isRetriable(err) || err instanceof LeaseLostError,
+      onRetry: (err, attempt) => {
+        if (attempt === 1 || attempt % 10 === 0) this.emit({ level: "warn", message: `${what} failed (attempt ${attempt}), retrying: ${(err as Error).message}` });
+      },
+    });
+  }
+
+  private async register(signal: AbortSignal): Promise<void> {
+    await this.backoff(
+      `Registering machine ${this.session.machineId}`,
+      async () => {
+        try {
+          await this.session.register(signal);
+        } catch (err) {
+          if (err instanceof DuplicateMachineError) this.emit({ level: "error", message: err.message });
+          throw err;
+        }
+      },
+      signal,
+    );
+    this.emit({ level: "info", message: `Registered machine ${this.session.machineId} (lease ${this.session.leaseId})` });
+    this.needFullRepublish = true;
+    this.schedulePublish();
+  }
+
+  /** Reads the schedule with its revision, reconciles everything, and watches from revision + 1. */
+  private async followSchedule(signal: AbortSignal): Promise<void> {
+    const { revision, entries } = await this.backoff(`Reading the schedule of ${this.session.machineId}`, () => this.session.readSchedule(signal), signal);
+    this.desired = entries;
+    for (const n of new Set([...entries.keys(), ...this.managed.keys()])) this.dirty.add(n);
+    this.watch = await this.backoff(
+      `Watching the schedule of ${this.session.machineId}`,
+      () =>
+        this.session.watchSchedule(revision + 1, {
+          onChanges: (changes) => this.onSchedule(changes),
+          onError: (err) => {
+            // The watch cannot resume (e.g. compaction): read everything again, keep units running.
+            this.emit({ level: "warn", message: `Schedule watch ended (${err.message}); re-reading the schedule` });
+            void this.watch?.close().catch(() => undefined);
+            this.followSchedule(signal).then(
+              () => this.nudge(),
+              (e: unknown) => {
+                if (!signal.aborted) this.emit({ level: "error", message: `Cannot follow the schedule: ${(e as Error).message}` });
+              },
+            );
+          },
+        }),
+      signal,
+    );
+    this.nudge();
+  }
+
+  private onSchedule(changes: readonly ScheduleChange[]): void {
+    for (const c of changes) {
+      if (c.record) this.desired.set(c.name, c.record);
+      else this.desired.delete(c.name);
+      this.dirty.add(c.name);
+    }
+    this.nudge();
+  }
+
+  /** Brings the dirty units to their desired state in fleet's task order; failures stay dirty. */
+  private async reconcile(signal: AbortSignal): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const names = [...this.dirty].sort();
+    this.dirty.clear();
+    const unloads: string[] = [];
+    const loads: [string, ScheduleRecord][] = [];
+    const stops: string[] = [];
+    const starts: string[] = [];
+    for (const name of names) {
+      const want = this.desired.get(name);
+      const have = this.managed.get(name);
+      if (!want || want.desiredState === "inactive") {
+        if (have) unloads.push(name);
+        continue;
+      }
+      if (!have || have.hash !== want.hash) {
+        if (have) unloads.push(name);
+        loads.push([name, want]);
+        if (want.desiredState === "launched") starts.push(name);
+        continue;
+      }
+      if (want.desiredState === "launched" && !have.launched) starts.push(name);
+      if (want.desiredState === "loaded" && have.launched) stops.push(name);
+    }
+    const failed = new Set<string>();
+    const attempt = async (name: string, what: string, fn: () => Promise<void>): Promise<void> => {
+      if (failed.has(name)) return;
+      try {
+        await fn();
+      } catch (err) {
+        if (signal.aborted) throw err;
+        failed.add(name);
+        this.emit({ level: "error", message: `Cannot ${what} ${name}: ${(err as Error).message}; will retry` });
+      }
+    };
+    for (const name of unloads) {
+      await attempt(name, "unload", async () => {
+        await this.manager.unload(name, signal);
+        this.managed.delete(name);
+        this.pendingStates.set(name, undefined);
+      });
+    }
+    for (const [name, rec] of loads) {
+      await attempt(name, "load", async () => {
+        await this.manager.load(name, rec.text, signal);
+        this.managed.set(name, { hash: rec.hash, launched: false, state: undefined });
+      });
+    }
+    if (unloads.length + loads.length > 0) await attempt("(daemon-reload)", "reload systemd for", () => this.manager.reload(signal));
+    for (const name of stops) {
+      await attempt(name, "stop", async () => {
+        await this.manager.stop(name, signal);
+        const m = this.managed.get(name);
+        if (m) m.launched = false;
+      });
+    }
+    for (const name of starts) {
+      await attempt(name, "start", async () => {
+        await this.manager.start(name, signal);
+        const m = this.managed.get(name);
+        if (m) m.launched = true;
+      });
+    }
+    // Publish what systemd says now for everything we touched (adopted units emit no change event).
+    const touched = names.filter((n) => this.managed.has(n));
+    if (touched.length > 0) {
+      const states = await this.manager.states(touched, signal);
+      for (const [name, state] of states) this.onUnitState(name, state);
+    }
+    this.schedulePublish();
+    if (failed.size > 0) {
+      for (const n of failed) if (n !== "(daemon-reload)") this.dirty.add(n);
+      await delay(Math.min(this.maxBackoffMs, 1_000), signal);
+    }
+  }
+
+  private onUnitState(name: string, state: SystemdUnitState): void {
+    const m = this.managed.get(name);
+    if (!m) return;
+    m.state = state;
+    this.pendingStates.set(name, stateRecord(m));
+    this.schedulePublish();
+  }
+
+  private schedulePublish(): void {
+    if (this.publishTimer || this.publishing) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      void this.publish();
+    }, this.publishDelayMs);
+  }
+
+  /** Sends pending states in one batch; on failure they stay pending (newer values win) and retry. */
+  private async publish(): Promise<void> {
+    if (!this.session.registered) return; // republished in full after registering
+    if (this.needFullRepublish) {
+      this.needFullRepublish = false;
+      for (const [name, m] of this.managed) if (m.state) this.pendingStates.set(name, stateRecord(m));
+    }
+    if (this.pendingStates.size === 0) return;
+    const batch = new Map(this.pendingStates);
+    this.pendingStates.clear();
+    this.publishing = true;
+    try {
+      await this.session.publishStates(batch);
+    } catch (err) {
+      for (const [k, v] of batch) if (!this.pendingStates.has(k)) this.pendingStates.set(k, v);
+      if (err instanceof LeaseLostError) {
+        this.nudge();
+      } else {
+        this.emit({ level: "warn", message: `Cannot publish ${batch.size} unit states: ${(err as Error).message}; retrying` });
+        await new Promise((r) => setTimeout(r, Math.min(this.maxBackoffMs, 500)));
+      }
+    } finally {
+      this.publishing = false;
+    }
+    if (this.pendingStates.size > 0 || this.needFullRepublish) this.schedulePublish();
+  }
+
+  /**
+   * Graceful leave (SIGTERM): stop and remove every unit we manage, then revoke the lease so presence
+   * and states disappear at once and the engine reschedules without waiting for the TTL.
+   */
+  async leave(signal?: AbortSignal): Promise<void> {
+    const names = [...this.managed.keys()].sort();
+    for (const name of names) {
+      try {
+        await this.manager.unload(name, signal);
+        this.managed.delete(name);
+      } catch (err) {
+        this.emit({ level: "error", message: `Cannot unload ${name} while leaving: ${(err as Error).message}` });
+      }
+    }
+    if (names.length > 0) await this.manager.reload(signal).catch((err: unknown) => this.emit({ level: "error", message: `Cannot reload systemd while leaving: ${(err as Error).message}` }));
+    clearTimeout(this.publishTimer);
+    await this.session.leave(signal).catch((err: unknown) => this.emit({ level: "warn", message: `Cannot revoke the lease while leaving: ${(err as Error).message}` }));
+  }
+}
+
+function stateRecord(m: Managed): StateRecord {
+  const s = m.state ?? { loadState: "loaded", activeState: "inactive", subState: "dead" };
+  return { hash: m.hash, loadState: s.loadState, activeState: s.activeState, subState: s.subState, launched: m.launched };
+}
+
+/** Hash of a unit file found on disk; adopted files are compared with the schedule's hash. */
+function hashOfText(text: string): string {
+  return unitHashOfText(text);
+}

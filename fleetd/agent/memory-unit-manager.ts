@@ -1,0 +1,147 @@
+/**
+ * `UnitManager` in memory, for tests and benches: writes nothing to systemd or disk, simulates
+ * systemd's load/start/stop state transitions, and emits state changes like PropertiesChanged signals.
+ * It records every operation so tests can assert, e.g., that an etcd outage stopped nothing.
+ */
+import { abortReason } from "../../lib/async/delay";
+import type { SystemdUnitState, UnitManager, UnitStateChange } from "./unit-manager";
+
+/** The "disk" of a simulated host: unit files that survive a fleetd restart (share it between managers). */
+export type MemoryDisk = Map<string, string>;
+
+/** One recorded operation. */
+export interface MemoryOperation {
+  op: "load" | "unload" | "reload" | "start" | "stop";
+  name?: string;
+  at: number;
+}
+
+export interface MemoryUnitManagerOptions {
+  /** Unit files already "on disk" (adoption after restart). Default: a new empty disk. */
+  disk?: MemoryDisk;
+  /** Delay before a start/stop takes effect (systemd jobs are asynchronous). Default 0 (next tick). */
+  transitionDelayMs?: number;
+  /** Clock for operation timestamps. */
+  now?: () => number;
+}
+
+const NOT_FOUND: SystemdUnitState = { loadState: "not-found", activeState: "inactive", subState: "dead" };
+
+export class MemoryUnitManager implements UnitManager {
+  readonly disk: MemoryDisk;
+  /** Every operation in order. */
+  readonly operations: MemoryOperation[] = [];
+  private readonly current = new Map<string, SystemdUnitState>();
+  private readonly listeners = new Set<(change: UnitStateChange) => void>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly delayMs: number;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(options: MemoryUnitManagerOptions = {}) {
+    this.disk = options.disk ?? new Map<string, string>();
+    this.delayMs = options.transitionDelayMs ?? 0;
+    this.now = options.now ?? Date.now;
+    // Units on disk from a previous run are loaded but not running, as after a reboot or a
+    // `systemctl daemon-reload`; a previous fleetd's running units are modelled by passing `running`.
+    for (const name of this.disk.keys()) this.current.set(name, { loadState: "loaded", activeState: "inactive", subState: "dead" });
+  }
+
+  /** Marks units as already running (a fleetd restart while systemd kept them up). */
+  markRunning(names: Iterable<string>): void {
+    for (const name of names) this.current.set(name, { loadState: "loaded", activeState: "active", subState: "running" });
+  }
+
+  /** Names of units currently active. */
+  running(): string[] {
+    return [...this.current].filter(([, s]) => s.activeState === "active").map(([n]) => n).sort();
+  }
+
+  /** Recorded operations of one kind (e.g. every "stop"). */
+  count(op: MemoryOperation["op"], name?: string): number {
+    return this.operations.filter((o) => o.op === op && (name === undefined || o.name === name)).length;
+  }
+
+  onStateChange(listener: (change: UnitStateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private record(op: MemoryOperation["op"], name?: string): void {
+    this.operations.push(name === undefined ? { op, at: this.now() } : { op, name, at: this.now() });
+  }
+
+  private check(signal: AbortSignal | undefined): void {
+    if (signal?.aborted) throw abortReason(signal);
+    if (this.closed) throw new Error("Cannot use the memory unit manager: it is closed");
+  }
+
+  private set(name: string, state: SystemdUnitState, later: boolean): void {
+    const apply = (): void => {
+      if (this.closed) return;
+      const before = this.current.get(name);
+      if (before && before.loadState === state.loadState && before.activeState === state.activeState && before.subState === state.subState) return;
+      this.current.set(name, state);
+      for (const l of [...this.listeners]) l({ name, state: { ...state } });
+    };
+    if (!later) {
+      apply();
+      return;
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      apply();
+    }, this.delayMs);
+    this.timers.add(t);
+  }
+
+  async load(name: string, text: string, signal?: AbortSignal): Promise<void> {
+    this.check(signal);
+    this.record("load", name);
+    this.disk.set(name, text);
+    const cur = this.current.get(name);
+    this.set(name, { loadState: "loaded", activeState: cur?.activeState ?? "inactive", subState: cur?.subState ?? "dead" }, true);
+  }
+
+  async unload(name: string, signal?: AbortSignal): Promise<void> {
+    this.check(signal);
+    this.record("unload", name);
+    this.disk.delete(name);
+    this.set(name, NOT_FOUND, true);
+  }
+
+  async reload(signal?: AbortSignal): Promise<void> {
+    this.check(signal);
+    this.record("reload");
+  }
+
+  async start(name: string, signal?: AbortSignal): Promise<void> {
+    this.check(signal);
+    this.record("start", name);
+    if (!this.disk.has(name)) throw new Error(`Cannot start ${name}: unit not loaded (no such file in the units directory)`);
+    this.set(name, { loadState: "loaded", activeState: "active", subState: "running" }, true);
+  }
+
+  async stop(name: string, signal?: AbortSignal): Promise<void> {
+    this.check(signal);
+    this.record("stop", name);
+    const loaded = this.disk.has(name);
+    this.set(name, loaded ? { loadState: "loaded", activeState: "inactive", subState: "dead" } : NOT_FOUND, true);
+  }
+
+  async states(names: readonly string[], signal?: AbortSignal): Promise<Map<string, SystemdUnitState>> {
+    this.check(signal);
+    return new Map(names.map((n) => [n, { ...(this.current.get(n) ?? NOT_FOUND) }]));
+  }
+
+  async listLoaded(): Promise<Map<string, string>> {
+    return new Map(this.disk);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The agent's side of the registry: one machine's presence (create-only key on its own lease), its
+ * schedule (`P/schedule/<id>/`, read with a revision then watched from revision + 1: the agent never
+ * sees another machine's work), and its unit states (on the same lease, so they vanish with it).
+ */
+import { DuplicateMachineError, LeaseLostError, translateEtcdError } from "./errors";
+import type { EtcdStore, WatchChange, WatchHandle } from "./etcd-store";
+import { parseRecord, type MachineRecord, type ScheduleRecord, type StateRecord } from "./keys";
+import { LeaseKeeper } from "./lease-keeper";
+
+/** etcd's default limit of operations per transaction (`--max-txn-ops`). */
+export const DEFAULT_MAX_TXN_OPS = 128;
+
+/** A change of this machine's schedule: `record` undefined = the unit is no longer scheduled here. */
+export interface ScheduleChange {
+  name: string;
+  record: ScheduleRecord | undefined;
+}
+
+export interface MachineSessionOptions {
+  machine: MachineRecord;
+  /** Presence/state lease TTL (fleet's `agent_ttl`). */
+  ttlSeconds: number;
+  maxTxnOps?: number;
+}
+
+export class MachineSession {
+  private lease: LeaseKeeper | undefined;
+  private machine: MachineRecord;
+  private readonly maxOps: number;
+  private readonly lostListeners = new Set<(err: LeaseLostError) => void>();
+
+  constructor(
+    private readonly store: EtcdStore,
+    private readonly options: MachineSessionOptions,
+  ) {
+    this.machine = options.machine;
+    this.maxOps = options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+  }
+
+  get machineId(): string {
+    return this.machine.id;
+  }
+
+  /** True while the presence key is held on a lease etcd has not declared gone. */
+  get registered(): boolean {
+    return this.lease !== undefined && !this.lease.isClosed;
+  }
+
+  get leaseId(): string | undefined {
+    return this.lease?.id;
+  }
+
+  /** Called when etcd says our lease is gone (presence and states went with it): register again. */
+  onLost(listener: (err: LeaseLostError) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  /**
+   * Grants a lease and creates the presence key only if absent. Throws `DuplicateMachineError` when a
+   * live machine holds the ID (the lease we granted is revoked again), `EtcdUnavailableError` when etcd
+   * is away. Callers retry with backoff.
+   */
+  async register(signal?: AbortSignal): Promise<void> {
+    const lease = await LeaseKeeper.grant(this.store, { ttlSeconds: this.options.ttlSeconds }, signal);
+    const key = Buffer.from(this.store.keys.machine(this.machine.id));
+    let created: boolean;
+    try {
+      const res = await this.store.txn(
+        `register machine ${this.machine.id}`,
+        {
+          compare: [{ key, target: "Version", result: "Equal", version: 0 }],
+          success: [{ request_put: { key, value: Buffer.from(JSON.stringify(this.machine)), lease: lease.id } }],
+        },
+        signal,
+      );
+      created = res.succeeded;
+    } catch (err) {
+      lease.close();
+      throw err;
+    }
+    if (!created) {
+      await lease.revoke().catch(() => undefined);
+      throw new DuplicateMachineError(this.machine.id);
+    }
+    lease.onLost((err) => {
+      if (this.lease !== lease) return;
+      for (const l of [...this.lostListeners]) l(err);
+    });
+    this.lease = lease;
+  }
+
+  /** Rewrites the presence record (e.g. new metadata after SIGHUP), on the same lease. */
+  async updateMachine(machine: MachineRecord, signal?: AbortSignal): Promise<void> {
+    this.machine = machine;
+    const lease = this.requireLease("update machine record");
+    await this.store.call(
+      `update machine ${machine.id}`,
+      (o) => this.store.client.kv.put({ key: Buffer.from(this.store.keys.machine(machine.id)), value: Buffer.from(JSON.stringify(machine)), lease: lease.id }, o),
+      signal,
+    );
+  }
+
+  private requireLease(operation: string): LeaseKeeper {
+    if (!this.lease || this.lease.isClosed) throw new LeaseLostError(this.lease?.id ?? "(none)", operation);
+    return this.lease;
+  }
+
+  /** This machine's whole schedule and the revision it was read at. */
+  async readSchedule(signal?: AbortSignal): Promise<{ revision: number; entries: Map<string, ScheduleRecord> }> {
+    const prefix = this.store.keys.schedule(this.machine.id);
+    const snap = await this.store.range(`read the schedule of machine ${this.machine.id}`, prefix, signal ? { signal } : {});
+    const entries = new Map<string, ScheduleRecord>();
+    for (const kv of snap.kvs) entries.set(kv.key.slice(prefix.length), parseRecord<ScheduleRecord>(kv.key, kv.value));
+    return { revision: snap.revision, entries };
+  }
+
+  /** Watches this machine's schedule from `fromRevision` (snapshot revision + 1). */
+  async watchSchedule(fromRevision: number, handlers: { onChanges: (changes: ScheduleChange[]) => void; onError: (err: Error) => void }): Promise<WatchHandle> {
+    const prefix = this.store.keys.schedule(this.machine.id);
+    return this.store.watch(prefix, fromRevision, {
+      onChanges: (changes: WatchChange[]) =>
+        handlers.onChanges(
+          changes.map((c) => ({
+            name: c.key.slice(prefix.length),
+            record: c.type === "put" ? parseRecord<ScheduleRecord>(c.key, c.value) : undefined,
+          })),
+        ),
+      onError: handlers.onError,
+    });
+  }
+
+  /**
+   * Publishes unit states on our lease (`undefined` deletes), in as few transactions as the txn op
+   * limit allows. Throws `LeaseLostError` if the lease is gone (states would outlive us otherwise).
+   */
+  async publishStates(updates: ReadonlyMap<string, StateRecord | undefined>, signal?: AbortSignal): Promise<void> {
+    const lease = this.requireLease("publish unit states");
+    const ops = [...updates].map(([name, state]) => {
+      const key = Buffer.from(this.store.keys.state(name, this.machine.id));
+      return state ? { request_put: { key, value: Buffer.from(JSON.stringify(state)), lease: lease.id } } : { request_delete_range: { key } };
+    });
+    for (let i = 0; i < ops.length; i += this.maxOps) {
+      try {
+        await this.store.txn(`publish ${ops.length} unit states of machine ${this.machine.id}`, { success: ops.slice(i, i + this.maxOps) }, signal);
+      } catch (err) {
+        const e = translateEtcdError(err, "publish unit states", lease.id);
+        // A put on an expired lease answers "lease not found": the lease is gone for good.
+        if (/lease not found/i.test(e.message)) {
+          const lost = new LeaseLostError(lease.id, "publish unit states", { cause: err });
+          lease.lost(lost);
+          throw lost;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Graceful leave: revoking the lease removes presence and every state of ours at once. */
+  async leave(signal?: AbortSignal): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    await lease?.revoke(signal);
+  }
+
+  /** Stops keepalives without revoking (the lease expires after its TTL, as after a crash). */
+  abandon(): void {
+    this.lease?.close();
+    this.lease = undefined;
+  }
+}
