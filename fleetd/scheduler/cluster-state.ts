@@ -1,0 +1,291 @@
+/**
+ * The scheduler's in-memory picture of the cluster, with the indexes that keep a decision cheap:
+ * machines by ID, short ID and `key=value` metadata; the (load, ID) order; per-machine unit sets;
+ * non-global placements; global placements; MachineOf followers by target. Mutation primitives here
+ * keep every index consistent; policy (what to decide) lives in `SchedulerModel`.
+ */
+import { LoadOrder, preferMachine } from "./load-order";
+import { toMachineRecord, type MachineRecord, type UnitRecord } from "./records";
+import { checkMachine, type ClusterView } from "./rules";
+import type { ExclusionRule, MachineExclusion, SchedulerMachine } from "./types";
+
+function metaKey(key: string, value: string): string {
+  return `${key}\u0000${value}`;
+}
+
+/** A machine chosen for a unit, and why it was chosen. */
+export interface Choice {
+  machineId: string;
+  reason: string;
+}
+
+/** How machines were ruled out when no machine is left. */
+export interface Refusal {
+  excludedBy: Partial<Record<ExclusionRule, number>>;
+  /** Machines considered at all. */
+  machines: number;
+}
+
+export class ClusterState implements ClusterView {
+  readonly machines = new Map<string, MachineRecord>();
+  readonly units = new Map<string, UnitRecord>();
+  /** Non-global unit → machine ID. May point at a machine not (or no longer) present: see `orphans`. */
+  readonly placements = new Map<string, string>();
+  /** Global unit → machines it is on. */
+  readonly globalPlacements = new Map<string, Set<string>>();
+  /** MachineOf target → units that must run beside it. */
+  readonly followers = new Map<string, Set<string>>();
+  /** Placements on machines that are not present, by machine ID. */
+  readonly orphans = new Map<string, Set<string>>();
+  private readonly byShortId = new Map<string, Set<string>>();
+  private readonly byMetadata = new Map<string, Set<string>>();
+  private readonly order = new LoadOrder();
+
+  // ClusterView
+  unit(name: string): UnitRecord | undefined {
+    return this.units.get(name);
+  }
+
+  placementOf(name: string): string | undefined {
+    return this.placements.get(name);
+  }
+
+  globalOn(name: string, machineId: string): boolean {
+    return this.globalPlacements.get(name)?.has(machineId) ?? false;
+  }
+
+  /** True when the unit is on at least one machine (a global unit on any). */
+  isPlaced(name: string): boolean {
+    return this.placements.has(name) || (this.globalPlacements.get(name)?.size ?? 0) > 0;
+  }
+
+  loadOf(machineId: string): number {
+    return this.machines.get(machineId)?.units.size ?? 0;
+  }
+
+  // Machines
+
+  addMachine(machine: SchedulerMachine): MachineRecord {
+    const record = toMachineRecord(machine);
+    this.machines.set(record.id, record);
+    addTo(this.byShortId, record.shortId, record.id);
+    this.indexMetadata(record, true);
+    this.order.set(record.id, 0);
+    // Placements recorded while the machine was absent come back with it.
+    const orphans = this.orphans.get(record.id);
+    if (orphans !== undefined) {
+      this.orphans.delete(record.id);
+      for (const name of orphans) this.attach(record, name);
+    }
+    return record;
+  }
+
+  updateMetadata(record: MachineRecord, metadata: Readonly<Record<string, string>>): void {
+    this.indexMetadata(record, false);
+    record.metadata = { ...metadata };
+    this.indexMetadata(record, true);
+  }
+
+  /** Removes the machine; its units become orphans until the next pass unschedules them. */
+  removeMachine(id: string): void {
+    const record = this.machines.get(id);
+    if (record === undefined) return;
+    for (const name of record.units) addTo(this.orphans, id, name);
+    this.machines.delete(id);
+    removeFrom(this.byShortId, record.shortId, id);
+    this.indexMetadata(record, false);
+    this.order.delete(id);
+  }
+
+  private indexMetadata(record: MachineRecord, add: boolean): void {
+    for (const [key, value] of Object.entries(record.metadata)) {
+      if (add) addTo(this.byMetadata, metaKey(key, value), record.id);
+      else removeFrom(this.byMetadata, metaKey(key, value), record.id);
+    }
+  }
+
+  // Placements
+
+  /** Records a non-global placement (machine may be absent: then it is an orphan). */
+  placeUnit(name: string, machineId: string): void {
+    this.unplaceUnit(name);
+    this.placements.set(name, machineId);
+    const record = this.machines.get(machineId);
+    if (record === undefined) addTo(this.orphans, machineId, name);
+    else this.attach(record, name);
+  }
+
+  /** Removes a non-global placement; returns the machine it was on. */
+  unplaceUnit(name: string): string | undefined {
+    const machineId = this.placements.get(name);
+    if (machineId === undefined) return undefined;
+    this.placements.delete(name);
+    this.detach(machineId, name);
+    return machineId;
+  }
+
+  placeGlobal(name: string, machineId: string): void {
+    let set = this.globalPlacements.get(name);
+    if (set === undefined) this.globalPlacements.set(name, (set = new Set()));
+    if (set.has(machineId)) return;
+    set.add(machineId);
+    const record = this.machines.get(machineId);
+    if (record === undefined) addTo(this.orphans, machineId, name);
+    else this.attach(record, name);
+  }
+
+  unplaceGlobal(name: string, machineId: string): void {
+    const set = this.globalPlacements.get(name);
+    if (set === undefined || !set.delete(machineId)) return;
+    if (set.size === 0) this.globalPlacements.delete(name);
+    this.detach(machineId, name);
+  }
+
+  /** Re-reads the unit's patterns into the holder indexes of the machines it is on (after an update). */
+  refreshHolders(name: string): void {
+    const on = [...(this.globalPlacements.get(name) ?? [])];
+    const placed = this.placements.get(name);
+    if (placed !== undefined) on.push(placed);
+    for (const machineId of on) {
+      const record = this.machines.get(machineId);
+      if (record === undefined) continue;
+      record.conflictHolders.delete(name);
+      record.replaceHolders.delete(name);
+      this.attach(record, name);
+    }
+  }
+
+  private attach(record: MachineRecord, name: string): void {
+    record.units.add(name);
+    const unit = this.units.get(name);
+    if (unit !== undefined && unit.conflicts.length > 0) record.conflictHolders.add(name);
+    if (unit !== undefined && unit.replaces.length > 0) record.replaceHolders.add(name);
+    this.order.set(record.id, record.units.size);
+  }
+
+  private detach(machineId: string, name: string): void {
+    const record = this.machines.get(machineId);
+    if (record === undefined) {
+      removeFrom(this.orphans, machineId, name);
+      return;
+    }
+    record.units.delete(name);
+    record.conflictHolders.delete(name);
+    record.replaceHolders.delete(name);
+    this.order.set(record.id, record.units.size);
+  }
+
+  // Followers (MachineOf)
+
+  linkFollower(unit: UnitRecord): void {
+    for (const peer of unit.requirements.machineOf) addTo(this.followers, peer, unit.name);
+  }
+
+  unlinkFollower(unit: UnitRecord): void {
+    for (const peer of unit.requirements.machineOf) removeFrom(this.followers, peer, unit.name);
+  }
+
+  // Choosing machines
+
+  /**
+   * Machines that can possibly take the unit, narrowed by the first rule that allows an index
+   * lookup (MachineID, MachineOf, MachineMetadata), or `undefined` for "every machine".
+   */
+  private candidates(unit: UnitRecord): { ids: Iterable<string>; rule: ExclusionRule } | undefined {
+    const req = unit.requirements;
+    if (req.machineId !== undefined) {
+      const ids = new Set(this.byShortId.get(req.machineId) ?? []);
+      if (this.machines.has(req.machineId)) ids.add(req.machineId);
+      return { ids, rule: "MachineID" };
+    }
+    const peer = req.machineOf[0];
+    if (peer !== undefined) {
+      const ids = new Set(this.globalPlacements.get(peer) ?? []);
+      const placed = this.placements.get(peer);
+      if (placed !== undefined) ids.add(placed);
+      return { ids: [...ids].filter((id) => this.machines.has(id)), rule: "MachineOf" };
+    }
+    const first = unit.metadata[0];
+    if (first !== undefined) {
+      const [key, values] = first;
+      const ids = new Set<string>();
+      for (const value of values) for (const id of this.byMetadata.get(metaKey(key, value)) ?? []) ids.add(id);
+      return { ids, rule: "MachineMetadata" };
+    }
+    return undefined;
+  }
+
+  /**
+   * The least-loaded machine (ties: lowest ID) that passes every rule, or the refusal counts.
+   * Candidate sets come from indexes; only units without MachineID/MachineOf/metadata walk the
+   * load order, and they stop at the first machine that passes.
+   */
+  choose(unit: UnitRecord): Choice | Refusal {
+    const narrowed = this.candidates(unit);
+    if (narrowed === undefined) {
+      const excludedBy: Partial<Record<ExclusionRule, number>> = {};
+      for (const id of this.order.ascending()) {
+        const record = this.machines.get(id);
+        if (record === undefined) continue;
+        const exclusion = checkMachine(this, record, unit);
+        if (exclusion === undefined) return { machineId: id, reason: `least-loaded eligible machine (load ${record.units.size})` };
+        excludedBy[exclusion.rule] = (excludedBy[exclusion.rule] ?? 0) + 1;
+      }
+      return { excludedBy, machines: this.machines.size };
+    }
+    let best: MachineRecord | undefined;
+    let considered = 0;
+    const excludedBy: Partial<Record<ExclusionRule, number>> = {};
+    for (const id of narrowed.ids) {
+      const record = this.machines.get(id);
+      if (record === undefined) continue;
+      considered++;
+      // Only machines better than the best so far need a full check.
+      if (best !== undefined && !preferMachine(record.units.size, id, best.units.size, best.id)) continue;
+      const exclusion = checkMachine(this, record, unit);
+      if (exclusion === undefined) best = record;
+      else excludedBy[exclusion.rule] = (excludedBy[exclusion.rule] ?? 0) + 1;
+    }
+    if (best !== undefined) {
+      const why = narrowed.rule === "MachineID" ? "required by MachineID" : narrowed.rule === "MachineOf" ? `MachineOf "${unit.requirements.machineOf.join('", "')}"` : "least-loaded machine matching MachineMetadata";
+      return { machineId: best.id, reason: `${why} (load ${best.units.size})` };
+    }
+    const outside = this.machines.size - considered;
+    if (outside > 0) excludedBy[narrowed.rule] = (excludedBy[narrowed.rule] ?? 0) + outside;
+    return { excludedBy, machines: this.machines.size };
+  }
+
+  /** Every machine (by ID) with the rule that excludes the unit there; machines that accept it are left out. */
+  explain(unit: UnitRecord): MachineExclusion[] {
+    const result: MachineExclusion[] = [];
+    for (const id of [...this.machines.keys()].sort()) {
+      const record = this.machines.get(id);
+      if (record === undefined) continue;
+      const exclusion = checkMachine(this, record, unit);
+      if (exclusion !== undefined) result.push(exclusion);
+    }
+    return result;
+  }
+
+  /** Machines whose metadata can match the unit (all machines when it has no MachineMetadata). */
+  metadataCandidates(unit: UnitRecord): Iterable<string> {
+    const first = unit.metadata[0];
+    if (first === undefined) return this.machines.keys();
+    const ids = new Set<string>();
+    for (const value of first[1]) for (const id of this.byMetadata.get(metaKey(first[0], value)) ?? []) ids.add(id);
+    return ids;
+  }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}

@@ -1,0 +1,67 @@
+/**
+ * Plain-data inputs and outputs of the scheduler. No I/O: the engine feeds these from its etcd model.
+ */
+import type { UnitTargetState } from "../../lib/api/types";
+import type { Requirements } from "../../lib/unit/index";
+
+/** A live machine. `metadata` = static (config) merged with dynamic (API) metadata. */
+export interface SchedulerMachine {
+  readonly id: string;
+  readonly publicIP?: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** A unit as the scheduler sees it. A `Unit` from lib/unit plus `desiredState` fits. */
+export interface SchedulerUnit {
+  readonly name: string;
+  readonly requirements: Requirements;
+  readonly desiredState: UnitTargetState;
+}
+
+/** Why a machine cannot take a unit. */
+export type ExclusionRule = "MachineID" | "MachineMetadata" | "MachineOf" | "Conflicts" | "Replaces";
+
+/** One machine ruled out for one unit, and why. */
+export interface MachineExclusion {
+  readonly machineId: string;
+  readonly rule: ExclusionRule;
+  /** Human-readable, e.g. `conflicts with "web@2.service" (pattern "web@*.service")`. */
+  readonly detail: string;
+}
+
+/** Place a unit on a machine (for global units: one of the machines it runs on). */
+export interface ScheduleDecision {
+  readonly kind: "schedule";
+  readonly unit: string;
+  readonly machineId: string;
+  readonly global: boolean;
+  readonly reason: string;
+}
+
+/** Remove a unit from a machine. */
+export interface UnscheduleDecision {
+  readonly kind: "unschedule";
+  readonly unit: string;
+  readonly machineId: string;
+  readonly global: boolean;
+  readonly reason: string;
+}
+
+/** A change of placement, in the order the engine should apply them (unschedules of a move first). */
+export type Decision = ScheduleDecision | UnscheduleDecision;
+
+/** A unit that wants to run (desired ≠ inactive) but has no machine after this pass. */
+export interface UnscheduledUnit {
+  readonly unit: string;
+  /** Summary, e.g. "no machine can run it: 3 excluded by MachineMetadata, 1 by Conflicts". */
+  readonly reason: string;
+  /** How many machines each rule excluded (all machines are accounted for). */
+  readonly excludedBy: Readonly<Partial<Record<ExclusionRule, number>>>;
+}
+
+/** Output of one reconcile pass. */
+export interface ReconcileResult {
+  readonly decisions: Decision[];
+  /** Units left without a machine, with the reason. Per-machine detail: `SchedulerModel.explain(name)`. */
+  readonly unscheduled: UnscheduledUnit[];
+}
