@@ -40,6 +40,8 @@ export class ClusterState implements ClusterView {
   private readonly byShortId = new Map<string, Set<string>>();
   private readonly byMetadata = new Map<string, Set<string>>();
   private readonly order = new LoadOrder();
+  /** (load, ID) order of the machines having each `key=value`: metadata-bound units stop at the first fit. */
+  private readonly orderByMetadata = new Map<string, LoadOrder>();
 
   // ClusterView
   unit(name: string): UnitRecord | undefined {
@@ -99,9 +101,26 @@ export class ClusterState implements ClusterView {
 
   private indexMetadata(record: MachineRecord, add: boolean): void {
     for (const [key, value] of Object.entries(record.metadata)) {
-      if (add) addTo(this.byMetadata, metaKey(key, value), record.id);
-      else removeFrom(this.byMetadata, metaKey(key, value), record.id);
+      const k = metaKey(key, value);
+      if (add) {
+        addTo(this.byMetadata, k, record.id);
+        let order = this.orderByMetadata.get(k);
+        if (order === undefined) this.orderByMetadata.set(k, (order = new LoadOrder()));
+        order.set(record.id, record.units.size);
+      } else {
+        removeFrom(this.byMetadata, k, record.id);
+        const order = this.orderByMetadata.get(k);
+        order?.delete(record.id);
+        if (order?.size === 0) this.orderByMetadata.delete(k);
+      }
     }
+  }
+
+  /** Keeps every (load, ID) order the machine is in up to date. */
+  private loadChanged(record: MachineRecord): void {
+    const load = record.units.size;
+    this.order.set(record.id, load);
+    for (const [key, value] of Object.entries(record.metadata)) this.orderByMetadata.get(metaKey(key, value))?.set(record.id, load);
   }
 
   // Placements
@@ -160,7 +179,7 @@ export class ClusterState implements ClusterView {
     const unit = this.units.get(name);
     if (unit !== undefined && unit.conflicts.length > 0) record.conflictHolders.add(name);
     if (unit !== undefined && unit.replaces.length > 0) record.replaceHolders.add(name);
-    this.order.set(record.id, record.units.size);
+    this.loadChanged(record);
   }
 
   private detach(machineId: string, name: string): void {
@@ -172,7 +191,7 @@ export class ClusterState implements ClusterView {
     record.units.delete(name);
     record.conflictHolders.delete(name);
     record.replaceHolders.delete(name);
-    this.order.set(record.id, record.units.size);
+    this.loadChanged(record);
   }
 
   // Followers (MachineOf)
@@ -222,17 +241,24 @@ export class ClusterState implements ClusterView {
    */
   choose(unit: UnitRecord): Choice | Refusal {
     const narrowed = this.candidates(unit);
-    if (narrowed === undefined) {
+    const ordered = this.orderFor(unit, narrowed);
+    if (ordered !== undefined) {
       const excludedBy: Partial<Record<ExclusionRule, number>> = {};
-      for (const id of this.order.ascending()) {
+      for (const id of ordered.ascending()) {
         const record = this.machines.get(id);
         if (record === undefined) continue;
         const exclusion = checkMachine(this, record, unit);
-        if (exclusion === undefined) return { machineId: id, reason: `least-loaded eligible machine (load ${record.units.size})` };
+        if (exclusion === undefined) {
+          const why = narrowed === undefined ? "least-loaded eligible machine" : "least-loaded machine matching MachineMetadata";
+          return { machineId: id, reason: `${why} (load ${record.units.size})` };
+        }
         excludedBy[exclusion.rule] = (excludedBy[exclusion.rule] ?? 0) + 1;
       }
+      const outside = this.machines.size - ordered.size;
+      if (outside > 0) excludedBy.MachineMetadata = (excludedBy.MachineMetadata ?? 0) + outside;
       return { excludedBy, machines: this.machines.size };
     }
+    if (narrowed === undefined) return { excludedBy: {}, machines: this.machines.size };
     let best: MachineRecord | undefined;
     let considered = 0;
     const excludedBy: Partial<Record<ExclusionRule, number>> = {};
@@ -253,6 +279,18 @@ export class ClusterState implements ClusterView {
     const outside = this.machines.size - considered;
     if (outside > 0) excludedBy[narrowed.rule] = (excludedBy[narrowed.rule] ?? 0) + outside;
     return { excludedBy, machines: this.machines.size };
+  }
+
+  /**
+   * A ready (load, ID) order to walk for units without MachineID/MachineOf: all machines, or the
+   * machines having the unit's first metadata `key=value` when that key accepts a single value.
+   */
+  private orderFor(unit: UnitRecord, narrowed: { rule: ExclusionRule } | undefined): LoadOrder | undefined {
+    if (narrowed === undefined) return this.order;
+    if (narrowed.rule !== "MachineMetadata") return undefined;
+    const first = unit.metadata[0];
+    if (first === undefined || first[1].length !== 1) return undefined;
+    return this.orderByMetadata.get(metaKey(first[0], first[1][0] ?? "")) ?? new LoadOrder();
   }
 
   /** Every machine (by ID) with the rule that excludes the unit there; machines that accept it are left out. */
