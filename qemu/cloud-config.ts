@@ -44,8 +44,6 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
           proxy: "on",
           // etcd's v3 gRPC proxy: local clients keep using 127.0.0.1:2379.
           endpoints: members.map((m) => `${m.ip}:2379`).join(","),
-          listen_client_urls: "http://127.0.0.1:2379",
-          initial_cluster: initialCluster,
         };
   const fleet: Record<string, string> = { public_ip: machine.ip, agent_ttl: cluster.agentTtl };
   if (machine.metadata) fleet.metadata = machine.metadata;

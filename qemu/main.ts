@@ -1,0 +1,141 @@
+/**
+ * The qemu cluster tool: `npx tsx qemu/main.ts up --size 3`, `down`, `status`, `ssh INDEX [cmd]`,
+ * `console INDEX`, `env`. One exit point: commands throw, `main` prints and sets the exit code.
+ */
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, Option } from "commander";
+import { clusterPaths, clustersRoot, type ClusterSpec } from "./cluster-layout";
+import { downCluster } from "./cluster-down";
+import { clusterStatus, formatStatus } from "./cluster-status";
+import { listClusters, machineAt, requireCluster } from "./cluster-store";
+import { upCluster } from "./cluster-up";
+import { sshArgs } from "./machine-ssh";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const DEFAULT_NAME = process.env.COREFLEET_CLUSTER ?? "default";
+
+function nameOption(): Option {
+  return new Option("--name <name>", "cluster name (env COREFLEET_CLUSTER)").default(DEFAULT_NAME);
+}
+
+function intArg(what: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new Error(`Invalid ${what} "${v}": expected a whole number`);
+    return Number(v);
+  };
+}
+
+/** Environment lines for fleetctl and ssh against this cluster (`env`). */
+export function envLines(root: string, spec: ClusterSpec): string[] {
+  const paths = clusterPaths(root, spec.name);
+  const first = spec.machines[0];
+  return [
+    `export FLEETCTL_TUNNEL=127.0.0.1:${first?.sshPort ?? 0}`,
+    `export FLEETCTL_KNOWN_HOSTS_FILE=${paths.knownHosts}`,
+    `export FLEETCTL_IDENTITY_FILE=${paths.privateKey}`,
+    `export FLEETCTL_SSH_USERNAME=core`,
+    `# ssh to machine N: ssh -i ${paths.privateKey} -o UserKnownHostsFile=${paths.knownHosts} -p <port> core@127.0.0.1`,
+    ...spec.machines.map((m) => `#   ${m.index} ${m.hostname} ${m.ip} port ${m.sshPort}`),
+  ];
+}
+
+function spawnInteractive(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: "inherit" });
+    child.on("error", reject);
+    child.on("exit", (code, sig) => resolve(code ?? (sig ? 128 : 1)));
+  });
+}
+
+export function createProgram(root = clustersRoot()): Command {
+  const program = new Command("qemu").description("Boot local corefleet clusters of the image under QEMU").showHelpAfterError();
+  program
+    .command("up")
+    .description("start a cluster of N machines and wait until every one is up")
+    .requiredOption("--size <n>", "number of machines", intArg("--size"))
+    .addOption(nameOption())
+    .option("--image <dir>", "image folder", path.join(repo, "build", "image"))
+    .option("--memory <MiB>", "guest memory", intArg("--memory"), 1024)
+    .option("--cpus <n>", "vCPUs per guest", intArg("--cpus"), 1)
+    .option("--metadata <spec>", 'fleet metadata per machine, e.g. "1:zone=a,role=web;2:zone=b"')
+    .option("--agent-ttl <ttl>", "fleet agent_ttl", "15s")
+    .option("--timeout <s>", "seconds to wait for all machines (default 900 TCG / 240 KVM)", intArg("--timeout"))
+    .option("--stagger <ms>", "milliseconds between two machine starts", intArg("--stagger"), 0)
+    .option("--public-key <file>", "authorise this public key instead of a generated one")
+    .action(async (o: { size: number; name: string; image: string; memory: number; cpus: number; metadata?: string; agentTtl: string; timeout?: number; stagger: number; publicKey?: string }) => {
+      const started = Date.now();
+      const spec = await upCluster({
+        root, name: o.name, size: o.size, imageDir: o.image, memoryMiB: o.memory, cpus: o.cpus, agentTtl: o.agentTtl, staggerMs: o.stagger,
+        ...(o.metadata ? { metadata: o.metadata } : {}),
+        ...(o.timeout ? { timeoutS: o.timeout } : {}),
+        ...(o.publicKey ? { publicKeyFile: o.publicKey } : {}),
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`cluster ${spec.name} is up (${spec.machines.length} machines in ${((Date.now() - started) / 1000).toFixed(0)} s). For fleetctl:\n${envLines(root, spec).join("\n")}\n`);
+    });
+  program
+    .command("down")
+    .description("stop a cluster and remove everything it created")
+    .addOption(nameOption())
+    .action(async (o: { name: string }) => {
+      const existed = await downCluster(root, o.name, (l) => process.stderr.write(`${l}\n`));
+      process.stdout.write(existed ? `cluster ${o.name} removed\n` : `no cluster ${o.name}; removed its leftovers if any\n`);
+    });
+  program
+    .command("status")
+    .description("machines of one cluster (or list all clusters) with their health")
+    .option("--name <name>", "cluster name (default: all clusters)")
+    .action(async (o: { name?: string }) => {
+      const names = o.name ? [o.name] : await listClusters(root);
+      if (names.length === 0) process.stdout.write("no clusters\n");
+      for (const n of names) {
+        const spec = await requireCluster(root, n);
+        process.stdout.write(`cluster ${n} (${spec.netns})\n${formatStatus(await clusterStatus(root, spec))}\n`);
+      }
+    });
+  program
+    .command("ssh")
+    .description("ssh to machine INDEX (1-based), optionally running a command")
+    .argument("<index>", "machine index", intArg("machine index"))
+    .argument("[command...]", "remote command")
+    .addOption(nameOption())
+    .action(async (index: number, command: string[], o: { name: string }) => {
+      const spec = await requireCluster(root, o.name);
+      const m = machineAt(spec, index);
+      const tty = command.length === 0 && process.stdin.isTTY;
+      const code = await spawnInteractive("ssh", [...sshArgs(clusterPaths(root, spec.name), m, { tty }), ...(command.length ? [command.join(" ")] : [])]);
+      process.exitCode = code;
+    });
+  program
+    .command("console")
+    .description("print the serial console log of machine INDEX")
+    .argument("<index>", "machine index", intArg("machine index"))
+    .addOption(nameOption())
+    .action(async (index: number, o: { name: string }) => {
+      const spec = await requireCluster(root, o.name);
+      machineAt(spec, index);
+      process.stdout.write(await readFile(clusterPaths(root, spec.name).machine(index).console, "utf8"));
+    });
+  program
+    .command("env")
+    .description("print FLEETCTL_* settings for this cluster (eval \"$(... env)\")")
+    .addOption(nameOption())
+    .action(async (o: { name: string }) => {
+      process.stdout.write(`${envLines(root, await requireCluster(root, o.name)).join("\n")}\n`);
+    });
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await createProgram().parseAsync(process.argv);
+  } catch (err) {
+    process.stderr.write(`qemu: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) void main();
