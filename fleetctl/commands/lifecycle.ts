@@ -1,0 +1,259 @@
+/** submit, load, start (incl. templates with --instances), stop, unload, destroy. */
+import type { Command } from "commander";
+import type { ApiUnit, UnitTargetState } from "../../lib/api/types";
+import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
+import { CliError } from "../cli-error";
+import type { CommandContext } from "../context";
+import { lazyCreateUnits } from "../lazy-create";
+import { localFileOf } from "../unit-source";
+import { findUnits, isGlobalUnit } from "../unit-lookup";
+import { blockAttempts, waitForSystemdActive, waitForUnitStates } from "../wait-states";
+import type { Action } from "./action";
+import { parseCount } from "./action";
+
+interface BlockOpts {
+  block?: boolean;
+  blockAttempts?: number;
+  replace?: boolean;
+  sign?: boolean;
+  instances?: number;
+}
+
+function signRefused(opts: BlockOpts): void {
+  if (opts.sign) throw new CliError("WARNING: The signed/verified units feature is DEPRECATED and cannot be used.", 2);
+}
+
+/** Sets the desired state of the named units unless already so (fleet's `setTargetStateOfUnits`). */
+async function setTargetStates(ctx: CommandContext, names: readonly string[], state: UnitTargetState): Promise<ApiUnit[]> {
+  const api = await ctx.api();
+  const triggered: ApiUnit[] = [];
+  for (const name of names) {
+    const unit = await api.getUnit(name, ctx.signal);
+    if (!unit) throw new CliError(`Error setting target state: unable to find unit ${name}`);
+    if (unit.desiredState === state) {
+      ctx.debug(`Unit(${name}) already ${state}, skipping.`);
+      continue;
+    }
+    ctx.debug(`Setting Unit(${name}) target state to ${state}`);
+    await api.setUnitTargetState(name, state, ctx.signal);
+    triggered.push(unit);
+  }
+  return triggered;
+}
+
+/** Prints "Triggered unit X action" (no-block) or waits; returns the exit status. */
+async function waitOrTrigger(ctx: CommandContext, names: readonly string[], action: string, target: UnitTargetState, attempts: number): Promise<number> {
+  if (attempts < 0) {
+    for (const n of names) ctx.out(`Triggered unit ${n} ${action}`);
+    return 0;
+  }
+  const failure = await waitForUnitStates(ctx, names, target, attempts);
+  if (failure) {
+    ctx.err(`Error waiting for units: ${failure}`);
+    return 1;
+  }
+  return 0;
+}
+
+function splitGlobal(ctx: CommandContext, units: readonly ApiUnit[], action: string): string[] {
+  const waitFor: string[] = [];
+  for (const u of units) {
+    if (isGlobalUnit(u)) ctx.out(`Triggered global unit ${u.name} ${action}`);
+    else waitFor.push(u.name);
+  }
+  return waitFor;
+}
+
+/**
+ * `start web@.service`: starts every instance of the template in the cluster; with `--instances N`
+ * first makes sure web@1 … web@N exist (created from the template, local file or registry).
+ */
+async function expandTemplates(ctx: CommandContext, args: readonly string[], opts: BlockOpts, attempts: number): Promise<string[]> {
+  const expanded: string[] = [];
+  const templates = args.filter((a) => isTemplate(mangleUnitName(a)));
+  if (templates.length === 0) return [...args];
+  const api = await ctx.api();
+  const all = await api.listUnits(ctx.signal);
+  for (const arg of args) {
+    const name = mangleUnitName(arg);
+    if (!isTemplate(name)) {
+      expanded.push(arg);
+      continue;
+    }
+    // A local template file is submitted first, so instances can be created from the registry copy.
+    if ((await localFileOf(ctx, arg)) || opts.replace) {
+      await lazyCreateUnits(ctx, [arg], { command: "submit", replace: opts.replace ?? false, attempts });
+    }
+    const { prefix, suffix } = parseUnitName(name);
+    const existing = all
+      .map((u) => u.name)
+      .filter((n) => {
+        const p = parseUnitName(n);
+        return p.hasAt && p.instance !== "" && p.prefix === prefix && p.suffix === suffix;
+      });
+    const wanted = new Set(existing);
+    for (let i = 1; i <= (opts.instances ?? 0); i++) wanted.add(`${prefix}@${i}${suffix}`);
+    if (wanted.size === 0) {
+      throw new CliError(
+        `Cannot start template ${name}: it has no instances in the cluster; use --instances N to create ${prefix}@1${suffix} … ${prefix}@N${suffix}, or start instances by name`,
+      );
+    }
+    expanded.push(...[...wanted].sort((a, b) => a.localeCompare(b, "en", { numeric: true })));
+  }
+  return expanded;
+}
+
+async function runLoadOrStart(ctx: CommandContext, args: string[], opts: BlockOpts, command: "load" | "start"): Promise<number> {
+  signRefused(opts);
+  if (args.length === 0) {
+    ctx.err("No units given");
+    return 0;
+  }
+  const attempts = blockAttempts(opts);
+  if (command === "start") args = await expandTemplates(ctx, args, opts, attempts);
+  else if (opts.instances !== undefined) throw new CliError("--instances is only valid with start");
+  try {
+    await lazyCreateUnits(ctx, args, { command, replace: opts.replace ?? false, attempts });
+  } catch (err) {
+    if (err instanceof CliError) throw new CliError(`Error creating units: ${err.message}`, err.exitCode, { cause: err });
+    throw err;
+  }
+  const target: UnitTargetState = command === "start" ? "launched" : "loaded";
+  const triggered = await setTargetStates(ctx, args.map(mangleUnitName), target);
+  const waitFor = splitGlobal(ctx, triggered, command);
+  const status = await waitOrTrigger(ctx, waitFor, command, target, attempts);
+  if (status !== 0) throw new CliError(`Error waiting for unit states, exit status: ${status}`);
+  if (command === "start" && attempts >= 0 && waitFor.length > 0) {
+    const failure = await waitForSystemdActive(ctx, waitFor, attempts);
+    if (failure) throw new CliError(`Error waiting for systemd unit states, err: ${failure}`);
+  }
+  return 0;
+}
+
+export const submit: Action<BlockOpts> = async (ctx, args, opts) => {
+  signRefused(opts);
+  if (args.length === 0) {
+    ctx.err("No units given");
+    return 0;
+  }
+  try {
+    await lazyCreateUnits(ctx, args, { command: "submit", replace: opts.replace ?? false, attempts: 0 });
+  } catch (err) {
+    if (err instanceof CliError) throw new CliError(`Error creating units: ${err.message}`, err.exitCode, { cause: err });
+    throw err;
+  }
+  return 0;
+};
+
+export const load: Action<BlockOpts> = (ctx, args, opts) => runLoadOrStart(ctx, args, opts, "load");
+export const start: Action<BlockOpts> = (ctx, args, opts) => runLoadOrStart(ctx, args, opts, "start");
+
+export const stop: Action<BlockOpts> = async (ctx, args, opts) => {
+  if (args.length === 0) {
+    ctx.err("No units given");
+    return 0;
+  }
+  const units = await findUnits(ctx, args);
+  if (units.length === 0) {
+    ctx.err("Units not found in registry");
+    return 0;
+  }
+  const api = await ctx.api();
+  const stopping: string[] = [];
+  for (const u of units) {
+    if (!isGlobalUnit(u)) {
+      if (u.currentState === "inactive") throw new CliError(`Unable to stop unit ${u.name} in state inactive`);
+      if (u.currentState === "loaded" && u.desiredState !== "launched") {
+        ctx.debug(`Unit(${u.name}) already loaded, skipping.`);
+        continue;
+      }
+    }
+    await api.setUnitTargetState(u.name, "loaded", ctx.signal);
+    if (isGlobalUnit(u)) ctx.out(`Triggered global unit ${u.name} stop`);
+    else stopping.push(u.name);
+  }
+  const status = await waitOrTrigger(ctx, stopping, "stop", "loaded", blockAttempts(opts));
+  if (status !== 0) throw new CliError(`Failed to stop units [${stopping.join(" ")}]. exit status ${status}`);
+  ctx.err(`Successfully stopped units [${stopping.join(" ")}].`);
+  return 0;
+};
+
+export const unload: Action<BlockOpts> = async (ctx, args, opts) => {
+  if (args.length === 0) {
+    ctx.err("No units given");
+    return 0;
+  }
+  const units = await findUnits(ctx, args);
+  if (units.length === 0) {
+    ctx.err("Units not found in registry");
+    return 0;
+  }
+  const api = await ctx.api();
+  const waitFor: string[] = [];
+  for (const u of units) {
+    if (!isGlobalUnit(u) && u.currentState === "inactive" && u.desiredState === "inactive") {
+      ctx.debug(`Target state of Unit(${u.name}) already inactive, skipping.`);
+      continue;
+    }
+    await api.setUnitTargetState(u.name, "inactive", ctx.signal);
+    if (isGlobalUnit(u)) ctx.out(`Triggered global unit ${u.name} unload`);
+    else waitFor.push(u.name);
+  }
+  const status = await waitOrTrigger(ctx, waitFor, "unload", "inactive", blockAttempts(opts));
+  if (status !== 0) throw new CliError(`Failed to unload units [${waitFor.join(" ")}]. exit status ${status}`);
+  ctx.err(`Successfully unloaded units [${waitFor.join(" ")}].`);
+  return 0;
+};
+
+export const destroy: Action<BlockOpts> = async (ctx, args) => {
+  if (args.length === 0) {
+    ctx.err("No units given");
+    return 0;
+  }
+  const units = await findUnits(ctx, args);
+  if (units.length === 0) {
+    ctx.err("Units not found in registry");
+    return 0;
+  }
+  const api = await ctx.api();
+  for (const u of units) {
+    // "not found" means somebody else destroyed it meanwhile: the outcome we want.
+    await api.destroyUnit(u.name, ctx.signal);
+    ctx.out(`Destroyed ${u.name}`);
+  }
+  return 0;
+};
+
+/** Registers the lifecycle commands. */
+export function registerLifecycle(program: Command, bind: <O>(a: Action<O>) => (...args: unknown[]) => Promise<void>): void {
+  const blockOptions = (c: Command): Command =>
+    c
+      .option("--block-attempts <n>", "Wait until the units reach the desired state, trying N times 2 s (0 = forever)", parseCount)
+      .option("--no-block", "Do not wait until the units reach the desired state");
+  const replace = (c: Command): Command =>
+    c.option("--replace", "Replace the unit in the cluster if the local unit file (or template) changed").option("--sign", "DEPRECATED - signing units is not supported");
+
+  replace(program.command("submit").argument("[units...]").description("Upload one or more units to the cluster without starting them")).action(bind(submit));
+  replace(blockOptions(program.command("load").argument("[units...]").description("Schedule one or more units in the cluster, first submitting them if necessary"))).action(bind(load));
+  replace(
+    blockOptions(
+      program
+        .command("start")
+        .argument("[units...]")
+        .description("Instruct systemd to start one or more units in the cluster, first submitting and loading if necessary")
+        .option("--instances <n>", "With a template (web@.service): make sure web@1 … web@N exist before starting", parseCount),
+    ),
+  )
+    .addHelpText(
+      "after",
+      `
+Templates: "fleetctl start web@.service" starts every instance of web@.service already in the
+cluster; with "--instances 3" it first creates web@1.service, web@2.service and web@3.service from
+the template (local file beside the argument, else the template in the cluster) and starts them.
+Instances are created with the template's body; fleet refused to start a template at all.`,
+    )
+    .action(bind(start));
+  blockOptions(program.command("stop").argument("[units...]").description("Instruct systemd to stop one or more units in the cluster")).action(bind(stop));
+  blockOptions(program.command("unload").argument("[units...]").description("Unschedule one or more units in the cluster")).action(bind(unload));
+  blockOptions(program.command("destroy").argument("[units...]").description("Destroy one or more units in the cluster")).action(bind(destroy));
+}

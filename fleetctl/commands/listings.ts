@@ -1,0 +1,143 @@
+/** list-machines, list-units, list-unit-files: fleet's columns through Go's tabwriter, or JSON. */
+import type { Command } from "commander";
+import type { ApiMachine, ApiUnit, ApiUnitState } from "../../lib/api/types";
+import { parseRequirements, unitHash } from "../../lib/unit";
+import { apiFailure } from "../api-errors";
+import { CliError } from "../cli-error";
+import type { CommandContext } from "../context";
+import { machineFullLegend, machineIdLegend } from "../legend";
+import { formatTable } from "../tabwriter";
+import type { Action } from "./action";
+
+interface ListOpts {
+  full?: boolean;
+  legend?: boolean;
+  fields?: string;
+  output?: string;
+}
+
+type Column<T> = (item: T, full: boolean) => string;
+
+const MACHINE_FIELDS: Record<string, Column<ApiMachine>> = {
+  machine: (m, full) => machineIdLegend(m.id, full),
+  ip: (m) => m.primaryIP || "-",
+  metadata: (m) => {
+    const keys = Object.keys(m.metadata ?? {}).sort();
+    return keys.length === 0 ? "-" : keys.map((k) => `${k}=${m.metadata![k]!}`).join(",");
+  },
+};
+
+function unitStateFields(machines: Map<string, ApiMachine>): Record<string, Column<ApiUnitState>> {
+  return {
+    unit: (s) => s.name,
+    load: (s) => s.systemdLoadState,
+    active: (s) => s.systemdActiveState,
+    sub: (s) => s.systemdSubState,
+    machine: (s, full) => (s.machineID ? machineFullLegend(s.machineID, machines.get(s.machineID), full) : "-"),
+    hash: (s, full) => (full ? s.hash : s.hash.slice(0, 7)),
+  };
+}
+
+function unitFileFields(machines: Map<string, ApiMachine>): Record<string, Column<ApiUnit>> {
+  const global = (u: ApiUnit): boolean => parseRequirements(u.name, u.options).requirements.global;
+  const target: Column<ApiUnit> = (u, full) =>
+    global(u) ? "global" : u.machineID ? machineFullLegend(u.machineID, machines.get(u.machineID), full) : "-";
+  return {
+    unit: (u) => u.name,
+    hash: (u, full) => (full ? unitHash(u.options) : unitHash(u.options).slice(0, 7)),
+    dstate: (u) => u.desiredState || "-",
+    state: (u) => (global(u) || !u.currentState ? "-" : u.currentState),
+    target,
+    tmachine: target,
+    global: (u) => String(global(u)),
+    desc: (u) => u.options.find((o) => o.section === "Unit" && o.name === "Description")?.value || "-",
+  };
+}
+
+/** Checks `--fields` like fleet ("Must define output format", "Invalid key in output format: \"x\""). */
+function parseFields(spec: string, valid: Record<string, unknown>): string[] {
+  if (spec.trim() === "") throw new CliError("Must define output format");
+  const fields = spec.split(",");
+  for (const f of fields) if (!(f in valid)) throw new CliError(`Invalid key in output format: ${JSON.stringify(f)}`);
+  return fields;
+}
+
+function print<T>(ctx: CommandContext, items: readonly T[], columns: Record<string, Column<T>>, fields: readonly string[], opts: ListOpts): void {
+  const full = opts.full ?? false;
+  const output = opts.output ?? "table";
+  if (output === "json") {
+    // Full (untruncated) values keyed by field name: stable for scripts.
+    const rows = items.map((item) => Object.fromEntries(fields.map((f) => [f, columns[f]!(item, true)])));
+    ctx.io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  if (output !== "table") throw new CliError(`Invalid --output "${output}": use table or json`);
+  const rows: string[][] = [];
+  if (opts.legend !== false) rows.push(fields.map((f) => f.toUpperCase()));
+  for (const item of items) rows.push(fields.map((f) => columns[f]!(item, full)));
+  ctx.io.stdout.write(formatTable(rows));
+}
+
+async function machineMap(ctx: CommandContext): Promise<Map<string, ApiMachine>> {
+  try {
+    return await ctx.machines();
+  } catch (err) {
+    throw apiFailure("Error retrieving list of active machines from fleet API", err);
+  }
+}
+
+export const listMachines: Action<ListOpts> = async (ctx, _args, opts) => {
+  const fields = parseFields(opts.fields ?? "machine,ip,metadata", MACHINE_FIELDS);
+  const machines = [...(await machineMap(ctx)).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  print(ctx, machines, MACHINE_FIELDS, fields, opts);
+  return 0;
+};
+
+export const listUnits: Action<ListOpts> = async (ctx, _args, opts) => {
+  const probe = unitStateFields(new Map());
+  const fields = parseFields(opts.fields ?? "unit,machine,active,sub", probe);
+  let states: ApiUnitState[];
+  try {
+    states = await (await ctx.api()).listUnitStates({}, ctx.signal);
+  } catch (err) {
+    throw apiFailure("Error retrieving list of units from fleet API", err);
+  }
+  const machines = fields.includes("machine") ? await machineMap(ctx) : new Map<string, ApiMachine>();
+  states.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : a.machineID < b.machineID ? -1 : a.machineID > b.machineID ? 1 : 0));
+  print(ctx, states, unitStateFields(machines), fields, opts);
+  return 0;
+};
+
+export const listUnitFiles: Action<ListOpts> = async (ctx, _args, opts) => {
+  const probe = unitFileFields(new Map());
+  const fields = parseFields(opts.fields ?? "unit,hash,dstate,state,target", probe);
+  if (fields.includes("tmachine")) ctx.err('WARNING: The "tmachine" field is deprecated. Use "target" instead');
+  let units: ApiUnit[];
+  try {
+    units = await (await ctx.api()).listUnits(ctx.signal);
+  } catch (err) {
+    throw apiFailure("Error retrieving list of units from fleet API", err);
+  }
+  const machines = fields.includes("target") || fields.includes("tmachine") ? await machineMap(ctx) : new Map<string, ApiMachine>();
+  units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  print(ctx, units, unitFileFields(machines), fields, opts);
+  return 0;
+};
+
+/** Registers the three listings. */
+export function registerListings(program: Command, bind: <O>(a: Action<O>) => (...args: unknown[]) => Promise<void>): void {
+  const common = (c: Command, fields: string): Command =>
+    c
+      .option("-l, --full", "Do not ellipsize fields on output")
+      .option("--no-legend", "Do not print a legend (column headers)")
+      .option("--fields <fields>", `Columns to print, comma-separated; one or more of: ${fields}`)
+      .option("-o, --output <format>", "Output format: table (fleet's columns) or json (untruncated values, for scripts)", "table");
+  common(program.command("list-machines").description("Enumerate the current hosts in the cluster"), "machine, ip, metadata").action(bind(listMachines));
+  common(program.command("list-units").description("List the current state of units in the cluster"), "unit, load, active, sub, machine, hash").action(
+    bind(listUnits),
+  );
+  common(
+    program.command("list-unit-files").description("List the units that exist in the cluster."),
+    "unit, hash, dstate, state, target, global, desc (tmachine is deprecated)",
+  ).action(bind(listUnitFiles));
+}

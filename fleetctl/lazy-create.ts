@@ -1,0 +1,85 @@
+/**
+ * fleet's `lazyCreateUnits` for submit/load/start/restart: create every named unit that does not exist
+ * yet (from a local file or a template), or with `--replace` re-create one whose body changed, then
+ * wait until the new units report `inactive` (so a replaced unit's old version is gone first).
+ */
+import type { ApiUnit, UnitTargetState } from "../lib/api/types";
+import { buildUnit, isInstance, mangleUnitName, unitHash, validateUnit } from "../lib/unit";
+import { CliError } from "./cli-error";
+import type { CommandContext } from "./context";
+import { localFileOf, localTemplateFileOf, readLocalUnit, unitSourceFor } from "./unit-source";
+import { waitForUnitStates } from "./wait-states";
+
+/** Desired states from which `--replace` may replace a unit, per command (fleet's table). */
+const REPLACE_ALLOWED: Record<string, readonly UnitTargetState[]> = {
+  submit: ["inactive"],
+  load: ["inactive", "loaded"],
+  start: ["inactive", "loaded", "launched"],
+};
+
+export interface LazyCreateOptions {
+  command: "submit" | "load" | "start" | "restart";
+  replace: boolean;
+  /** Block attempts for the wait on `inactive` (-1: no wait). */
+  attempts: number;
+}
+
+/** Warns when the registry's copy differs from the local file (or local template) of the argument. */
+async function warnOnDifferentLocalUnit(ctx: CommandContext, arg: string, existing: ApiUnit): Promise<void> {
+  const registryHash = unitHash(existing.options);
+  const file = await localFileOf(ctx, arg);
+  if (file) {
+    const local = await readLocalUnit(ctx, file, existing.name).catch(() => undefined);
+    if (local && local.hash !== registryHash) {
+      ctx.err(`WARNING: Unit ${existing.name} in registry differs from local unit file ${file}. Add --replace to override.`);
+    }
+    return;
+  }
+  if (!isInstance(existing.name)) return;
+  const templateFile = await localTemplateFileOf(ctx, arg);
+  if (!templateFile) return;
+  const template = await readLocalUnit(ctx, templateFile, existing.name).catch(() => undefined);
+  if (template && template.hash !== registryHash) {
+    ctx.err(`WARNING: Unit ${existing.name} in registry differs from local template unit file ${templateFile}. Add --replace to override.`);
+  }
+}
+
+/** Creates what is missing (or replaced); returns the names created. Throws CliError on failure. */
+export async function lazyCreateUnits(ctx: CommandContext, args: readonly string[], opts: LazyCreateOptions): Promise<string[]> {
+  const api = await ctx.api();
+  const created: string[] = [];
+  for (const arg of args) {
+    const name = mangleUnitName(arg);
+    const existing = await api.getUnit(name, ctx.signal);
+    if (existing && !opts.replace) {
+      await warnOnDifferentLocalUnit(ctx, arg, existing);
+      continue;
+    }
+    if (existing) {
+      const allowed = REPLACE_ALLOWED[opts.command] ?? [];
+      if (!allowed.includes(existing.desiredState ?? "inactive")) {
+        ctx.err(`Warning: can not replace Unit(${name}) in state '${existing.desiredState ?? ""}', use the appropriate command`);
+        continue;
+      }
+    }
+    const source = await unitSourceFor(ctx, arg);
+    if (existing && unitHash(source.options) === unitHash(existing.options)) {
+      ctx.out(`Found same Unit(${name}) in Registry, nothing to do`);
+      continue;
+    }
+    for (const w of source.warnings) ctx.err(w);
+    // Validate before any API call, with the same rules the server applies.
+    const problem = validateUnit(buildUnit(name, source.options));
+    if (problem) throw new CliError(`error creating Unit(${name}): ${problem.reason}`);
+    await api.createUnit({ name, options: source.options, desiredState: "inactive" }, ctx.signal);
+    created.push(name);
+  }
+  if (created.length > 0 && opts.attempts >= 0) {
+    const failure = await waitForUnitStates(ctx, created, "inactive", opts.attempts);
+    if (failure) {
+      ctx.err(`Error waiting on unit creation: ${failure}`);
+      throw new CliError("One or more errors creating units");
+    }
+  }
+  return created;
+}

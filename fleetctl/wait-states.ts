@@ -1,0 +1,112 @@
+/**
+ * Blocking for load/start/stop/unload: every round (250 ms) reads the state of ALL awaited units at
+ * once (one request per unit for a few units, else one listing), prints a line per unit as it arrives,
+ * and gives up after `attempts` × 2 s (fleet's `defaultSleepTime` per attempt; 0 = wait forever).
+ */
+import type { ApiUnit, ApiUnitState, UnitTargetState } from "../lib/api/types";
+import { delay } from "../lib/async/delay";
+import type { CommandContext } from "./context";
+import { machineFullLegend } from "./legend";
+import { SINGLE_FETCH_LIMIT } from "./unit-lookup";
+
+/** Time between two rounds. */
+export const POLL_INTERVAL_MS = 250;
+/** One block attempt, as fleet. */
+export const ATTEMPT_MS = 2_000;
+
+/** fleet's `getBlockAttempts`: `--no-block` → -1 (do not wait), N > 0 → N, else 0 (forever). */
+export function blockAttempts(opts: { block?: boolean; blockAttempts?: number }): number {
+  if (opts.block === false) return -1;
+  const n = opts.blockAttempts ?? 0;
+  return n > 0 ? n : 0;
+}
+
+async function currentUnits(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnit>> {
+  const api = await ctx.api();
+  if (names.length <= SINGLE_FETCH_LIMIT) {
+    const units = await Promise.all(names.map((n) => api.getUnit(n, ctx.signal)));
+    return new Map(units.filter((u): u is ApiUnit => u !== undefined).map((u) => [u.name, u]));
+  }
+  return new Map((await api.listUnits(ctx.signal)).map((u) => [u.name, u]));
+}
+
+async function describeReached(ctx: CommandContext, unit: ApiUnit | undefined, name: string, target: UnitTargetState): Promise<string> {
+  if (!unit?.machineID) return `Unit ${name} ${target}`;
+  const machine = (await ctx.machines()).get(unit.machineID);
+  return `Unit ${name} ${target} on ${machineFullLegend(unit.machineID, machine, false)}`;
+}
+
+/**
+ * Waits until every unit's current state is `target`. Returns undefined on success, else fleet's
+ * message for the first unit that did not make it ("timed out waiting for unit X to report state Y").
+ */
+export async function waitForUnitStates(
+  ctx: CommandContext,
+  names: readonly string[],
+  target: UnitTargetState,
+  attempts: number,
+): Promise<string | undefined> {
+  const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
+  const pending = [...new Set(names)];
+  while (pending.length > 0) {
+    const units = await currentUnits(ctx, pending);
+    for (const name of [...pending]) {
+      const unit = units.get(name);
+      // A unit destroyed meanwhile is as inactive as it gets.
+      const state = unit ? unit.currentState : "inactive";
+      if (state !== target) continue;
+      ctx.out(await describeReached(ctx, unit, name, target));
+      pending.splice(pending.indexOf(name), 1);
+    }
+    if (pending.length === 0) break;
+    if (Date.now() + POLL_INTERVAL_MS > deadline) {
+      return `timed out waiting for unit ${pending[0]!} to report state ${target}`;
+    }
+    await delay(POLL_INTERVAL_MS, ctx.signal);
+  }
+  return undefined;
+}
+
+async function currentStates(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnitState>> {
+  const api = await ctx.api();
+  const lists =
+    names.length <= SINGLE_FETCH_LIMIT
+      ? await Promise.all(names.map((n) => api.listUnitStates({ unitName: n }, ctx.signal)))
+      : [await api.listUnitStates({}, ctx.signal)];
+  const out = new Map<string, ApiUnitState>();
+  for (const s of lists.flat()) if (!out.has(s.name)) out.set(s.name, s);
+  return out;
+}
+
+/**
+ * After `start` reached launched: waits until systemd reports each unit loaded and active (or, for a
+ * oneshot that already finished, `exited`). Unlike fleet, a unit systemd reports `failed` ends the wait
+ * at once with the reason instead of timing out.
+ */
+export async function waitForSystemdActive(ctx: CommandContext, names: readonly string[], attempts: number): Promise<string | undefined> {
+  const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
+  const pending = [...new Set(names)];
+  let last = new Map<string, ApiUnitState>();
+  while (pending.length > 0) {
+    last = await currentStates(ctx, pending);
+    for (const name of [...pending]) {
+      const s = last.get(name);
+      if (!s) continue;
+      if (s.systemdActiveState === "failed") {
+        return `unit ${name} failed on machine ${s.machineID}: systemd reports ${s.systemdLoadState}/${s.systemdActiveState}/${s.systemdSubState}; see "fleetctl status ${name}" and "fleetctl journal ${name}"`;
+      }
+      if (s.systemdLoadState === "loaded" && (s.systemdActiveState === "active" || s.systemdSubState === "exited")) {
+        pending.splice(pending.indexOf(name), 1);
+      }
+    }
+    if (pending.length === 0) break;
+    if (Date.now() + POLL_INTERVAL_MS > deadline) {
+      const name = pending[0]!;
+      const s = last.get(name);
+      const seen = s ? `${s.systemdLoadState}/${s.systemdActiveState}/${s.systemdSubState}` : "no state published yet";
+      return `timed out waiting for unit ${name} to report systemd state active (last: ${seen})`;
+    }
+    await delay(POLL_INTERVAL_MS, ctx.signal);
+  }
+  return undefined;
+}
