@@ -13,6 +13,7 @@
 import { delay } from "../../lib/async/delay";
 import { retry } from "../../lib/async/retry";
 import { unitHashOfText } from "../../lib/unit";
+import { Waker } from "../common/waker";
 import { DuplicateMachineError, LeaseLostError, isRetriable } from "../registry/errors";
 import type { WatchHandle } from "../registry/etcd-store";
 import type { ScheduleRecord, StateRecord } from "../registry/keys";
@@ -53,7 +54,7 @@ export class Agent {
   private readonly managed = new Map<string, Managed>();
   private readonly dirty = new Set<string>();
   private readonly pendingStates = new Map<string, StateRecord | undefined>();
-  private wake: (() => void) | undefined;
+  private readonly waker = new Waker();
   private publishTimer: NodeJS.Timeout | undefined;
   private publishing = false;
   private needFullRepublish = false;
@@ -112,21 +113,12 @@ export class Agent {
   }
 
   private nudge(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    this.waker.notify();
   }
 
   private async sleepUntilNudged(signal: AbortSignal): Promise<void> {
     if (this.dirty.size > 0 || !this.session.registered) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      this.wake = done;
-      signal.addEventListener("abort", done, { once: true });
-    });
+    await this.waker.wait(signal);
   }
 
   private backoff<T>(what: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T> {

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { buildConfig, ConfigError } from "./config";
+import { parseGoDuration } from "./duration";
+
+describe("fleetd configuration", () => {
+  it("uses fleet's option names with corefleet's defaults when nothing is set", () => {
+    const { config } = buildConfig(undefined, {});
+    expect(config.etcdServers).toEqual(["http://127.0.0.1:2379"]);
+    expect(config.etcdKeyPrefix).toBe("/fleet/");
+    expect(config.agentTtlSeconds).toBe(30);
+    expect(config.unitsDirectory).toBe("/run/fleet/units");
+    expect(config.tokenLimit).toBe(100);
+    expect(config.unitManager).toBe("dbus");
+  });
+
+  it("reads the file and lets FLEET_* environment variables override it", () => {
+    const file = ['etcd_servers = ["http://10.0.0.1:2379","http://10.0.0.2:2379"]', 'metadata = "region=us-east, disk = ssd"', "agent_ttl = 1m30s", "public_ip=10.0.0.9", "disable_engine = true"].join("\n");
+    const { config } = buildConfig(file, { FLEET_PUBLIC_IP: "10.0.0.10", FLEET_ETCD_KEY_PREFIX: "/other" });
+    expect(config.etcdServers).toEqual(["http://10.0.0.1:2379", "http://10.0.0.2:2379"]);
+    expect(config.metadata).toEqual({ region: "us-east", disk: "ssd" });
+    expect(config.agentTtlSeconds).toBe(90);
+    expect(config.publicIp).toBe("10.0.0.10");
+    expect(config.etcdKeyPrefix).toBe("/other/");
+    expect(config.disableEngine).toBe(true);
+  });
+
+  it("accepts a comma-separated etcd_servers list", () => {
+    expect(buildConfig("etcd_servers=http://a:1,http://b:2", {}).config.etcdServers).toEqual(["http://a:1", "http://b:2"]);
+  });
+
+  it("names the key, the value and its source when a value is bad", () => {
+    expect(() => buildConfig("agent_ttl = soon", {}, "/etc/fleet/fleet.conf")).toThrow(
+      new ConfigError('Invalid configuration: agent_ttl="soon" (from /etc/fleet/fleet.conf): expected a Go duration of at least 1s, e.g. 30s or 1m30s'),
+    );
+    expect(() => buildConfig(undefined, { FLEET_TOKEN_LIMIT: "0" })).toThrow(
+      'Invalid configuration: token_limit="0" (from environment variable FLEET_TOKEN_LIMIT): expected an integer from 1 to 65535',
+    );
+    expect(() => buildConfig("metadata=a=b=c", {})).toThrow('metadata="a=b=c" (from fleet.conf): item "a=b=c" is not key=value');
+    expect(() => buildConfig("etcd_servers=127.0.0.1:2379", {})).toThrow('endpoint "127.0.0.1:2379" is not http(s)://host:port');
+  });
+
+  it("refuses a TCP API listener without credentials", () => {
+    expect(() => buildConfig("api_tcp_listen=0.0.0.0:49153", {})).toThrow("needs api_token");
+    expect(buildConfig("api_tcp_listen=0.0.0.0:49153\napi_token=s3cret", {}).config.apiToken).toBe("s3cret");
+  });
+
+  it("warns about unknown and unsupported options instead of failing", () => {
+    const { warnings } = buildConfig("enable_grpc=true\nbogus=1", {});
+    expect(warnings).toEqual(["Ignoring configuration option enable_grpc (from fleet.conf): not supported by corefleet", "Unknown configuration option bogus in fleet.conf; ignored"]);
+  });
+
+  it("parses Go durations", () => {
+    expect(parseGoDuration("30s")).toBe(30_000);
+    expect(parseGoDuration("1m30s")).toBe(90_000);
+    expect(parseGoDuration("1.5h")).toBe(5_400_000);
+    expect(parseGoDuration("500ms")).toBe(500);
+    expect(parseGoDuration("30")).toBeUndefined();
+    expect(parseGoDuration("")).toBeUndefined();
+  });
+});

@@ -1,0 +1,253 @@
+/**
+ * fleetd's configuration: fleet's option names and defaults (fleet-reference §2.1), read from
+ * `--config` or `/etc/fleet/fleet.conf` (INI without sections, parsed with `ini`) and overridden by
+ * `FLEET_<UPPERCASE_NAME>` environment variables. Precedence: environment > file > default.
+ * Validated once, at start; errors name the offending key, its value and where it came from.
+ */
+import { parse as parseIni } from "ini";
+import { parseGoDuration } from "./duration";
+
+/** fleetd's configuration after validation. */
+export interface FleetConfig {
+  /** `verbosity` (default 0): > 0 logs debug lines. */
+  verbosity: number;
+  /** `etcd_servers` (default `http://127.0.0.1:2379`): `a,b` or `["a","b"]`. */
+  etcdServers: string[];
+  /** `etcd_username` / `etcd_password` (default ""): etcd authentication. */
+  etcdUsername: string;
+  etcdPassword: string;
+  /** `etcd_cafile`, `etcd_certfile`, `etcd_keyfile` (default ""): TLS to etcd. */
+  etcdCaFile: string;
+  etcdCertFile: string;
+  etcdKeyFile: string;
+  /** `etcd_key_prefix` (default `/fleet/`): our keyspace (fleet used `/_coreos.com/fleet/`). */
+  etcdKeyPrefix: string;
+  /**
+   * `etcd_request_timeout` in seconds (default 5.0; fleet's 1.0 is too short for a snapshot read of
+   * 10,000 units on a loaded host, and a too-short timeout only causes retries).
+   */
+  etcdRequestTimeoutSeconds: number;
+  /**
+   * `engine_reconcile_interval` in seconds (default 2.0). Sets the leader lease TTL (5×, as fleet) and the
+   * full-resync safety net (150×, i.e. 5 minutes by default); passes themselves are event-driven.
+   */
+  engineReconcileIntervalSeconds: number;
+  /** `public_ip` (default "": first global IPv4 address of this host). */
+  publicIp: string;
+  /** `metadata` (default ""): `k=v,k2=v2`, spaces trimmed, last duplicate wins. */
+  metadata: Record<string, string>;
+  /** `agent_ttl` (default `30s`, Go duration): TTL of presence and states; also the new leader's grace. */
+  agentTtlSeconds: number;
+  /** `units_directory` (default `/run/fleet/units`). */
+  unitsDirectory: string;
+  /** `systemd_user` (default false): use the user's systemd instead of the system one (not supported yet). */
+  systemdUser: boolean;
+  /** `token_limit` (default 100): API page size. */
+  tokenLimit: number;
+  /** `disable_engine` (default false): never lead or schedule. */
+  disableEngine: boolean;
+  /** `disable_watches` (default false): accepted for compatibility; watches are per machine and cheap here. */
+  disableWatches: boolean;
+  /** `unit_manager` (default `dbus`): `dbus` (systemd) or `memory` (tests: runs nothing). */
+  unitManager: "dbus" | "memory";
+  /** `machine_id_file` (default `/etc/machine-id`). */
+  machineIdFile: string;
+  /** `machine_id` (default "": read `machine_id_file`): override for tests running several fleetd on one host. */
+  machineId: string;
+  /** `api_socket` (default `/var/run/fleet.sock`): unix socket when not socket-activated. */
+  apiSocket: string;
+  /** `api_tcp_listen` (default "": none): `host:port` of an extra TCP listener. */
+  apiTcpListen: string;
+  /** `api_token` (default ""): bearer token required on the TCP listener. */
+  apiToken: string;
+  /** `api_tcp_open` (default false): serve TCP without credentials (trusted networks only). */
+  apiTcpOpen: boolean;
+}
+
+/** Bad configuration: names the key, the value and its source. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Source = { key: string; value: string; from: string };
+type Spec = { parse: (s: Source) => unknown; field: keyof FleetConfig };
+
+function fail(s: Source, why: string): never {
+  throw new ConfigError(`Invalid configuration: ${s.key}="${s.value}" (from ${s.from}): ${why}`);
+}
+
+const bool = (s: Source): boolean => {
+  const v = s.value.trim().toLowerCase();
+  if (["true", "1", "yes", "on", "t"].includes(v)) return true;
+  if (["false", "0", "no", "off", "f", ""].includes(v)) return false;
+  return fail(s, "expected true or false");
+};
+const str = (s: Source): string => s.value.trim();
+const seconds = (s: Source): number => {
+  const n = Number(s.value.trim());
+  if (s.value.trim() === "" || !Number.isFinite(n) || n <= 0) fail(s, "expected a positive number of seconds, e.g. 2.0");
+  return n;
+};
+const int = (min: number, max: number) => (s: Source): number => {
+  const n = Number(s.value.trim());
+  if (!Number.isInteger(n) || n < min || n > max) fail(s, `expected an integer from ${min} to ${max}`);
+  return n;
+};
+
+/** `k=v,k2=v2` (fleet: spaces around `=` and `,` trimmed, last duplicate wins). */
+export function parseMetadata(s: Source): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of s.value.split(",")) {
+    if (item.trim() === "") continue;
+    const parts = item.split("=");
+    if (parts.length !== 2 || parts[0]!.trim() === "" || parts[1]!.trim() === "") fail(s, `item "${item.trim()}" is not key=value`);
+    out[parts[0]!.trim()] = parts[1]!.trim();
+  }
+  return out;
+}
+
+function parseServers(s: Source): string[] {
+  const v = s.value.trim();
+  let list: unknown;
+  if (v.startsWith("[")) {
+    try {
+      list = JSON.parse(v);
+    } catch {
+      fail(s, 'expected a JSON list such as ["http://127.0.0.1:2379"] or a comma-separated list');
+    }
+  } else list = v.split(",").map((x) => x.trim()).filter((x) => x !== "");
+  if (!Array.isArray(list) || list.length === 0) fail(s, "expected at least one endpoint");
+  for (const e of list) if (typeof e !== "string" || !/^https?:\/\/[^/]+\/?$/.test(e)) fail(s, `endpoint ${JSON.stringify(e)} is not http(s)://host:port`);
+  return list as string[];
+}
+
+const SPECS: Record<string, Spec> = {
+  verbosity: { field: "verbosity", parse: int(0, 10) },
+  etcd_servers: { field: "etcdServers", parse: parseServers },
+  etcd_username: { field: "etcdUsername", parse: str },
+  etcd_password: { field: "etcdPassword", parse: str },
+  etcd_cafile: { field: "etcdCaFile", parse: str },
+  etcd_certfile: { field: "etcdCertFile", parse: str },
+  etcd_keyfile: { field: "etcdKeyFile", parse: str },
+  etcd_key_prefix: {
+    field: "etcdKeyPrefix",
+    parse: (s) => {
+      const v = s.value.trim();
+      if (!v.startsWith("/")) fail(s, "expected a path starting with /");
+      return v.endsWith("/") ? v : `${v}/`;
+    },
+  },
+  etcd_request_timeout: { field: "etcdRequestTimeoutSeconds", parse: seconds },
+  engine_reconcile_interval: { field: "engineReconcileIntervalSeconds", parse: seconds },
+  public_ip: { field: "publicIp", parse: str },
+  metadata: { field: "metadata", parse: parseMetadata },
+  agent_ttl: {
+    field: "agentTtlSeconds",
+    parse: (s) => {
+      const ms = parseGoDuration(s.value.trim());
+      if (ms === undefined || ms < 1000) fail(s, "expected a Go duration of at least 1s, e.g. 30s or 1m30s");
+      return Math.ceil(ms / 1000);
+    },
+  },
+  units_directory: { field: "unitsDirectory", parse: str },
+  systemd_user: { field: "systemdUser", parse: bool },
+  token_limit: { field: "tokenLimit", parse: int(1, 65535) },
+  disable_engine: { field: "disableEngine", parse: bool },
+  disable_watches: { field: "disableWatches", parse: bool },
+  unit_manager: {
+    field: "unitManager",
+    parse: (s) => {
+      const v = s.value.trim();
+      if (v !== "dbus" && v !== "memory") fail(s, "expected dbus or memory");
+      return v;
+    },
+  },
+  machine_id_file: { field: "machineIdFile", parse: str },
+  machine_id: {
+    field: "machineId",
+    parse: (s) => {
+      const v = s.value.trim();
+      if (v !== "" && !/^[A-Za-z0-9_.-]+$/.test(v)) fail(s, "expected letters, digits, '_', '.' or '-'");
+      return v;
+    },
+  },
+  api_socket: { field: "apiSocket", parse: str },
+  api_tcp_listen: { field: "apiTcpListen", parse: str },
+  api_token: { field: "apiToken", parse: str },
+  api_tcp_open: { field: "apiTcpOpen", parse: bool },
+};
+
+/** Options fleet had that we accept and ignore (with a warning). */
+const IGNORED = new Set(["enable_grpc", "verify_units", "authorized_keys_file"]);
+
+export function defaultConfig(): FleetConfig {
+  return {
+    verbosity: 0,
+    etcdServers: ["http://127.0.0.1:2379"],
+    etcdUsername: "",
+    etcdPassword: "",
+    etcdCaFile: "",
+    etcdCertFile: "",
+    etcdKeyFile: "",
+    etcdKeyPrefix: "/fleet/",
+    etcdRequestTimeoutSeconds: 5,
+    engineReconcileIntervalSeconds: 2,
+    publicIp: "",
+    metadata: {},
+    agentTtlSeconds: 30,
+    unitsDirectory: "/run/fleet/units",
+    systemdUser: false,
+    tokenLimit: 100,
+    disableEngine: false,
+    disableWatches: false,
+    unitManager: "dbus",
+    machineIdFile: "/etc/machine-id",
+    machineId: "",
+    apiSocket: "/var/run/fleet.sock",
+    apiTcpListen: "",
+    apiToken: "",
+    apiTcpOpen: false,
+  };
+}
+
+/** The result of {@link buildConfig}: the configuration and warnings worth logging. */
+export interface LoadedConfig {
+  config: FleetConfig;
+  warnings: string[];
+}
+
+/**
+ * Builds the configuration from file text (may be undefined: no file) and the environment.
+ * `fileName` is used in messages. Throws {@link ConfigError}.
+ */
+export function buildConfig(fileText: string | undefined, env: NodeJS.ProcessEnv, fileName = "fleet.conf"): LoadedConfig {
+  const config = defaultConfig();
+  const warnings: string[] = [];
+  const set = (s: Source): void => {
+    const spec = SPECS[s.key];
+    if (!spec) {
+      if (IGNORED.has(s.key)) warnings.push(`Ignoring configuration option ${s.key} (from ${s.from}): not supported by corefleet`);
+      else if (s.from === fileName) warnings.push(`Unknown configuration option ${s.key} in ${fileName}; ignored`);
+      return;
+    }
+    (config as unknown as Record<string, unknown>)[spec.field] = spec.parse(s);
+  };
+  if (fileText !== undefined) {
+    const parsed = parseIni(fileText) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(parsed)) {
+      if (typeof value === "object" && value !== null) throw new ConfigError(`Invalid configuration: ${fileName} has a section or list "${key}"; fleet.conf is key=value lines without sections`);
+      set({ key, value: String(value), from: fileName });
+    }
+  }
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("FLEET_") || value === undefined) continue;
+    const key = name.slice("FLEET_".length).toLowerCase();
+    if (SPECS[key] || IGNORED.has(key)) set({ key, value, from: `environment variable ${name}` });
+  }
+  if (config.apiTcpListen && !config.apiToken && !config.apiTcpOpen) {
+    throw new ConfigError(`Invalid configuration: api_tcp_listen="${config.apiTcpListen}" needs api_token (or api_tcp_open=true to serve it without authentication)`);
+  }
+  const tls = [config.etcdCertFile, config.etcdKeyFile].filter((f) => f !== "").length;
+  if (tls === 1) throw new ConfigError("Invalid configuration: etcd_certfile and etcd_keyfile must be given together");
+  return { config, warnings };
+}

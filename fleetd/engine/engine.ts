@@ -1,0 +1,322 @@
+/**
+ * The engine: campaigns for leadership; while leader, keeps an in-memory model (snapshot + watches
+ * from its revision + 1), reconciles it incrementally in debounced batches, and writes placement +
+ * schedule changes in guarded transactions. A full resync runs rarely as a safety net.
+ *
+ * No churn: an etcd leader change or a client reconnect only pauses watches (they resume from their
+ * revision); a newly elected engine does not unschedule units from machines it has not seen yet until
+ * the grace period (agent TTL) has passed since it took over.
+ */
+import { delay } from "../../lib/async/delay";
+import { parseRequirements } from "../../lib/unit";
+import { SchedulerModel } from "../scheduler/scheduler-model";
+import type { Decision, ReconcileResult } from "../scheduler/types";
+import { BodyCache } from "../registry/body-cache";
+import { isRetriable } from "../registry/errors";
+import type { EtcdStore, WatchHandle } from "../registry/etcd-store";
+import { DEFAULT_MAX_TXN_OPS } from "../registry/machine-session";
+import { Waker } from "../common/waker";
+import { anySignal } from "../common/any-signal";
+import { ClusterMirror, emptyTouched, mirroredPrefixes, type Touched } from "./cluster-mirror";
+import { LeaderElection } from "./leader-election";
+import { packBatches, planUnit, type OpGroup } from "./placement-plan";
+
+export interface EngineEvent {
+  level: "debug" | "info" | "warn" | "error";
+  message: string;
+}
+
+export interface EngineOptions {
+  store: EtcdStore;
+  machineId: string;
+  /** Leader lease TTL (fleet: 5 × engine_reconcile_interval). */
+  leaderTtlSeconds: number;
+  /** How long a new leader waits before unscheduling from machines it has not seen (agent TTL). */
+  graceMs: number;
+  /** Full resync period (safety net). */
+  resyncIntervalMs: number;
+  /** Batch window after a change before a pass runs. Default 10 ms. */
+  debounceMs?: number;
+  maxTxnOps?: number;
+  onEvent?: (e: EngineEvent) => void;
+}
+
+/** Counters for benches and diagnostics. */
+export interface EngineStats {
+  passes: number;
+  transactions: number;
+  failedTransactions: number;
+  resyncs: number;
+}
+
+export class Engine {
+  readonly election: LeaderElection;
+  readonly stats: EngineStats = { passes: 0, transactions: 0, failedTransactions: 0, resyncs: 0 };
+  private readonly emit: (e: EngineEvent) => void;
+  private term: LeaderTerm | undefined;
+
+  constructor(private readonly options: EngineOptions) {
+    this.emit = options.onEvent ?? (() => undefined);
+    this.election = new LeaderElection(options.store, {
+      machineId: options.machineId,
+      ttlSeconds: options.leaderTtlSeconds,
+      onEvent: this.emit,
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.election.isLeader;
+  }
+
+  /** The last pass's result while leader (unscheduled units with reasons), else undefined. */
+  lastResult(): ReconcileResult | undefined {
+    return this.term?.lastResult;
+  }
+
+  /** Why each machine cannot run `unit` (invariant 4), while leader. */
+  explain(unit: string): ReturnType<SchedulerModel["explain"]> {
+    return this.term?.model.explain(unit);
+  }
+
+  /** Runs until `signal` aborts, leading when elected. */
+  async run(signal: AbortSignal): Promise<void> {
+    let termController: AbortController | undefined;
+    let termDone: Promise<void> = Promise.resolve();
+    const off = this.election.onChange((leader) => {
+      termController?.abort();
+      if (!leader) return;
+      const c = (termController = new AbortController());
+      const term = (this.term = new LeaderTerm(this.options, this.election, this.stats, this.emit));
+      const previous = termDone;
+      termDone = previous.then(() =>
+        term.run(anySignal([signal, c.signal])).catch((err: unknown) => {
+          if (!c.signal.aborted && !signal.aborted) {
+            this.emit({ level: "error", message: `Engine term ended: ${(err as Error).message}; resigning` });
+            void this.election.resign();
+          }
+        }),
+      );
+    });
+    try {
+      await this.election.run(signal);
+    } finally {
+      off();
+      termController?.abort();
+      await termDone;
+    }
+  }
+
+  /** Gives up leadership at once (graceful shutdown). */
+  async resign(): Promise<void> {
+    await this.election.resign();
+  }
+
+  /** Stops keeping the leader lease alive without deleting it (simulates a crash in tests). */
+  abandon(): void {
+    this.election.abandon();
+  }
+}
+
+/** One period of leadership: model, watches, passes. */
+class LeaderTerm {
+  readonly model = new SchedulerModel();
+  lastResult: ReconcileResult | undefined;
+  private mirror: ClusterMirror;
+  private readonly bodies: BodyCache;
+  private touched: Touched = emptyTouched();
+  private readonly waker = new Waker();
+  private watches: WatchHandle[] = [];
+  private readonly seen = new Set<string>();
+  private readonly inModel = new Set<string>();
+  private readonly graceUntil: number;
+  private readonly maxOps: number;
+  private needResync = false;
+
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly election: LeaderElection,
+    private readonly stats: EngineStats,
+    private readonly emit: (e: EngineEvent) => void,
+  ) {
+    this.mirror = new ClusterMirror(options.store.keys);
+    this.bodies = new BodyCache(options.store);
+    this.graceUntil = Date.now() + options.graceMs;
+    this.maxOps = options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    try {
+      while (!signal.aborted) {
+        try {
+          await this.resync(signal);
+          let nextResync = Date.now() + this.options.resyncIntervalMs;
+          while (!signal.aborted && !this.needResync) {
+            await this.pass(signal);
+            const now = Date.now();
+            if (now >= nextResync) break;
+            const untilGrace = this.graceUntil > now ? this.graceUntil - now + 5 : Number.POSITIVE_INFINITY;
+            await this.waker.wait(signal, Math.min(nextResync - now, untilGrace));
+            if (this.options.debounceMs !== 0) await delay(this.options.debounceMs ?? 10, signal);
+            if (Date.now() >= nextResync) nextResync = 0;
+          }
+        } catch (err) {
+          if (signal.aborted) return;
+          if (!isRetriable(err)) throw err;
+          this.emit({ level: "warn", message: `Engine: ${(err as Error).message}; resyncing` });
+          await delay(500, signal);
+        }
+      }
+    } finally {
+      await this.closeWatches();
+    }
+  }
+
+  private async closeWatches(): Promise<void> {
+    const w = this.watches;
+    this.watches = [];
+    await Promise.all(w.map((h) => h.close().catch(() => undefined)));
+  }
+
+  /** Reads everything in one snapshot, rebuilds model and mirror, watches from revision + 1. */
+  private async resync(signal: AbortSignal): Promise<void> {
+    this.needResync = false;
+    this.stats.resyncs++;
+    await this.closeWatches();
+    const prefixes = mirroredPrefixes(this.options.store.keys);
+    const { revision, results } = await this.options.store.rangeMany(
+      "read the cluster for the engine",
+      prefixes.map((prefix) => ({ prefix })),
+      signal,
+    );
+    this.mirror = new ClusterMirror(this.options.store.keys);
+    this.touched = emptyTouched();
+    this.mirror.load(results, this.touched);
+    for (const id of this.mirror.machines.keys()) this.seen.add(id);
+    // Everything known must be fed to the (possibly fresh) model: touch all units and placements.
+    for (const n of [...this.mirror.placements.keys(), ...this.mirror.scheduledOn.keys()]) this.touched.placements.add(n);
+    this.model.markAllDirty();
+    for (const prefix of prefixes) {
+      this.watches.push(
+        await this.options.store.watch(prefix, revision + 1, {
+          onChanges: (changes) => {
+            for (const c of changes) this.mirror.apply(c, this.touched);
+            this.waker.notify();
+          },
+          onError: (err) => {
+            this.emit({ level: "warn", message: `Engine watch of ${prefix} ended (${err.message}); resyncing` });
+            this.needResync = true;
+            this.waker.notify();
+          },
+        }),
+      );
+    }
+  }
+
+  /** Feeds what changed into the model (loading bodies first), reconciles, writes. */
+  private async pass(signal: AbortSignal): Promise<void> {
+    this.stats.passes++;
+    const t = this.touched;
+    this.touched = emptyTouched();
+    const names = new Set<string>([...t.units, ...t.placements]);
+    await this.bodies.load(
+      [...t.units].flatMap((n) => {
+        const u = this.mirror.units.get(n);
+        return u ? [u.record.hash] : [];
+      }),
+      signal,
+    );
+    for (const id of [...t.machines].sort()) {
+      const m = this.mirror.machines.get(id);
+      if (m) {
+        this.seen.add(id);
+        this.inModel.add(id);
+        this.model.setMachine({ id, publicIP: m.publicIP, metadata: this.mirror.metadataOf(id) });
+      } else if (this.inModel.delete(id)) {
+        this.model.removeMachine(id);
+        for (const n of this.mirror.schedule.get(id)?.keys() ?? []) names.add(n);
+      }
+    }
+    for (const name of t.units) {
+      const u = this.mirror.units.get(name);
+      const body = u && this.bodies.get(u.record.hash);
+      if (!u || !body) {
+        // Destroyed, or a unit whose body is missing: nothing can be scheduled from it.
+        this.model.removeUnit(name);
+        if (u) this.emit({ level: "error", message: `Cannot schedule ${name}: its body ${u.record.hash} is missing from etcd` });
+        continue;
+      }
+      const { requirements } = parseRequirements(name, body.options);
+      this.model.setUnit({ name, requirements, desiredState: u.record.desiredState });
+    }
+    for (const name of t.placements) this.feedPlacement(name);
+
+    const result = this.model.reconcile();
+    const decisions = this.holdDuringGrace(result.decisions);
+    for (const d of decisions) names.add(d.unit);
+    this.lastResult = result;
+    for (const d of decisions) this.emit({ level: "debug", message: `${d.kind === "schedule" ? "Scheduled" : "Unscheduled"} ${d.unit} ${d.kind === "schedule" ? "to" : "from"} ${d.machineId}: ${d.reason}` });
+    await this.write([...names].sort(), signal);
+  }
+
+  private feedPlacement(name: string): void {
+    const u = this.mirror.units.get(name);
+    if (u?.record.global) this.model.setGlobalPlacements(name, this.mirror.scheduledOn.get(name) ?? []);
+    else this.model.setPlacement(name, this.mirror.placements.get(name));
+  }
+
+  /**
+   * A new leader keeps units on machines it has not seen alive until the grace period has passed:
+   * their agents may simply not have re-registered yet after an etcd hiccup.
+   */
+  private holdDuringGrace(decisions: Decision[]): Decision[] {
+    if (Date.now() >= this.graceUntil) return decisions;
+    const held = new Set<string>();
+    for (const d of decisions) if (d.kind === "unschedule" && !d.global && !this.seen.has(d.machineId) && !this.mirror.machines.has(d.machineId)) held.add(d.unit);
+    if (held.size === 0) return decisions;
+    for (const name of held) this.model.setPlacement(name, this.mirror.placements.get(name));
+    this.emit({ level: "info", message: `Holding ${held.size} unit(s) on machines not seen yet until the ${this.options.graceMs} ms grace period ends` });
+    return decisions.filter((d) => !held.has(d.unit));
+  }
+
+  /** Plans one op group per unit and writes them in guarded, packed transactions. */
+  private async write(names: readonly string[], signal: AbortSignal): Promise<void> {
+    const groups: OpGroup[] = [];
+    for (const name of names) {
+      const u = this.mirror.units.get(name);
+      const global = u?.record.global ?? false;
+      const placement = global ? undefined : this.model.placementOf(name);
+      const machines = global ? this.model.globalMachines(name) : placement !== undefined && this.mirror.machines.has(placement) ? [placement] : [];
+      const g = planUnit(this.mirror, name, { placement: u ? placement : undefined, machines }, (h) => this.bodies.get(h)?.text);
+      if (g) groups.push(g);
+    }
+    const guard = this.election.leaderGuard();
+    const leaderKey = Buffer.from(this.options.store.keys.leader);
+    for (const batch of packBatches(groups, this.maxOps)) {
+      if (signal.aborted) return;
+      const res = await this.options.store.txn(
+        `write ${batch.groups.length} placements`,
+        { compare: [guard, ...batch.compares], success: batch.ops, failure: [{ request_range: { key: leaderKey } }] },
+        signal,
+      );
+      this.stats.transactions++;
+      if (res.succeeded) {
+        for (const g of batch.groups) g.apply();
+        continue;
+      }
+      this.stats.failedTransactions++;
+      const holder = res.responses[0]?.response_range.kvs[0];
+      if (holder?.lease !== guard.lease) {
+        this.emit({ level: "warn", message: `Engine ${this.options.machineId} lost leadership while writing placements` });
+        this.election.abandon();
+        return;
+      }
+      // Something we decided from changed concurrently: tell the model the truth and decide again.
+      for (const g of batch.groups) {
+        this.touched.units.add(g.unit);
+        this.touched.placements.add(g.unit);
+        this.feedPlacement(g.unit);
+      }
+      this.waker.notify();
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Turns the scheduler model's view (where each unit should be) into guarded etcd operations, one
+ * group per unit so a unit's placement and its schedule entries always change in the same
+ * transaction, and packs the groups into as few transactions as etcd's op limit allows.
+ */
+import type { ICompare, IRequestOp } from "etcd3";
+import type { ScheduleRecord } from "../registry/keys";
+import type { ClusterMirror, ScheduleEntry } from "./cluster-mirror";
+
+/** Everything that must change for one unit, and how to record it in the mirror once written. */
+export interface OpGroup {
+  unit: string;
+  compares: ICompare[];
+  ops: IRequestOp[];
+  /** Mirror updates to apply when the transaction succeeded. */
+  apply: () => void;
+}
+
+/** Where the model wants a unit: its placement (non-global) and the machines that must have an entry. */
+export interface Target {
+  placement: string | undefined;
+  machines: readonly string[];
+}
+
+/**
+ * The group for one unit: placement change guarded by create-only / compare-on-value (a unit is never
+ * placed twice), the unit record's revision (we decided from that version), and schedule entries.
+ * Returns undefined when etcd already matches.
+ */
+export function planUnit(mirror: ClusterMirror, name: string, target: Target, textOf: (hash: string) => string | undefined): OpGroup | undefined {
+  const k = mirror.keys;
+  const unit = mirror.units.get(name);
+  const compares: ICompare[] = [];
+  const ops: IRequestOp[] = [];
+  const effects: (() => void)[] = [];
+  const current = mirror.placements.get(name);
+  const placementKey = Buffer.from(k.placement(name));
+  if (target.placement !== current) {
+    if (current === undefined) compares.push({ key: placementKey, target: "Version", result: "Equal", version: 0 });
+    else compares.push({ key: placementKey, target: "Value", result: "Equal", value: Buffer.from(current) });
+    if (target.placement === undefined) ops.push({ request_delete_range: { key: placementKey } });
+    else {
+      ops.push({ request_put: { key: placementKey, value: Buffer.from(target.placement) } });
+      // Place only the version of the unit we decided from; a concurrent change re-runs the decision.
+      if (unit) compares.push({ key: Buffer.from(k.unit(name)), target: "Mod", result: "Equal", mod_revision: unit.modRevision });
+    }
+    const placement = target.placement;
+    effects.push(() => mirror.setPlacement(name, placement));
+  }
+  const want: ScheduleEntry | undefined = unit && unit.record.desiredState !== "inactive" ? { hash: unit.record.hash, desiredState: unit.record.desiredState } : undefined;
+  const wanted = new Set(want ? target.machines : []);
+  for (const m of wanted) {
+    const have = mirror.schedule.get(m)?.get(name);
+    if (have && want && have.hash === want.hash && have.desiredState === want.desiredState) continue;
+    const text = want ? textOf(want.hash) : undefined;
+    if (!want || text === undefined) continue; // body not loaded yet: the engine loads it and retries
+    const record: ScheduleRecord = { hash: want.hash, desiredState: unit!.record.desiredState, text };
+    ops.push({ request_put: { key: Buffer.from(k.schedule(m, name)), value: Buffer.from(JSON.stringify(record)) } });
+    effects.push(() => mirror.setSchedule(m, name, want));
+  }
+  for (const m of mirror.scheduledOn.get(name) ?? []) {
+    if (wanted.has(m)) continue;
+    ops.push({ request_delete_range: { key: Buffer.from(k.schedule(m, name)) } });
+    effects.push(() => mirror.setSchedule(m, name, undefined));
+  }
+  if (ops.length === 0) return undefined;
+  return { unit: name, compares, ops, apply: () => effects.forEach((e) => e()) };
+}
+
+/** A transaction's worth of groups. */
+export interface Batch {
+  groups: OpGroup[];
+  compares: ICompare[];
+  ops: IRequestOp[];
+}
+
+/**
+ * Packs groups into batches of at most `maxOps` compares and `maxOps` operations, counting the
+ * leader guard. A group too big for one transaction (a global unit on many machines: it has no
+ * compares) is split into several groups first.
+ */
+export function packBatches(groups: readonly OpGroup[], maxOps: number, reservedCompares = 1): Batch[] {
+  const batches: Batch[] = [];
+  let cur: Batch = { groups: [], compares: [], ops: [] };
+  const flush = (): void => {
+    if (cur.groups.length > 0) batches.push(cur);
+    cur = { groups: [], compares: [], ops: [] };
+  };
+  for (const g of groups.flatMap((g) => splitGroup(g, maxOps))) {
+    if (cur.ops.length + g.ops.length > maxOps || cur.compares.length + g.compares.length + reservedCompares > maxOps) flush();
+    cur.groups.push(g);
+    cur.compares.push(...g.compares);
+    cur.ops.push(...g.ops);
+  }
+  flush();
+  return batches;
+}
+
+function splitGroup(g: OpGroup, maxOps: number): OpGroup[] {
+  if (g.ops.length <= maxOps) return [g];
+  // Only compare-free groups get this big; each chunk applies the whole group's effects, harmlessly
+  // repeated (mirror updates are idempotent), once the last chunk is written.
+  const out: OpGroup[] = [];
+  for (let i = 0; i < g.ops.length; i += maxOps) {
+    const last = i + maxOps >= g.ops.length;
+    out.push({ unit: g.unit, compares: i === 0 ? g.compares : [], ops: g.ops.slice(i, i + maxOps), apply: last ? g.apply : () => undefined });
+  }
+  return out;
+}
