@@ -1,0 +1,113 @@
+/**
+ * The one cluster the end-to-end suite runs on: brought up once (3 machines, metadata for the
+ * placement tests), driven through the real `dist/fleetctl.cjs --tunnel` and ssh like an operator,
+ * health-checked after every test, console tails printed when a test fails, removed at the end
+ * (unless COREFLEET_E2E_KEEP=1).
+ */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { run, type RunResult } from "../../../lib/process/run";
+import { clusterPaths, clustersRoot, type ClusterPaths, type ClusterSpec, type MachineSpec } from "../../../qemu/cluster-layout";
+import { downCluster } from "../../../qemu/cluster-down";
+import { upCluster } from "../../../qemu/cluster-up";
+import { checkMachine, consoleTail, describeHealth } from "../../../qemu/machine-health";
+import { runOnMachine } from "../../../qemu/machine-ssh";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** Metadata of the suite's machines: core-2 is the only role=edge machine. */
+export const E2E_METADATA = "1:zone=a;2:zone=b,role=edge;3:zone=b";
+/** fleet agent_ttl of the suite's cluster, in seconds. */
+export const AGENT_TTL_S = 15;
+
+export class E2eCluster {
+  /** Machines that are supposed to be running (a test that powers one off removes it). */
+  readonly alive = new Set<number>();
+  constructor(
+    readonly root: string,
+    readonly spec: ClusterSpec,
+  ) {
+    for (const m of spec.machines) this.alive.add(m.index);
+  }
+
+  get paths(): ClusterPaths {
+    return clusterPaths(this.root, this.spec.name);
+  }
+
+  machine(index: number): MachineSpec {
+    const m = this.spec.machines.find((x) => x.index === index);
+    if (!m) throw new Error(`e2e cluster has no machine ${index}`);
+    return m;
+  }
+
+  byId(machineId: string): MachineSpec | undefined {
+    return this.spec.machines.find((m) => m.machineId === machineId);
+  }
+
+  /** The real fleetctl bundle through an SSH tunnel to the first machine still running. */
+  fleetctl(args: readonly string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+    const via = this.machine(Math.min(...this.alive));
+    return run(
+      process.execPath,
+      [
+        path.join(repoRoot, "dist", "fleetctl.cjs"),
+        `--tunnel=127.0.0.1:${via.sshPort}`,
+        `--known-hosts-file=${this.paths.knownHosts}`,
+        `--identity-file=${this.paths.privateKey}`,
+        ...args,
+      ],
+      { cwd: repoRoot, timeoutMs: options.timeoutMs ?? 180_000, allowFailure: options.allowFailure ?? false, env: { ...process.env, SSH_AUTH_SOCK: "" } },
+    );
+  }
+
+  ssh(index: number, command: string, options: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+    return runOnMachine(this.paths, this.machine(index), command, { timeoutMs: options.timeoutMs ?? 120_000, allowFailure: options.allowFailure ?? false });
+  }
+
+  /** HTTP GET from inside the cluster's namespace (the machines' addresses exist only there). */
+  httpGet(ip: string, port = 80): Promise<RunResult> {
+    return run("ip", ["netns", "exec", this.spec.netns, "busybox", "wget", "-q", "-T", "5", "-O", "-", `http://${ip}:${port}/`], { timeoutMs: 20_000, allowFailure: true });
+  }
+
+  /** Health of every machine that should be running; throws with all problems and console tails. */
+  async assertHealthy(): Promise<void> {
+    const problems: string[] = [];
+    for (const index of [...this.alive].sort()) {
+      const m = this.machine(index);
+      const report = await checkMachine(this.paths, m);
+      if (!report.healthy) problems.push(`${describeHealth(report)}\n--- console tail of ${m.hostname} ---\n${await consoleTail(this.paths, index, 30)}`);
+    }
+    if (problems.length) throw new Error(`Health check after the test failed:\n${problems.join("\n")}`);
+  }
+
+  /** Console tails of every machine, for a failed test's output. */
+  async consoleTails(lines = 30): Promise<string> {
+    const parts: string[] = [];
+    for (const m of this.spec.machines) parts.push(`--- console tail of ${m.hostname} ---\n${await consoleTail(this.paths, m.index, lines)}`);
+    return parts.join("\n");
+  }
+}
+
+/** Removes a leftover cluster of the same name, then brings the suite's cluster up. */
+export async function startE2eCluster(name = "e2e"): Promise<E2eCluster> {
+  const root = clustersRoot();
+  await downCluster(root, name);
+  const spec = await upCluster({
+    root,
+    name,
+    size: 3,
+    imageDir: path.join(repoRoot, "build", "image"),
+    metadata: E2E_METADATA,
+    agentTtl: `${AGENT_TTL_S}s`,
+    memoryMiB: 896,
+    log: (l) => process.stderr.write(`[e2e cluster] ${l}\n`),
+  });
+  return new E2eCluster(root, spec);
+}
+
+export async function stopE2eCluster(cluster: E2eCluster | undefined, name = "e2e"): Promise<void> {
+  if (process.env.COREFLEET_E2E_KEEP === "1") {
+    process.stderr.write(`[e2e cluster] kept (COREFLEET_E2E_KEEP=1); remove with: npx tsx qemu/main.ts down --name ${name}\n`);
+    return;
+  }
+  await downCluster(cluster?.root ?? clustersRoot(), name);
+}

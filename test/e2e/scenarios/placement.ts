@@ -1,0 +1,39 @@
+/** MachineOf, MachineMetadata and Global on real hosts. */
+import { expect, it } from "vitest";
+import type { E2eCluster } from "../helpers/e2e-cluster";
+import { listUnits } from "../helpers/fleet-units";
+import { waitFor } from "../helpers/wait-for";
+
+export function placementScenario(cluster: () => E2eCluster): void {
+  it("places the web-check@1 sidekick on web@1's machine (MachineOf)", async () => {
+    const c = cluster();
+    await c.fleetctl(["start", "units/web-check@1.service"], { timeoutMs: 5 * 60_000 });
+    const [check, web] = await waitFor("web-check@1.service active next to web@1.service", async () => {
+      const rows = await listUnits(c);
+      const chk = rows.find((u) => u.unit === "web-check@1.service");
+      const w = rows.find((u) => u.unit === "web@1.service");
+      return { done: chk?.active === "active" && w !== undefined, value: [chk, w] as const, seen: JSON.stringify(chk) };
+    }, { timeoutMs: 4 * 60_000, intervalMs: 5_000 });
+    expect(check?.machineId).toBe(web?.machineId);
+  });
+
+  it("places edge-proxy.service only on the role=edge machine (MachineMetadata)", async () => {
+    const c = cluster();
+    await c.fleetctl(["start", "units/edge-proxy.service"], { timeoutMs: 5 * 60_000 });
+    const row = await waitFor("edge-proxy.service active", async () => {
+      const r = (await listUnits(c)).find((u) => u.unit === "edge-proxy.service");
+      return { done: r?.active === "active", value: r, seen: JSON.stringify(r) };
+    }, { timeoutMs: 4 * 60_000, intervalMs: 5_000 });
+    expect(c.byId(row?.machineId ?? "")?.hostname).toBe("core-2");
+  });
+
+  it("runs hello-global.service once on every machine (Global)", async () => {
+    const c = cluster();
+    await c.fleetctl(["start", "units/hello-global.service"], { timeoutMs: 5 * 60_000 });
+    const rows = await waitFor("hello-global.service active on all 3 machines", async () => {
+      const r = (await listUnits(c)).filter((u) => u.unit === "hello-global.service" && u.active === "active");
+      return { done: r.length === 3, value: r, seen: r.map((x) => x.ip).join(",") };
+    }, { timeoutMs: 4 * 60_000, intervalMs: 5_000 });
+    expect(new Set(rows.map((r) => r.machineId)).size).toBe(3);
+  });
+}
