@@ -1,0 +1,39 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { FleetCluster, submit, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
+
+describe("fleetd placement with a real etcd and several instances", () => {
+  let etcd: EtcdInstance;
+  let cluster: FleetCluster;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd.cleanup();
+  });
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  it("spreads units over machines, least loaded first, and reports them launched", async () => {
+    cluster = new FleetCluster(etcd);
+    await Promise.all(["m1", "m2", "m3"].map((id) => cluster.add(id)));
+    await waitFor("3 machines registered", async () => (await cluster.registry.listMachines()).length === 3);
+    for (let i = 1; i <= 6; i++) await submit(cluster, `app${i}.service`, unitText());
+    const table = await waitFor(
+      "6 units launched",
+      async () => {
+        const t = await unitTable(cluster);
+        return Object.values(t).filter((v) => v.startsWith("launched@")).length === 6 ? t : undefined;
+      },
+      { describe: () => cluster.describe() },
+    );
+    const perMachine = new Map<string, number>();
+    for (const v of Object.values(table)) perMachine.set(v.split("@")[1]!, (perMachine.get(v.split("@")[1]!) ?? 0) + 1);
+    expect([...perMachine.values()]).toEqual([2, 2, 2]);
+    for (let i = 1; i <= 6; i++) expect(cluster.runningOn(`app${i}.service`)).toHaveLength(1);
+    const states = await cluster.registry.listStates({ unitName: "app1.service" });
+    expect(states).toHaveLength(1);
+    expect(states[0]).toMatchObject({ systemdLoadState: "loaded", systemdActiveState: "active", systemdSubState: "running" });
+  });
+});
