@@ -21,6 +21,8 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   /** Directory relative paths of unit files are resolved against; default `process.cwd()`. */
   cwd?: string;
+  /** Where this host's machine ID is read (status/journal run locally on it); default `/etc/machine-id`. */
+  machineIdFile?: string;
 }
 
 export interface CommandContext {

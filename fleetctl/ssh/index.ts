@@ -1,9 +1,8 @@
 /** SSH features of fleetctl: ssh, status, journal, fd-forward and the --tunnel transport. */
-import type { TunnelFactory } from "../client-factory";
 import type { CommandRegistrar } from "../program";
+import { registerRemote } from "./remote-commands";
 
-export const sshTunnel: TunnelFactory = async () => {
-  throw new Error("--tunnel is not implemented yet");
-};
+export { sshTunnel } from "./tunnel";
 
-export const remoteRegistrars: readonly CommandRegistrar[] = [];
+/** The SSH commands, registered into the program by `main.ts`. */
+export const remoteRegistrars: readonly CommandRegistrar[] = [registerRemote];
