@@ -7,7 +7,8 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
-import { clusterPaths, clustersRoot, type ClusterSpec } from "./cluster-layout";
+import { envLines } from "./cluster-env";
+import { clusterPaths, clustersRoot } from "./cluster-layout";
 import { downCluster } from "./cluster-down";
 import { clusterStatus, formatStatus } from "./cluster-status";
 import { listClusters, machineAt, requireCluster } from "./cluster-store";
@@ -26,20 +27,6 @@ function intArg(what: string) {
     if (!/^\d+$/.test(v)) throw new Error(`Invalid ${what} "${v}": expected a whole number`);
     return Number(v);
   };
-}
-
-/** Environment lines for fleetctl and ssh against this cluster (`env`). */
-export function envLines(root: string, spec: ClusterSpec): string[] {
-  const paths = clusterPaths(root, spec.name);
-  const first = spec.machines[0];
-  return [
-    `export FLEETCTL_TUNNEL=127.0.0.1:${first?.sshPort ?? 0}`,
-    `export FLEETCTL_KNOWN_HOSTS_FILE=${paths.knownHosts}`,
-    `export FLEETCTL_IDENTITY_FILE=${paths.privateKey}`,
-    `export FLEETCTL_SSH_USERNAME=core`,
-    `# ssh to machine N: ssh -i ${paths.privateKey} -o UserKnownHostsFile=${paths.knownHosts} -p <port> core@127.0.0.1`,
-    ...spec.machines.map((m) => `#   ${m.index} ${m.hostname} ${m.ip} port ${m.sshPort}`),
-  ];
 }
 
 function spawnInteractive(cmd: string, args: string[]): Promise<number> {

@@ -5,15 +5,15 @@
  * (unless COREFLEET_E2E_KEEP=1).
  */
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { run, type RunResult } from "../../../lib/process/run";
+import { repoRoot, runFleetctl } from "../../../qemu/cluster-fleetctl";
 import { clusterPaths, clustersRoot, type ClusterPaths, type ClusterSpec, type MachineSpec } from "../../../qemu/cluster-layout";
 import { downCluster } from "../../../qemu/cluster-down";
 import { upCluster } from "../../../qemu/cluster-up";
 import { checkMachine, consoleTail, describeHealth } from "../../../qemu/machine-health";
 import { runOnMachine } from "../../../qemu/machine-ssh";
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export { repoRoot };
 /** Metadata of the suite's machines: core-2 is the only role=edge machine. */
 export const E2E_METADATA = "1:zone=a;2:zone=b,role=edge;3:zone=b";
 /** fleet agent_ttl of the suite's cluster, in seconds. */
@@ -46,17 +46,7 @@ export class E2eCluster {
   /** The real fleetctl bundle through an SSH tunnel to the first machine still running. */
   fleetctl(args: readonly string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
     const via = this.machine(Math.min(...this.alive));
-    return run(
-      process.execPath,
-      [
-        path.join(repoRoot, "dist", "fleetctl.cjs"),
-        `--tunnel=127.0.0.1:${via.sshPort}`,
-        `--known-hosts-file=${this.paths.knownHosts}`,
-        `--identity-file=${this.paths.privateKey}`,
-        ...args,
-      ],
-      { cwd: repoRoot, timeoutMs: options.timeoutMs ?? 180_000, allowFailure: options.allowFailure ?? false, env: { ...process.env, SSH_AUTH_SOCK: "" } },
-    );
+    return runFleetctl(this.root, this.spec, via, args, { timeoutMs: options.timeoutMs ?? 180_000, allowFailure: options.allowFailure ?? false });
   }
 
   ssh(index: number, command: string, options: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {

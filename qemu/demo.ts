@@ -1,0 +1,93 @@
+/**
+ * `npm start` (after scripts/setup.sh and the bundle): builds the image if it is missing, brings up a
+ * 3-machine cluster ("default"), starts web@1..3 through fleetctl --tunnel, waits until they are
+ * active, and prints `fleetctl list-units` and how to reach the web instances and the cluster.
+ */
+import { access } from "node:fs/promises";
+import path from "node:path";
+import { delay } from "../lib/async/delay";
+import { run } from "../lib/process/run";
+import { clustersRoot, type ClusterSpec } from "./cluster-layout";
+import { runFleetctl, repoRoot } from "./cluster-fleetctl";
+import { downCluster } from "./cluster-down";
+import { loadCluster } from "./cluster-store";
+import { upCluster } from "./cluster-up";
+import { envLines } from "./cluster-env";
+import { Vm } from "./vm";
+
+const NAME = process.env.COREFLEET_CLUSTER ?? "default";
+const WEB = ["web@1.service", "web@2.service", "web@3.service"];
+const say = (l: string): void => void process.stderr.write(`${l}\n`);
+
+async function ensureImage(imageDir: string): Promise<void> {
+  try {
+    await access(path.join(imageDir, "disk.qcow2"));
+    return;
+  } catch {
+    say(`demo: no image in ${imageDir}; building it (npx tsx image-builder/main.ts build)`);
+  }
+  await run("npx", ["tsx", "image-builder/main.ts", "build", "--out", imageDir], { cwd: repoRoot, inherit: true });
+}
+
+/** Reuses a running cluster of that name, else (re)creates it. */
+async function ensureCluster(root: string, imageDir: string): Promise<ClusterSpec> {
+  const existing = await loadCluster(root, NAME);
+  if (existing) {
+    const running = await Promise.all(existing.machines.map(async (m) => (await Vm.attach(path.join(root, NAME, "machines", String(m.index))).catch(() => undefined))?.isRunning() ?? false));
+    if (existing.machines.length >= 3 && running.every(Boolean)) {
+      say(`demo: reusing the running cluster "${NAME}" (${existing.machines.length} machines)`);
+      return existing;
+    }
+    say(`demo: cluster "${NAME}" exists but is not fully running; recreating it`);
+    await downCluster(root, NAME, say);
+  }
+  return upCluster({ root, name: NAME, size: 3, imageDir, log: say });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const root = clustersRoot();
+  const imageDir = path.join(repoRoot, "build", "image");
+  await ensureImage(imageDir);
+  const spec = await ensureCluster(root, imageDir);
+  const via = spec.machines[0];
+  if (!via) throw new Error(`Cluster "${NAME}" has no machines`);
+  say(`demo: fleetctl start ${WEB.map((w) => `units/${w}`).join(" ")}`);
+  await runFleetctl(root, spec, via, ["start", ...WEB.map((w) => `units/${w}`)], { timeoutMs: 10 * 60_000, onStderr: (c) => process.stderr.write(c) });
+  const deadline = Date.now() + 10 * 60_000;
+  let seen = "";
+  for (;;) {
+    const r = await runFleetctl(root, spec, via, ["list-units", "--fields", "unit,active,sub", "--output", "json"], { allowFailure: true });
+    if (r.exitCode === 0) {
+      const rows = (JSON.parse(r.stdout) as { unit: string; active: string; sub: string }[]).filter((u) => WEB.includes(u.unit));
+      seen = rows.map((u) => `${u.unit} ${u.active}/${u.sub}`).join(", ");
+      if (rows.length === WEB.length && rows.every((u) => u.active === "active")) break;
+    } else {
+      seen = r.stderr.trim().split("\n").pop() ?? "";
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out after 600 s waiting for web@1..3 to be active; last seen: ${seen || "nothing"}`);
+    await delay(5_000);
+  }
+  const table = await runFleetctl(root, spec, via, ["list-units"]);
+  process.stdout.write(`\n$ fleetctl list-units\n${table.stdout}\n`);
+  process.stdout.write(
+    [
+      `The cluster "${NAME}" is up and web@1..3 are active (${((Date.now() - started) / 1000).toFixed(0)} s).`,
+      "",
+      "Web instances (addresses exist only inside the cluster's network namespace):",
+      ...spec.machines.map((m) => `  sudo ip netns exec ${spec.netns} busybox wget -qO- http://${m.ip}/    # ${m.hostname}`),
+      "",
+      "fleetctl against the cluster (SSH tunnel through 127.0.0.1):",
+      `  eval "$(npx tsx qemu/main.ts env${NAME === "default" ? "" : ` --name ${NAME}`})"; node dist/fleetctl.cjs list-machines`,
+      ...envLines(root, spec).map((l) => `  ${l}`),
+      "",
+      `Machines: npx tsx qemu/main.ts ssh 1 | status | console 1 | down   (cluster folder ${path.join(root, NAME)})`,
+      "",
+    ].join("\n"),
+  );
+}
+
+main().catch((err: unknown) => {
+  say(`demo: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
