@@ -1,0 +1,196 @@
+/**
+ * fleetctl in-process against the real API, a real etcd and fleetd instances with in-memory unit
+ * managers: lifecycle commands, blocking output, listings byte-for-byte, templates, --replace, errors.
+ */
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unitHash, parseUnitFile } from "../../lib/unit";
+import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { waitFor } from "../helpers/fleet-cluster";
+import { FleetctlEnv } from "./fleetctl-harness";
+
+const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
+const M2 = "b1b2c3d4e5f60718293a4b5c6d7e8f92";
+// fleet-cluster's test config derives public_ip from the last character of the ID.
+const IP1 = "10.0.0.49";
+const IP2 = "10.0.0.50";
+
+const HELLO = "[Unit]\nDescription=Hello World\n\n[Service]\nExecStart=/bin/sh -c \"while true; do echo Hello; sleep 1; done\"\n";
+
+describe("fleetctl lifecycle against a real fleetd API", () => {
+  let etcd: EtcdInstance;
+  let env: FleetctlEnv;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    env = await FleetctlEnv.start(etcd, [M1, M2], { [M1]: "role=web,zone=a" });
+    await writeFile(join(env.dir, "hello.service"), HELLO);
+  });
+  afterAll(async () => {
+    await env?.close();
+    await etcd?.cleanup();
+  });
+
+  it("submits a local file and cats it back byte-for-byte", async () => {
+    const r = await env.run(["submit", "hello.service"]);
+    expect(r).toEqual({ code: 0, stdout: "Unit hello.service inactive\n", stderr: "" });
+    const again = await env.run(["submit", "hello"]);
+    expect(again).toEqual({ code: 0, stdout: "", stderr: "" });
+    const cat = await env.run(["cat", "hello"]);
+    expect(cat).toEqual({ code: 0, stdout: HELLO, stderr: "" });
+  });
+
+  it("lists unit files with fleet's columns through the tab writer", async () => {
+    const hash = unitHash(parseUnitFile(HELLO)).slice(0, 7);
+    const r = await env.run(["list-unit-files"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`UNIT\t\tHASH\tDSTATE\t\tSTATE\t\tTARGET\nhello.service\t${hash}\tinactive\tinactive\t-\n`);
+    const noLegend = await env.run(["list-unit-files", "--no-legend", "--fields", "unit,global,desc"]);
+    expect(noLegend.stdout).toBe("hello.service\tfalse\tHello World\n");
+  });
+
+  it("starts a unit, waiting until it is launched, and lists it", async () => {
+    const r = await env.run(["start", "hello.service"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Unit hello\.service launched on (a1b2c3d4\.\.\.\/10\.0\.0\.49|b1b2c3d4\.\.\.\/10\.0\.0\.50)\n$/);
+    const machine = r.stdout.includes("a1b2c3d4") ? M1 : M2;
+    const legend = machine === M1 ? `a1b2c3d4.../${IP1}` : `b1b2c3d4.../${IP2}`;
+    expect(env.cluster.runningOn("hello.service")).toEqual([machine]);
+    const list = await env.run(["list-units"]);
+    expect(list.stdout).toBe(`UNIT\t\tMACHINE\t\t\tACTIVE\tSUB\nhello.service\t${legend}\tactive\trunning\n`);
+    const full = await env.run(["list-units", "-l", "--fields", "unit,load,machine"]);
+    expect(full.stdout).toBe(`UNIT\t\tLOAD\tMACHINE\nhello.service\tloaded\t${machine}/${machine === M1 ? IP1 : IP2}\n`);
+    const json = await env.run(["list-units", "--output", "json"]);
+    expect(JSON.parse(json.stdout)).toEqual([{ unit: "hello.service", machine: `${machine}/${machine === M1 ? IP1 : IP2}`, active: "active", sub: "running" }]);
+  });
+
+  it("lists machines sorted by ID with metadata", async () => {
+    const r = await env.run(["list-machines"]);
+    expect(r.stdout).toBe(`MACHINE\t\tIP\t\tMETADATA\na1b2c3d4...\t${IP1}\trole=web,zone=a\nb1b2c3d4...\t${IP2}\t-\n`);
+    const full = await env.run(["list-machines", "--full", "--no-legend", "--fields=machine"]);
+    expect(full.stdout).toBe(`${M1}\n${M2}\n`);
+  });
+
+  it("stops, unloads and destroys with fleet's messages", async () => {
+    const stop = await env.run(["stop", "hello"]);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toMatch(/^Unit hello\.service loaded on \w{8}\.\.\.\/10\.0\.0\.\d+\n$/);
+    expect(stop.stderr).toBe("Successfully stopped units [hello.service].\n");
+    expect(env.cluster.runningOn("hello.service")).toEqual([]);
+    const unload = await env.run(["unload", "hello"]);
+    expect(unload).toEqual({ code: 0, stdout: "Unit hello.service inactive\n", stderr: "Successfully unloaded units [hello.service].\n" });
+    const stopInactive = await env.run(["stop", "hello"]);
+    expect(stopInactive).toEqual({ code: 1, stdout: "", stderr: "Unable to stop unit hello.service in state inactive\n" });
+    const destroy = await env.run(["destroy", "hello.service", "missing.service"]);
+    expect(destroy).toEqual({ code: 0, stdout: "Destroyed hello.service\n", stderr: "" });
+    expect(await env.run(["destroy", "hello.service"])).toEqual({ code: 0, stdout: "", stderr: "Units not found in registry\n" });
+    expect(await env.run(["cat", "hello"])).toEqual({ code: 1, stdout: "", stderr: "Unit hello.service not found\n" });
+  });
+
+  it("creates instances from a local template beside the argument without submitting the template", async () => {
+    await mkdir(join(env.dir, "units"), { recursive: true });
+    await writeFile(join(env.dir, "units", "web@.service"), "[Service]\nExecStart=/bin/echo %i\n");
+    const r = await env.run(["load", "--no-block", "units/web@1.service", "units/web@2.service"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("Triggered unit web@1.service load\nTriggered unit web@2.service load\n");
+    const files = await env.run(["list-unit-files", "--no-legend", "--fields=unit,hash"]);
+    const hash = unitHash(parseUnitFile("[Service]\nExecStart=/bin/echo %i\n")).slice(0, 7);
+    expect(files.stdout).toBe(`web@1.service\t${hash}\nweb@2.service\t${hash}\n`);
+  });
+
+  it("starts every instance of a template, creating web@1..N with --instances", async () => {
+    await env.run(["submit", "units/web@.service"]);
+    const r = await env.run(["start", "web@.service", "--instances", "3"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.filter((l) => /^Unit web@[123]\.service inactive$/.test(l))).toHaveLength(1); // web@3 is new
+    expect(lines.filter((l) => /^Unit web@[123]\.service launched on /.test(l))).toHaveLength(3);
+    for (const n of [1, 2, 3]) expect(env.cluster.runningOn(`web@${n}.service`)).toHaveLength(1);
+    const template = await env.run(["list-unit-files", "--no-legend", "--fields=unit,dstate"]);
+    expect(template.stdout).toContain("web@.service\tinactive\n");
+  });
+
+  it("refuses to start a template that has no instances and says how", async () => {
+    await writeFile(join(env.dir, "db@.service"), "[Service]\nExecStart=/bin/true\n");
+    const r = await env.run(["start", "db@.service"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "Cannot start template db@.service: it has no instances in the cluster; use --instances N to create db@1.service … db@N.service, or start instances by name\n",
+    );
+  });
+
+  it("warns when the local file differs, and replaces the unit with --replace", async () => {
+    await writeFile(join(env.dir, "app.service"), "[Service]\nExecStart=/bin/sleep 1\n");
+    expect((await env.run(["start", "app.service"])).code).toBe(0);
+    await writeFile(join(env.dir, "app.service"), "[Service]\nExecStart=/bin/sleep 2\n");
+    const warn = await env.run(["start", "app.service"]);
+    expect(warn).toEqual({ code: 0, stdout: "", stderr: "WARNING: Unit app.service in registry differs from local unit file app.service. Add --replace to override.\n" });
+    const replaced = await env.run(["start", "--replace", "app.service"]);
+    expect(replaced.stderr).toBe("");
+    expect(replaced.stdout).toMatch(/^Unit app\.service inactive\nUnit app\.service launched on .*\n$/);
+    expect(await env.run(["cat", "app"])).toMatchObject({ stdout: "[Service]\nExecStart=/bin/sleep 2\n" });
+    const same = await env.run(["start", "--replace", "app.service"]);
+    expect(same.stdout).toBe("Found same Unit(app.service) in Registry, nothing to do\n");
+    await waitFor("one copy of app.service", () => env.cluster.runningOn("app.service").length === 1);
+  });
+
+  it("restarts a launched unit (stop, then start)", async () => {
+    const r = await env.run(["restart", "app"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Unit app\.service loaded on .*\nUnit app\.service launched on .*\n$/);
+  });
+
+  it("times out a blocking start after --block-attempts and exits 1", async () => {
+    await writeFile(join(env.dir, "nowhere.service"), "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nMachineID=ffffffffffffffffffffffffffffffff\n");
+    const r = await env.run(["start", "--block-attempts=1", "nowhere.service"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("Unit nowhere.service inactive\n");
+    expect(r.stderr).toBe(
+      "Error waiting for units: timed out waiting for unit nowhere.service to report state launched\nError waiting for unit states, exit status: 1\n",
+    );
+  });
+
+  it("rejects invalid units before calling the API and reports unknown units", async () => {
+    await writeFile(join(env.dir, "bad.service"), "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nGlobal=true\nMachineOf=a.service\n");
+    const bad = await env.run(["submit", "bad.service"]);
+    expect(bad).toEqual({ code: 1, stdout: "", stderr: "Error creating units: error creating Unit(bad.service): Global cannot be used with Peers\n" });
+    const missing = await env.run(["start", "ghost.service"]);
+    expect(missing).toEqual({ code: 1, stdout: "", stderr: "Error creating units: unable to find Unit(ghost.service) in Registry or on filesystem\n" });
+    const noTemplate = await env.run(["start", "ghost@1.service"]);
+    expect(noTemplate.stderr).toBe("Error creating units: unable to find template Unit(ghost@.service) in Registry or on filesystem\n");
+    expect(await env.run(["start"])).toEqual({ code: 0, stdout: "", stderr: "No units given\n" });
+  });
+
+  it("checks --fields like fleet", async () => {
+    expect(await env.run(["list-units", "--fields", "unit,bogus"])).toEqual({ code: 1, stdout: "", stderr: 'Invalid key in output format: "bogus"\n' });
+    expect(await env.run(["list-machines", "--fields", ""])).toEqual({ code: 1, stdout: "", stderr: "Must define output format\n" });
+  });
+
+  it("exits non-zero on a bad flag or an unknown command, unlike fleet", async () => {
+    const flag = await env.run(["list-units", "--bogus"]);
+    expect(flag.code).toBe(1);
+    expect(flag.stderr).toContain("unknown option '--bogus'");
+    const cmd = await env.run(["frobnicate"]);
+    expect(cmd.code).toBe(1);
+    expect(cmd.stderr).toContain('Unknown command "frobnicate"');
+  });
+
+  it("prints fleet's hint when the API cannot be reached", async () => {
+    const r = await env.run(["list-units"], { env: { FLEETCTL_ENDPOINT: `unix://${join(env.dir, "nothing.sock")}` } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^Error retrieving list of units from fleet API: GET \/fleet\/v1\/state\?pageSize=10000 via unix:\/\/.*nothing\.sock failed: connect ENOENT .*\nPossible issues:\n/);
+    const flagWins = await env.run(["--endpoint", `unix://${env.socket}`, "list-machines", "--no-legend", "--fields=ip"], {
+      env: { FLEETCTL_ENDPOINT: "unix:///nonexistent.sock" },
+    });
+    expect(flagWins).toEqual({ code: 0, stdout: `${IP1}\n${IP2}\n`, stderr: "" });
+  });
+
+  it("prints the version", async () => {
+    expect(await env.run(["version"])).toEqual({ code: 0, stdout: "fleetctl version 0.1.0\n", stderr: "" });
+    expect(await env.run(["--version"])).toEqual({ code: 0, stdout: "fleetctl version 0.1.0\n", stderr: "" });
+    expect((await readFile(join(env.dir, "hello.service"), "utf8")).length).toBeGreaterThan(0);
+  });
+});
