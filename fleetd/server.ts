@@ -11,6 +11,7 @@
 import { readFile } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import type { Etcd3 } from "etcd3";
+import { API_UNAVAILABLE_MESSAGE } from "../lib/api/types";
 import { Agent } from "./agent/agent";
 import type { UnitManager } from "./agent/unit-manager";
 import type { FleetConfig } from "./config/config";
@@ -54,7 +55,11 @@ async function startApi(config: FleetConfig, version: string, registry: Registry
     backend: api.registryBackend(registry),
     version,
     tokenLimit: config.tokenLimit,
-    onError: (err, req) => emit({ source: "api", level: "error", message: `${req.method} ${req.url}: ${(err as Error).message}` }),
+    onError: (err, req) => {
+      const message = `${req.method} ${req.url}: ${(err as Error).message}`;
+      // 503s while not registered are expected (duplicate machine ID, etcd away) and logged elsewhere.
+      emit({ source: "api", level: message.endsWith(API_UNAVAILABLE_MESSAGE) ? "debug" : "error", message });
+    },
   });
   const specs = api.apiListenersFromConfig(
     {

@@ -114,7 +114,7 @@ export class FleetCluster {
 }
 
 /** Waits until `check` returns a truthy value; fails naming `what` and the last value seen. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, options: { timeoutMs?: number; describe?: () => string } = {}): Promise<T> {
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, options: { timeoutMs?: number; describe?: () => string } = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   let last: unknown;
   for (;;) {

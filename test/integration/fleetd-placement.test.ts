@@ -29,7 +29,10 @@ describe("fleetd placement with a real etcd and several instances", () => {
       { describe: () => cluster.describe() },
     );
     const perMachine = new Map<string, number>();
-    for (const v of Object.values(table)) perMachine.set(v.split("@")[1]!, (perMachine.get(v.split("@")[1]!) ?? 0) + 1);
+    for (const v of Object.values(table)) {
+      const machine = v.split("@")[1]!;
+      perMachine.set(machine, (perMachine.get(machine) ?? 0) + 1);
+    }
     expect([...perMachine.values()]).toEqual([2, 2, 2]);
     for (let i = 1; i <= 6; i++) expect(cluster.runningOn(`app${i}.service`)).toHaveLength(1);
     const states = await cluster.registry.listStates({ unitName: "app1.service" });

@@ -1,0 +1,103 @@
+import { request } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run, type RunResult } from "../../lib/process/run";
+import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { FleetCluster, waitFor } from "../helpers/fleet-cluster";
+
+const TSX = join(process.cwd(), "node_modules/.bin/tsx");
+
+function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: "GET" }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("the fleetd process", () => {
+  let etcd: EtcdInstance;
+  let dir: string;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    dir = await mkdtemp(join(tmpdir(), "fleetd-main-"));
+  });
+  afterAll(async () => {
+    await etcd.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function startFleetd(id: string, socket: string, prefix: string): { done: Promise<RunResult>; stop: () => void; log: () => string } {
+    const controller = new AbortController();
+    let log = "";
+    const done = run(TSX, ["fleetd/main.ts"], {
+      env: {
+        ...process.env,
+        FLEET_ETCD_SERVERS: etcd.endpoint,
+        FLEET_ETCD_KEY_PREFIX: prefix,
+        FLEET_MACHINE_ID: id,
+        FLEET_UNIT_MANAGER: "memory",
+        FLEET_API_SOCKET: socket,
+        FLEET_AGENT_TTL: "2s",
+        FLEET_PUBLIC_IP: "10.1.2.3",
+        FLEET_METADATA: "role=test",
+      },
+      signal: controller.signal,
+      allowFailure: true,
+      onStderr: (c) => (log += c),
+    }).catch((err: unknown) => {
+      // Aborting sends SIGTERM; run() then rejects with the result of the process, which we want.
+      const result = (err as { result?: RunResult }).result;
+      if (!result) throw err;
+      return result;
+    });
+    return { done, stop: () => controller.abort(), log: () => log };
+  }
+
+  it("prints its version and refuses positional arguments", async () => {
+    const v = await run(TSX, ["fleetd/main.ts", "--version"]);
+    expect(v.stdout).toBe("fleetd version 0.1.0\n");
+    const bad = await run(TSX, ["fleetd/main.ts", "start"], { allowFailure: true });
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain("fleetd takes no arguments. Did you mean to invoke fleetctl instead?");
+    const missing = await run(TSX, ["fleetd/main.ts", "--config", join(dir, "nope.conf")], { allowFailure: true });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain(`Cannot read configuration ${join(dir, "nope.conf")}`);
+  });
+
+  it("serves the API once registered, answers 503 for a duplicate machine ID, and leaves on SIGTERM", async () => {
+    const prefix = "/main-test/";
+    const cluster = new FleetCluster(etcd, prefix);
+    const first = startFleetd("aaaa1111", join(dir, "a.sock"), prefix);
+    let second: ReturnType<typeof startFleetd> | undefined;
+    try {
+      const machines = await waitFor("the API to list the machine", async () => {
+        const r = await get(join(dir, "a.sock"), "/fleet/v1/machines");
+        return r.status === 200 ? r.body : undefined;
+      }, { timeoutMs: 30_000, describe: first.log });
+      expect(JSON.parse(machines)).toEqual({ machines: [{ id: "aaaa1111", primaryIP: "10.1.2.3", metadata: { role: "test" } }] });
+      const dupFleetd = (second = startFleetd("aaaa1111", join(dir, "b.sock"), prefix));
+      const dup = await waitFor("the duplicate's API to answer", async () => get(join(dir, "b.sock"), "/fleet/v1/units").catch(() => false as const), { timeoutMs: 30_000, describe: dupFleetd.log });
+      expect(dup.status).toBe(503);
+      expect(JSON.parse(dup.body)).toEqual({ error: { code: 503, message: "fleet server unable to communicate with etcd" } });
+      await waitFor("the duplicate to log the refusal", () => dupFleetd.log().includes("another live machine is registered with the same machine ID"));
+
+      first.stop();
+      const result = await first.done;
+      expect(result.stderr).toContain("SIGTERM: stopping units, leaving the cluster");
+      // Leaving revoked the lease at once, so the duplicate can now register (no TTL wait needed).
+      await waitFor("the second fleetd to take over the free ID", async () => (await get(join(dir, "b.sock"), "/fleet/v1/machines")).status === 200, { timeoutMs: 20_000, describe: dupFleetd.log });
+    } finally {
+      first.stop();
+      second?.stop();
+      await Promise.all([first.done, second?.done]);
+      await cluster.close();
+    }
+  });
+});
