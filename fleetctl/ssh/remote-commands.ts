@@ -67,6 +67,7 @@ async function connectTo(ctx: CommandContext, host: string, port: number, forwar
 async function runOnMachine(ctx: CommandContext, machineID: string, command: string, sshPort: number): Promise<number> {
   if (machineID === (await localMachineId(ctx))) {
     const res = await run("sh", ["-c", command], {
+      env: ctx.io.env,
       allowFailure: true,
       captureStdout: false,
       signal: ctx.signal,

@@ -11,7 +11,7 @@ import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/a
 import { runFleetctl } from "../../fleetctl/program";
 import { remoteRegistrars, sshTunnel } from "../../fleetctl/ssh";
 import type { EtcdInstance } from "../helpers/etcd";
-import { FleetCluster, waitFor } from "../helpers/fleet-cluster";
+import { FleetCluster, waitFor, type InstanceOptions } from "../helpers/fleet-cluster";
 
 export interface RunResult {
   code: number;
@@ -60,11 +60,11 @@ export class FleetctlEnv {
   dir!: string;
   socket!: string;
 
-  static async start(etcd: EtcdInstance, machineIds: readonly string[], metadata: Record<string, string> = {}): Promise<FleetctlEnv> {
+  static async start(etcd: EtcdInstance, machineIds: readonly string[], perMachine: Record<string, InstanceOptions> = {}): Promise<FleetctlEnv> {
     const env = new FleetctlEnv();
     env.dir = await mkdtemp(join(tmpdir(), "fleetctl-"));
     env.cluster = new FleetCluster(etcd);
-    await Promise.all(machineIds.map((id) => env.cluster.add(id, metadata[id] ? { metadata: metadata[id] } : {})));
+    await Promise.all(machineIds.map((id) => env.cluster.add(id, perMachine[id] ?? {})));
     await waitFor(`${machineIds.length} machines registered`, async () => (await env.cluster.registry.listMachines()).length === machineIds.length);
     env.api = createApiServer({ backend: registryBackend(env.cluster.registry), version: "0.1.0" });
     env.socket = join(env.dir, "fleet.sock");

@@ -24,7 +24,7 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
 
   beforeAll(async () => {
     etcd = await startEtcd();
-    env = await FleetctlEnv.start(etcd, [M1, M2], { [M1]: "role=web,zone=a" });
+    env = await FleetctlEnv.start(etcd, [M1, M2], { [M1]: { metadata: "role=web,zone=a" } });
     await writeFile(join(env.dir, "hello.service"), HELLO);
   });
   afterAll(async () => {

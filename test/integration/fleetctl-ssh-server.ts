@@ -1,0 +1,90 @@
+/**
+ * An SSH server for fleetctl's SSH tests (ssh2's server on loopback): public-key auth for one key,
+ * `exec` requests run by `sh -c` with a PATH whose first directory holds the test's commands (stand-ins
+ * for systemctl/journalctl of a fleet host, and a real `fleetctl` for fd-forward), and direct-tcpip
+ * channels to loopback ports (for tunnels to TCP endpoints).
+ */
+import { spawn } from "node:child_process";
+import { createConnection } from "node:net";
+import type { AddressInfo } from "node:net";
+import { Server, utils, type Connection } from "ssh2";
+
+export interface TestSshServer {
+  port: number;
+  /** Host key in OpenSSH public format (`ssh-ed25519 AAAA...`). */
+  hostPublicKey: string;
+  /** Commands received by exec requests, in order. */
+  commands: string[];
+  close(): Promise<void>;
+}
+
+/** Starts the server; `clientPublicKey` is the only key accepted (OpenSSH public format). */
+export async function startSshServer(opts: { clientPublicKey: string; binDir: string; hostKey?: string }): Promise<TestSshServer> {
+  const host = opts.hostKey ? { private: opts.hostKey, public: "" } : utils.generateKeyPairSync("ed25519");
+  const hostParsed = utils.parseKey(host.private);
+  if (hostParsed instanceof Error) throw hostParsed;
+  const allowed = utils.parseKey(opts.clientPublicKey);
+  if (allowed instanceof Error) throw allowed;
+  const commands: string[] = [];
+  const connections = new Set<Connection>();
+  const server = new Server({ hostKeys: [host.private] }, (client) => {
+    connections.add(client);
+    client.on("close", () => connections.delete(client));
+    client.on("error", () => connections.delete(client));
+    client.on("authentication", (ctx) => {
+      if (ctx.method !== "publickey" || ctx.key.algo !== allowed.type || !ctx.key.data.equals(allowed.getPublicSSH())) {
+        ctx.reject(["publickey"]);
+        return;
+      }
+      if (ctx.signature && ctx.blob && allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) {
+        ctx.reject(["publickey"]);
+        return;
+      }
+      ctx.accept();
+    });
+    client.on("ready", () => {
+      client.on("session", (accept) => {
+        const session = accept();
+        session.on("exec", (acceptExec, _reject, info) => {
+          commands.push(info.command);
+          const channel = acceptExec();
+          const child = spawn("sh", ["-c", info.command], {
+            env: { ...process.env, PATH: `${opts.binDir}:${process.env.PATH ?? ""}` },
+            stdio: ["pipe", "pipe", "pipe"],
+          });
+          channel.pipe(child.stdin);
+          child.stdout.pipe(channel, { end: false });
+          child.stderr.pipe(channel.stderr, { end: false });
+          child.on("close", (code) => {
+            channel.exit(code ?? 255);
+            channel.end();
+          });
+        });
+      });
+      client.on("tcpip", (accept, reject, info) => {
+        if (info.destIP !== "127.0.0.1") {
+          reject();
+          return;
+        }
+        const sock = createConnection({ host: info.destIP, port: info.destPort });
+        sock.once("connect", () => {
+          const channel = accept();
+          channel.pipe(sock).pipe(channel);
+        });
+        sock.once("error", () => reject());
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    hostPublicKey: `${hostParsed.type} ${hostParsed.getPublicSSH().toString("base64")}`,
+    commands,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of connections) c.end();
+        server.close(() => resolve());
+      }),
+  };
+}
