@@ -140,11 +140,19 @@ export class SchedulerModel {
     this.dirtyUnits.clear();
     this.dirtyMachines.clear();
 
-    pass.globals([...recheckGlobals].sort(), [...this.globals].filter((g) => !recheckGlobals.has(g)).sort(), dirtyMachines);
+    const allGlobals = [...this.globals].sort();
+    const others = allGlobals.filter((g) => !recheckGlobals.has(g));
+    pass.globals([...recheckGlobals].sort(), others, [...new Set([...dirtyMachines, ...pass.takeVacated()])].sort());
     pass.checkPlaced([...worklist].sort());
-    pass.schedulePending();
-    // Units that left a machine in this pass may let global units onto it.
-    pass.globals([], [...this.globals].sort(), pass.vacatedMachines());
+    // A machine that units left (moved, displaced by Replaces) may now take global units and units
+    // refused earlier in the pass, and followers may wait on those: a few rounds settle it; each
+    // round after the first runs only when the previous one vacated a machine.
+    for (let round = 0; round < 4; round++) {
+      const vacated = pass.takeVacated();
+      const placedGlobals = pass.globals([], allGlobals, vacated);
+      if (round > 0 && vacated.length === 0 && placedGlobals === 0) break;
+      pass.schedulePending();
+    }
     return pass.result();
   }
 }
@@ -159,6 +167,7 @@ class Pass {
   private readonly decisions: Decision[] = [];
   private readonly unscheduled = new Map<string, UnscheduledUnit>();
   private readonly vacated = new Set<string>();
+  private placedGlobals = 0;
 
   constructor(
     private readonly state: ClusterState,
@@ -169,8 +178,11 @@ class Pass {
     return { decisions: this.decisions, unscheduled: [...this.unscheduled.values()].sort((a, b) => (a.unit < b.unit ? -1 : 1)) };
   }
 
-  vacatedMachines(): string[] {
-    return [...this.vacated].filter((id) => this.state.machines.has(id)).sort();
+  /** Machines units left since the last call (still present), sorted. */
+  takeVacated(): string[] {
+    const ids = [...this.vacated].filter((id) => this.state.machines.has(id)).sort();
+    this.vacated.clear();
+    return ids;
   }
 
   private wantsMachine(unit: UnitRecord | undefined): unit is UnitRecord {
@@ -208,8 +220,9 @@ class Pass {
     else this.pending.delete(name);
   }
 
-  /** Global units: fully for `full`, and only on `machines` for the others. */
-  globals(full: readonly string[], others: readonly string[], machines: readonly string[]): void {
+  /** Global units: fully for `full`, and only on `machines` for the others. Returns how many were placed. */
+  globals(full: readonly string[], others: readonly string[], machines: readonly string[]): number {
+    const before = this.placedGlobals;
     for (const name of full) {
       const unit = this.state.units.get(name);
       if (unit === undefined) continue;
@@ -217,12 +230,14 @@ class Pass {
       if (unit.desiredState !== "inactive") for (const id of this.state.metadataCandidates(unit)) ids.add(id);
       for (const id of [...ids].sort()) this.checkGlobalOn(unit, id);
     }
-    if (machines.length === 0) return;
-    for (const name of others) {
-      const unit = this.state.units.get(name);
-      if (unit === undefined) continue;
-      for (const id of machines) this.checkGlobalOn(unit, id);
+    if (machines.length > 0) {
+      for (const name of others) {
+        const unit = this.state.units.get(name);
+        if (unit === undefined) continue;
+        for (const id of machines) this.checkGlobalOn(unit, id);
+      }
     }
+    return this.placedGlobals - before;
   }
 
   private checkGlobalOn(unit: UnitRecord, machineId: string): void {
@@ -244,6 +259,7 @@ class Pass {
     }
     if (exclusion === undefined && !present) {
       this.state.placeGlobal(unit.name, machineId);
+      this.placedGlobals++;
       this.decisions.push({ kind: "schedule", unit: unit.name, machineId, global: true, reason: "global unit: machine matches and has no conflict" });
     } else if (exclusion !== undefined && present) {
       const reason = unit.desiredState === "inactive" ? "target state inactive" : `${exclusion.rule}: ${exclusion.detail}`;
