@@ -52,7 +52,8 @@ for (const t of targets) {
     banner: { js: "#!/usr/bin/env node" },
     plugins: [inlineEtcdProtos],
     // ssh2's optional native crypto and cpu-features are tried in try/catch and have JS fallbacks.
-    external: ["cpu-features", "*.node"],
+    // dbus-next requires "x11" lazily, only to find a session bus through X11 (never on a host).
+    external: ["cpu-features", "*.node", "x11"],
     logLevel: "warning",
     metafile: true,
     legalComments: "none",
