@@ -13,7 +13,7 @@ export function dbusUnitManagerScenario(cluster: () => E2eCluster): void {
     const dir = await mkdtemp(path.join(os.tmpdir(), "e2e-dbus-"));
     try {
       const out = path.join(dir, "dbus-driver.cjs");
-      await build({ entryPoints: [path.join(repoRoot, "test/e2e/fixtures/dbus-driver.ts")], outfile: out, bundle: true, platform: "node", target: "node18", format: "cjs", logLevel: "warning" });
+      await build({ entryPoints: [path.join(repoRoot, "test/e2e/fixtures/dbus-driver.ts")], outfile: out, bundle: true, platform: "node", target: "node18", format: "cjs", external: ["x11"], logLevel: "warning" });
       await runOnMachine(c.paths, c.machine(1), "cat > /tmp/dbus-driver.cjs", { input: await readFile(out) });
     } finally {
       await rm(dir, { recursive: true, force: true });
