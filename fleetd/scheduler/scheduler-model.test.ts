@@ -274,6 +274,15 @@ describe("MachineOf", () => {
     expect(r.unscheduled.map((u) => u.unit)).toEqual(["f.service"]);
   });
 
+  it("explains a bidirectional MachineOf instead of waiting silently", () => {
+    const r = schedule({ machines: [machine("m1")], units: [unit("a.service", "MachineOf=b.service"), unit("b.service", "MachineOf=a.service")] });
+    expect(r.decisions).toEqual([]);
+    expect(r.unscheduled.map((u) => `${u.unit}: ${u.reason}`)).toEqual([
+      'a.service: MachineOf target "b.service" needs this unit too (MachineOf must not be bidirectional)',
+      'b.service: MachineOf target "a.service" needs this unit too (MachineOf must not be bidirectional)',
+    ]);
+  });
+
   it("counts a global unit present on the machine as the target", () => {
     const r = schedule({
       machines: [machine("m1"), machine("m2", { role: "x" })],
@@ -376,6 +385,19 @@ describe("Replaces", () => {
       placements: { "a.service": "m1", "b.service": "m1" },
     });
     expect(r.decisions).toEqual([]);
+  });
+});
+
+describe("schedule()", () => {
+  it("accepts placements as a Map or a plain object and does not modify them", () => {
+    const units = [unit("a.service"), unit("g.service", "Global=true")];
+    const asMap = new Map([["a.service", "m2"]]);
+    const fromMap = schedule({ machines: [machine("m1"), machine("m2")], units, placements: asMap, globalPlacements: new Map([["g.service", ["m1"]]]) });
+    const fromRecord = schedule({ machines: [machine("m1"), machine("m2")], units, placements: { "a.service": "m2" }, globalPlacements: { "g.service": ["m1"] } });
+    expect(brief(fromMap.decisions)).toEqual(["+g.service@m2"]);
+    expect(brief(fromRecord.decisions)).toEqual(["+g.service@m2"]);
+    expect([...asMap]).toEqual([["a.service", "m2"]]);
+    expect(fromMap.model.globalMachines("g.service")).toEqual(["m1", "m2"]);
   });
 });
 

@@ -242,28 +242,27 @@ class Pass {
 
   private checkGlobalOn(unit: UnitRecord, machineId: string): void {
     const record = this.state.machines.get(machineId);
-    const present = this.state.globalOn(unit.name, machineId);
     if (record === undefined) return;
-    let exclusion: MachineExclusion | undefined;
+    const present = this.state.globalOn(unit.name, machineId);
+    let refusal: string | undefined;
     if (unit.desiredState === "inactive") {
-      exclusion = { machineId, rule: "MachineMetadata", detail: "target state inactive" };
+      refusal = "target state inactive";
     } else {
       // A global unit already there yields only to global units that sort before it; non-global
       // units conflicting with it are the ones moved (by checkPlaced).
       const options: CheckOptions = present
         ? { ignoreConflictsWith: (other: string) => !(this.state.units.get(other)?.global === true && other < unit.name) }
         : {};
-      exclusion = checkMachine(this.state, record, unit, options);
+      const exclusion = checkMachine(this.state, record, unit, options);
       // Replaces does not apply to global units (fleet ignored it for them too).
-      if (exclusion?.rule === "Replaces") exclusion = undefined;
+      if (exclusion !== undefined && exclusion.rule !== "Replaces") refusal = `${exclusion.rule}: ${exclusion.detail}`;
     }
-    if (exclusion === undefined && !present) {
+    if (refusal === undefined && !present) {
       this.state.placeGlobal(unit.name, machineId);
       this.placedGlobals++;
       this.decisions.push({ kind: "schedule", unit: unit.name, machineId, global: true, reason: "global unit: machine matches and has no conflict" });
-    } else if (exclusion !== undefined && present) {
-      const reason = unit.desiredState === "inactive" ? "target state inactive" : `${exclusion.rule}: ${exclusion.detail}`;
-      this.unschedule(unit.name, machineId, true, reason);
+    } else if (refusal !== undefined && present) {
+      this.unschedule(unit.name, machineId, true, refusal);
     }
   }
 
@@ -339,7 +338,8 @@ class Pass {
     for (const [target, followers] of waiting) {
       for (const name of followers) {
         if (this.state.placements.has(name)) continue;
-        const state = this.state.units.has(target) ? "is not scheduled" : "does not exist";
+        const cycle = waiting.get(name)?.has(target) === true;
+        const state = cycle ? "needs this unit too (MachineOf must not be bidirectional)" : this.state.units.has(target) ? "is not scheduled" : "does not exist";
         this.unscheduled.set(name, { unit: name, reason: `MachineOf target "${target}" ${state}`, excludedBy: { MachineOf: this.state.machines.size } });
       }
     }
