@@ -1,9 +1,10 @@
 /**
  * `npm run bench:fleetctl`: fleetctl against a local fleetd API with many units (default 10,000).
  *
- * Sets up a real etcd on loopback, 3 fleetd instances (engine + agent, in-memory unit managers) and
- * the HTTP API on a unix socket; submits N units as launched and waits until the agents report them
- * all. Then times, in-process (no Node start-up, which `node dist/fleetctl.cjs` adds on top):
+ * Sets up a real etcd on loopback and M real fleetd processes (`fleetd/main.ts`: engine + agent + API
+ * on a unix socket each, `unit_manager=memory`); submits N units through the API as launched and waits
+ * until the agents report them all. Then times fleetctl in this process (no Node start-up, which
+ * `node dist/fleetctl.cjs` adds on top) against the first fleetd's socket:
  *   - `fleetctl list-units` (all N states, machine legends, tab writer),
  *   - the API part of `fleetctl status <one unit>`: GET /units/<name> + GET /machines (no SSH),
  *   - `fleetctl stop <one unit>`, blocking until the agent reports it loaded.
@@ -11,17 +12,34 @@
  *
  * Flags: --units N (default 10000), --machines M (default 3), --runs R (default 5).
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { PassThrough } from "node:stream";
 import { ApiClient } from "../lib/api/client";
+import { delay } from "../lib/async/delay";
+import { run as runProcess } from "../lib/process/run";
 import { parseUnitFile } from "../lib/unit";
-import { createApiServer, registryBackend } from "../fleetd/api";
 import { runFleetctl } from "../fleetctl/program";
 import { startEtcd } from "../test/helpers/etcd";
-import { FleetCluster, waitFor } from "../test/helpers/fleet-cluster";
+
+const FLEETD_MAIN = new URL("../fleetd/main.ts", import.meta.url).pathname;
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+    await delay(200);
+  }
+}
 
 function flag(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,34 +78,44 @@ async function main(): Promise<void> {
   const runs = flag("runs", 5);
   const etcd = await startEtcd();
   const dir = await mkdtemp(join(tmpdir(), "bench-fleetctl-"));
-  const cluster = new FleetCluster(etcd);
-  const api = createApiServer({ backend: registryBackend(cluster.registry), version: "bench" });
+  const fleetds = new AbortController();
+  const exited: Promise<unknown>[] = [];
   try {
-    const ids = Array.from({ length: machineCount }, (_, i) => `${String(i + 1).padStart(2, "0")}${"0".repeat(29)}${i + 1}`);
-    await Promise.all(ids.map((id) => cluster.add(id)));
-    await waitFor("machines registered", async () => (await cluster.registry.listMachines()).length === machineCount, { timeoutMs: 30_000 });
-    const socket = join(dir, "fleet.sock");
-    await api.listen({ kind: "unix", path: socket });
-    const endpoint = `unix://${socket}`;
+    for (let i = 1; i <= machineCount; i++) {
+      const conf = join(dir, `fleet-${i}.conf`);
+      await writeFile(
+        conf,
+        [
+          `etcd_servers=${etcd.endpoint}`,
+          "etcd_key_prefix=/bench/",
+          `machine_id=${String(i).padStart(2, "0")}${"0".repeat(29)}${i}`,
+          `public_ip=10.0.0.${i}`,
+          "unit_manager=memory",
+          `api_socket=${join(dir, `fleet-${i}.sock`)}`,
+          "agent_ttl=10s",
+        ].join("\n"),
+      );
+      exited.push(runProcess(process.execPath, ["--import", "tsx", FLEETD_MAIN, "--config", conf], { signal: fleetds.signal, allowFailure: true, captureStdout: false }).catch(() => undefined));
+    }
+    const endpoint = `unix://${join(dir, "fleet-1.sock")}`;
+    const probe = new ApiClient({ endpoint });
+    await waitFor("fleetd machines registered", async () => (await probe.listMachines()).length === machineCount, 60_000);
+    probe.close();
 
     const options = parseUnitFile("[Unit]\nDescription=bench\n\n[Service]\nExecStart=/bin/sleep infinity\n");
     const names = Array.from({ length: units }, (_, i) => `bench-${String(i).padStart(5, "0")}.service`);
     const setup0 = Date.now();
+    const client = new ApiClient({ endpoint, requestTimeoutMs: 30_000 });
     let next = 0;
     await Promise.all(
-      Array.from({ length: 32 }, async () => {
+      Array.from({ length: 16 }, async () => {
         while (next < names.length) {
           const name = names[next++]!;
-          await cluster.registry.createUnit({ name, options, desiredState: "launched" });
+          await client.createUnit({ name, options, desiredState: "launched" });
         }
       }),
     );
-    const client = new ApiClient({ endpoint });
-    await waitFor(
-      `${units} units launched`,
-      async () => (await client.listUnitStates()).filter((s) => s.systemdActiveState === "active").length === units,
-      { timeoutMs: 600_000 },
-    );
+    await waitFor(`${units} units launched`, async () => (await client.listUnitStates()).filter((s) => s.systemdActiveState === "active").length === units, 600_000);
     console.log(`setup: ${units} units submitted and launched on ${machineCount} machines in ${((Date.now() - setup0) / 1000).toFixed(1)} s`);
 
     const run = async (argv: string[], keep = false): Promise<{ code: number; out: Sink; err: Sink }> => {
@@ -145,8 +173,8 @@ async function main(): Promise<void> {
     console.log(`targets: each < 1 s (fleet: minutes with 2,500 units)`);
     console.log(JSON.stringify(result));
   } finally {
-    await api.close();
-    await cluster.close();
+    fleetds.abort();
+    await Promise.all(exited);
     await etcd.cleanup();
     await rm(dir, { recursive: true, force: true });
   }

@@ -28,26 +28,29 @@ export function formatTabbed(text: string, options: TabWriterOptions = {}): stri
   const rawLines = text.split("\n");
   const endsWithNewline = rawLines.length > 1 && rawLines[rawLines.length - 1] === "";
   if (endsWithNewline) rawLines.pop();
-  const lines: Cell[][] = rawLines.map((l) => l.split("\t").map((t) => ({ text: t, width: [...t].length })));
+  const lines: Cell[][] = rawLines.map((l) => l.split("\t").map((t) => ({ text: t, width: runeCount(t) })));
 
-  let out = "";
+  const out: string[] = [];
   const widths: number[] = [];
+  const tabs = ["", "\t", "\t\t", "\t\t\t", "\t\t\t\t"];
 
   const pad = (textWidth: number, cellWidth: number): void => {
     // Padding with tabs: the cell width is rounded up to a multiple of the tab width.
     const cw = Math.ceil(cellWidth / tabWidth) * tabWidth;
-    const n = cw - textWidth;
-    out += "\t".repeat(Math.ceil(n / tabWidth));
+    const n = Math.ceil((cw - textWidth) / tabWidth);
+    out.push(tabs[n] ?? "\t".repeat(n));
   };
 
   const writeLines = (line0: number, line1: number): void => {
     for (let i = line0; i < line1; i++) {
       const line = lines[i]!;
-      line.forEach((c, j) => {
-        out += c.text;
-        if (j < widths.length && j < line.length - 1) pad(c.width, widths[j]!);
-      });
-      if (i + 1 < lines.length || endsWithNewline) out += "\n";
+      const last = line.length - 1;
+      for (let j = 0; j <= last; j++) {
+        const c = line[j]!;
+        out.push(c.text);
+        if (j < widths.length && j < last) pad(c.width, widths[j]!);
+      }
+      if (i + 1 < lines.length || endsWithNewline) out.push("\n");
     }
   };
 
@@ -82,7 +85,16 @@ export function formatTabbed(text: string, options: TabWriterOptions = {}): stri
     }
   }
   format(start, lines.length);
-  return out;
+  return out.join("");
+}
+
+/** Width in runes (Go's utf8.RuneCount); ASCII, the common case, is just the length. */
+function runeCount(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(text)) return text.length;
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
 }
 
 /** Formats rows of cells: one line per row, cells joined by tabs, as fleetctl's listings do. */

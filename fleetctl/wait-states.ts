@@ -1,5 +1,5 @@
 /**
- * Blocking for load/start/stop/unload: every round (250 ms) reads the state of ALL awaited units at
+ * Blocking for load/start/stop/unload: every round (50 ms growing to 250 ms) reads the state of ALL awaited units at
  * once (one request per unit for a few units, else one listing), prints a line per unit as it arrives,
  * and gives up after `attempts` × 2 s (fleet's `defaultSleepTime` per attempt; 0 = wait forever).
  */
@@ -9,8 +9,13 @@ import type { CommandContext } from "./context";
 import { machineFullLegend } from "./legend";
 import { SINGLE_FETCH_LIMIT } from "./unit-lookup";
 
-/** Time between two rounds. */
+/** Longest time between two rounds (fleet polled every 250 ms). */
 export const POLL_INTERVAL_MS = 250;
+
+/** Round `n` (from 0) waits 50, 100, 200, 250, 250 ... ms: quick answers stay quick, load stays bounded. */
+export function pollDelay(round: number): number {
+  return Math.min(POLL_INTERVAL_MS, 50 * 2 ** round);
+}
 /** One block attempt, as fleet. */
 export const ATTEMPT_MS = 2_000;
 
@@ -48,7 +53,7 @@ export async function waitForUnitStates(
 ): Promise<string | undefined> {
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
   const pending = [...new Set(names)];
-  while (pending.length > 0) {
+  for (let round = 0; pending.length > 0; round++) {
     const units = await currentUnits(ctx, pending);
     for (const name of [...pending]) {
       const unit = units.get(name);
@@ -59,10 +64,10 @@ export async function waitForUnitStates(
       pending.splice(pending.indexOf(name), 1);
     }
     if (pending.length === 0) break;
-    if (Date.now() + POLL_INTERVAL_MS > deadline) {
+    if (Date.now() + pollDelay(round) > deadline) {
       return `timed out waiting for unit ${pending[0]!} to report state ${target}`;
     }
-    await delay(POLL_INTERVAL_MS, ctx.signal);
+    await delay(pollDelay(round), ctx.signal);
   }
   return undefined;
 }
@@ -87,7 +92,7 @@ export async function waitForSystemdActive(ctx: CommandContext, names: readonly 
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
   const pending = [...new Set(names)];
   let last = new Map<string, ApiUnitState>();
-  while (pending.length > 0) {
+  for (let round = 0; pending.length > 0; round++) {
     last = await currentStates(ctx, pending);
     for (const name of [...pending]) {
       const s = last.get(name);
@@ -100,13 +105,13 @@ export async function waitForSystemdActive(ctx: CommandContext, names: readonly 
       }
     }
     if (pending.length === 0) break;
-    if (Date.now() + POLL_INTERVAL_MS > deadline) {
+    if (Date.now() + pollDelay(round) > deadline) {
       const name = pending[0]!;
       const s = last.get(name);
       const seen = s ? `${s.systemdLoadState}/${s.systemdActiveState}/${s.systemdSubState}` : "no state published yet";
       return `timed out waiting for unit ${name} to report systemd state active (last: ${seen})`;
     }
-    await delay(POLL_INTERVAL_MS, ctx.signal);
+    await delay(pollDelay(round), ctx.signal);
   }
   return undefined;
 }

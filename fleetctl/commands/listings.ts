@@ -96,13 +96,16 @@ export const listMachines: Action<ListOpts> = async (ctx, _args, opts) => {
 export const listUnits: Action<ListOpts> = async (ctx, _args, opts) => {
   const probe = unitStateFields(new Map());
   const fields = parseFields(opts.fields ?? "unit,machine,active,sub", probe);
+  // Both requests at once: the machine list is small and needed for the MACHINE column.
+  const machinesWanted = fields.includes("machine") ? machineMap(ctx) : Promise.resolve(new Map<string, ApiMachine>());
+  machinesWanted.catch(() => undefined);
   let states: ApiUnitState[];
   try {
     states = await (await ctx.api()).listUnitStates({}, ctx.signal);
   } catch (err) {
     throw apiFailure("Error retrieving list of units from fleet API", err);
   }
-  const machines = fields.includes("machine") ? await machineMap(ctx) : new Map<string, ApiMachine>();
+  const machines = await machinesWanted;
   states.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : a.machineID < b.machineID ? -1 : a.machineID > b.machineID ? 1 : 0));
   print(ctx, states, unitStateFields(machines), fields, opts);
   return 0;
