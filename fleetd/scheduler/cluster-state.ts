@@ -13,6 +13,11 @@ function metaKey(key: string, value: string): string {
   return `${key}\u0000${value}`;
 }
 
+/** Where `choose` looks: a (load, ID) order to walk, or an indexed candidate set. */
+type SearchSpace =
+  | { kind: "order"; order: LoadOrder; rule: "MachineMetadata" | undefined }
+  | { kind: "set"; ids: Iterable<string>; rule: ExclusionRule };
+
 /** A machine chosen for a unit, and why it was chosen. */
 export interface Choice {
   machineId: string;
@@ -207,90 +212,80 @@ export class ClusterState implements ClusterView {
   // Choosing machines
 
   /**
-   * Machines that can possibly take the unit, narrowed by the first rule that allows an index
-   * lookup (MachineID, MachineOf, MachineMetadata), or `undefined` for "every machine".
+   * Where to look for a machine: an indexed candidate set narrowed by the first rule that allows a
+   * lookup (MachineID, MachineOf, MachineMetadata with several values), or a ready (load, ID) order
+   * to walk (all machines, or those with the unit's single-valued first `key=value`).
    */
-  private candidates(unit: UnitRecord): { ids: Iterable<string>; rule: ExclusionRule } | undefined {
+  private searchSpace(unit: UnitRecord): SearchSpace {
     const req = unit.requirements;
     if (req.machineId !== undefined) {
       const ids = new Set(this.byShortId.get(req.machineId) ?? []);
       if (this.machines.has(req.machineId)) ids.add(req.machineId);
-      return { ids, rule: "MachineID" };
+      return { kind: "set", ids, rule: "MachineID" };
     }
     const peer = req.machineOf[0];
     if (peer !== undefined) {
       const ids = new Set(this.globalPlacements.get(peer) ?? []);
       const placed = this.placements.get(peer);
       if (placed !== undefined) ids.add(placed);
-      return { ids: [...ids].filter((id) => this.machines.has(id)), rule: "MachineOf" };
+      return { kind: "set", ids: [...ids].filter((id) => this.machines.has(id)), rule: "MachineOf" };
     }
     const first = unit.metadata[0];
-    if (first !== undefined) {
-      const [key, values] = first;
-      const ids = new Set<string>();
-      for (const value of values) for (const id of this.byMetadata.get(metaKey(key, value)) ?? []) ids.add(id);
-      return { ids, rule: "MachineMetadata" };
+    if (first === undefined) return { kind: "order", order: this.order, rule: undefined };
+    const [key, values] = first;
+    if (values.length === 1) {
+      const order = this.orderByMetadata.get(metaKey(key, values[0] ?? "")) ?? new LoadOrder();
+      return { kind: "order", order, rule: "MachineMetadata" };
     }
-    return undefined;
+    const ids = new Set<string>();
+    for (const value of values) for (const id of this.byMetadata.get(metaKey(key, value)) ?? []) ids.add(id);
+    return { kind: "set", ids, rule: "MachineMetadata" };
   }
 
   /**
    * The least-loaded machine (ties: lowest ID) that passes every rule, or the refusal counts.
-   * Candidate sets come from indexes; only units without MachineID/MachineOf/metadata walk the
-   * load order, and they stop at the first machine that passes.
+   * Walking an order stops at the first machine that passes; a candidate set is scanned once,
+   * fully checking only machines better than the best found so far.
    */
   choose(unit: UnitRecord): Choice | Refusal {
-    const narrowed = this.candidates(unit);
-    const ordered = this.orderFor(unit, narrowed);
-    if (ordered !== undefined) {
-      const excludedBy: Partial<Record<ExclusionRule, number>> = {};
-      for (const id of ordered.ascending()) {
+    const space = this.searchSpace(unit);
+    const excludedBy: Partial<Record<ExclusionRule, number>> = {};
+    const exclude = (rule: ExclusionRule, count = 1): void => {
+      excludedBy[rule] = (excludedBy[rule] ?? 0) + count;
+    };
+    if (space.kind === "order") {
+      for (const id of space.order.ascending()) {
         const record = this.machines.get(id);
         if (record === undefined) continue;
         const exclusion = checkMachine(this, record, unit);
         if (exclusion === undefined) {
-          const why = narrowed === undefined ? "least-loaded eligible machine" : "least-loaded machine matching MachineMetadata";
+          const why = space.rule === undefined ? "least-loaded eligible machine" : "least-loaded machine matching MachineMetadata";
           return { machineId: id, reason: `${why} (load ${record.units.size})` };
         }
-        excludedBy[exclusion.rule] = (excludedBy[exclusion.rule] ?? 0) + 1;
+        exclude(exclusion.rule);
       }
-      const outside = this.machines.size - ordered.size;
-      if (outside > 0) excludedBy.MachineMetadata = (excludedBy.MachineMetadata ?? 0) + outside;
+      const outside = this.machines.size - space.order.size;
+      if (outside > 0) exclude("MachineMetadata", outside);
       return { excludedBy, machines: this.machines.size };
     }
-    if (narrowed === undefined) return { excludedBy: {}, machines: this.machines.size };
     let best: MachineRecord | undefined;
     let considered = 0;
-    const excludedBy: Partial<Record<ExclusionRule, number>> = {};
-    for (const id of narrowed.ids) {
+    for (const id of space.ids) {
       const record = this.machines.get(id);
       if (record === undefined) continue;
       considered++;
-      // Only machines better than the best so far need a full check.
       if (best !== undefined && !preferMachine(record.units.size, id, best.units.size, best.id)) continue;
       const exclusion = checkMachine(this, record, unit);
       if (exclusion === undefined) best = record;
-      else excludedBy[exclusion.rule] = (excludedBy[exclusion.rule] ?? 0) + 1;
+      else exclude(exclusion.rule);
     }
     if (best !== undefined) {
-      const why = narrowed.rule === "MachineID" ? "required by MachineID" : narrowed.rule === "MachineOf" ? `MachineOf "${unit.requirements.machineOf.join('", "')}"` : "least-loaded machine matching MachineMetadata";
+      const why = space.rule === "MachineID" ? "required by MachineID" : space.rule === "MachineOf" ? `MachineOf "${unit.requirements.machineOf.join('", "')}"` : "least-loaded machine matching MachineMetadata";
       return { machineId: best.id, reason: `${why} (load ${best.units.size})` };
     }
     const outside = this.machines.size - considered;
-    if (outside > 0) excludedBy[narrowed.rule] = (excludedBy[narrowed.rule] ?? 0) + outside;
+    if (outside > 0) exclude(space.rule, outside);
     return { excludedBy, machines: this.machines.size };
-  }
-
-  /**
-   * A ready (load, ID) order to walk for units without MachineID/MachineOf: all machines, or the
-   * machines having the unit's first metadata `key=value` when that key accepts a single value.
-   */
-  private orderFor(unit: UnitRecord, narrowed: { rule: ExclusionRule } | undefined): LoadOrder | undefined {
-    if (narrowed === undefined) return this.order;
-    if (narrowed.rule !== "MachineMetadata") return undefined;
-    const first = unit.metadata[0];
-    if (first === undefined || first[1].length !== 1) return undefined;
-    return this.orderByMetadata.get(metaKey(first[0], first[1][0] ?? "")) ?? new LoadOrder();
   }
 
   /** Every machine (by ID) with the rule that excludes the unit there; machines that accept it are left out. */
