@@ -21,6 +21,9 @@ import { ClusterMirror, emptyTouched, mirroredPrefixes, type Touched } from "./c
 import { LeaderElection } from "./leader-election";
 import { packBatches, planUnit, type OpGroup } from "./placement-plan";
 
+/** Placement transactions in flight at once. */
+const WRITE_CONCURRENCY = 4;
+
 export interface EngineEvent {
   level: "debug" | "info" | "warn" | "error";
   message: string;
@@ -47,11 +50,14 @@ export interface EngineStats {
   transactions: number;
   failedTransactions: number;
   resyncs: number;
+  /** Milliseconds spent feeding + reconciling the model, and writing placements. */
+  decideMs: number;
+  writeMs: number;
 }
 
 export class Engine {
   readonly election: LeaderElection;
-  readonly stats: EngineStats = { passes: 0, transactions: 0, failedTransactions: 0, resyncs: 0 };
+  readonly stats: EngineStats = { passes: 0, transactions: 0, failedTransactions: 0, resyncs: 0, decideMs: 0, writeMs: 0 };
   private readonly emit: (e: EngineEvent) => void;
   private term: LeaderTerm | undefined;
 
@@ -215,6 +221,7 @@ class LeaderTerm {
   /** Feeds what changed into the model (loading bodies first), reconciles, writes. */
   private async pass(signal: AbortSignal): Promise<void> {
     this.stats.passes++;
+    const started = performance.now();
     const t = this.touched;
     this.touched = emptyTouched();
     const names = new Set<string>([...t.units, ...t.placements]);
@@ -255,7 +262,10 @@ class LeaderTerm {
     for (const d of decisions) names.add(d.unit);
     this.lastResult = result;
     for (const d of decisions) this.emit({ level: "debug", message: `${d.kind === "schedule" ? "Scheduled" : "Unscheduled"} ${d.unit} ${d.kind === "schedule" ? "to" : "from"} ${d.machineId}: ${d.reason}` });
+    const decided = performance.now();
+    this.stats.decideMs += decided - started;
     await this.write([...names].sort(), signal);
+    this.stats.writeMs += performance.now() - decided;
   }
 
   private feedPlacement(name: string): void {
@@ -291,32 +301,45 @@ class LeaderTerm {
     }
     const guard = this.election.leaderGuard();
     const leaderKey = Buffer.from(this.options.store.keys.leader);
-    for (const batch of packBatches(groups, this.maxOps)) {
-      if (signal.aborted) return;
-      const res = await this.options.store.txn(
-        `write ${batch.groups.length} placements`,
-        { compare: [guard, ...batch.compares], success: batch.ops, failure: [{ request_range: { key: leaderKey } }] },
-        signal,
-      );
-      this.stats.transactions++;
-      if (res.succeeded) {
-        for (const g of batch.groups) g.apply();
-        continue;
+    // Groups sorted by machine: one transaction then carries whole machines' work, so each agent
+    // receives its units in one watch event and answers with one state transaction.
+    groups.sort((a, b) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0));
+    const batches = packBatches(groups, this.maxOps);
+    let next = 0;
+    let lostLeadership = false;
+    const worker = async (): Promise<void> => {
+      while (next < batches.length && !signal.aborted && !lostLeadership) {
+        const batch = batches[next++]!;
+        const res = await this.options.store.txn(
+          `write ${batch.groups.length} placements`,
+          { compare: [guard, ...batch.compares], success: batch.ops, failure: [{ request_range: { key: leaderKey } }] },
+          signal,
+        );
+        this.stats.transactions++;
+        if (res.succeeded) {
+          for (const g of batch.groups) g.apply();
+          continue;
+        }
+        this.stats.failedTransactions++;
+        const holder = res.responses[0]?.response_range.kvs[0];
+        if (holder?.lease !== guard.lease) {
+          lostLeadership = true;
+          return;
+        }
+        // Something we decided from changed concurrently: tell the model the truth and decide again.
+        for (const g of batch.groups) {
+          this.touched.units.add(g.unit);
+          this.touched.placements.add(g.unit);
+          this.feedPlacement(g.unit);
+        }
+        this.waker.notify();
       }
-      this.stats.failedTransactions++;
-      const holder = res.responses[0]?.response_range.kvs[0];
-      if (holder?.lease !== guard.lease) {
-        this.emit({ level: "warn", message: `Engine ${this.options.machineId} lost leadership while writing placements` });
-        this.election.abandon();
-        return;
-      }
-      // Something we decided from changed concurrently: tell the model the truth and decide again.
-      for (const g of batch.groups) {
-        this.touched.units.add(g.unit);
-        this.touched.placements.add(g.unit);
-        this.feedPlacement(g.unit);
-      }
-      this.waker.notify();
+    };
+    // Batches are independent (one unit's keys never span two), so a few may be in flight at once.
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, batches.length) }, worker));
+    if (lostLeadership) {
+      this.emit({ level: "warn", message: `Engine ${this.options.machineId} lost leadership while writing placements` });
+      this.election.abandon();
     }
   }
 }

@@ -10,6 +10,8 @@ import type { ClusterMirror, ScheduleEntry } from "./cluster-mirror";
 /** Everything that must change for one unit, and how to record it in the mirror once written. */
 export interface OpGroup {
   unit: string;
+  /** The machine the group mostly concerns (for ordering batches by machine). */
+  machine: string;
   compares: ICompare[];
   ops: IRequestOp[];
   /** Mirror updates to apply when the transaction succeeded. */
@@ -64,7 +66,8 @@ export function planUnit(mirror: ClusterMirror, name: string, target: Target, te
     effects.push(() => mirror.setSchedule(m, name, undefined));
   }
   if (ops.length === 0) return undefined;
-  return { unit: name, compares, ops, apply: () => effects.forEach((e) => e()) };
+  const machine = target.placement ?? target.machines[0] ?? current ?? "";
+  return { unit: name, machine, compares, ops, apply: () => effects.forEach((e) => e()) };
 }
 
 /** A transaction's worth of groups. */
@@ -103,7 +106,7 @@ function splitGroup(g: OpGroup, maxOps: number): OpGroup[] {
   const out: OpGroup[] = [];
   for (let i = 0; i < g.ops.length; i += maxOps) {
     const last = i + maxOps >= g.ops.length;
-    out.push({ unit: g.unit, compares: i === 0 ? g.compares : [], ops: g.ops.slice(i, i + maxOps), apply: last ? g.apply : () => undefined });
+    out.push({ unit: g.unit, machine: g.machine, compares: i === 0 ? g.compares : [], ops: g.ops.slice(i, i + maxOps), apply: last ? g.apply : () => undefined });
   }
   return out;
 }

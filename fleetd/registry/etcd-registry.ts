@@ -3,6 +3,7 @@
  * transaction of ranges), every write a compare-guarded transaction. Placement and schedule keys are the
  * engine's; the API only writes units, bodies and dynamic metadata.
  */
+import type { ICompare, IRequestOp } from "etcd3";
 import type { ApiMachine, ApiUnit, ApiUnitState, UnitTargetState } from "../../lib/api/types";
 import { buildUnit, isTemplate } from "../../lib/unit";
 import { BodyCache } from "./body-cache";
@@ -116,6 +117,50 @@ export class EtcdRegistry implements Registry {
       }
     }
     throw new ConflictError(`create unit ${unit.name}`);
+  }
+
+  /**
+   * Bulk create-only: units that do not exist yet are created in as few transactions as the op
+   * limit allows (each body written once per transaction); a unit that already exists falls back to
+   * {@link createUnit} (unchanged / replaced). Returns the outcome per unit, in input order.
+   */
+  async createUnits(inputs: readonly CreateUnitInput[], options: { maxTxnOps?: number; signal?: AbortSignal } = {}): Promise<CreateUnitOutcome[]> {
+    const maxOps = options.maxTxnOps ?? 128;
+    const units = inputs.map((input) => ({ input, unit: buildUnit(input.name, input.options) }));
+    const outcomes: CreateUnitOutcome[] = new Array<CreateUnitOutcome>(units.length);
+    let i = 0;
+    while (i < units.length) {
+      const compares: ICompare[] = [];
+      const ops: IRequestOp[] = [];
+      const bodies = new Set<string>();
+      const start = i;
+      while (i < units.length) {
+        const { input, unit } = units[i]!;
+        const needBody = !bodies.has(unit.hash);
+        if (compares.length + 1 > maxOps || ops.length + 1 + (needBody ? 1 : 0) > maxOps) break;
+        const key = Buffer.from(this.keys.unit(unit.name));
+        const record: UnitRecord = { name: unit.name, hash: unit.hash, desiredState: input.desiredState ?? "inactive", global: unit.requirements.global };
+        compares.push({ key, target: "Version", result: "Equal", version: 0 });
+        ops.push({ request_put: { key, value: Buffer.from(JSON.stringify(record)) } });
+        if (needBody) {
+          bodies.add(unit.hash);
+          ops.push({ request_put: { key: Buffer.from(this.keys.body(unit.hash)), value: Buffer.from(unit.text) } });
+        }
+        i++;
+      }
+      const res = await this.store.txn(`create ${i - start} units`, { compare: compares, success: ops }, options.signal);
+      if (res.succeeded) {
+        for (let j = start; j < i; j++) {
+          const { unit } = units[j]!;
+          this.bodies.remember(unit.hash, unit.text, unit.options);
+          outcomes[j] = "created";
+        }
+      } else {
+        // Some exist already: decide one by one (rare; keeps the per-unit semantics exact).
+        for (let j = start; j < i; j++) outcomes[j] = await this.createUnit(units[j]!.input, options.signal);
+      }
+    }
+    return outcomes;
   }
 
   async setDesiredState(name: string, state: UnitTargetState, signal?: AbortSignal): Promise<void> {

@@ -22,6 +22,11 @@ export interface EtcdOptions {
   maxTxnOps?: number;
   /** How long to wait for etcd to answer /health after (re)start. Default 20 s. */
   startTimeoutMs?: number;
+  /**
+   * Parent directory of the data directory (default: the OS temp dir). Benches pass `/dev/shm` to
+   * measure fleetd rather than this disk's fsync latency; they report raw etcd puts/s for comparison.
+   */
+  dataDirParent?: string;
   /** Extra command-line flags. */
   extraArgs?: readonly string[];
   signal?: AbortSignal;
@@ -96,7 +101,7 @@ async function healthy(endpoint: string): Promise<boolean> {
 
 /** Starts a fresh etcd on loopback and waits until it reports healthy. */
 export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdInstance> {
-  const dataDir = await mkdtemp(join(tmpdir(), "corefleet-etcd-"));
+  const dataDir = await mkdtemp(join(options.dataDirParent ?? tmpdir(), "corefleet-etcd-"));
   const clientPort = await freePort();
   let peerPort = await freePort();
   while (peerPort === clientPort) peerPort = await freePort();
