@@ -54,7 +54,8 @@ const TRUTHY: ReadonlySet<string> = new Set(["true", "yes", "1", "on", "t"]);
 
 /**
  * fleet's multi-value rule: only a value that starts AND ends with `"` is split into its quoted,
- * whitespace-separated items (`"a=b" "c=d"` → `a=b`, `c=d`); any other value is one item.
+ * space-separated items (`"a=b" "c=d"` → `a=b`, `c=d`); any other value is one item. Empty items
+ * (from doubled spaces) are dropped: fleet kept them, but no rule could use an empty value.
  */
 export function parseMultiValue(value: string): string[] {
   if (value.length < 2 || !value.startsWith('"') || !value.endsWith('"')) return [value];
@@ -64,7 +65,7 @@ export function parseMultiValue(value: string): string[] {
   for (const ch of value) {
     if (ch === '"') {
       quoted = !quoted;
-    } else if (!quoted && (ch === " " || ch === "\t")) {
+    } else if (!quoted && ch === " ") {
       if (current !== "") items.push(current);
       current = "";
     } else {
