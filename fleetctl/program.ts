@@ -53,6 +53,7 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
       writeErr: (s) => deps.stderr.write(s),
     })
     .showSuggestionAfterError(true)
+    .helpCommand("help [command]", "Show help for fleetctl or one of its commands")
     .allowExcessArguments(true)
     .addHelpText("after", `\nVERSION:\n  ${deps.version}\n\nEvery global option can also be set as FLEETCTL_<OPTION> (e.g. FLEETCTL_ENDPOINT); a flag wins.`);
 
@@ -148,6 +149,30 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
 }
 
 /**
+ * fleet (cobra) accepted an unambiguous prefix of a command name (`fleetctl list-m`). Finds the first
+ * operand, skipping global options and their values, and expands it when exactly one command matches.
+ */
+export function expandCommandPrefix(argv: readonly string[], program: Command): string[] {
+  const names = program.commands.map((c) => c.name());
+  const valued = new Set(program.options.filter((o) => o.required).flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined)));
+  const out = [...argv];
+  for (let i = 0; i < out.length; i++) {
+    const arg = out[i]!;
+    if (arg === "--") break;
+    if (arg.startsWith("-")) {
+      if (!arg.includes("=") && valued.has(arg)) i++;
+      continue;
+    }
+    if (!names.includes(arg)) {
+      const matches = names.filter((n) => n.startsWith(arg));
+      if (matches.length === 1) out[i] = matches[0]!;
+    }
+    break;
+  }
+  return out;
+}
+
+/**
  * Runs fleetctl with `argv` (without node and script) and returns the exit code. Every error ends here:
  * commander's (already printed), CliError (printed to stderr), API failures (with fleet's hints).
  */
@@ -160,7 +185,7 @@ export async function runFleetctl(argv: readonly string[], deps: ProgramDeps): P
     return 0;
   }
   try {
-    await program.parseAsync([...argv], { from: "user" });
+    await program.parseAsync(expandCommandPrefix(argv, program), { from: "user" });
     return state.exitCode;
   } catch (err) {
     if (err instanceof ExitCode) {
