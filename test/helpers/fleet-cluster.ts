@@ -79,6 +79,12 @@ export class FleetCluster {
     return inst;
   }
 
+  /** Waits until exactly these machines are registered (add() returns before registration). */
+  async waitMachines(ids: readonly string[] = [...this.instances.keys()]): Promise<void> {
+    const want = [...ids].sort().join(",");
+    await waitFor(`machines ${want} registered`, async () => (await this.registry.listMachines()).map((m) => m.id).join(",") === want, { describe: () => this.describe() });
+  }
+
   get(id: string): FleetInstance {
     const i = this.instances.get(id);
     if (!i) throw new Error(`no instance ${id}`);

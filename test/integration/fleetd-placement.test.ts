@@ -18,7 +18,7 @@ describe("fleetd placement with a real etcd and several instances", () => {
   it("spreads units over machines, least loaded first, and reports them launched", async () => {
     cluster = new FleetCluster(etcd);
     await Promise.all(["m1", "m2", "m3"].map((id) => cluster.add(id)));
-    await waitFor("3 machines registered", async () => (await cluster.registry.listMachines()).length === 3);
+    await cluster.waitMachines();
     for (let i = 1; i <= 6; i++) await submit(cluster, `app${i}.service`, unitText());
     const table = await waitFor(
       "6 units launched",
