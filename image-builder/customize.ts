@@ -1,0 +1,81 @@
+/**
+ * Turns the trimmed package tree into a corefleet host: our files (image-builder/overlay), the fleet
+ * bundles and their wrappers, the `core` user, services enabled and disabled, no SSH host keys and
+ * an uninitialised machine ID (both created on first boot).
+ */
+import { access, chmod, copyFile, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { run } from "../lib/process/run";
+
+export interface CustomizeOptions {
+  root: string;
+  /** image-builder/overlay. */
+  overlayDir: string;
+  /** fleetd/systemd (fleet.service, fleet.socket), used when present. */
+  fleetUnitsDir: string;
+  /** name → file to install as /usr/lib/corefleet/<name> (fleetd.cjs, fleetctl.cjs, provision.cjs). */
+  bundles: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** Services enabled in every image. */
+export const ENABLED_UNITS = ["corefleet-provision.service", "corefleet-growfs.service", "etcd.service", "fleet.socket",
+  "fleet.service", "systemd-networkd.service", "ssh.service"];
+/** Units Debian enables that a fleet host does not want (timers for apt, podman's API socket ...). */
+export const DISABLED_UNITS = ["podman-auto-update.timer", "podman-auto-update.service", "podman-restart.service", "podman.service",
+  "podman.socket", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "getty@tty1.service", "remote-fs.target",
+  "systemd-pstore.service"];
+/** Masked: wait-online would hold boot for 2 minutes on a network without DHCP. */
+export const MASKED_UNITS = ["systemd-networkd-wait-online.service", "apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer"];
+
+/** Applies everything; returns which fleet unit files were used ("fleetd/systemd" or "fallback"). */
+export async function customizeRootfs(o: CustomizeOptions): Promise<{ fleetUnits: "fleetd/systemd" | "fallback" }> {
+  const r = (p: string): string => path.join(o.root, p);
+  const sig = o.signal ? { signal: o.signal } : {};
+  await run("cp", ["-a", "--no-preserve=ownership", `${o.overlayDir}/.`, o.root], sig);
+  await chmod(r("etc/sudoers.d/core"), 0o440);
+
+  // fleet's own units come from the fleetd engineer's files when they exist.
+  let fleetUnits: "fleetd/systemd" | "fallback" = "fleetd/systemd";
+  for (const unit of ["fleet.service", "fleet.socket"]) {
+    const own = path.join(o.fleetUnitsDir, unit);
+    const fallback = r(`usr/lib/systemd/system/${unit}.fallback`);
+    if (await access(own).then(() => true, () => false)) {
+      await copyFile(own, r(`usr/lib/systemd/system/${unit}`));
+      await rm(fallback, { force: true });
+    } else {
+      await rename(fallback, r(`usr/lib/systemd/system/${unit}`));
+      fleetUnits = "fallback";
+    }
+  }
+
+  await mkdir(r("usr/lib/corefleet"), { recursive: true });
+  for (const [name, file] of Object.entries(o.bundles).sort()) {
+    await copyFile(file, r(`usr/lib/corefleet/${name}`));
+    await chmod(r(`usr/lib/corefleet/${name}`), 0o755);
+    const command = name.replace(/\.cjs$/, "");
+    if (command === "provision") continue;
+    await writeFile(r(`usr/bin/${command}`), `#!/bin/sh\nexec /usr/bin/node /usr/lib/corefleet/${name} "$@"\n`, { mode: 0o755 });
+  }
+
+  await run("chroot", [o.root, "useradd", "--create-home", "--shell", "/bin/bash", "--user-group", "--groups", "sudo,systemd-journal,adm", "core"], sig);
+  await mkdir(r("home/core/.ssh"), { recursive: true, mode: 0o700 });
+  await writeFile(r("home/core/.ssh/authorized_keys"), "", { mode: 0o600 });
+  await run("chroot", [o.root, "chown", "-R", "core:core", "/home/core"], sig);
+
+  for (const f of await readdir(r("etc/ssh"))) if (f.startsWith("ssh_host_")) await rm(r(`etc/ssh/${f}`));
+  // Empty (not "uninitialized"): systemd generates and commits an ID at boot without treating it as
+  // a first boot, which would re-apply all presets (7 s in a TCG guest).
+  await writeFile(r("etc/machine-id"), "");
+  await rm(r("var/lib/dbus/machine-id"), { force: true });
+  await writeFile(r("etc/hostname"), "corefleet\n");
+  await writeFile(r("etc/hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  await writeFile(r("etc/fstab"), "# / (the state partition) and /usr (read-only) are mounted by the initramfs.\n");
+  await mkdir(r("etc/containers"), { recursive: true });
+  await writeFile(r("etc/containers/storage.conf"), '[storage]\ndriver = "overlay"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n');
+
+  await run("chroot", [o.root, "systemctl", "enable", ...ENABLED_UNITS], sig);
+  await run("chroot", [o.root, "systemctl", "disable", ...DISABLED_UNITS], { ...sig, allowFailure: true });
+  await run("chroot", [o.root, "systemctl", "mask", ...MASKED_UNITS], sig);
+  return { fleetUnits };
+}
