@@ -55,7 +55,13 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
       { path: "/etc/ssh/ssh_host_ed25519_key", permissions: "0600", owner: "root:root", content: ensureNewline(secrets.hostPrivateKey) },
       { path: "/etc/ssh/ssh_host_ed25519_key.pub", permissions: "0644", owner: "root:root", content: ensureNewline(secrets.hostPublicKey) },
     ],
-    coreos: { etcd, fleet },
+    coreos: {
+      etcd,
+      fleet,
+      // networkd may already run with the DHCP fallback when the static .network file lands (and
+      // `networkctl reload` can time out that early in a TCG guest): a restart makes it read the file.
+      units: [{ name: "systemd-networkd.service", command: "restart" }],
+    },
     network: {
       interfaces: [{ match_mac: machine.mac, address: `${machine.ip}/24`, gateway: BRIDGE_ADDRESS }],
     },

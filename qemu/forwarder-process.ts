@@ -19,7 +19,10 @@ function isTarget(m: unknown): m is Target {
   return typeof m === "object" && m !== null && typeof (m as Target).host === "string" && typeof (m as Target).port === "number";
 }
 
+const failing = new Set<string>();
+
 function forward(server: net.Server, target: Target): void {
+  const key = `${target.host}:${target.port}`;
   // Keep each direction open until its own end (ssh and HTTP clients half-close).
   Object.assign(server, { allowHalfOpen: true });
   server.on("connection", (client) => {
@@ -34,8 +37,13 @@ function forward(server: net.Server, target: Target): void {
       upstream.destroy();
     };
     client.on("error", close);
+    upstream.on("connect", () => {
+      if (failing.delete(key)) process.stderr.write(`forwarder: ${key} reachable again\n`);
+    });
     upstream.on("error", (err) => {
-      process.stderr.write(`forwarder: cannot reach ${target.host}:${target.port}: ${err.message}\n`);
+      // Machines refuse while they boot: say so once per outage, not once per attempt.
+      if (!failing.has(key)) process.stderr.write(`forwarder: cannot reach ${key}: ${err.message}\n`);
+      failing.add(key);
       close();
     });
     client.on("close", close);
