@@ -59,10 +59,31 @@ function snapshot(model: SchedulerModel, world: World, extraNames: Iterable<stri
   return { placements, globals };
 }
 
-function apply(before: Snapshot, decisions: readonly Decision[]): Snapshot {
+/**
+ * Replays the decisions on the snapshot they were made from. Along the way, checks least-loaded
+ * placement for units without any [X-Fleet] requirement: no machine that could take the unit had a
+ * lower (load, ID) than the one chosen, loads counting global units too.
+ */
+function apply(before: Snapshot, decisions: readonly Decision[], world: World): Snapshot {
   const placements = new Map(before.placements);
   const globals = new Set(before.globals);
+  const unitsOn = (id: string): string[] => [
+    ...[...placements].filter(([, m]) => m === id).map(([n]) => n),
+    ...[...globals].filter((k) => k.endsWith(`@${id}`)).map((k) => k.slice(0, k.length - id.length - 1)),
+  ];
   for (const d of decisions) {
+    const u = world.units.get(d.unit);
+    const r = u?.requirements;
+    if (d.kind === "schedule" && !d.global && r !== undefined && r.machineId === undefined && r.machineOf.length === 0 &&
+        r.machineMetadata.size === 0 && r.conflicts.length === 0 && r.replaces.length === 0) {
+      const eligible = [...world.machines.keys()].filter((id) => unitsOn(id).every((other) => {
+        const o = world.units.get(other)?.requirements;
+        return !(o?.conflicts.some((p) => globMatch(p, d.unit)) ?? false) && !(o?.replaces.some((p) => globMatch(p, d.unit)) ?? false);
+      }));
+      const rank = (id: string): [number, string] => [unitsOn(id).length, id];
+      const best = eligible.sort((a, b) => rank(a)[0] - rank(b)[0] || (a < b ? -1 : 1))[0];
+      expect(d.machineId, `${d.unit} should go to the least-loaded machine`).toBe(best);
+    }
     if (d.global) {
       if (d.kind === "schedule") globals.add(`${d.unit}@${d.machineId}`);
       else expect(globals.delete(`${d.unit}@${d.machineId}`), `unschedule of absent ${d.unit}@${d.machineId}`).toBe(true);
@@ -167,7 +188,7 @@ describe("scheduler invariants under random changes", () => {
       const before = snapshot(model, world, everSeen);
       const result = model.reconcile();
       const after = snapshot(model, world, everSeen);
-      const replayed = apply(before, result.decisions);
+      const replayed = apply(before, result.decisions, world);
       expect(replayed.placements).toEqual(after.placements);
       expect(replayed.globals).toEqual(after.globals);
       checkRules(world, after);
