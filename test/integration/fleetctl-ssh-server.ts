@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { createConnection } from "node:net";
 import type { AddressInfo } from "node:net";
-import { Server, utils, type Connection } from "ssh2";
+import { Server, utils, type Connection, type ServerChannel } from "ssh2";
 
 export interface TestSshServer {
   port: number;
@@ -45,10 +45,8 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
     client.on("ready", () => {
       client.on("session", (accept) => {
         const session = accept();
-        session.on("exec", (acceptExec, _reject, info) => {
-          commands.push(info.command);
-          const channel = acceptExec();
-          const child = spawn("sh", ["-c", info.command], {
+        const serve = (channel: ServerChannel, args: string[]): void => {
+          const child = spawn("sh", args, {
             env: { ...process.env, PATH: `${opts.binDir}:${process.env.PATH ?? ""}` },
             stdio: ["pipe", "pipe", "pipe"],
           });
@@ -59,6 +57,15 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
             channel.exit(code ?? 255);
             channel.end();
           });
+        };
+        session.on("exec", (acceptExec, _reject, info) => {
+          commands.push(info.command);
+          serve(acceptExec(), ["-c", info.command]);
+        });
+        // A shell without a PTY: sh reading commands from the channel.
+        session.on("shell", (acceptShell) => {
+          commands.push("(shell)");
+          serve(acceptShell(), ["-s"]);
         });
       });
       client.on("tcpip", (accept, reject, info) => {

@@ -5,6 +5,7 @@
  * `fleetctl fd-forward` run by the server) and to a TCP endpoint (direct-tcpip).
  */
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -134,6 +135,46 @@ describe("fleetctl over SSH", () => {
     const denied = await ssh(["--tunnel", `127.0.0.1:${server.port}`, "--endpoint", tcp.address, "list-units"]);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain("missing or wrong credentials");
+  });
+
+  it("opens a shell (no PTY when stdin is not a terminal) and returns its exit code", async () => {
+    const r = await ssh(["ssh", "--ssh-port", String(server.port), "a1b2"], { stdin: "echo from-shell\nexit 4\n" });
+    expect(r).toEqual({ code: 4, stdout: "from-shell\n", stderr: "" });
+    expect(server.commands).toContain("(shell)");
+  });
+
+  it("reaches a machine through the --tunnel host with a nested SSH connection", async () => {
+    const before = server.commands.length;
+    const r = await ssh(["--tunnel", `127.0.0.1:${server.port}`, "ssh", "--ssh-port", String(server.port), "a1b2", "--", "echo", "nested"]);
+    expect(r).toEqual({ code: 0, stdout: "nested\n", stderr: "" });
+    // The API lookups went through the tunnel too (fd-forward), then the nested connection ran the command.
+    expect(server.commands.slice(before)).toEqual([`fleetctl fd-forward ${env.socket}`, "echo nested"]);
+  });
+
+  it("gives up when the SSH handshake does not finish within --ssh-timeout", async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const r = await ssh(["--ssh-timeout", "0.5", "ssh", "--ssh-port", String(port), "a1b2", "true"]);
+      expect(r).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: `Unable to connect to core@127.0.0.1:${port}: timed out while initiating SSH connection (after 0.5 s; see --ssh-timeout)\n`,
+      });
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("refuses ambiguous or unknown ssh targets with fleet's messages", async () => {
+    expect(await ssh(["ssh", "nothing-like-this", "true"])).toEqual({ code: 1, stdout: "", stderr: "could not find matching unit or machine\n" });
+    expect(await ssh(["ssh", "--machine", "a", "--unit", "b"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "Both machine and unit flags provided, please specify only one.\n",
+    });
+    expect(await ssh(["status", "ghost"])).toEqual({ code: 1, stdout: "", stderr: "Unit ghost.service does not exist.\n" });
   });
 
   it("authenticates with keys from ssh-agent, and says what to do without one", async () => {
