@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { Writable, PassThrough } from "node:stream";
+import { createProgram, expandCommandPrefix, runFleetctl } from "./program";
+import { blockAttempts, pollDelay } from "./wait-states";
+import { parseEndpoint } from "../lib/api/client";
+import { remoteRegistrars } from "./ssh";
+
+class Sink extends Writable {
+  text = "";
+  override _write(c: Buffer | string, _e: BufferEncoding, cb: () => void): void {
+    this.text += c.toString();
+    cb();
+  }
+}
+
+function deps(): { stdout: Sink; stderr: Sink; stdin: PassThrough; env: NodeJS.ProcessEnv; version: string } {
+  return { stdout: new Sink(), stderr: new Sink(), stdin: new PassThrough(), env: {}, version: "9.9.9" };
+}
+
+describe("fleetctl program", () => {
+  it("expands an unambiguous command prefix after global options, like cobra", () => {
+    const program = createProgram({ ...deps(), registrars: remoteRegistrars });
+    expect(expandCommandPrefix(["--endpoint", "unix:///x", "list-m", "-l"], program)).toEqual(["--endpoint", "unix:///x", "list-machines", "-l"]);
+    expect(expandCommandPrefix(["list-unit"], program)).toEqual(["list-unit"]); // list-units or list-unit-files
+    expect(expandCommandPrefix(["--debug", "sta", "x"], program)).toEqual(["--debug", "sta", "x"]); // start or status
+    expect(expandCommandPrefix(["--endpoint=unix:///x", "des", "x"], program)).toEqual(["--endpoint=unix:///x", "destroy", "x"]);
+  });
+
+  it("turns no-block and block attempts into fleet's attempt counts", () => {
+    expect(blockAttempts({ block: false, blockAttempts: 5 })).toBe(-1);
+    expect(blockAttempts({ blockAttempts: 3 })).toBe(3);
+    expect(blockAttempts({ blockAttempts: -2 })).toBe(0);
+    expect(blockAttempts({})).toBe(0);
+    expect([0, 1, 2, 3, 9].map(pollDelay)).toEqual([50, 100, 200, 250, 250]);
+  });
+
+  it("validates endpoints like fleet", () => {
+    expect(() => parseEndpoint("/var/run/fleet.sock")).toThrow("URL scheme undefined");
+    expect(() => parseEndpoint("unix://var/run/fleet.sock")).toThrow('unable to connect to host "var" with scheme "unix"');
+    expect(parseEndpoint("unix:///var/run/fleet.sock")).toMatchObject({ kind: "unix", socketPath: "/var/run/fleet.sock" });
+    expect(parseEndpoint("http://10.0.0.1:49153,http://10.0.0.2:49153")).toMatchObject({ kind: "http", host: "10.0.0.1", port: 49153 });
+  });
+
+  it("refuses --sign with exit 2 and unknown drivers with exit 1", async () => {
+    const d = deps();
+    expect(await runFleetctl(["submit", "--sign", "x.service"], d)).toBe(2);
+    expect(d.stderr.text).toBe("WARNING: The signed/verified units feature is DEPRECATED and cannot be used.\n");
+    const e = deps();
+    expect(await runFleetctl(["--driver", "etcd", "list-units"], e)).toBe(1);
+    expect(e.stderr.text).toContain('unrecognized driver "etcd"');
+  });
+});
