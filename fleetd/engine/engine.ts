@@ -295,7 +295,9 @@ class LeaderTerm {
       const u = this.mirror.units.get(name);
       const global = u?.record.global ?? false;
       const placement = global ? undefined : this.model.placementOf(name);
-      const machines = global ? this.model.globalMachines(name) : placement !== undefined && this.mirror.machines.has(placement) ? [placement] : [];
+      // A non-global unit's schedule entry mirrors its placement, even while its machine is away
+      // (held during the grace period): only unscheduling removes it.
+      const machines = global ? this.model.globalMachines(name) : placement !== undefined ? [placement] : [];
       const g = planUnit(this.mirror, name, { placement: u ? placement : undefined, machines }, (h) => this.bodies.get(h)?.text);
       if (g) groups.push(g);
     }

@@ -1,0 +1,139 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { delay } from "../../lib/async/delay";
+import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { FleetCluster, submit, TEST_AGENT_TTL_SECONDS, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
+
+async function allLaunched(cluster: FleetCluster, n: number): Promise<Record<string, string>> {
+  return waitFor(
+    `${n} units launched`,
+    async () => {
+      const t = await unitTable(cluster);
+      return Object.values(t).filter((v) => v.startsWith("launched@")).length === n ? t : undefined;
+    },
+    { describe: () => cluster.describe(), timeoutMs: 20_000 },
+  );
+}
+
+function stopsSeen(cluster: FleetCluster): number {
+  return [...cluster.instances.values()].reduce((a, i) => a + i.manager.count("stop") + i.manager.count("unload"), 0);
+}
+
+describe("fleetd under faults (real etcd)", () => {
+  let etcd: EtcdInstance;
+  let cluster: FleetCluster;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd.cleanup();
+  });
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  it("a lost machine (no graceful leave) has its units rescheduled after its lease expires", async () => {
+    cluster = new FleetCluster(etcd);
+    for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
+    await cluster.waitMachines();
+    for (let i = 1; i <= 3; i++) await submit(cluster, `w${i}.service`, unitText({ Conflicts: "w*.service" }));
+    await submit(cluster, "free.service", unitText());
+    const before = await allLaunched(cluster, 4);
+    const victim = before["w1.service"]!.split("@")[1]!;
+    const lostUnits = Object.entries(before).filter(([, v]) => v.endsWith(`@${victim}`)).map(([n]) => n);
+    await cluster.crash(victim);
+    // Still listed until the TTL runs out: presence is the lease, nothing else.
+    expect((await cluster.registry.listMachines()).map((m) => m.id)).toContain(victim);
+    await waitFor("the lost machine to disappear", async () => !(await cluster.registry.listMachines()).some((m) => m.id === victim), { timeoutMs: (TEST_AGENT_TTL_SECONDS + 5) * 1000 });
+    const after = await waitFor("units off the lost machine", async () => {
+      const t = await unitTable(cluster);
+      return lostUnits.every((n) => t[n] === "inactive@-" || (t[n]!.startsWith("launched@") && !t[n]!.endsWith(`@${victim}`))) ? t : undefined;
+    }, { describe: () => cluster.describe() });
+    // Conflicts leaves one w* without a machine (2 machines for 3 units); the free unit moved.
+    expect(Object.values(after).filter((v) => v === "inactive@-")).toHaveLength(lostUnits.some((n) => n === "free.service") ? 1 : 1);
+    for (const n of Object.keys(after)) expect(cluster.runningOn(n).length).toBeLessThanOrEqual(1);
+  });
+
+  it("graceful leave stops and removes its units, vanishes at once, and its units move", async () => {
+    cluster = new FleetCluster(etcd);
+    for (const id of ["m1", "m2"]) await cluster.add(id);
+    await cluster.waitMachines();
+    await submit(cluster, "a.service", unitText());
+    await submit(cluster, "b.service", unitText());
+    const before = await allLaunched(cluster, 2);
+    const leaver = before["a.service"]!.split("@")[1]!;
+    const manager = cluster.get(leaver).manager;
+    await cluster.leave(leaver);
+    expect(manager.count("unload", "a.service")).toBe(1);
+    expect(manager.running()).toEqual([]);
+    // No TTL wait: the lease was revoked, so presence and states are gone already.
+    expect((await cluster.registry.listMachines()).map((m) => m.id)).not.toContain(leaver);
+    expect((await cluster.registry.listStates({ machineID: leaver }))).toEqual([]);
+    const after = await allLaunched(cluster, 2);
+    const stayer = leaver === "m1" ? "m2" : "m1";
+    expect(after).toEqual({ "a.service": `launched@${stayer}`, "b.service": `launched@${stayer}` });
+  });
+
+  it("engine failover: another instance takes over when the leader dies and schedules new units", async () => {
+    cluster = new FleetCluster(etcd);
+    for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
+    await cluster.waitMachines();
+    await submit(cluster, "x.service", unitText());
+    await allLaunched(cluster, 1);
+    const leader = await waitFor("a leader", () => [...cluster.instances.values()].find((i) => i.server.engine?.isLeader));
+    const others = [...cluster.instances.values()].filter((i) => i !== leader);
+    expect(others.some((i) => i.server.engine?.isLeader)).toBe(false);
+    const leaderWasRunning = leader.manager.running();
+    await cluster.crash(leader.id);
+    const next = await waitFor("a new leader", () => others.find((i) => i.server.engine?.isLeader), { timeoutMs: 20_000 });
+    expect(others.filter((i) => i.server.engine?.isLeader)).toEqual([next]);
+    await submit(cluster, "y.service", unitText());
+    const t = await waitFor("y launched by the new leader", async () => ((await unitTable(cluster))["y.service"]?.startsWith("launched@") ? unitTable(cluster) : undefined), { timeoutMs: 20_000 });
+    expect(t["y.service"]).not.toBe(`launched@${leader.id}`);
+    // x stays where it was unless its machine was the dead leader's.
+    if (!leaderWasRunning.includes("x.service")) expect(cluster.runningOn("x.service")).toHaveLength(1);
+  });
+
+  it("an etcd restart and an outage longer than the agent TTL stop no unit", async () => {
+    cluster = new FleetCluster(etcd);
+    for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
+    await cluster.waitMachines();
+    for (let i = 1; i <= 6; i++) await submit(cluster, `s${i}.service`, unitText());
+    const before = await allLaunched(cluster, 6);
+    expect(stopsSeen(cluster)).toBe(0);
+
+    await etcd.restart();
+    expect(await allLaunched(cluster, 6)).toEqual(before);
+
+    await etcd.stop();
+    // The outage itself is the scenario: etcd is away for twice the agent TTL.
+    await delay(2 * TEST_AGENT_TTL_SECONDS * 1000);
+    await etcd.start();
+    expect(await allLaunched(cluster, 6)).toEqual(before);
+    await submit(cluster, "after.service", unitText());
+    await allLaunched(cluster, 7);
+    expect(stopsSeen(cluster)).toBe(0);
+    for (let i = 1; i <= 6; i++) expect(cluster.runningOn(`s${i}.service`)).toHaveLength(1);
+    expect((await cluster.registry.listMachines()).map((m) => m.id)).toEqual(["m1", "m2", "m3"]);
+  });
+
+  it("a second fleetd with the same machine ID does not take over and keeps retrying", async () => {
+    cluster = new FleetCluster(etcd);
+    const first = await cluster.add("dup1");
+    await cluster.waitMachines(["dup1"]);
+    await submit(cluster, "d.service", unitText());
+    await allLaunched(cluster, 1);
+    const twin = new FleetCluster(etcd, cluster.prefix);
+    try {
+      const second = await twin.add("dup1");
+      await waitFor("the twin to report the duplicate", () => second.events.some((e) => e.message.includes("another live machine is registered with the same machine ID")));
+      expect(second.server.agent.registered).toBe(false);
+      expect(second.manager.running()).toEqual([]);
+      expect(first.manager.running()).toEqual(["d.service"]);
+      // When the first leaves, the twin registers (its retries continue) and takes the unit.
+      await cluster.leave("dup1");
+      await waitFor("the twin to register and run d.service", () => second.server.agent.registered && second.manager.running().includes("d.service"), { timeoutMs: 20_000, describe: () => `${twin.describe()}\n${JSON.stringify(second.events.slice(-15))}` });
+    } finally {
+      await twin.close();
+    }
+  });
+});
