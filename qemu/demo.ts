@@ -75,7 +75,7 @@ async function main(): Promise<void> {
       `The cluster "${NAME}" is up and web@1..3 are active (${((Date.now() - started) / 1000).toFixed(0)} s).`,
       "",
       "Web instances (addresses exist only inside the cluster's network namespace):",
-      ...spec.machines.map((m) => `  sudo ip netns exec ${spec.netns} busybox wget -qO- http://${m.ip}/    # ${m.hostname}`),
+      ...spec.machines.map((m) => `  sudo ip netns exec ${spec.netns} node -e 'fetch("http://${m.ip}/").then(r => r.text()).then(console.log)'    # ${m.hostname}`),
       "",
       "fleetctl against the cluster (SSH tunnel through 127.0.0.1):",
       `  eval "$(npx tsx qemu/main.ts env${NAME === "default" ? "" : ` --name ${NAME}`})"; node dist/fleetctl.cjs list-machines`,

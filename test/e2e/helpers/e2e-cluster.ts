@@ -53,9 +53,10 @@ export class E2eCluster {
     return runOnMachine(this.paths, this.machine(index), command, { timeoutMs: options.timeoutMs ?? 120_000, allowFailure: options.allowFailure ?? false });
   }
 
-  /** HTTP GET from inside the cluster's namespace (the machines' addresses exist only there). */
+  /** HTTP GET from inside the cluster's namespace (the machines' addresses exist only there), with Node's fetch. */
   httpGet(ip: string, port = 80): Promise<RunResult> {
-    return run("ip", ["netns", "exec", this.spec.netns, "busybox", "wget", "-q", "-T", "5", "-O", "-", `http://${ip}:${port}/`], { timeoutMs: 20_000, allowFailure: true });
+    const script = `fetch("http://${ip}:${port}/",{signal:AbortSignal.timeout(10000)}).then(async r=>{process.stdout.write(await r.text());process.exit(r.ok?0:1)}).catch(e=>{console.error(e.cause?.message??e.message);process.exit(1)})`;
+    return run("ip", ["netns", "exec", this.spec.netns, process.execPath, "-e", script], { timeoutMs: 30_000, allowFailure: true });
   }
 
   /** Health of every machine that should be running; throws with all problems and console tails. */
