@@ -3,11 +3,12 @@
  * yet (from a local file or a template), or with `--replace` re-create one whose body changed, then
  * wait until the new units report `inactive` (so a replaced unit's old version is gone first).
  */
-import type { ApiUnit, UnitTargetState } from "../lib/api/types";
+import type { ApiUnit, UnitOption, UnitTargetState } from "../lib/api/types";
 import { buildUnit, isInstance, mangleUnitName, unitHash, validateUnit } from "../lib/unit";
 import { CliError } from "./cli-error";
 import type { CommandContext } from "./context";
 import { localFileOf, localTemplateFileOf, readLocalUnit, unitSourceFor } from "./unit-source";
+import { lookupUnits, mapLimit, WRITE_CONCURRENCY } from "./unit-lookup";
 import { waitForUnitStates } from "./wait-states";
 
 /** Desired states from which `--replace` may replace a unit, per command (fleet's table). */
@@ -47,10 +48,13 @@ async function warnOnDifferentLocalUnit(ctx: CommandContext, arg: string, existi
 /** Creates what is missing (or replaced); returns the names created. Throws CliError on failure. */
 export async function lazyCreateUnits(ctx: CommandContext, args: readonly string[], opts: LazyCreateOptions): Promise<string[]> {
   const api = await ctx.api();
-  const created: string[] = [];
+  const existingUnits = await lookupUnits(ctx, args.map(mangleUnitName));
+  const templates = new Map<string, Promise<ApiUnit | undefined>>();
+  const planned: { name: string; options: UnitOption[] }[] = [];
   for (const arg of args) {
     const name = mangleUnitName(arg);
-    const existing = await api.getUnit(name, ctx.signal);
+    if (planned.some((p) => p.name === name)) continue;
+    const existing = existingUnits.get(name);
     if (existing && !opts.replace) {
       await warnOnDifferentLocalUnit(ctx, arg, existing);
       continue;
@@ -62,18 +66,19 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
         continue;
       }
     }
-    const source = await unitSourceFor(ctx, arg);
+    const source = await unitSourceFor(ctx, arg, templates);
     if (existing && unitHash(source.options) === unitHash(existing.options)) {
       ctx.out(`Found same Unit(${name}) in Registry, nothing to do`);
       continue;
     }
     for (const w of source.warnings) ctx.err(w);
-    // Validate before any API call, with the same rules the server applies.
+    // Validate every unit before the first write, with the rules the server applies: all or nothing.
     const problem = validateUnit(buildUnit(name, source.options));
     if (problem) throw new CliError(`error creating Unit(${name}): ${problem.reason}`);
-    await api.createUnit({ name, options: source.options, desiredState: "inactive" }, ctx.signal);
-    created.push(name);
+    planned.push({ name, options: source.options });
   }
+  await mapLimit(planned, WRITE_CONCURRENCY, (p) => api.createUnit({ name: p.name, options: p.options, desiredState: "inactive" }, ctx.signal));
+  const created = planned.map((p) => p.name);
   if (created.length > 0 && opts.attempts >= 0) {
     const failure = await waitForUnitStates(ctx, created, "inactive", opts.attempts);
     if (failure) {

@@ -9,17 +9,41 @@ import type { CommandContext } from "./context";
 /** Up to this many names are fetched one by one (in parallel); more take one listing. */
 export const SINGLE_FETCH_LIMIT = 16;
 
+/** The units named (exact names) that exist, by name: a few one by one, many with one listing. */
+export async function lookupUnits(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnit>> {
+  const api = await ctx.api();
+  const wanted = [...new Set(names)];
+  if (wanted.length <= SINGLE_FETCH_LIMIT) {
+    const units = await Promise.all(wanted.map((n) => api.getUnit(n, ctx.signal)));
+    return new Map(units.filter((u): u is ApiUnit => u !== undefined).map((u) => [u.name, u]));
+  }
+  const set = new Set(wanted);
+  return new Map((await api.listUnits(ctx.signal)).filter((u) => set.has(u.name)).map((u) => [u.name, u]));
+}
+
 /** The existing units among `args` (mangled names), in argument order; missing ones are skipped. */
 export async function findUnits(ctx: CommandContext, args: readonly string[]): Promise<ApiUnit[]> {
   const names = [...new Set(args.map(mangleUnitName))];
-  const api = await ctx.api();
-  if (names.length <= SINGLE_FETCH_LIMIT) {
-    const units = await Promise.all(names.map((n) => api.getUnit(n, ctx.signal)));
-    return units.filter((u): u is ApiUnit => u !== undefined);
-  }
-  const all = new Map((await api.listUnits(ctx.signal)).map((u) => [u.name, u]));
-  return names.map((n) => all.get(n)).filter((u): u is ApiUnit => u !== undefined);
+  const found = await lookupUnits(ctx, names);
+  return names.map((n) => found.get(n)).filter((u): u is ApiUnit => u !== undefined);
 }
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Concurrent API writes per command (keeps 1,000-unit commands fast without flooding fleetd). */
+export const WRITE_CONCURRENCY = 8;
 
 /** Global units (`Global=true` in `[X-Fleet]`) are run by every matching agent, never waited for. */
 export function isGlobalUnit(unit: ApiUnit): boolean {

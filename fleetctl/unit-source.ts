@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import type { UnitOption } from "../lib/api/types";
+import type { ApiUnit, UnitOption } from "../lib/api/types";
 import { buildUnit, isInstance, mangleUnitName, templateOf, type Unit } from "../lib/unit";
 import { CliError } from "./cli-error";
 import type { CommandContext } from "./context";
@@ -61,7 +61,12 @@ export async function localTemplateFileOf(ctx: CommandContext, arg: string): Pro
  * the registry, else the template file beside the argument. Templates bodies are used as they are:
  * instances share the template's hash, and the template itself is not submitted.
  */
-export async function unitSourceFor(ctx: CommandContext, arg: string): Promise<{ name: string; options: UnitOption[]; warnings: readonly string[] }> {
+export async function unitSourceFor(
+  ctx: CommandContext,
+  arg: string,
+  /** Templates already fetched in this run (1,000 instances of one template fetch it once). */
+  templates: Map<string, Promise<ApiUnit | undefined>> = new Map(),
+): Promise<{ name: string; options: UnitOption[]; warnings: readonly string[] }> {
   const name = mangleUnitName(arg);
   const file = await localFileOf(ctx, arg);
   if (file) {
@@ -71,7 +76,8 @@ export async function unitSourceFor(ctx: CommandContext, arg: string): Promise<{
   if (!isInstance(name)) throw new CliError(`unable to find Unit(${name}) in Registry or on filesystem`);
   const template = templateOf(name)!;
   const api = await ctx.api();
-  const registered = await api.getUnit(template, ctx.signal);
+  if (!templates.has(template)) templates.set(template, api.getUnit(template, ctx.signal));
+  const registered = await templates.get(template);
   if (registered) {
     const unit = buildUnit(name, registered.options);
     return { name, options: [...unit.options], warnings: unit.warnings };

@@ -7,7 +7,7 @@ import type { ApiUnit, ApiUnitState, UnitTargetState } from "../lib/api/types";
 import { delay } from "../lib/async/delay";
 import type { CommandContext } from "./context";
 import { machineFullLegend } from "./legend";
-import { SINGLE_FETCH_LIMIT } from "./unit-lookup";
+import { lookupUnits, SINGLE_FETCH_LIMIT } from "./unit-lookup";
 
 /** Longest time between two rounds (fleet polled every 250 ms). */
 export const POLL_INTERVAL_MS = 250;
@@ -24,15 +24,6 @@ export function blockAttempts(opts: { block?: boolean; blockAttempts?: number })
   if (opts.block === false) return -1;
   const n = opts.blockAttempts ?? 0;
   return n > 0 ? n : 0;
-}
-
-async function currentUnits(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnit>> {
-  const api = await ctx.api();
-  if (names.length <= SINGLE_FETCH_LIMIT) {
-    const units = await Promise.all(names.map((n) => api.getUnit(n, ctx.signal)));
-    return new Map(units.filter((u): u is ApiUnit => u !== undefined).map((u) => [u.name, u]));
-  }
-  return new Map((await api.listUnits(ctx.signal)).map((u) => [u.name, u]));
 }
 
 async function describeReached(ctx: CommandContext, unit: ApiUnit | undefined, name: string, target: UnitTargetState): Promise<string> {
@@ -54,7 +45,7 @@ export async function waitForUnitStates(
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
   const pending = [...new Set(names)];
   for (let round = 0; pending.length > 0; round++) {
-    const units = await currentUnits(ctx, pending);
+    const units = await lookupUnits(ctx, pending);
     for (const name of [...pending]) {
       const unit = units.get(name);
       // A unit destroyed meanwhile is as inactive as it gets.

@@ -6,7 +6,7 @@ import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { lazyCreateUnits } from "../lazy-create";
 import { localFileOf } from "../unit-source";
-import { findUnits, isGlobalUnit } from "../unit-lookup";
+import { findUnits, isGlobalUnit, lookupUnits, mapLimit, WRITE_CONCURRENCY } from "../unit-lookup";
 import { blockAttempts, waitForSystemdActive, waitForUnitStates } from "../wait-states";
 import type { Action } from "./action";
 import { parseCount } from "./action";
@@ -26,18 +26,21 @@ function signRefused(opts: BlockOpts): void {
 /** Sets the desired state of the named units unless already so (fleet's `setTargetStateOfUnits`). */
 async function setTargetStates(ctx: CommandContext, names: readonly string[], state: UnitTargetState): Promise<ApiUnit[]> {
   const api = await ctx.api();
+  const units = await lookupUnits(ctx, names);
   const triggered: ApiUnit[] = [];
-  for (const name of names) {
-    const unit = await api.getUnit(name, ctx.signal);
+  for (const name of new Set(names)) {
+    const unit = units.get(name);
     if (!unit) throw new CliError(`Error setting target state: unable to find unit ${name}`);
     if (unit.desiredState === state) {
       ctx.debug(`Unit(${name}) already ${state}, skipping.`);
       continue;
     }
-    ctx.debug(`Setting Unit(${name}) target state to ${state}`);
-    await api.setUnitTargetState(name, state, ctx.signal);
     triggered.push(unit);
   }
+  await mapLimit(triggered, WRITE_CONCURRENCY, async (u) => {
+    ctx.debug(`Setting Unit(${u.name}) target state to ${state}`);
+    await api.setUnitTargetState(u.name, state, ctx.signal);
+  });
   return triggered;
 }
 
@@ -159,7 +162,8 @@ export const stop: Action<BlockOpts> = async (ctx, args, opts) => {
     return 0;
   }
   const api = await ctx.api();
-  const stopping: string[] = [];
+  const change: ApiUnit[] = [];
+  // Every unit is checked before the first write: an inactive one fails the command without half-doing it.
   for (const u of units) {
     if (!isGlobalUnit(u)) {
       if (u.currentState === "inactive") throw new CliError(`Unable to stop unit ${u.name} in state inactive`);
@@ -168,10 +172,10 @@ export const stop: Action<BlockOpts> = async (ctx, args, opts) => {
         continue;
       }
     }
-    await api.setUnitTargetState(u.name, "loaded", ctx.signal);
-    if (isGlobalUnit(u)) ctx.out(`Triggered global unit ${u.name} stop`);
-    else stopping.push(u.name);
+    change.push(u);
   }
+  await mapLimit(change, WRITE_CONCURRENCY, (u) => api.setUnitTargetState(u.name, "loaded", ctx.signal));
+  const stopping = splitGlobal(ctx, change, "stop");
   const status = await waitOrTrigger(ctx, stopping, "stop", "loaded", blockAttempts(opts));
   if (status !== 0) throw new CliError(`Failed to stop units [${stopping.join(" ")}]. exit status ${status}`);
   ctx.err(`Successfully stopped units [${stopping.join(" ")}].`);
@@ -189,16 +193,13 @@ export const unload: Action<BlockOpts> = async (ctx, args, opts) => {
     return 0;
   }
   const api = await ctx.api();
-  const waitFor: string[] = [];
-  for (const u of units) {
-    if (!isGlobalUnit(u) && u.currentState === "inactive" && u.desiredState === "inactive") {
-      ctx.debug(`Target state of Unit(${u.name}) already inactive, skipping.`);
-      continue;
-    }
-    await api.setUnitTargetState(u.name, "inactive", ctx.signal);
-    if (isGlobalUnit(u)) ctx.out(`Triggered global unit ${u.name} unload`);
-    else waitFor.push(u.name);
-  }
+  const change = units.filter((u) => {
+    const skip = !isGlobalUnit(u) && u.currentState === "inactive" && u.desiredState === "inactive";
+    if (skip) ctx.debug(`Target state of Unit(${u.name}) already inactive, skipping.`);
+    return !skip;
+  });
+  await mapLimit(change, WRITE_CONCURRENCY, (u) => api.setUnitTargetState(u.name, "inactive", ctx.signal));
+  const waitFor = splitGlobal(ctx, change, "unload");
   const status = await waitOrTrigger(ctx, waitFor, "unload", "inactive", blockAttempts(opts));
   if (status !== 0) throw new CliError(`Failed to unload units [${waitFor.join(" ")}]. exit status ${status}`);
   ctx.err(`Successfully unloaded units [${waitFor.join(" ")}].`);
@@ -216,11 +217,9 @@ export const destroy: Action<BlockOpts> = async (ctx, args) => {
     return 0;
   }
   const api = await ctx.api();
-  for (const u of units) {
-    // "not found" means somebody else destroyed it meanwhile: the outcome we want.
-    await api.destroyUnit(u.name, ctx.signal);
-    ctx.out(`Destroyed ${u.name}`);
-  }
+  // "not found" means somebody else destroyed it meanwhile: the outcome we want.
+  await mapLimit(units, WRITE_CONCURRENCY, (u) => api.destroyUnit(u.name, ctx.signal));
+  for (const u of units) ctx.out(`Destroyed ${u.name}`);
   return 0;
 };
 

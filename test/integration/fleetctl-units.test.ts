@@ -113,6 +113,24 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(template.stdout).toContain("web@.service\tinactive\n");
   });
 
+  it("handles many units in one command (listings instead of one request per unit)", async () => {
+    const names = Array.from({ length: 40 }, (_, i) => `units/batch@${i + 1}.service`);
+    await writeFile(join(env.dir, "units", "batch@.service"), "[Service]\nExecStart=/bin/sleep infinity\n");
+    const start = await env.run(["start", ...names]);
+    expect(start.stderr).toBe("");
+    expect(start.code).toBe(0);
+    const lines = start.stdout.trim().split("\n");
+    expect(lines.filter((l) => / inactive$/.test(l))).toHaveLength(40);
+    expect(lines.filter((l) => /^Unit batch@\d+\.service launched on \w{8}\.\.\.\/10\.0\.0\.(49|50)$/.test(l))).toHaveLength(40);
+    for (let i = 1; i <= 40; i++) expect(env.cluster.runningOn(`batch@${i}.service`)).toHaveLength(1);
+    const stop = await env.run(["stop", ...names]);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout.trim().split("\n").filter((l) => / loaded on /.test(l))).toHaveLength(40);
+    const destroy = await env.run(["destroy", ...names]);
+    expect(destroy.stdout.trim().split("\n")).toHaveLength(40);
+    await waitFor("batch units gone", () => Array.from({ length: 40 }, (_, i) => env.cluster.runningOn(`batch@${i + 1}.service`).length).every((n) => n === 0));
+  });
+
   it("refuses to start a template that has no instances and says how", async () => {
     await writeFile(join(env.dir, "db@.service"), "[Service]\nExecStart=/bin/true\n");
     const r = await env.run(["start", "db@.service"]);
