@@ -20,7 +20,7 @@ export interface CustomizeOptions {
 
 /** Services enabled in every image. */
 export const ENABLED_UNITS = ["corefleet-provision.service", "corefleet-growfs.service", "etcd.service", "fleet.socket",
-  "fleet.service", "systemd-networkd.service", "ssh.service"];
+  "fleet.service", "systemd-networkd.service", "ssh.service", "corefleet-ready.service"];
 /** Units Debian enables that a fleet host does not want (timers for apt, podman's API socket ...). */
 export const DISABLED_UNITS = ["podman-auto-update.timer", "podman-auto-update.service", "podman-restart.service", "podman.service",
   "podman.socket", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "getty@tty1.service", "remote-fs.target",

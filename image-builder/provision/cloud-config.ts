@@ -2,7 +2,7 @@
  * CoreOS cloud-config (the subset in image-builder/CLOUD-CONFIG.md): parsed from YAML and validated
  * as a whole, so a bad document is rejected before anything of it is applied.
  */
-import { parse as parseYaml } from "yaml";
+import { isScalar, parseDocument } from "yaml";
 
 export interface UserSpec {
   name: string;
@@ -63,8 +63,14 @@ export function parseCloudConfig(text: string): CloudConfig {
     throw new CloudConfigError(`Cannot use the user data: its first line is ${JSON.stringify(first ?? "")}, not "#cloud-config" (only CoreOS cloud-config is supported)`);
   }
   let doc: unknown;
+  let machineIdSource: string | undefined;
   try {
-    doc = parseYaml(text);
+    const parsed = parseDocument(text, { prettyErrors: false });
+    if (parsed.errors[0] !== undefined) throw parsed.errors[0];
+    doc = parsed.toJS();
+    // An unquoted all-digit machine ID would become a number and lose its leading zeros: keep the text.
+    const node = parsed.get("machine_id", true);
+    if (isScalar(node) && typeof node.source === "string") machineIdSource = node.source;
   } catch (err) {
     throw new CloudConfigError(`Cannot parse the cloud-config: ${(err as Error).message.split("\n")[0] ?? ""}; fix the YAML`, { cause: err });
   }
@@ -105,7 +111,7 @@ export function parseCloudConfig(text: string): CloudConfig {
     cc.hostname = h;
   }
   if (doc["machine_id"] !== undefined) {
-    const id = str("machine_id", doc["machine_id"]);
+    const id = typeof doc["machine_id"] === "number" && machineIdSource !== undefined ? machineIdSource : str("machine_id", doc["machine_id"]);
     if (!/^[0-9a-f]{32}$/.test(id)) fail("machine_id", "must be 32 lowercase hex digits", id);
     cc.machineId = id;
   }

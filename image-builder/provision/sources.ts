@@ -42,11 +42,50 @@ export function configDrivePath(label: string): string | undefined {
   return undefined;
 }
 
+/** Reads one file from a config drive: by mounting it (on a host), or with xorriso/mtools in user space. */
+export type ConfigDriveReader = (drive: { devname: string; type: string }, file: string, signal?: AbortSignal) => Promise<string | undefined>;
+
+/** Mounts the drive read-only (the image's way: the kernel has iso9660 and vfat). */
+export const mountReader: ConfigDriveReader = async (drive, file, signal) => {
+  const sig = signal ? { signal } : {};
+  const dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-config-drive-"));
+  try {
+    const isBlock = drive.devname.startsWith("/dev/");
+    await run("mount", ["-o", isBlock ? "ro" : "ro,loop", "-t", drive.type, drive.devname, dir], sig);
+    try {
+      return await readFile(path.join(dir, file), "utf8").catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      });
+    } finally {
+      await run("umount", [dir], { allowFailure: true });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+};
+
+/** Extracts with xorriso (ISO9660) or mcopy (FAT): for build hosts whose kernel lacks those file systems. */
+export const userspaceReader: ConfigDriveReader = async (drive, file, signal) => {
+  const sig = signal ? { signal } : {};
+  const dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-config-drive-"));
+  const out = path.join(dir, "user-data");
+  try {
+    const r = drive.type === "iso9660"
+      ? await run("xorriso", ["-osirrox", "on", "-indev", drive.devname, "-extract", `/${file}`, out], { ...sig, allowFailure: true })
+      : await run("mcopy", ["-n", "-i", drive.devname, `::${file}`, out], { ...sig, allowFailure: true, env: { ...process.env, MTOOLS_SKIP_CHECK: "1" } });
+    if (r.exitCode !== 0) return undefined;
+    return await readFile(out, "utf8");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+};
+
 /**
  * Config drive: scans block devices (or the `devices` given, e.g. an image file in tests) with
- * blkid, mounts the first labelled config-2/cidata read-only and reads its user data.
+ * blkid and reads the user data of the first one labelled config-2/cidata.
  */
-export function configDriveSource(options: { devices?: string[] } = {}): UserDataSource {
+export function configDriveSource(options: { devices?: string[]; reader?: ConfigDriveReader } = {}): UserDataSource {
   return {
     name: "config drive",
     async read(signal) {
@@ -55,21 +94,9 @@ export function configDriveSource(options: { devices?: string[] } = {}): UserDat
       const drive = parseBlkidExport(r.stdout).find((d) => d.label !== undefined && configDrivePath(d.label) !== undefined && (d.type === "iso9660" || d.type === "vfat"));
       if (drive?.label === undefined) return undefined;
       const rel = configDrivePath(drive.label) ?? "";
-      const dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-config-drive-"));
-      try {
-        await run("mount", ["-o", options.devices ? "ro,loop" : "ro", "-t", drive.type ?? "auto", drive.devname, dir], sig);
-        try {
-          const text = await readFile(path.join(dir, rel), "utf8").catch((err: NodeJS.ErrnoException) => {
-            if (err.code === "ENOENT") throw new Error(`config drive ${drive.devname} (label ${drive.label}) has no ${rel}`);
-            throw err;
-          });
-          return { source: `config drive ${drive.devname} (${drive.label}:/${rel})`, text };
-        } finally {
-          await run("umount", [dir], { allowFailure: true });
-        }
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      const text = await (options.reader ?? mountReader)({ devname: drive.devname, type: drive.type ?? "auto" }, rel, signal);
+      if (text === undefined) throw new Error(`config drive ${drive.devname} (label ${drive.label}) has no ${rel}`);
+      return { source: `config drive ${drive.devname} (${drive.label}:/${rel})`, text };
     },
   };
 }
