@@ -13,6 +13,7 @@ import { networkInterfaces } from "node:os";
 import type { Etcd3 } from "etcd3";
 import { API_UNAVAILABLE_MESSAGE } from "../lib/api/types";
 import { Agent } from "./agent/agent";
+import { leaseFile } from "./agent/lease-file";
 import type { UnitManager } from "./agent/unit-manager";
 import type { FleetConfig } from "./config/config";
 import { Engine } from "./engine/engine";
@@ -212,7 +213,12 @@ export class FleetServer {
     const controller = (this.components = new AbortController());
     const signal = controller.signal;
     this.root.signal.addEventListener("abort", () => controller.abort(), { once: true });
-    this.agent = new Agent({ session: this.conn.session, manager: this.unitManager, onEvent: (e) => this.emit("agent", e.level, e.message) });
+    this.agent = new Agent({
+      session: this.conn.session,
+      manager: this.unitManager,
+      onEvent: (e) => this.emit("agent", e.level, e.message),
+      ...(c.leaseFile ? { leaseMemory: leaseFile(c.leaseFile) } : {}),
+    });
     const fail = (what: string) => (err: unknown) => {
       if (!signal.aborted) this.emit("server", "error", `${what} stopped: ${(err as Error).message}`);
     };

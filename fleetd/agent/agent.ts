@@ -18,6 +18,7 @@ import { DuplicateMachineError, LeaseLostError, isRetriable } from "../registry/
 import type { WatchHandle } from "../registry/etcd-store";
 import type { ScheduleRecord, StateRecord } from "../registry/keys";
 import type { MachineSession, ScheduleChange } from "../registry/machine-session";
+import type { LeaseMemory } from "./lease-file";
 import type { SystemdUnitState, UnitManager } from "./unit-manager";
 
 /** Something worth a log line; only fleetd's entry point decides how to print it. */
@@ -34,6 +35,8 @@ export interface AgentOptions {
   publishDelayMs?: number;
   /** Longest wait between retries while etcd is away. Default 5000 ms. */
   maxBackoffMs?: number;
+  /** Keeps the lease ID across restarts so a crashed fleetd resumes its lease. Default: none. */
+  leaseMemory?: LeaseMemory;
 }
 
 /** What the agent believes about one unit it manages. */
@@ -61,6 +64,8 @@ export class Agent {
   private watch: WatchHandle | undefined;
   private readonly publishDelayMs: number;
   private readonly maxBackoffMs: number;
+  private readonly leaseMemory: LeaseMemory | undefined;
+  private firstRegistration = true;
 
   constructor(options: AgentOptions) {
     this.session = options.session;
@@ -68,6 +73,7 @@ export class Agent {
     this.emit = options.onEvent ?? (() => undefined);
     this.publishDelayMs = options.publishDelayMs ?? 20;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+    this.leaseMemory = options.leaseMemory;
   }
 
   /** Whether the machine is registered (the API answers 503 while not). */
@@ -135,11 +141,15 @@ export class Agent {
   }
 
   private async register(signal: AbortSignal): Promise<void> {
+    // Only the first registration of a run may resume the previous run's lease; a lease lost later
+    // is gone for good.
+    const resume = this.firstRegistration ? await this.leaseMemory?.load().catch(() => undefined) : undefined;
+    this.firstRegistration = false;
     await this.backoff(
       `Registering machine ${this.session.machineId}`,
       async () => {
         try {
-          await this.session.register(signal);
+          await this.session.register(signal, resume);
         } catch (err) {
           if (err instanceof DuplicateMachineError) this.emit({ level: "error", message: err.message });
           throw err;
@@ -147,7 +157,9 @@ export class Agent {
       },
       signal,
     );
-    this.emit({ level: "info", message: `Registered machine ${this.session.machineId} (lease ${this.session.leaseId})` });
+    this.emit({ level: "info", message: `Registered machine ${this.session.machineId} (lease ${this.session.leaseId}${resume === this.session.leaseId ? ", resumed" : ""})` });
+    const leaseId = this.session.leaseId;
+    if (leaseId) await this.leaseMemory?.save(leaseId).catch((err: unknown) => this.emit({ level: "warn", message: `Cannot remember lease ${leaseId}: ${(err as Error).message}` }));
     this.needFullRepublish = true;
     this.schedulePublish();
   }
@@ -324,6 +336,7 @@ export class Agent {
     }
     if (names.length > 0) await this.manager.reload(signal).catch((err: unknown) => this.emit({ level: "error", message: `Cannot reload systemd while leaving: ${(err as Error).message}` }));
     clearTimeout(this.publishTimer);
+    await this.leaseMemory?.clear().catch(() => undefined);
     await this.session.leave(signal).catch((err: unknown) => this.emit({ level: "warn", message: `Cannot revoke the lease while leaving: ${(err as Error).message}` }));
   }
 }

@@ -54,6 +54,11 @@ export interface FleetConfig {
   machineIdFile: string;
   /** `machine_id` (default "": read `machine_id_file`): override for tests running several fleetd on one host. */
   machineId: string;
+  /**
+   * `lease_file` (default `/run/fleet/lease`): where the agent remembers its lease ID, so a fleetd that
+   * crashed and restarted within `agent_ttl` resumes its lease instead of being declared dead. "" = off.
+   */
+  leaseFile: string;
   /** `api_socket` (default `/var/run/fleet.sock`): unix socket when not socket-activated. */
   apiSocket: string;
   /** `api_tcp_listen` (default "": none): `host:port` of an extra TCP listener. */
@@ -172,6 +177,7 @@ const SPECS: Record<string, Spec> = {
     },
   },
   api_socket: { field: "apiSocket", parse: str },
+  lease_file: { field: "leaseFile", parse: str },
   api_tcp_listen: { field: "apiTcpListen", parse: str },
   api_token: { field: "apiToken", parse: str },
   api_tcp_open: { field: "apiTcpOpen", parse: bool },
@@ -204,6 +210,7 @@ export function defaultConfig(): FleetConfig {
     machineIdFile: "/etc/machine-id",
     machineId: "",
     apiSocket: "/var/run/fleet.sock",
+    leaseFile: "/run/fleet/lease",
     apiTcpListen: "",
     apiToken: "",
     apiTcpOpen: false,

@@ -40,6 +40,18 @@ export class LeaseKeeper {
     return keeper;
   }
 
+  /**
+   * Resumes keeping alive a lease granted earlier (by a previous run of this process, e.g. before a
+   * crash and restart). Returns undefined when etcd no longer has it.
+   */
+  static async resume(store: EtcdStore, leaseId: string, options: LeaseKeeperOptions, signal?: AbortSignal): Promise<LeaseKeeper | undefined> {
+    const res = await store.call(`look up lease ${leaseId}`, (o) => store.client.leaseClient.leaseTimeToLive({ ID: leaseId }, o), signal);
+    if (Number(res.TTL) <= 0) return undefined;
+    const keeper = new LeaseKeeper(store, leaseId, options.ttlSeconds, options.intervalMs ?? (options.ttlSeconds * 1000) / 3);
+    keeper.start();
+    return keeper;
+  }
+
   /** Milliseconds since etcd last confirmed the lease (for diagnostics). */
   get sinceLastAckMs(): number {
     return Date.now() - this.lastAckAt;

@@ -61,10 +61,29 @@ export class MachineSession {
    * Grants a lease and creates the presence key only if absent. Throws `DuplicateMachineError` when a
    * live machine holds the ID (the lease we granted is revoked again), `EtcdUnavailableError` when etcd
    * is away. Callers retry with backoff.
+   *
+   * `resumeLeaseId`: the lease of a previous run of this fleetd (it crashed or was killed and came
+   * back before the TTL ran out). If the presence key is still on that lease, the lease is adopted:
+   * no duplicate-ID wait, no machine death, no rescheduling.
    */
-  async register(signal?: AbortSignal): Promise<void> {
-    const lease = await LeaseKeeper.grant(this.store, { ttlSeconds: this.options.ttlSeconds }, signal);
+  async register(signal?: AbortSignal, resumeLeaseId?: string): Promise<void> {
     const key = Buffer.from(this.store.keys.machine(this.machine.id));
+    if (resumeLeaseId) {
+      const { kvs } = await this.store.range(`read machine ${this.machine.id}`, this.store.keys.machine(this.machine.id), { exact: true, ...(signal ? { signal } : {}) });
+      if (kvs[0]?.lease === resumeLeaseId) {
+        const resumed = await LeaseKeeper.resume(this.store, resumeLeaseId, { ttlSeconds: this.options.ttlSeconds }, signal);
+        if (resumed) {
+          await this.store.call(
+            `register machine ${this.machine.id}`,
+            (o) => this.store.client.kv.put({ key, value: Buffer.from(JSON.stringify(this.machine)), lease: resumed.id }, o),
+            signal,
+          );
+          this.adopt(resumed);
+          return;
+        }
+      }
+    }
+    const lease = await LeaseKeeper.grant(this.store, { ttlSeconds: this.options.ttlSeconds }, signal);
     let created: boolean;
     try {
       const res = await this.store.txn(
@@ -84,6 +103,10 @@ export class MachineSession {
       await lease.revoke().catch(() => undefined);
       throw new DuplicateMachineError(this.machine.id);
     }
+    this.adopt(lease);
+  }
+
+  private adopt(lease: LeaseKeeper): void {
     lease.onLost((err) => {
       if (this.lease !== lease) return;
       for (const l of [...this.lostListeners]) l(err);

@@ -2,6 +2,9 @@
  * Test helper: several fleetd instances (engine + agent each, own machine ID, in-memory unit manager)
  * in one process against one real etcd, plus a client-side registry to drive them like the API does.
  */
+import { readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { delay } from "../../lib/async/delay";
 import { MemoryUnitManager, type MemoryDisk } from "../../fleetd/agent/memory-unit-manager";
 import { buildConfig, type FleetConfig } from "../../fleetd/config/config";
@@ -14,6 +17,8 @@ export interface InstanceOptions {
   metadata?: string;
   disk?: MemoryDisk;
   disableEngine?: boolean;
+  /** Units the (simulated) systemd already runs when this instance starts (a fleetd restart). */
+  running?: string[];
   /** Extra config lines. */
   extra?: Record<string, string>;
 }
@@ -54,6 +59,8 @@ export class FleetCluster {
   readonly instances = new Map<string, FleetInstance>();
   readonly client;
   readonly registry: EtcdRegistry;
+  /** Distinguishes this cluster object's lease files from another's (a twin with the same IDs). */
+  private readonly token = Math.random().toString(36).slice(2, 10);
 
   constructor(
     readonly etcd: EtcdInstance,
@@ -65,9 +72,10 @@ export class FleetCluster {
 
   async add(id: string, opts: InstanceOptions = {}): Promise<FleetInstance> {
     const manager = new MemoryUnitManager(opts.disk ? { disk: opts.disk } : {});
+    if (opts.running) manager.markRunning(opts.running);
     const events: ServerEvent[] = [];
     const server = await FleetServer.start({
-      config: testConfig(this.etcd, this.prefix, id, opts),
+      config: testConfig(this.etcd, this.prefix, id, { ...opts, extra: { lease_file: join(tmpdir(), `fleet-lease-${this.token}-${id}`), ...opts.extra } }),
       version: "test",
       unitManager: manager,
       api: false,
@@ -106,6 +114,8 @@ export class FleetCluster {
   async close(): Promise<void> {
     for (const id of [...this.instances.keys()]) await this.crash(id);
     this.client.close();
+    const files = (await readdir(tmpdir())).filter((f) => f.startsWith(`fleet-lease-${this.token}-`));
+    await Promise.all(files.map((f) => rm(join(tmpdir(), f), { force: true })));
   }
 
   /** Which instances run `unit` (per their memory managers). */

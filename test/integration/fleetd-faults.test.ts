@@ -137,3 +137,42 @@ describe("fleetd under faults (real etcd)", () => {
     }
   });
 });
+
+describe("fleetd restart after a crash (real etcd)", () => {
+  let etcd: EtcdInstance;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd.cleanup();
+  });
+
+  it("resumes its lease and adopts units on disk: scheduled ones keep running, others are unloaded", async () => {
+    const cluster = new FleetCluster(etcd);
+    try {
+      const first = await cluster.add("r1");
+      await cluster.add("r2");
+      await cluster.waitMachines();
+      await submit(cluster, "keep.service", unitText({ MachineID: "r1" }));
+      await allLaunched(cluster, 1);
+      const disk = first.manager.disk;
+      // A file fleet no longer schedules here (left over from an earlier run).
+      disk.set("stale.service", unitText());
+      await cluster.crash("r1");
+      // systemd kept running what fleetd had started; fleetd comes back well within the TTL.
+      const again = await cluster.add("r1", { disk, running: ["keep.service", "stale.service"] });
+      await waitFor("the restarted agent to register", () => again.server.agent.registered, { describe: () => cluster.describe() });
+      expect(again.events.some((e) => e.message.includes("resumed"))).toBe(true);
+      await waitFor("stale.service unloaded", () => again.manager.count("unload", "stale.service") === 1, { describe: () => cluster.describe() });
+      expect(again.manager.count("stop", "keep.service") + again.manager.count("unload", "keep.service")).toBe(0);
+      expect(again.manager.running()).toEqual(["keep.service"]);
+      // The machine never looked dead: it was never unscheduled.
+      expect(await unitTable(cluster)).toEqual({ "keep.service": "launched@r1" });
+      await delay((TEST_AGENT_TTL_SECONDS + 1) * 1000);
+      expect(await unitTable(cluster)).toEqual({ "keep.service": "launched@r1" });
+      expect((await cluster.registry.listMachines()).map((m) => m.id)).toEqual(["r1", "r2"]);
+    } finally {
+      await cluster.close();
+    }
+  });
+});

@@ -44,6 +44,7 @@ describe("the fleetd process", () => {
         FLEET_MACHINE_ID: id,
         FLEET_UNIT_MANAGER: "memory",
         FLEET_API_SOCKET: socket,
+        FLEET_LEASE_FILE: `${socket}.lease`,
         FLEET_AGENT_TTL: "2s",
         FLEET_PUBLIC_IP: "10.1.2.3",
         FLEET_METADATA: "role=test",
