@@ -3,6 +3,7 @@
  * API client, so tests run the whole CLI in-process. `runFleetctl()` is the one place that turns
  * errors into messages and exit codes; `main.ts` only wires it to `process`.
  */
+import { resolve as resolvePath } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import type { ApiMachine } from "../lib/api/types";
 import { apiFailure } from "./api-errors";
@@ -91,7 +92,13 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
         if (driver !== undefined && driver.toUpperCase() !== "API") {
           throw new CliError(`Unable to initialize client: unrecognized driver "${driver}": this fleetctl only speaks the fleet API`);
         }
-        globals = resolveGlobals(flags, deps.env);
+        const g = resolveGlobals(flags, deps.env);
+        // Relative paths are relative to the caller's working directory (injected in tests).
+        const cwd = deps.cwd ?? process.cwd();
+        for (const key of ["caFile", "certFile", "keyFile", "identityFile", "knownHostsFile"] as const) {
+          if (g[key]) g[key] = resolvePath(cwd, g[key]);
+        }
+        globals = g;
       }
       return globals;
     },
