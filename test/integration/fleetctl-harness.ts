@@ -21,6 +21,8 @@ export interface RunResult {
 
 export interface RunOptions {
   stdin?: string;
+  /** Pretend stdin is a terminal; raw-mode switches are recorded here. */
+  tty?: boolean[];
   env?: Record<string, string>;
   cwd?: string;
   machineIdFile?: string;
@@ -39,6 +41,10 @@ export async function fleetctl(argv: readonly string[], env: Record<string, stri
   const stdout = new Collector();
   const stderr = new Collector();
   const stdin = new PassThrough();
+  if (opts.tty) {
+    const modes = opts.tty;
+    Object.assign(stdin, { isTTY: true, setRawMode: (raw: boolean) => modes.push(raw) });
+  }
   stdin.end(opts.stdin ?? "");
   const code = await runFleetctl(argv, {
     stdout,

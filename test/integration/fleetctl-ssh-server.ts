@@ -13,8 +13,10 @@ export interface TestSshServer {
   port: number;
   /** Host key in OpenSSH public format (`ssh-ed25519 AAAA...`). */
   hostPublicKey: string;
-  /** Commands received by exec requests, in order. */
+  /** Commands received by exec requests, in order ("(shell)" for shells). */
   commands: string[];
+  /** PTY requests as "term colsxrows". */
+  ptys: string[];
   close(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
   const allowed = utils.parseKey(opts.clientPublicKey);
   if (allowed instanceof Error) throw allowed;
   const commands: string[] = [];
+  const ptys: string[] = [];
   const connections = new Set<Connection>();
   const server = new Server({ hostKeys: [host.private] }, (client) => {
     connections.add(client);
@@ -62,7 +65,11 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
           commands.push(info.command);
           serve(acceptExec(), ["-c", info.command]);
         });
-        // A shell without a PTY: sh reading commands from the channel.
+        session.on("pty", (acceptPty, _reject, info) => {
+          ptys.push(`${info.term} ${info.cols}x${info.rows}`);
+          acceptPty();
+        });
+        // A shell: sh reading commands from the channel (no real terminal behind a requested PTY).
         session.on("shell", (acceptShell) => {
           commands.push("(shell)");
           serve(acceptShell(), ["-s"]);
@@ -88,6 +95,7 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
     port,
     hostPublicKey: `${hostParsed.type} ${hostParsed.getPublicSSH().toString("base64")}`,
     commands,
+    ptys,
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of connections) c.end();

@@ -14,7 +14,7 @@ import { run } from "../../lib/process/run";
 import { delay } from "../../lib/async/delay";
 import { md5Fingerprint } from "../../fleetctl/ssh/known-hosts";
 import { startEtcd, type EtcdInstance } from "../helpers/etcd";
-import { FleetctlEnv } from "./fleetctl-harness";
+import { FleetctlEnv, type RunOptions } from "./fleetctl-harness";
 import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
@@ -27,7 +27,7 @@ describe("fleetctl over SSH", () => {
   let binDir: string;
   let identity: string;
   let knownHosts: string;
-  let ssh: (argv: string[], opts?: { stdin?: string; env?: Record<string, string>; machineIdFile?: string }) => ReturnType<FleetctlEnv["run"]>;
+  let ssh: (argv: string[], opts?: RunOptions) => ReturnType<FleetctlEnv["run"]>;
 
   beforeAll(async () => {
     etcd = await startEtcd();
@@ -141,6 +141,14 @@ describe("fleetctl over SSH", () => {
     const r = await ssh(["ssh", "--ssh-port", String(server.port), "a1b2"], { stdin: "echo from-shell\nexit 4\n" });
     expect(r).toEqual({ code: 4, stdout: "from-shell\n", stderr: "" });
     expect(server.commands).toContain("(shell)");
+  });
+
+  it("asks for an xterm-256color PTY and raw mode when stdin is a terminal", async () => {
+    const modes: boolean[] = [];
+    const r = await ssh(["ssh", "--ssh-port", String(server.port), "a1b2"], { stdin: "exit 5\n", tty: modes });
+    expect(r.code).toBe(5);
+    expect(server.ptys).toEqual(["xterm-256color 80x24"]);
+    expect(modes).toEqual([true, false]);
   });
 
   it("reaches a machine through the --tunnel host with a nested SSH connection", async () => {
