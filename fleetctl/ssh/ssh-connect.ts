@@ -34,8 +34,8 @@ export function parseHostPort(text: string, defaultPort = 22): SshTarget {
   return { host: m[1]!, port };
 }
 
-/** Prompts must not interleave: connections ask one after another. */
-let promptChain: Promise<unknown> = Promise.resolve();
+/** Prompts on one stdin must not interleave: concurrent connections ask one after another. */
+const promptChains = new WeakMap<object, Promise<unknown>>();
 
 async function authConfig(globals: GlobalOptions, io: CliIO): Promise<Partial<ConnectConfig>> {
   if (globals.identityFile) {
@@ -101,7 +101,7 @@ export async function connectSsh(globals: GlobalOptions, io: CliIO, target: SshT
       ...(options.forwardAgent ? { agentForward: true } : {}),
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
         clearTimeout(timer);
-        const check = promptChain.then(() =>
+        const check = (promptChains.get(io.stdin) ?? Promise.resolve()).then(() =>
           checkHostKey(
             { knownHostsFile: globals.knownHostsFile, strict: globals.strictHostKeyChecking, stdin: io.stdin, stderr: io.stderr },
             target.host,
@@ -109,7 +109,10 @@ export async function connectSsh(globals: GlobalOptions, io: CliIO, target: SshT
             key,
           ),
         );
-        promptChain = check.catch(() => undefined);
+        promptChains.set(
+          io.stdin,
+          check.catch(() => undefined),
+        );
         check.then(
           () => {
             armTimer();

@@ -38,7 +38,8 @@ describe("fleetctl over SSH", () => {
       await writeFile(join(binDir, name), `#!/bin/sh\n${body}\n`);
       await chmod(join(binDir, name), 0o755);
     };
-    await script("systemctl", 'echo "systemctl $*"\nexit 3');
+    // Like systemctl status: 3 for a unit that is not active; "ok" units pass.
+    await script("systemctl", 'echo "systemctl $*"\ncase "$*" in *ok*) exit 0;; esac\nexit 3');
     await script("journalctl", 'echo "journalctl $*"');
     await script("fleetctl", `exec node --import tsx ${MAIN_TS} "$@"`);
     const key = utils.generateKeyPairSync("ed25519");
@@ -52,7 +53,8 @@ describe("fleetctl over SSH", () => {
         env: { PATH: `${binDir}:${process.env.PATH ?? ""}`, ...opts.env },
       });
     await writeFile(join(env.dir, "hello.service"), "[Service]\nExecStart=/bin/sleep infinity\n");
-    expect((await env.run(["start", "hello.service"])).code).toBe(0);
+    await writeFile(join(env.dir, "ok.service"), "[Service]\nExecStart=/bin/sleep 1000\n");
+    expect((await env.run(["start", "hello.service", "ok.service"])).code).toBe(0);
   });
 
   afterAll(async () => {
@@ -95,6 +97,11 @@ describe("fleetctl over SSH", () => {
     expect(server.commands).toContain("systemctl status -l hello.service");
   });
 
+  it("separates several status outputs with a blank line and stops at the first failure", async () => {
+    const r = await ssh(["status", "--ssh-port", String(server.port), "ok", "hello", "ok"]);
+    expect(r).toEqual({ code: 3, stdout: "systemctl status -l ok.service\n\nsystemctl status -l hello.service\n", stderr: "" });
+  });
+
   it("runs status locally when the unit's machine is this machine", async () => {
     const idFile = join(env.dir, "machine-id");
     await writeFile(idFile, `${M1}\n`);
@@ -131,7 +138,7 @@ describe("fleetctl over SSH", () => {
   it("tunnels API traffic to a TCP endpoint through a direct-tcpip channel", async () => {
     const tcp = await env.api.listen({ kind: "tcp", host: "127.0.0.1", port: 0, token: "tok" });
     const r = await ssh(["--tunnel", `127.0.0.1:${server.port}`, "--endpoint", tcp.address, "--api-token", "tok", "list-units", "--no-legend", "--fields", "unit,active"]);
-    expect(r).toEqual({ code: 0, stdout: "hello.service\tactive\n", stderr: "" });
+    expect(r).toEqual({ code: 0, stdout: "hello.service\tactive\nok.service\tactive\n", stderr: "" });
     const denied = await ssh(["--tunnel", `127.0.0.1:${server.port}`, "--endpoint", tcp.address, "list-units"]);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain("missing or wrong credentials");
