@@ -14,7 +14,16 @@ export interface ClusterSecrets {
   /** OpenSSH private host key installed as /etc/ssh/ssh_host_ed25519_key on every machine. */
   hostPrivateKey: string;
   hostPublicKey: string;
+  /** Bearer token of fleetd's loopback TCP API (see {@link FLEET_API_PORT}). */
+  apiToken: string;
 }
+
+/**
+ * fleetd's extra API listener on each machine's loopback. fleetctl --tunnel reaches it through an SSH
+ * direct-tcpip channel; the unix socket path would start `fleetctl fd-forward` (a Node process: 5-15 s
+ * in a TCG guest) for every request.
+ */
+export const FLEET_API_PORT = 49153;
 
 /**
  * etcd raft timings for TCG guests sharing two host cores: a stalled vCPU must not look like a dead
@@ -45,7 +54,12 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
           // etcd's v3 gRPC proxy: local clients keep using 127.0.0.1:2379.
           endpoints: members.map((m) => `${m.ip}:2379`).join(","),
         };
-  const fleet: Record<string, string> = { public_ip: machine.ip, agent_ttl: cluster.agentTtl };
+  const fleet: Record<string, string> = {
+    public_ip: machine.ip,
+    agent_ttl: cluster.agentTtl,
+    api_tcp_listen: `127.0.0.1:${FLEET_API_PORT}`,
+    api_token: secrets.apiToken,
+  };
   if (machine.metadata) fleet.metadata = machine.metadata;
   const doc = {
     hostname: machine.hostname,
@@ -60,7 +74,12 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
       fleet,
       // networkd may already run with the DHCP fallback when the static .network file lands (and
       // `networkctl reload` can time out that early in a TCG guest): a restart makes it read the file.
-      units: [{ name: "systemd-networkd.service", command: "restart" }],
+      units: [
+        { name: "systemd-networkd.service", command: "restart" },
+        // fleetctl --tunnel runs `fleetctl fd-forward /var/run/fleet.sock` as core: the socket
+        // (mode 0660) must belong to core's group, as it was reachable for core on CoreOS.
+        { name: "fleet.socket", drop_ins: [{ name: "10-corefleet-core-group.conf", content: "[Socket]\nSocketGroup=core\n" }] },
+      ],
     },
     network: {
       interfaces: [{ match_mac: machine.mac, address: `${machine.ip}/24`, gateway: BRIDGE_ADDRESS }],

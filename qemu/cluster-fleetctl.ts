@@ -4,7 +4,9 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { run, type RunOptions, type RunResult } from "../lib/process/run";
+import { FLEET_API_PORT } from "./cloud-config";
 import { clusterPaths, type ClusterSpec, type MachineSpec } from "./cluster-layout";
 
 /** The repository root (fleetctl resolves unit paths like `units/web@1.service` from here). */
@@ -14,7 +16,13 @@ export const fleetctlBundle = path.join(repoRoot, "dist", "fleetctl.cjs");
 /** fleetctl's global flags for this cluster, tunnelling through `via`. */
 export function fleetctlFlags(root: string, spec: ClusterSpec, via: MachineSpec): string[] {
   const paths = clusterPaths(root, spec.name);
-  return [`--tunnel=127.0.0.1:${via.sshPort}`, `--known-hosts-file=${paths.knownHosts}`, `--identity-file=${paths.privateKey}`];
+  return [
+    `--tunnel=127.0.0.1:${via.sshPort}`,
+    `--endpoint=http://127.0.0.1:${FLEET_API_PORT}`,
+    `--api-token=${readFileSync(paths.apiToken, "utf8").trim()}`,
+    `--known-hosts-file=${paths.knownHosts}`,
+    `--identity-file=${paths.privateKey}`,
+  ];
 }
 
 export function runFleetctl(root: string, spec: ClusterSpec, via: MachineSpec, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {

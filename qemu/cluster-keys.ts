@@ -3,6 +3,7 @@
  * one host key shared by the cluster's machines, so `known_hosts` can be written before any machine
  * boots and host-key checking stays strict for ssh and fleetctl alike.
  */
+import { randomBytes } from "node:crypto";
 import { access, readFile, writeFile } from "node:fs/promises";
 import { run } from "../lib/process/run";
 import { withSignal } from "./with-signal";
@@ -31,7 +32,9 @@ export async function ensureClusterKeys(paths: ClusterPaths, clusterName: string
   await keygen(paths.privateKey, `corefleet-${clusterName}-operator`, options.signal);
   await keygen(paths.hostKey, `corefleet-${clusterName}-host`, options.signal);
   const operatorPublicKey = await readFile(options.operatorPublicKeyFile ?? paths.publicKey, "utf8");
+  if (!(await exists(paths.apiToken))) await writeFile(paths.apiToken, `${randomBytes(24).toString("hex")}\n`, { mode: 0o600 });
   return {
+    apiToken: (await readFile(paths.apiToken, "utf8")).trim(),
     operatorPublicKey,
     hostPrivateKey: await readFile(paths.hostKey, "utf8"),
     hostPublicKey: await readFile(`${paths.hostKey}.pub`, "utf8"),

@@ -73,6 +73,8 @@ export function clusterPaths(root: string, name: string) {
     publicKey: path.join(dir, "id_ed25519.pub"),
     hostKey: path.join(dir, "ssh_host_ed25519_key"),
     knownHosts: path.join(dir, "known_hosts"),
+    /** Bearer token of fleetd's loopback TCP API on every machine. */
+    apiToken: path.join(dir, "api-token"),
     forwarderPid: path.join(dir, "forwarder.pid"),
     forwarderLog: path.join(dir, "forwarder.log"),
     machine,

@@ -15,7 +15,7 @@ afterAll(async () => {
 function machine(index: number, metadata = ""): MachineSpec {
   return { ...machineBase(index), machineId: index.toString(16).padStart(32, "0"), metadata, sshPort: 40000 + index };
 }
-const secrets = { operatorPublicKey: "ssh-ed25519 AAAAOPERATOR op\n", hostPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n", hostPublicKey: "ssh-ed25519 AAAAHOST host" };
+const secrets = { apiToken: "t0ken", operatorPublicKey: "ssh-ed25519 AAAAOPERATOR op\n", hostPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n", hostPublicKey: "ssh-ed25519 AAAAHOST host" };
 
 describe("config drive", () => {
   it("is an ISO labelled config-2 whose openstack/latest/user_data reads back byte for byte", async () => {
@@ -39,7 +39,7 @@ describe("cloudConfig", () => {
     ssh_authorized_keys: string[];
     write_files: { path: string; permissions: string }[];
     network: { interfaces: unknown[] };
-    coreos: { etcd: Record<string, unknown>; fleet: Record<string, unknown> };
+    coreos: { etcd: Record<string, unknown>; fleet: Record<string, unknown>; units: unknown[] };
   }
   const doc = (i: number) => parse(cloudConfig({ machines, agentTtl: "15s" }, machines[i]!, secrets)) as Doc;
 
@@ -68,8 +68,16 @@ describe("cloudConfig", () => {
     expect(doc(3).coreos.etcd.name).toBeUndefined();
   });
 
+  it("restarts networkd and opens fleet's socket to core's group through coreos.units", () => {
+    expect(doc(0).coreos.units).toEqual([
+      { name: "systemd-networkd.service", command: "restart" },
+      { name: "fleet.socket", drop_ins: [{ name: "10-corefleet-core-group.conf", content: "[Socket]\nSocketGroup=core\n" }] },
+    ]);
+  });
+
   it("gives fleet the public IP, agent TTL and metadata only where set", () => {
-    expect(doc(0).coreos.fleet).toEqual({ public_ip: "10.77.0.11", agent_ttl: "15s", metadata: "zone=a,role=web" });
-    expect(doc(1).coreos.fleet).toEqual({ public_ip: "10.77.0.12", agent_ttl: "15s" });
+    const api = { api_tcp_listen: "127.0.0.1:49153", api_token: "t0ken" };
+    expect(doc(0).coreos.fleet).toEqual({ public_ip: "10.77.0.11", agent_ttl: "15s", ...api, metadata: "zone=a,role=web" });
+    expect(doc(1).coreos.fleet).toEqual({ public_ip: "10.77.0.12", agent_ttl: "15s", ...api });
   });
 });
