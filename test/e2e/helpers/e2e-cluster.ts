@@ -9,6 +9,7 @@ import { run, type RunResult } from "../../../lib/process/run";
 import { repoRoot, runFleetctl } from "../../../qemu/cluster-fleetctl";
 import { clusterPaths, clustersRoot, type ClusterPaths, type ClusterSpec, type MachineSpec } from "../../../qemu/cluster-layout";
 import { downCluster } from "../../../qemu/cluster-down";
+import { loadCluster } from "../../../qemu/cluster-store";
 import { upCluster } from "../../../qemu/cluster-up";
 import { checkMachine, consoleTail, describeHealth } from "../../../qemu/machine-health";
 import { runOnMachine } from "../../../qemu/machine-ssh";
@@ -78,9 +79,24 @@ export class E2eCluster {
   }
 }
 
-/** Removes a leftover cluster of the same name, then brings the suite's cluster up. */
+/**
+ * Removes a leftover cluster of the same name, then brings the suite's cluster up. With
+ * COREFLEET_E2E_REUSE=1 a healthy leftover (kept by COREFLEET_E2E_KEEP=1) is used as it is, to iterate
+ * on tests without a boot each time.
+ */
 export async function startE2eCluster(name = "e2e"): Promise<E2eCluster> {
   const root = clustersRoot();
+  const leftover = await loadCluster(root, name);
+  if (leftover && process.env.COREFLEET_E2E_REUSE === "1") {
+    const reused = new E2eCluster(root, leftover);
+    try {
+      await reused.assertHealthy();
+      process.stderr.write(`[e2e cluster] reusing the healthy cluster "${name}" (COREFLEET_E2E_REUSE=1)\n`);
+      return reused;
+    } catch (err) {
+      process.stderr.write(`[e2e cluster] not reusing "${name}": ${err instanceof Error ? err.message.split("\n")[1] : String(err)}\n`);
+    }
+  }
   await downCluster(root, name);
   const spec = await upCluster({
     root,
