@@ -48,8 +48,9 @@ export async function waitForUnitStates(
     const units = await lookupUnits(ctx, pending);
     for (const name of [...pending]) {
       const unit = units.get(name);
-      // A unit destroyed meanwhile is as inactive as it gets.
-      const state = unit ? unit.currentState : "inactive";
+      // A unit destroyed meanwhile is as inactive as it gets; global units have no current state, so
+      // their desired state counts (as in fleet).
+      const state = unit ? (unit.currentState ?? unit.desiredState) : "inactive";
       if (state !== target) continue;
       ctx.out(await describeReached(ctx, unit, name, target));
       pending.splice(pending.indexOf(name), 1);

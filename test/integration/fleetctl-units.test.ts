@@ -131,6 +131,28 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     await waitFor("batch units gone", () => Array.from({ length: 40 }, (_, i) => env.cluster.runningOn(`batch@${i + 1}.service`).length).every((n) => n === 0));
   });
 
+  it("triggers global units without waiting and lists them once per machine", async () => {
+    await writeFile(join(env.dir, "everywhere.service"), "[Service]\nExecStart=/bin/sleep infinity\n\n[X-Fleet]\nGlobal=true\n");
+    const start = await env.run(["start", "everywhere.service"]);
+    expect(start).toEqual({ code: 0, stdout: "Unit everywhere.service inactive\nTriggered global unit everywhere.service start\n", stderr: "" });
+    await waitFor("global unit on both machines", () => env.cluster.runningOn("everywhere.service").length === 2);
+    const files = await env.run(["list-unit-files", "--no-legend", "--fields", "unit,dstate,state,target,global"]);
+    const row = files.stdout.split("\n").find((l) => l.startsWith("everywhere.service"));
+    expect(row?.split(/\t+/)).toEqual(["everywhere.service", "launched", "-", "global", "true"]);
+    const units = await waitFor("two states", async () => {
+      const r = await env.run(["list-units", "--no-legend", "--fields", "unit,machine"]);
+      return r.stdout.split("\n").filter((l) => l.startsWith("everywhere.service")).length === 2 ? r.stdout : undefined;
+    });
+    const rows = units.split("\n").filter((l) => l.startsWith("everywhere.service")).map((l) => l.split(/\t+/));
+    expect(rows).toEqual([
+      ["everywhere.service", `a1b2c3d4.../${IP1}`],
+      ["everywhere.service", `b1b2c3d4.../${IP2}`],
+    ]);
+    const unload = await env.run(["unload", "everywhere"]);
+    expect(unload).toEqual({ code: 0, stdout: "Triggered global unit everywhere.service unload\n", stderr: "Successfully unloaded units [].\n" });
+    await waitFor("global unit gone", () => env.cluster.runningOn("everywhere.service").length === 0);
+  });
+
   it("refuses to start a template that has no instances and says how", async () => {
     await writeFile(join(env.dir, "db@.service"), "[Service]\nExecStart=/bin/true\n");
     const r = await env.run(["start", "db@.service"]);
