@@ -55,6 +55,11 @@ export class BackendInvalidError extends Error {
   override readonly name = "BackendInvalidError";
 }
 
+/** A concurrent writer changed the object first; the client may re-read and retry (answered 409). */
+export class BackendConflictError extends Error {
+  override readonly name = "BackendConflictError";
+}
+
 /** etcd cannot be reached right now; a retry may help (answered 503). */
 export class BackendUnavailableError extends Error {
   override readonly name = "BackendUnavailableError";

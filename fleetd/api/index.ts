@@ -2,6 +2,7 @@
 export { createApiServer, DEFAULT_TOKEN_LIMIT, type ApiServer, type ApiServerOptions, type ListenerAuth } from "./server";
 export { apiListenersFromConfig, socketActivationFds, type ApiListenConfig, type ApiListenerSpec, type BoundListener } from "./listeners";
 export {
+  BackendConflictError,
   BackendInvalidError,
   BackendNotFoundError,
   BackendUnavailableError,

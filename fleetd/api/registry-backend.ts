@@ -3,8 +3,8 @@
  * into the API's (404/400/503) once, here.
  */
 import type { Registry } from "../registry/registry";
-import { EtcdUnavailableError, TemplateActivationError, UnitNotFoundError } from "../registry/errors";
-import { BackendInvalidError, BackendNotFoundError, BackendUnavailableError, type ApiBackend } from "./backend";
+import { ConflictError, EtcdUnavailableError, TemplateActivationError, UnitNotFoundError } from "../registry/errors";
+import { BackendConflictError, BackendInvalidError, BackendNotFoundError, BackendUnavailableError, type ApiBackend } from "./backend";
 
 async function translated<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -15,6 +15,7 @@ async function translated<T>(fn: () => Promise<T>): Promise<T> {
       throw new BackendInvalidError(`cannot activate template ${JSON.stringify(err.unitName)}`, { cause: err });
     }
     if (err instanceof EtcdUnavailableError) throw new BackendUnavailableError(err.message, { cause: err });
+    if (err instanceof ConflictError) throw new BackendConflictError(err.message, { cause: err });
     throw err;
   }
 }

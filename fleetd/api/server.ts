@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { API_UNAVAILABLE_MESSAGE } from "../../lib/api/types";
 import { anySignal } from "../../lib/async/any-signal";
-import { BackendInvalidError, BackendNotFoundError, BackendUnavailableError, type ApiBackend } from "./backend";
+import { BackendConflictError, BackendInvalidError, BackendNotFoundError, BackendUnavailableError, type ApiBackend } from "./backend";
 import { hasBearerToken } from "./bearer-auth";
 import { discoveryDocument } from "./discovery";
 import { HttpError, sendError, sendJson } from "./http-io";
@@ -155,6 +155,7 @@ function translate(err: unknown): [number, string, Record<string, string>] {
   if (err instanceof HttpError) return [err.status, err.message, err.headers];
   if (err instanceof BackendNotFoundError) return [404, err.message, {}];
   if (err instanceof BackendInvalidError) return [400, err.message, {}];
+  if (err instanceof BackendConflictError) return [409, err.message, {}];
   if (err instanceof BackendUnavailableError) return [503, API_UNAVAILABLE_MESSAGE, {}];
   if (err instanceof URIError) return [400, `malformed URL: ${err.message}`, {}];
   return [500, `internal error: ${err instanceof Error ? err.message : String(err)}`, {}];
