@@ -34,7 +34,12 @@ export interface EngineOptions {
   machineId: string;
   /** Leader lease TTL (fleet: 5 × engine_reconcile_interval). */
   leaderTtlSeconds: number;
-  /** How long a new leader waits before unscheduling from machines it has not seen (agent TTL). */
+  /**
+   * Grace before a machine counts as dead (agent TTL): a new leader does not unschedule from machines
+   * it has not seen until this long after taking over, and units of a machine whose presence vanished
+   * move only once it has stayed away this long (a host cut off from etcd that comes back in time
+   * keeps its units; nothing stops, nothing runs twice).
+   */
   graceMs: number;
   /** Full resync period (safety net). */
   resyncIntervalMs: number;
@@ -132,7 +137,8 @@ class LeaderTerm {
   private touched: Touched = emptyTouched();
   private readonly waker = new Waker();
   private watches: WatchHandle[] = [];
-  private readonly seen = new Set<string>();
+  /** Machine → time until which units on it are held (machines not seen yet, or recently lost). */
+  private readonly holdUntil = new Map<string, number>();
   private readonly inModel = new Set<string>();
   private readonly graceUntil: number;
   private readonly maxOps: number;
@@ -160,7 +166,9 @@ class LeaderTerm {
             await this.pass(signal);
             const now = Date.now();
             if (now >= nextResync) break;
-            const untilGrace = this.graceUntil > now ? this.graceUntil - now + 5 : Number.POSITIVE_INFINITY;
+            // Wake when the next hold runs out, so its units move without waiting for another event.
+            const nextHold = Math.min(...[this.graceUntil, ...this.holdUntil.values()].filter((t) => t > now));
+            const untilGrace = Number.isFinite(nextHold) ? nextHold - now + 5 : Number.POSITIVE_INFINITY;
             await this.waker.wait(signal, Math.min(nextResync - now, untilGrace));
             if (this.options.debounceMs !== 0) await delay(this.options.debounceMs ?? 10, signal);
             if (Date.now() >= nextResync) nextResync = 0;
@@ -197,7 +205,11 @@ class LeaderTerm {
     this.mirror = new ClusterMirror(this.options.store.keys);
     this.touched = emptyTouched();
     this.mirror.load(results, this.touched);
-    for (const id of this.mirror.machines.keys()) this.seen.add(id);
+    // Placements on machines absent from the snapshot are held until the grace after taking over
+    // (for a resync mid-term the deadline may already be past).
+    for (const m of new Set([...this.mirror.placements.values(), ...this.mirror.schedule.keys()])) {
+      if (!this.mirror.machines.has(m) && !this.holdUntil.has(m)) this.holdUntil.set(m, this.graceUntil);
+    }
     // Everything known must be fed to the (possibly fresh) model: touch all units and placements.
     for (const n of [...this.mirror.placements.keys(), ...this.mirror.scheduledOn.keys()]) this.touched.placements.add(n);
     this.model.markAllDirty();
@@ -225,6 +237,15 @@ class LeaderTerm {
     const t = this.touched;
     this.touched = emptyTouched();
     const names = new Set<string>([...t.units, ...t.placements]);
+    // Holds that ran out: the machine did not come back; re-plan everything it still has entries for.
+    const now = Date.now();
+    for (const [m, until] of [...this.holdUntil]) {
+      if (now < until) continue;
+      this.holdUntil.delete(m);
+      if (this.mirror.machines.has(m)) continue;
+      for (const n of this.mirror.schedule.get(m)?.keys() ?? []) names.add(n);
+      for (const [n, pm] of this.mirror.placements) if (pm === m) names.add(n);
+    }
     await this.bodies.load(
       [...t.units].flatMap((n) => {
         const u = this.mirror.units.get(n);
@@ -235,10 +256,12 @@ class LeaderTerm {
     for (const id of [...t.machines].sort()) {
       const m = this.mirror.machines.get(id);
       if (m) {
-        this.seen.add(id);
+        this.holdUntil.delete(id);
         this.inModel.add(id);
         this.model.setMachine({ id, publicIP: m.publicIP, metadata: this.mirror.metadataOf(id) });
       } else if (this.inModel.delete(id)) {
+        this.holdUntil.set(id, Date.now() + this.options.graceMs);
+        this.emit({ level: "info", message: `Machine ${id} is gone; its units move if it is not back within ${this.options.graceMs} ms` });
         this.model.removeMachine(id);
         for (const n of this.mirror.schedule.get(id)?.keys() ?? []) names.add(n);
       }
@@ -274,18 +297,31 @@ class LeaderTerm {
     else this.model.setPlacement(name, this.mirror.placements.get(name));
   }
 
+  /** Whether units on `machine` are held (not seen yet by a new leader, or lost less than the grace ago). */
+  private held(machine: string, now = Date.now()): boolean {
+    const until = this.holdUntil.get(machine);
+    return until !== undefined && now < until;
+  }
+
   /**
-   * A new leader keeps units on machines it has not seen alive until the grace period has passed:
-   * their agents may simply not have re-registered yet after an etcd hiccup.
+   * Units on held machines stay where they are: their agents may simply not have re-registered yet
+   * (a new leader, an etcd hiccup, a host briefly cut off from etcd).
    */
   private holdDuringGrace(decisions: Decision[]): Decision[] {
-    if (Date.now() >= this.graceUntil) return decisions;
+    const now = Date.now();
     const held = new Set<string>();
-    for (const d of decisions) if (d.kind === "unschedule" && !d.global && !this.seen.has(d.machineId) && !this.mirror.machines.has(d.machineId)) held.add(d.unit);
+    for (const d of decisions) if (d.kind === "unschedule" && !d.global && !this.mirror.machines.has(d.machineId) && this.held(d.machineId, now)) held.add(d.unit);
     if (held.size === 0) return decisions;
     for (const name of held) this.model.setPlacement(name, this.mirror.placements.get(name));
-    this.emit({ level: "info", message: `Holding ${held.size} unit(s) on machines not seen yet until the ${this.options.graceMs} ms grace period ends` });
+    this.emit({ level: "debug", message: `Holding ${held.size} unit(s) on machines that may come back within the grace period` });
     return decisions.filter((d) => !held.has(d.unit));
+  }
+
+  /** Machines a global unit should be on: the model's, plus held machines that still have its entry. */
+  private globalTargets(name: string): string[] {
+    const out = new Set(this.model.globalMachines(name));
+    for (const m of this.mirror.scheduledOn.get(name) ?? []) if (!this.mirror.machines.has(m) && this.held(m)) out.add(m);
+    return [...out];
   }
 
   /** Plans one op group per unit and writes them in guarded, packed transactions. */
@@ -297,7 +333,7 @@ class LeaderTerm {
       const placement = global ? undefined : this.model.placementOf(name);
       // A non-global unit's schedule entry mirrors its placement, even while its machine is away
       // (held during the grace period): only unscheduling removes it.
-      const machines = global ? this.model.globalMachines(name) : placement !== undefined ? [placement] : [];
+      const machines = global ? this.globalTargets(name) : placement !== undefined ? [placement] : [];
       const g = planUnit(this.mirror, name, { placement: u ? placement : undefined, machines }, (h) => this.bodies.get(h)?.text);
       if (g) groups.push(g);
     }

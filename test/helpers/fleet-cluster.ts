@@ -19,6 +19,8 @@ export interface InstanceOptions {
   disableEngine?: boolean;
   /** Units the (simulated) systemd already runs when this instance starts (a fleetd restart). */
   running?: string[];
+  /** etcd endpoint for this instance (e.g. a fault-injecting proxy); default the cluster's etcd. */
+  endpoint?: string;
   /** Extra config lines. */
   extra?: Record<string, string>;
 }
@@ -33,9 +35,9 @@ export interface FleetInstance {
 /** Short TTLs so failures are noticed in seconds. */
 export const TEST_AGENT_TTL_SECONDS = 2;
 
-export function testConfig(etcd: EtcdInstance, prefix: string, id: string, opts: InstanceOptions = {}): FleetConfig {
+export function testConfig(etcd: EtcdInstance | { endpoint: string }, prefix: string, id: string, opts: InstanceOptions = {}): FleetConfig {
   const lines = {
-    etcd_servers: etcd.endpoint,
+    etcd_servers: opts.endpoint ?? etcd.endpoint,
     etcd_key_prefix: prefix,
     agent_ttl: `${TEST_AGENT_TTL_SECONDS}s`,
     engine_reconcile_interval: "0.4",

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { delay } from "../../lib/async/delay";
 import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { startTcpProxy } from "../helpers/tcp-proxy";
 import { FleetCluster, submit, TEST_AGENT_TTL_SECONDS, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
 
 async function allLaunched(cluster: FleetCluster, n: number): Promise<Record<string, string>> {
@@ -173,6 +174,47 @@ describe("fleetd restart after a crash (real etcd)", () => {
       expect((await cluster.registry.listMachines()).map((m) => m.id)).toEqual(["r1", "r2"]);
     } finally {
       await cluster.close();
+    }
+  });
+});
+
+describe("a host cut off from etcd (real etcd behind a fault-injecting proxy)", () => {
+  let etcd: EtcdInstance;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd.cleanup();
+  });
+
+  it("keeps its units when it is back within the grace after its lease expired: nothing stops, nothing runs twice", async () => {
+    const cluster = new FleetCluster(etcd);
+    const proxy = await startTcpProxy({ host: "127.0.0.1", port: etcd.clientPort });
+    try {
+      const ttl = { agent_ttl: "4s" };
+      await cluster.add("c1", { extra: ttl });
+      const victim = await cluster.add("c2", { extra: ttl, endpoint: proxy.endpoint });
+      await cluster.waitMachines();
+      await submit(cluster, "pinned.service", unitText({ MachineID: "c2" }));
+      await submit(cluster, "movable.service", unitText({ Conflicts: "other.service" }));
+      await submit(cluster, "other.service", unitText());
+      const before = await allLaunched(cluster, 3);
+      expect(before["pinned.service"]).toBe("launched@c2");
+
+      proxy.block();
+      // The scenario proper: the victim's lease expires while it cannot reach etcd.
+      await waitFor("the cut-off machine's presence to expire", async () => !(await cluster.registry.listMachines()).some((m) => m.id === "c2"), { timeoutMs: 15_000 });
+      expect(victim.manager.running().sort()).toEqual(Object.entries(before).filter(([, v]) => v === "launched@c2").map(([n]) => n).sort());
+      proxy.unblock();
+
+      await waitFor("the machine back", async () => (await cluster.registry.listMachines()).some((m) => m.id === "c2"), { timeoutMs: 15_000, describe: () => cluster.describe() });
+      expect(await allLaunched(cluster, 3)).toEqual(before);
+      expect(victim.manager.count("stop") + victim.manager.count("unload")).toBe(0);
+      for (const n of Object.keys(before)) expect(cluster.runningOn(n), n).toHaveLength(1);
+      expect(cluster.get("c1").manager.count("stop") + cluster.get("c1").manager.count("unload")).toBe(0);
+    } finally {
+      await cluster.close();
+      await proxy.close();
     }
   });
 });

@@ -75,7 +75,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
     const agent = units.find((u) => u.name === "agent.service")!;
     expect(agent.machineID).toBeUndefined();
     expect(agent.currentState).toBeUndefined();
-    expect((await cluster.registry.listStates({ unitName: "agent.service" })).map((s) => s.machineID)).toEqual(["m1", "m2", "m3"]);
+    await waitFor("states of the global unit from all three machines", async () => (await cluster.registry.listStates({ unitName: "agent.service" })).map((s) => s.machineID).join() === "m1,m2,m3");
   });
 
   it("MachineMetadata follows static and dynamic metadata", async () => {
