@@ -9,7 +9,11 @@ import { remoteRegistrars, sshTunnel } from "./ssh";
 /** Runs fleetctl with the process's arguments and streams. */
 export async function main(): Promise<void> {
   const controller = new AbortController();
-  process.once("SIGINT", () => controller.abort(new Error("interrupted")));
+  // First Ctrl-C: stop waits and remote commands cleanly; a second one exits at once.
+  process.once("SIGINT", () => {
+    controller.abort(new Error("interrupted"));
+    process.once("SIGINT", () => process.exit(130));
+  });
   process.exitCode = await runFleetctl(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

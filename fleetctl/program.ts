@@ -203,6 +203,8 @@ export async function runFleetctl(argv: readonly string[], deps: ProgramDeps): P
       return err.exitCode;
     }
     if (err instanceof CommanderError) return err.exitCode;
+    // Ctrl-C while waiting: stop quietly with the shell's status for SIGINT.
+    if (deps.signal?.aborted) return 130;
     const failure = err instanceof CliError ? err : apiFailure("Error", err);
     deps.stderr.write(`${failure.message}\n`);
     return failure.exitCode;

@@ -15,7 +15,7 @@ import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
 import { isGlobalUnit } from "../unit-lookup";
 import { fdForward } from "./fd-forward";
-import { execRemote, shellRemote } from "./remote-exec";
+import { execRemote, INTERRUPTED_EXIT, shellRemote } from "./remote-exec";
 import { connectSsh, shellQuote } from "./ssh-connect";
 import { connectTunnelHost, forwardThrough } from "./tunnel";
 
@@ -74,7 +74,7 @@ async function runOnMachine(ctx: CommandContext, machineID: string, command: str
       onStdout: (c) => ctx.io.stdout.write(c),
       onStderr: (c) => ctx.io.stderr.write(c),
     });
-    return res.exitCode ?? 255;
+    return ctx.signal.aborted ? INTERRUPTED_EXIT : (res.exitCode ?? 255);
   }
   const machine = (await ctx.machines()).get(machineID);
   if (!machine?.primaryIP) {
@@ -82,7 +82,7 @@ async function runOnMachine(ctx: CommandContext, machineID: string, command: str
   }
   const { client, close } = await connectTo(ctx, machine.primaryIP, sshPort, false);
   try {
-    return await execRemote(client, command, ctx.io);
+    return await execRemote(client, command, ctx.io, { signal: ctx.signal });
   } finally {
     close();
   }
@@ -174,8 +174,8 @@ export const ssh: Action<RemoteOpts> = async (ctx, args, opts) => {
   try {
     const code =
       commandArgs.length > 0
-        ? await execRemote(client, commandArgs.join(" "), ctx.io, { forwardAgent: opts.forwardAgent ?? false })
-        : await shellRemote(client, ctx.io, { forwardAgent: opts.forwardAgent ?? false });
+        ? await execRemote(client, commandArgs.join(" "), ctx.io, { forwardAgent: opts.forwardAgent ?? false, signal: ctx.signal })
+        : await shellRemote(client, ctx.io, { forwardAgent: opts.forwardAgent ?? false, signal: ctx.signal });
     if (code !== 0) throw new ExitCode(code);
     return 0;
   } finally {

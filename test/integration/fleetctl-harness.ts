@@ -21,6 +21,8 @@ export interface RunResult {
 
 export interface RunOptions {
   stdin?: string;
+  /** Ctrl-C for the run. */
+  signal?: AbortSignal;
   /** Pretend stdin is a terminal; raw-mode switches are recorded here. */
   tty?: boolean[];
   env?: Record<string, string>;
@@ -56,6 +58,7 @@ export async function fleetctl(argv: readonly string[], env: Record<string, stri
     registrars: remoteRegistrars,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     machineIdFile: opts.machineIdFile ?? "/nonexistent/machine-id",
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }

@@ -52,6 +52,7 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
           const child = spawn("sh", args, {
             env: { ...process.env, PATH: `${opts.binDir}:${process.env.PATH ?? ""}` },
             stdio: ["pipe", "pipe", "pipe"],
+            detached: true,
           });
           channel.pipe(child.stdin);
           child.stdout.pipe(channel, { end: false });
@@ -59,6 +60,15 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
           child.on("close", (code) => {
             channel.exit(code ?? 255);
             channel.end();
+          });
+          // The client went away (Ctrl-C): end the command, as sshd does by closing its session.
+          channel.on("close", () => {
+            if (child.exitCode !== null || child.pid === undefined) return;
+            try {
+              process.kill(-child.pid, "SIGTERM");
+            } catch (err) {
+              if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+            }
           });
         };
         session.on("exec", (acceptExec, _reject, info) => {

@@ -14,6 +14,7 @@ import { run } from "../../lib/process/run";
 import { delay } from "../../lib/async/delay";
 import { md5Fingerprint } from "../../fleetctl/ssh/known-hosts";
 import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { waitFor } from "../helpers/fleet-cluster";
 import { FleetctlEnv, type RunOptions } from "./fleetctl-harness";
 import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
@@ -109,6 +110,16 @@ describe("fleetctl over SSH", () => {
     const r = await ssh(["status", "hello"], { machineIdFile: idFile });
     expect(r).toEqual({ code: 3, stdout: "systemctl status -l hello.service\n", stderr: "" });
     expect(server.commands.length).toBe(before);
+  });
+
+  it("stops a remote command on Ctrl-C and exits 130", async () => {
+    const interrupt = new AbortController();
+    const started = ssh(["ssh", "--ssh-port", String(server.port), "a1b2", "--", "echo started; sleep 30"], { signal: interrupt.signal });
+    await waitFor("remote command running", () => server.commands.includes("echo started; sleep 30"));
+    await delay(200);
+    interrupt.abort();
+    const r = await started;
+    expect(r).toEqual({ code: 130, stdout: "started\n", stderr: "" });
   });
 
   it("runs journalctl with fleet's arguments", async () => {
