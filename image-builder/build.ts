@@ -88,7 +88,8 @@ async function hashTree(dir: string, h = createHash("sha256"), rel = ""): Promis
   for (const e of (await readdir(path.join(dir, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const p = rel === "" ? e.name : `${rel}/${e.name}`;
     if (e.isDirectory()) await hashTree(dir, h, p);
-    else if (!e.name.endsWith(".test.ts")) h.update(`${p}\0${await sha256File(path.join(dir, p))}\0`);
+    // Docs, tests and test helpers do not change the image.
+    else if (!/\.test\.ts$|\.md$/.test(e.name) && !p.startsWith("testing/")) h.update(`${p}\0${await sha256File(path.join(dir, p))}\0`);
   }
   return h;
 }

@@ -74,6 +74,10 @@ export async function customizeRootfs(o: CustomizeOptions): Promise<{ fleetUnits
   await mkdir(r("etc/containers"), { recursive: true });
   await writeFile(r("etc/containers/storage.conf"), '[storage]\ndriver = "overlay"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n');
 
+  // No SysV scripts: systemctl would hand them to update-rc.d (perl, not in the image).
+  for (const d of ["etc/init.d", "etc/rc0.d", "etc/rc1.d", "etc/rc2.d", "etc/rc3.d", "etc/rc4.d", "etc/rc5.d", "etc/rc6.d", "etc/rcS.d"]) {
+    await rm(r(d), { recursive: true, force: true });
+  }
   await run("chroot", [o.root, "systemctl", "enable", ...ENABLED_UNITS], sig);
   await run("chroot", [o.root, "systemctl", "disable", ...DISABLED_UNITS], { ...sig, allowFailure: true });
   await run("chroot", [o.root, "systemctl", "mask", ...MASKED_UNITS], sig);

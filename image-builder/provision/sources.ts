@@ -120,14 +120,14 @@ export function fwCfgSource(options: { sysfs?: string; name?: string } = {}): Us
 
 /**
  * EC2 instance metadata, IMDSv2: PUT /latest/api/token, then GET /latest/user-data with the token.
- * Retries while the network comes up, for `timeoutMs` (default 10 s). A 404 means no user data.
+ * Retries while the network comes up, for `timeoutMs` (default 30 s). A 404 means no user data.
  */
 export function imdsSource(options: { baseUrl?: string; timeoutMs?: number } = {}): UserDataSource {
   const base = options.baseUrl ?? "http://169.254.169.254";
   return {
     name: "EC2 instance metadata",
     async read(signal) {
-      const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+      const deadline = Date.now() + (options.timeoutMs ?? 30_000);
       let lastError = "";
       while (Date.now() < deadline) {
         try {
@@ -146,7 +146,7 @@ export function imdsSource(options: { baseUrl?: string; timeoutMs?: number } = {
         }
         await delay(500, signal);
       }
-      throw new Error(`no answer from the instance metadata service at ${base} within ${options.timeoutMs ?? 10_000} ms (${lastError})`);
+      throw new Error(`no answer from the instance metadata service at ${base} within ${options.timeoutMs ?? 30_000} ms (${lastError})`);
     },
   };
 }

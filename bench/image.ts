@@ -1,0 +1,105 @@
+/**
+ * bench:image — build and boot figures of the host image, measured in one run:
+ *   cold build   the package stage is rebuilt (mmdebstrap installs everything; .debs come from the
+ *                download cache, as on any machine that built once), then the whole image
+ *   warm build   package stage from its cache, everything after it rebuilt (--force)
+ *   /usr size    uncompressed, and the compressed image size (disk.qcow2)
+ *   boot         QEMU start → "corefleet-ready: fleetd registered" on the console (direct kernel boot,
+ *                user data via fw_cfg), and in the same run the floor: the same kernel with a
+ *                busybox-only initramfs, QEMU start → its userspace marker.
+ * Builds into build/bench-image so the shared build/image is left alone. Last line: one JSON object.
+ * Usage: npm run bench:image [-- --skip-cold]
+ */
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { buildImage } from "../image-builder/build";
+import { buildFloorInitramfs, FLOOR_MARKER } from "../image-builder/floor-initramfs";
+import { imageKernelBoot } from "../image-builder/testing/boot";
+import { probeAccelerator } from "../qemu/kvm-probe";
+import { Vm, type VmOptions } from "../qemu/vm";
+
+const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const out = path.join(repoRoot, "build/bench-image");
+const profile = path.join(repoRoot, "image-builder/profiles/corefleet.json");
+const MiB = 1048576;
+
+async function timeBoot(o: VmOptions, marker: string): Promise<number> {
+  const started = Date.now();
+  const vm = await Vm.launch(o);
+  try {
+    await vm.waitForConsole(marker, { timeoutMs: 15 * 60_000 });
+    return (Date.now() - started) / 1000;
+  } finally {
+    await vm.kill();
+  }
+}
+
+async function main(): Promise<void> {
+  const skipCold = process.argv.includes("--skip-cold");
+  const quiet = (): void => undefined;
+  const rows: [string, string][] = [];
+
+  let cold = NaN;
+  if (!skipCold) {
+    process.stderr.write("bench: cold build (package stage rebuilt) ...\n");
+    cold = (await buildImage({ profile, out, repoRoot, force: true, noStageCache: true, log: quiet })).seconds;
+    rows.push(["cold build (package stage rebuilt, .debs cached)", `${cold.toFixed(1)} s`]);
+  }
+  process.stderr.write("bench: warm build (package stage cached) ...\n");
+  const warm = await buildImage({ profile, out, repoRoot, force: true, log: quiet });
+  rows.push(["warm build (--force, package stage cached)", `${warm.seconds.toFixed(1)} s`]);
+  const noop = await buildImage({ profile, out, repoRoot, log: quiet });
+  rows.push(["no-op build (inputs unchanged)", `${noop.seconds.toFixed(1)} s`]);
+  const usrMb = warm.manifest.usrBytes / MiB;
+  const qcow2Mb = (await stat(path.join(out, "disk.qcow2"))).size / MiB;
+  const rawMb = (await stat(path.join(out, "disk.raw"))).size / MiB;
+  rows.push(["/usr uncompressed", `${usrMb.toFixed(1)} MiB`], ["disk.qcow2 (compressed)", `${qcow2Mb.toFixed(1)} MiB`], ["disk.raw", `${rawMb.toFixed(1)} MiB`]);
+
+  const probe = await probeAccelerator({ kernel: path.join(out, "vmlinuz") });
+  if (probe.notice !== undefined) process.stderr.write(`${probe.notice}\n`);
+  const work = await mkdtemp(path.join(os.tmpdir(), "corefleet-bench-image-"));
+  try {
+    const floorInitrd = path.join(work, "floor.img");
+    await buildFloorInitramfs("/usr/bin/busybox", floorInitrd);
+    const common = { accelerator: probe.accelerator, memoryMiB: 1024, cpus: 2, log: quiet } as const;
+    process.stderr.write("bench: floor boot (kernel + busybox initramfs) ...\n");
+    const floor = await timeBoot({ ...common, name: "bench-floor", workDir: path.join(work, "floor"),
+      boot: { kind: "kernel", kernel: path.join(out, "vmlinuz"), initrd: floorInitrd, cmdline: "console=ttyS0 quiet panic=-1" } }, FLOOR_MARKER);
+    rows.push(["floor boot: QEMU start → busybox userspace", `${floor.toFixed(1)} s`]);
+
+    process.stderr.write("bench: image boot to fleetd registered ...\n");
+    const ud = path.join(work, "user-data");
+    const machineId = "b0000000000000000000000000000001";
+    await writeFile(ud, `#cloud-config\nhostname: bench-1\nmachine_id: "${machineId}"\n`);
+    const boot = await timeBoot({ ...common, name: "bench-image", workDir: path.join(work, "image"),
+      boot: await imageKernelBoot(out, `systemd.machine_id=${machineId}`), disk: { base: path.join(out, "disk.qcow2") },
+      fwCfg: [{ name: "opt/corefleet/user-data", file: ud }],
+      netArgs: ["-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"] }, `corefleet-ready: fleetd registered machine ${machineId}`);
+    rows.push([`image boot: QEMU start → fleetd registered (${probe.accelerator})`, `${boot.toFixed(1)} s`], ["  ratio to floor", `${(boot / floor).toFixed(1)}x`]);
+
+    const width = Math.max(...rows.map(([k]) => k.length));
+    console.log(`accelerator: ${probe.accelerator} (${probe.reason}); host load average ${os.loadavg()[0]?.toFixed(1) ?? "?"}`);
+    for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+    console.log(JSON.stringify({
+      accelerator: probe.accelerator,
+      cold_build_seconds: Number.isNaN(cold) ? null : round(cold),
+      warm_build_seconds: round(warm.seconds),
+      usr_mb: round(usrMb),
+      compressed_image_mb: round(qcow2Mb),
+      boot_to_fleetd_seconds: round(boot),
+      floor_boot_seconds: round(floor),
+    }));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:image: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});
