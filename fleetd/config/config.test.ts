@@ -49,6 +49,12 @@ describe("fleetd configuration", () => {
     expect(warnings).toEqual(["Ignoring configuration option enable_grpc (from fleet.conf): not supported by corefleet", "Unknown configuration option bogus in fleet.conf; ignored"]);
   });
 
+  it("machine_loss_grace defaults to agent_ttl (undefined) and takes a Go duration", () => {
+    expect(buildConfig(undefined, {}).config.machineLossGraceSeconds).toBeUndefined();
+    expect(buildConfig("machine_loss_grace=45s", {}).config.machineLossGraceSeconds).toBe(45);
+    expect(() => buildConfig("machine_loss_grace=soon", {})).toThrow('machine_loss_grace="soon" (from fleet.conf): expected a Go duration');
+  });
+
   it("parses Go durations", () => {
     expect(parseGoDuration("30s")).toBe(30_000);
     expect(parseGoDuration("1m30s")).toBe(90_000);

@@ -38,6 +38,13 @@ export interface FleetConfig {
   metadata: Record<string, string>;
   /** `agent_ttl` (default `30s`, Go duration): TTL of presence and states; also the new leader's grace. */
   agentTtlSeconds: number;
+  /**
+   * `machine_loss_grace` (default "": same as `agent_ttl`, Go duration): after a machine's presence
+   * expires, how long the engine waits for it to come back before moving its units. A host cut off
+   * from etcd that re-registers within it keeps its units (nothing stops, nothing runs twice); a
+   * machine that is really gone has its units moved after agent_ttl + this.
+   */
+  machineLossGraceSeconds: number | undefined;
   /** `units_directory` (default `/run/fleet/units`). */
   unitsDirectory: string;
   /** `systemd_user` (default false): use the user's systemd instead of the system one (not supported yet). */
@@ -155,6 +162,15 @@ const SPECS: Record<string, Spec> = {
     },
   },
   units_directory: { field: "unitsDirectory", parse: str },
+  machine_loss_grace: {
+    field: "machineLossGraceSeconds",
+    parse: (s) => {
+      if (s.value.trim() === "") return undefined;
+      const ms = parseGoDuration(s.value.trim());
+      if (ms === undefined) fail(s, "expected a Go duration such as 30s, or empty for agent_ttl");
+      return ms / 1000;
+    },
+  },
   systemd_user: { field: "systemdUser", parse: bool },
   token_limit: { field: "tokenLimit", parse: int(1, 65535) },
   disable_engine: { field: "disableEngine", parse: bool },
@@ -201,6 +217,7 @@ export function defaultConfig(): FleetConfig {
     publicIp: "",
     metadata: {},
     agentTtlSeconds: 30,
+    machineLossGraceSeconds: undefined,
     unitsDirectory: "/run/fleet/units",
     systemdUser: false,
     tokenLimit: 100,

@@ -41,6 +41,8 @@ export interface EngineOptions {
    * keeps its units; nothing stops, nothing runs twice).
    */
   graceMs: number;
+  /** Grace for machines that vanished (default `graceMs`); the first kind of grace stays `graceMs`. */
+  lossGraceMs?: number;
   /** Full resync period (safety net). */
   resyncIntervalMs: number;
   /** Batch window after a change before a pass runs. Default 10 ms. */
@@ -260,8 +262,9 @@ class LeaderTerm {
         this.inModel.add(id);
         this.model.setMachine({ id, publicIP: m.publicIP, metadata: this.mirror.metadataOf(id) });
       } else if (this.inModel.delete(id)) {
-        this.holdUntil.set(id, Date.now() + this.options.graceMs);
-        this.emit({ level: "info", message: `Machine ${id} is gone; its units move if it is not back within ${this.options.graceMs} ms` });
+        const grace = this.options.lossGraceMs ?? this.options.graceMs;
+        this.holdUntil.set(id, Date.now() + grace);
+        this.emit({ level: "info", message: `Machine ${id} is gone; its units move if it is not back within ${grace} ms` });
         this.model.removeMachine(id);
         for (const n of this.mirror.schedule.get(id)?.keys() ?? []) names.add(n);
       }
