@@ -57,6 +57,11 @@ async function authConfig(globals: GlobalOptions, io: CliIO): Promise<Partial<Co
 /** Connects and authenticates; rejects with a CliError that says what failed and why. */
 export async function connectSsh(globals: GlobalOptions, io: CliIO, target: SshTarget, options: ConnectOptions = {}): Promise<Client> {
   const auth = await authConfig(globals, io);
+  if (options.forwardAgent) {
+    // Forwarding needs a local agent to forward, also when the key itself comes from --identity-file.
+    if (!io.env.SSH_AUTH_SOCK) throw new CliError("Cannot forward the SSH agent (-A): SSH_AUTH_SOCK is not set; start ssh-agent and add your key");
+    auth.agent = io.env.SSH_AUTH_SOCK;
+  }
   const client = new Client();
   const where = `${globals.sshUsername}@${target.host}:${target.port}`;
   return new Promise<Client>((resolve, reject) => {

@@ -75,6 +75,10 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
           commands.push(info.command);
           serve(acceptExec(), ["-c", info.command]);
         });
+        session.on("auth-agent", (acceptAgent) => {
+          commands.push("(auth-agent)");
+          acceptAgent?.();
+        });
         session.on("pty", (acceptPty, _reject, info) => {
           ptys.push(`${info.term} ${info.cols}x${info.rows}`);
           acceptPty();

@@ -217,10 +217,15 @@ describe("fleetctl over SSH", () => {
         env: { SSH_AUTH_SOCK: agentSock },
       });
       expect(r).toEqual({ code: 0, stdout: "agent\n", stderr: "" });
+      const forwarded = await ssh(["ssh", "-A", "--ssh-port", String(server.port), "a1b2", "echo", "fwd"], { env: { SSH_AUTH_SOCK: agentSock } });
+      expect(forwarded).toEqual({ code: 0, stdout: "fwd\n", stderr: "" });
+      expect(server.commands.slice(-2)).toEqual(["(auth-agent)", "echo fwd"]);
     } finally {
       stop.abort();
       await agent;
     }
+    const noAgent = await ssh(["ssh", "-A", "--ssh-port", String(server.port), "a1b2", "true"]);
+    expect(noAgent).toEqual({ code: 1, stdout: "", stderr: "Cannot forward the SSH agent (-A): SSH_AUTH_SOCK is not set; start ssh-agent and add your key\n" });
     const none = await env.run(["ssh", "a1b2", "true"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^SSH_AUTH_SOCK environment variable is not set\./);
