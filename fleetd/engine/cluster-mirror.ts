@@ -37,6 +37,8 @@ export class ClusterMirror {
   readonly placements = new Map<string, string>();
   /** machine → unit → entry */
   readonly schedule = new Map<string, Map<string, ScheduleEntry>>();
+  /** Machines that announced a graceful leave before their presence disappeared (consumed by the engine). */
+  readonly departed = new Set<string>();
   /** unit → machines holding a schedule entry for it */
   readonly scheduledOn = new Map<string, Set<string>>();
 
@@ -57,8 +59,16 @@ export class ClusterMirror {
     const k = this.keys;
     if (c.key.startsWith(k.machines)) {
       const id = c.key.slice(k.machines.length);
-      if (c.type === "delete") this.machines.delete(id);
-      else this.machines.set(id, parseRecord<MachineRecord>(c.key, c.value));
+      if (c.type === "delete") {
+        this.machines.delete(id);
+      } else {
+        const record = parseRecord<MachineRecord>(c.key, c.value);
+        // A leaving machine is no longer a scheduling target.
+        if (record.leaving) this.machines.delete(id);
+        else this.machines.set(id, record);
+        if (record.leaving) this.departed.add(id);
+        else this.departed.delete(id);
+      }
       t.machines.add(id);
     } else if (c.key.startsWith(k.metadataAll)) {
       const parts = Keys.split2(c.key.slice(k.metadataAll.length));

@@ -262,9 +262,13 @@ class LeaderTerm {
         this.inModel.add(id);
         this.model.setMachine({ id, publicIP: m.publicIP, metadata: this.mirror.metadataOf(id) });
       } else if (this.inModel.delete(id)) {
-        const grace = this.options.lossGraceMs ?? this.options.graceMs;
-        this.holdUntil.set(id, Date.now() + grace);
-        this.emit({ level: "info", message: `Machine ${id} is gone; its units move if it is not back within ${grace} ms` });
+        if (this.mirror.departed.delete(id)) {
+          this.emit({ level: "info", message: `Machine ${id} left the cluster; moving its units` });
+        } else {
+          const grace = this.options.lossGraceMs ?? this.options.graceMs;
+          this.holdUntil.set(id, Date.now() + grace);
+          this.emit({ level: "info", message: `Machine ${id} is gone; its units move if it is not back within ${grace} ms` });
+        }
         this.model.removeMachine(id);
         for (const n of this.mirror.schedule.get(id)?.keys() ?? []) names.add(n);
       }

@@ -14,6 +14,8 @@ export interface MachineRecord {
   version: string;
   /** The machine does not take part in leader election (`disable_engine`). */
   disableEngine: boolean;
+  /** Set just before a graceful leave: its units may move at once, no grace for a comeback. */
+  leaving?: boolean;
 }
 
 /** `P/units/<name>` (permanent): the unit and what the operator wants. */
