@@ -9,7 +9,8 @@ describe("global options", () => {
     expect(g.sshUsername).toBe("envuser");
     expect(g.tunnel).toBe("");
     expect(g.sshTimeout).toBe(10);
-    expect(g.requestTimeout).toBe(3);
+    expect(g.requestTimeout).toBeUndefined();
+    expect(resolveGlobals({}, { FLEETCTL_REQUEST_TIMEOUT: "2.5" }).requestTimeout).toBe(2.5);
     expect(g.strictHostKeyChecking).toBe(true);
     expect(g.knownHostsFile).toBe("/home/me/.fleetctl/known_hosts");
   });

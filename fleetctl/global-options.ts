@@ -18,8 +18,11 @@ export interface GlobalOptions {
   knownHostsFile: string;
   /** Verify SSH host keys; default true. */
   strictHostKeyChecking: boolean;
-  /** Seconds per API request; default 3 (0 = no limit). */
-  requestTimeout: number;
+  /**
+   * Seconds per API request, only when given (flag or env): like fleet's API client, requests have no
+   * limit by default (a tunnel's first request waits for fleetctl to start on the remote host).
+   */
+  requestTimeout: number | undefined;
   caFile: string;
   certFile: string;
   keyFile: string;
@@ -44,7 +47,7 @@ const SPECS: Spec[] = [
   { key: "sshTimeout", flag: "ssh-timeout", kind: "number", default: "10.0" },
   { key: "knownHostsFile", flag: "known-hosts-file", kind: "string", default: "~/.fleetctl/known_hosts" },
   { key: "strictHostKeyChecking", flag: "strict-host-key-checking", kind: "boolean", default: "true" },
-  { key: "requestTimeout", flag: "request-timeout", kind: "number", default: "3.0" },
+  { key: "requestTimeout", flag: "request-timeout", kind: "number", default: "" },
   { key: "caFile", flag: "ca-file", kind: "string", default: "" },
   { key: "certFile", flag: "cert-file", kind: "string", default: "" },
   { key: "keyFile", flag: "key-file", kind: "string", default: "" },
@@ -87,6 +90,7 @@ export function resolveGlobals(flags: Record<string, unknown>, env: NodeJS.Proce
     if (spec.kind === "boolean") {
       out[spec.key] = typeof raw === "boolean" ? raw : parseBool(spec.flag, String(raw), from);
     } else if (spec.kind === "number") {
+      if (raw === "") continue; // no default: unset
       const n = Number(raw);
       if (!Number.isFinite(n) || n < 0) throw new CliError(`Invalid value "${String(raw)}" for ${from}: expected a number of seconds`);
       out[spec.key] = n;
@@ -108,7 +112,7 @@ export const GLOBAL_FLAG_HELP: Record<string, string> = {
   "ssh-timeout": "Amount of time in seconds to allow for SSH connection initialization before failing",
   "known-hosts-file": "File used to store remote machine fingerprints",
   "strict-host-key-checking": "Verify host keys presented by remote machines before initiating SSH connections (true|false)",
-  "request-timeout": "Amount of time in seconds to allow a single API request before considering it failed (0 = none)",
+  "request-timeout": "Amount of time in seconds to allow a single API request before considering it failed (default: no limit)",
   "ca-file": "Path to a CA file for the https endpoint",
   "cert-file": "Path to a client certificate for the https endpoint",
   "key-file": "Path to the client key for the https endpoint",

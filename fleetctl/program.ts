@@ -65,7 +65,7 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
   program.addOption(new Option("--ssh-timeout <seconds>", `${GLOBAL_FLAG_HELP["ssh-timeout"]!} (default 10.0)`));
   program.addOption(new Option("--known-hosts-file <path>", `${GLOBAL_FLAG_HELP["known-hosts-file"]!} (default "~/.fleetctl/known_hosts")`));
   program.addOption(new Option("--strict-host-key-checking [bool]", `${GLOBAL_FLAG_HELP["strict-host-key-checking"]!} (default true)`));
-  program.addOption(new Option("--request-timeout <seconds>", `${GLOBAL_FLAG_HELP["request-timeout"]!} (default 3.0)`));
+  program.addOption(new Option("--request-timeout <seconds>", GLOBAL_FLAG_HELP["request-timeout"]));
   program.addOption(new Option("--ca-file <path>", GLOBAL_FLAG_HELP["ca-file"]));
   program.addOption(new Option("--cert-file <path>", GLOBAL_FLAG_HELP["cert-file"]));
   program.addOption(new Option("--key-file <path>", GLOBAL_FLAG_HELP["key-file"]));

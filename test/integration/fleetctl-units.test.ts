@@ -3,6 +3,7 @@
  * managers: lifecycle commands, blocking output, listings byte-for-byte, templates, --replace, errors.
  */
 import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unitHash, parseUnitFile } from "../../lib/unit";
@@ -226,6 +227,19 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
       env: { FLEETCTL_ENDPOINT: "unix:///nonexistent.sock" },
     });
     expect(flagWins).toEqual({ code: 0, stdout: `${IP1}\n${IP2}\n`, stderr: "" });
+  });
+
+  it("gives up on a silent API after --request-timeout (no limit by default, like fleet's API client)", async () => {
+    const path = join(env.dir, "silent.sock");
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(path, resolve));
+    try {
+      const r = await env.run(["--request-timeout", "0.3", "list-machines"], { env: { FLEETCTL_ENDPOINT: `unix://${path}` } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^Error retrieving list of active machines from fleet API: GET \/fleet\/v1\/machines\?pageSize=10000 via unix:\/\/.*silent\.sock failed: no answer within 300 ms\nPossible issues:/);
+    } finally {
+      silent.close();
+    }
   });
 
   it("prints the version", async () => {
