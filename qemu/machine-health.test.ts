@@ -1,5 +1,8 @@
+import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { scanConsole } from "./machine-health";
+import { ConsoleScanner, scanConsole } from "./machine-health";
 
 describe("scanConsole", () => {
   it("finds each known failure pattern with its line", () => {
@@ -18,5 +21,24 @@ describe("scanConsole", () => {
   it("says nothing about a clean boot", () => {
     const log = "[  OK  ] Started etcd.service\n[  OK  ] Reached target multi-user.target\ncore-1 login: ";
     expect(scanConsole(log)).toEqual([]);
+  });
+});
+
+describe("ConsoleScanner", () => {
+  it("reads only what was appended and finds a pattern split across two appends", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "console-scan-"));
+    try {
+      const file = path.join(dir, "console.log");
+      const scanner = new ConsoleScanner(file);
+      expect(await scanner.scan()).toEqual([]);
+      await writeFile(file, "[ 1.0] booting\r\n[ 2.0] Kernel pan");
+      expect(await scanner.scan()).toEqual([]);
+      await appendFile(file, "ic - not syncing: Attempted to kill init!\r\n[ 3.0] more\n");
+      expect(await scanner.scan()).toEqual([{ name: "kernel panic", line: "[ 2.0] Kernel panic - not syncing: Attempted to kill init!" }]);
+      await appendFile(file, "nothing new\n");
+      expect((await scanner.scan()).map((p) => p.name)).toEqual(["kernel panic"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

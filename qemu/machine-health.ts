@@ -3,7 +3,7 @@
  * "degraded"), no unit has failed, and its console log shows none of the known failure patterns.
  * Used by `up`, `status` and after every end-to-end test.
  */
-import { readFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import type { ClusterPaths, MachineSpec } from "./cluster-layout";
 import { runOnMachine } from "./machine-ssh";
 
@@ -25,6 +25,40 @@ export function scanConsole(text: string): { name: string; line: string }[] {
     if (line !== undefined) found.push({ name, line: line.trim() });
   }
   return found;
+}
+
+/**
+ * Scans a growing console log incrementally: each call reads only what was appended since the last one
+ * (polling the whole multi-megabyte log every few seconds costs real CPU on a 2-core host).
+ */
+export class ConsoleScanner {
+  private offset = 0;
+  private partial = "";
+  private readonly found: { name: string; line: string }[] = [];
+  constructor(private readonly file: string) {}
+
+  /** Every failure pattern seen so far. */
+  async scan(): Promise<{ name: string; line: string }[]> {
+    const fh = await open(this.file, "r").catch(() => undefined);
+    if (!fh) return this.found;
+    try {
+      const size = (await fh.stat()).size;
+      if (size > this.offset) {
+        const buf = Buffer.alloc(size - this.offset);
+        await fh.read(buf, 0, buf.length, this.offset);
+        this.offset = size;
+        const text = this.partial + buf.toString("utf8");
+        const cut = text.lastIndexOf("\n");
+        this.partial = cut >= 0 ? text.slice(cut + 1) : text;
+        for (const p of scanConsole(cut >= 0 ? text.slice(0, cut) : "")) {
+          if (!this.found.some((f) => f.name === p.name)) this.found.push(p);
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+    return this.found;
+  }
 }
 
 /** The last `lines` lines of a machine's console log ("" when there is none yet). */

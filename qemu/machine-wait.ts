@@ -5,9 +5,8 @@
  */
 import { delay } from "../lib/async/delay";
 import type { ClusterPaths, MachineSpec } from "./cluster-layout";
-import { checkMachine, consoleTail, describeHealth, scanConsole } from "./machine-health";
+import { checkMachine, consoleTail, ConsoleScanner, describeHealth } from "./machine-health";
 import { runOnMachine } from "./machine-ssh";
-import { readFile } from "node:fs/promises";
 import { Vm } from "./vm";
 
 export type MachinePhase = "booting" | "ssh" | "etcd healthy" | "fleetd registered" | "healthy";
@@ -19,7 +18,7 @@ export interface WaitMachineOptions {
   timeoutS: number;
   onPhase?: (machine: MachineSpec, phase: MachinePhase, elapsedMs: number) => void;
   signal?: AbortSignal;
-  /** Poll interval; default 2000 ms. */
+  /** Poll interval; default 3000 ms. */
   pollMs?: number;
 }
 
@@ -31,15 +30,26 @@ export class MachineNotUpError extends Error {
   }
 }
 
-// etcd's /health over bash's /dev/tcp: no curl in the image, and node takes seconds to start in TCG.
-const ETCD_HEALTH = `exec 3<>/dev/tcp/127.0.0.1/2379 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`;
+// etcd over HTTP with bash's /dev/tcp: no curl in the image, and anything in Node (fleetctl) takes
+// 10-20 s of a TCG guest's only vCPU, which slowed the very boot being waited for.
+export function etcdHealthProbe(port = 2379): string {
+  return `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`;
+}
+
+/** fleetd registered = its presence key `/fleet/machines/<id>` exists (etcd's JSON gateway, /v3/kv/range). */
+export function registeredProbe(machineId: string, options: { prefix?: string; port?: number } = {}): string {
+  const prefix = options.prefix ?? "/fleet/";
+  const body = JSON.stringify({ key: Buffer.from(`${prefix}machines/${machineId}`).toString("base64") });
+  return `exec 3<>/dev/tcp/127.0.0.1/${options.port ?? 2379} && printf 'POST /v3/kv/range HTTP/1.0\\r\\nContent-Type: application/json\\r\\nContent-Length: ${body.length}\\r\\n\\r\\n%s' '${body}' >&3 && cat <&3`;
+}
 
 export async function waitForMachine(paths: ClusterPaths, machine: MachineSpec, options: WaitMachineOptions): Promise<void> {
   const started = Date.now();
-  const pollMs = options.pollMs ?? 2_000;
+  const pollMs = options.pollMs ?? 3_000;
   const vm = await Vm.attach(paths.machine(machine.index).dir);
   const sig = options.signal ? { signal: options.signal } : {};
   options.onPhase?.(machine, "booting", 0);
+  const scanner = new ConsoleScanner(paths.machine(machine.index).console);
 
   const fail = async (why: string): Promise<never> => {
     throw new MachineNotUpError(machine.hostname, why, await consoleTail(paths, machine.index, 40));
@@ -48,8 +58,7 @@ export async function waitForMachine(paths: ClusterPaths, machine: MachineSpec, 
     for (;;) {
       options.signal?.throwIfAborted();
       if (!vm.isRunning()) await fail(`its QEMU process (pid ${vm.pid}) exited while waiting for "${what}"`);
-      const text = await readFile(paths.machine(machine.index).console, "utf8").catch(() => "");
-      const problems = scanConsole(text);
+      const problems = await scanner.scan();
       if (problems.length) await fail(`its console shows ${problems.map((p) => `${p.name} ("${p.line}")`).join(", ")}`);
       if (await probe()) {
         options.onPhase?.(machine, what, Date.now() - started);
@@ -66,9 +75,9 @@ export async function waitForMachine(paths: ClusterPaths, machine: MachineSpec, 
 
   await until("ssh", () => ok("true"));
   await until("etcd healthy", () =>
-    machine.etcdRole === "member" ? ok(ETCD_HEALTH, /"health"\s*:\s*"true"/) : ok("systemctl is-active --quiet etcd.service"),
+    machine.etcdRole === "member" ? ok(etcdHealthProbe(), /"health"\s*:\s*"true"/) : ok("systemctl is-active --quiet etcd.service"),
   );
-  await until("fleetd registered", () => ok("sudo fleetctl list-machines --full --no-legend", new RegExp(machine.machineId)));
+  await until("fleetd registered", () => ok(registeredProbe(machine.machineId), /"count"\s*:\s*"1"/));
   let last = "";
   await until("healthy", async () => {
     const report = await checkMachine(paths, machine, options.signal);
