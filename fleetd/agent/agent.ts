@@ -103,9 +103,16 @@ export class Agent {
       }
       await this.followSchedule(signal);
       while (!signal.aborted) {
-        if (!this.session.registered) await this.register(signal);
-        await this.reconcile(signal);
-        await this.sleepUntilNudged(signal);
+        try {
+          if (!this.session.registered) await this.register(signal);
+          await this.reconcile(signal);
+          await this.sleepUntilNudged(signal);
+        } catch (err) {
+          // Whatever failed (systemd, a corrupt record), the agent keeps running and keeps every unit.
+          if (signal.aborted) break;
+          this.emit({ level: "error", message: `Agent pass failed: ${(err as Error).message}; retrying in 1 s` });
+          await delay(1_000, signal);
+        }
       }
     } catch (err) {
       if (!signal.aborted) throw err;
@@ -267,8 +274,13 @@ export class Agent {
     // Publish what systemd says now for everything we touched (adopted units emit no change event).
     const touched = names.filter((n) => this.managed.has(n));
     if (touched.length > 0) {
-      const states = await this.manager.states(touched, signal);
-      for (const [name, state] of states) this.onUnitState(name, state);
+      try {
+        const states = await this.manager.states(touched, signal);
+        for (const [name, state] of states) this.onUnitState(name, state);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        this.emit({ level: "warn", message: `Cannot read systemd states of ${touched.length} units: ${(err as Error).message}` });
+      }
     }
     this.schedulePublish();
     if (failed.size > 0) {

@@ -102,8 +102,8 @@ export class LeaderElection {
           await this.waker.wait(signal);
         } catch (err) {
           if (signal.aborted) break;
-          if (!isRetriable(err)) throw err;
-          this.emit({ level: "warn", message: `Engine election: ${(err as Error).message}` });
+          // Keep campaigning whatever failed: an engine that gives up can leave the cluster leaderless.
+          this.emit({ level: "warn", message: `Engine election${isRetriable(err) ? "" : " (unexpected error)"}: ${(err as Error).message}` });
           await delay(this.options.retryMs ?? 1_000, signal).catch(() => undefined);
         }
       }
