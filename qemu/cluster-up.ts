@@ -34,7 +34,7 @@ export interface UpOptions {
   cpus?: number;
   /** `--metadata` flag value, e.g. "1:zone=a,role=web;2:zone=b". */
   metadata?: string;
-  /** fleet agent_ttl; default "15s". */
+  /** fleet agent_ttl; default "30s" (fleet's default: TCG guests on a loaded host stall for seconds). */
   agentTtl?: string;
   /** Seconds to wait for all machines; default 900 under TCG, 240 under KVM. */
   timeoutS?: number;
@@ -89,7 +89,7 @@ export async function upCluster(o: UpOptions): Promise<ClusterSpec> {
     imageDir,
     memoryMiB: o.memoryMiB ?? 1024,
     cpus: o.cpus ?? 1,
-    agentTtl: o.agentTtl ?? "15s",
+    agentTtl: o.agentTtl ?? "30s",
     machines: [],
     createdAt: new Date().toISOString(),
   };

@@ -48,7 +48,7 @@ export function createProgram(root = clustersRoot()): Command {
     .option("--memory <MiB>", "guest memory", intArg("--memory"), 1024)
     .option("--cpus <n>", "vCPUs per guest", intArg("--cpus"), 1)
     .option("--metadata <spec>", 'fleet metadata per machine, e.g. "1:zone=a,role=web;2:zone=b"')
-    .option("--agent-ttl <ttl>", "fleet agent_ttl", "15s")
+    .option("--agent-ttl <ttl>", "fleet agent_ttl", "30s")
     .option("--timeout <s>", "seconds to wait for all machines (default 900 TCG / 240 KVM)", intArg("--timeout"))
     .option("--stagger <ms>", "milliseconds between two machine starts", intArg("--stagger"), 0)
     .option("--public-key <file>", "authorise this public key instead of a generated one")

@@ -18,7 +18,7 @@ export { repoRoot };
 /** Metadata of the suite's machines: core-2 is the only role=edge machine. */
 export const E2E_METADATA = "1:zone=a;2:zone=b,role=edge;3:zone=b";
 /** fleet agent_ttl of the suite's cluster, in seconds. */
-export const AGENT_TTL_S = 15;
+export const AGENT_TTL_S = 30;
 
 export class E2eCluster {
   /** Machines that are supposed to be running (a test that powers one off removes it). */
