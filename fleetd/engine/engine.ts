@@ -13,7 +13,7 @@ import { SchedulerModel } from "../scheduler/scheduler-model";
 import type { Decision, ReconcileResult } from "../scheduler/types";
 import { BodyCache } from "../registry/body-cache";
 import { isRetriable } from "../registry/errors";
-import type { EtcdStore, WatchHandle } from "../registry/etcd-store";
+import type { EtcdStore, StoredKv, WatchHandle } from "../registry/etcd-store";
 import { DEFAULT_MAX_TXN_OPS } from "../registry/machine-session";
 import { Waker } from "../common/waker";
 import { anySignal } from "../common/any-signal";
@@ -119,6 +119,11 @@ export class Engine {
     }
   }
 
+  /** Asks the leading engine for a full resync (re-read everything, rebuild the model, collect bodies). */
+  requestResync(): void {
+    this.term?.requestResync();
+  }
+
   /** Gives up leadership at once (graceful shutdown). */
   async resign(): Promise<void> {
     await this.election.resign();
@@ -187,6 +192,11 @@ class LeaderTerm {
     }
   }
 
+  requestResync(): void {
+    this.needResync = true;
+    this.waker.notify();
+  }
+
   private async closeWatches(): Promise<void> {
     const w = this.watches;
     this.watches = [];
@@ -201,12 +211,14 @@ class LeaderTerm {
     const prefixes = mirroredPrefixes(this.options.store.keys);
     const { revision, results } = await this.options.store.rangeMany(
       "read the cluster for the engine",
-      prefixes.map((prefix) => ({ prefix })),
+      [...prefixes.map((prefix) => ({ prefix })), { prefix: this.options.store.keys.bodies, keysOnly: true }],
       signal,
     );
+    const bodyKeys = results.pop() ?? [];
     this.mirror = new ClusterMirror(this.options.store.keys);
     this.touched = emptyTouched();
     this.mirror.load(results, this.touched);
+    await this.collectBodies(bodyKeys, signal);
     // Placements on machines absent from the snapshot are held until the grace after taking over
     // (for a resync mid-term the deadline may already be past).
     for (const m of new Set([...this.mirror.placements.values(), ...this.mirror.schedule.keys()])) {
@@ -230,6 +242,31 @@ class LeaderTerm {
         }),
       );
     }
+  }
+
+  /**
+   * Deletes unit bodies no unit refers to (in this snapshot). Each delete compares the body's revision:
+   * the API rewrites a body with every unit that uses it, so a body that gained a user since the
+   * snapshot has a newer revision and survives.
+   */
+  private async collectBodies(bodyKeys: readonly StoredKv[], signal: AbortSignal): Promise<void> {
+    const used = new Set([...this.mirror.units.values()].map((u) => this.options.store.keys.body(u.record.hash)));
+    const unused = bodyKeys.filter((kv) => !used.has(kv.key));
+    const guard = this.election.leaderGuard();
+    for (let i = 0; i < unused.length; i += this.maxOps - 1) {
+      const batch = unused.slice(i, i + this.maxOps - 1);
+      // One transaction per body would be needed for per-body compares to be independent; a failed
+      // batch simply leaves its bodies for the next resync.
+      await this.options.store.txn(
+        `delete ${batch.length} unused unit bodies`,
+        {
+          compare: [guard, ...batch.map((kv) => ({ key: Buffer.from(kv.key), target: "Mod" as const, result: "Equal" as const, mod_revision: kv.modRevision }))],
+          success: batch.map((kv) => ({ request_delete_range: { key: Buffer.from(kv.key) } })),
+        },
+        signal,
+      );
+    }
+    if (unused.length > 0) this.emit({ level: "debug", message: `Deleted up to ${unused.length} unused unit bodies` });
   }
 
   /** Feeds what changed into the model (loading bodies first), reconciles, writes. */

@@ -145,12 +145,12 @@ export class EtcdStore {
   }
 
   /** Several prefix ranges read atomically in one transaction (one consistent snapshot). */
-  async rangeMany(operation: string, prefixes: readonly { prefix: string; exact?: boolean }[], signal?: AbortSignal): Promise<{ revision: number; results: StoredKv[][] }> {
+  async rangeMany(operation: string, prefixes: readonly { prefix: string; exact?: boolean; keysOnly?: boolean }[], signal?: AbortSignal): Promise<{ revision: number; results: StoredKv[][] }> {
     const res = await this.txn(
       operation,
       {
         success: prefixes.map((p) => ({
-          request_range: { key: Buffer.from(p.prefix), ...(p.exact ? {} : { range_end: prefixEnd(p.prefix) }) },
+          request_range: { key: Buffer.from(p.prefix), ...(p.exact ? {} : { range_end: prefixEnd(p.prefix) }), ...(p.keysOnly ? { keys_only: true } : {}) },
         })),
       },
       signal,

@@ -130,6 +130,11 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
     await waitFor("svc gone from the machine", () => !m1.manager.disk.has("svc.service") && m1.manager.running().length === 0);
     expect(await cluster.registry.getUnit("svc.service")).toBeUndefined();
     expect(await cluster.registry.listStates({ unitName: "svc.service" })).toEqual([]);
+    // Its body is collected by the next full resync (no other unit uses it).
+    const bodies = async (): Promise<number> => (await cluster.client.getAll().prefix(`${cluster.prefix}bodies/`).keys()).length;
+    expect(await bodies()).toBe(1);
+    m1.server.engine!.requestResync();
+    await waitFor("the unused body to be deleted", async () => (await bodies()) === 0);
   });
 
   it("replacing a unit's body reloads it where it runs", async () => {
