@@ -45,6 +45,9 @@ describe("fleetctl program", () => {
     const d = deps();
     expect(await runFleetctl(["submit", "--sign", "x.service"], d)).toBe(2);
     expect(d.stderr.text).toBe("WARNING: The signed/verified units feature is DEPRECATED and cannot be used.\n");
+    const v = deps();
+    expect(await runFleetctl(["verify", "x.service"], v)).toBe(2);
+    expect(v.stderr.text).toBe("WARNING: The signed/verified units feature is DEPRECATED and cannot be used.\n");
     const e = deps();
     expect(await runFleetctl(["--driver", "etcd", "list-units"], e)).toBe(1);
     expect(e.stderr.text).toContain('unrecognized driver "etcd"');

@@ -77,10 +77,16 @@ export const restart: Action<{ blockAttempts?: number; block?: boolean }> = asyn
   return 0;
 };
 
-/** Registers cat, version and restart. */
+/** fleet's deprecated `verify`: signing was removed; kept so old scripts fail clearly (exit 2). */
+export const verify: Action<object> = async () => {
+  throw new CliError("WARNING: The signed/verified units feature is DEPRECATED and cannot be used.", 2);
+};
+
+/** Registers cat, version, restart and the deprecated verify. */
 export function registerInspect(program: Command, bind: <O>(a: Action<O>) => (...args: unknown[]) => Promise<void>): void {
   program.command("cat").argument("[unit]").description("Output the contents of a submitted unit").action(bind(cat));
   program.command("version").description("Print the version and exit").action(bind(version));
+  program.command("verify", { hidden: true }).argument("[unit]").description("DEPRECATED - No longer works").action(bind(verify));
   program
     .command("restart")
     .argument("[units...]")
