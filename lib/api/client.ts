@@ -104,10 +104,14 @@ export function parseEndpoint(endpoint: string): Target {
   };
 }
 
-/** An http.Agent whose connections come from a stream connector (e.g. SSH channels). */
+/**
+ * An http.Agent whose connections come from a stream connector (e.g. SSH channels). One connection,
+ * kept alive: through a tunnel every new connection starts a `fleetctl fd-forward` process on the
+ * remote host, which costs far more than queueing requests.
+ */
 class StreamAgent extends http.Agent {
   constructor(private readonly connector: StreamConnector) {
-    super({ keepAlive: true, maxSockets: 4 });
+    super({ keepAlive: true, maxSockets: 1 });
   }
   override createConnection(_options: object, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
     this.connector().then(
