@@ -192,6 +192,12 @@ describe("scheduler invariants under random changes", () => {
       expect(replayed.placements).toEqual(after.placements);
       expect(replayed.globals).toEqual(after.globals);
       checkRules(world, after);
+      // Every unit that wants a machine and has none is reported, even when this pass skipped it.
+      const reported = new Set(result.unscheduled.map((u) => u.unit));
+      for (const u of world.units.values()) {
+        if (u.requirements.global || u.desiredState === "inactive" || model.placementOf(u.name) !== undefined) continue;
+        expect(reported.has(u.name), `${u.name} waits without a report`).toBe(true);
+      }
       // Invariant 4: every unit left unscheduled has a reason for every machine.
       for (const u of result.unscheduled) {
         expect(model.placementOf(u.unit)).toBeUndefined();
