@@ -6,7 +6,8 @@
  *
  * Scenarios: one pass placing every unit at once; the same units arriving in batches of 100 (the
  * engine calls reconcile per batch of watch events); losing 10 % of the machines; a mix of
- * constrained units (metadata, conflicts, MachineOf, globals).
+ * constrained units (metadata, conflicts, MachineOf, globals); more self-conflicting instances than
+ * machines (the refused ones must not be re-checked on every later pass).
  */
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
@@ -95,10 +96,23 @@ rows.push([`mixed constraints (${mixed.length} units, 1 global)`, `${mixedRun.ms
 const idle = time(() => mixedModel.reconcile());
 rows.push(["idle pass after that", `${idle.ms.toFixed(2)} ms (${idle.value.decisions.length} decisions)`]);
 
+// 5. More self-conflicting instances than machines: the refused ones must not cost every pass.
+const conflicted = new SchedulerModel();
+for (const m of ms) conflicted.setMachine(m);
+const instances = Math.min(unitCount, machineCount * 3);
+const webText = "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nConflicts=web@*.service\n";
+for (let i = 0; i < instances; i++) conflicted.setUnit({ ...buildUnit(`web@${i}.service`, webText), desiredState: "launched" });
+const firstConflicted = time(() => conflicted.reconcile());
+rows.push([`${instances} web@ instances with Conflicts=web@*: first pass`, `${firstConflicted.ms.toFixed(0)} ms (${firstConflicted.value.decisions.length} placed, ${firstConflicted.value.unscheduled.length} refused)`]);
+conflicted.setUnit({ ...buildUnit("other.service", "[Service]\nExecStart=/bin/true\n"), desiredState: "launched" });
+const nextConflicted = time(() => conflicted.reconcile());
+rows.push(["  next pass (one new unrelated unit)", `${nextConflicted.ms.toFixed(2)} ms (${nextConflicted.value.decisions.length} decisions)`]);
+
 const width = Math.max(...rows.map(([k]) => k.length));
 for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
 console.log(JSON.stringify({
   units: unitCount, machines: machineCount,
   one_pass_ms: Math.round(onePass.ms), batched_ms: Math.round(batchedRun.ms), machine_loss_ms: Math.round(lossRun.ms),
   mixed_ms: Math.round(mixedRun.ms), idle_pass_ms: Number(idle.ms.toFixed(2)),
+  refused_first_pass_ms: Math.round(firstConflicted.ms), refused_next_pass_ms: Number(nextConflicted.ms.toFixed(2)),
 }));
