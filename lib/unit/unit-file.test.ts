@@ -68,6 +68,10 @@ describe("parseUnitFile", () => {
     expect(parseUnitFile("[Service]\nA=x \\")[0]?.value).toBe("x");
   });
 
+  it("skips a UTF-8 byte-order mark at the start", () => {
+    expect(parseUnitFile("\uFEFF[Unit]\nDescription=a\n")).toEqual([{ section: "Unit", name: "Description", value: "a" }]);
+  });
+
   it("accepts CRLF line endings", () => {
     expect(parseUnitFile("[Unit]\r\nDescription=a\r\n")).toEqual([{ section: "Unit", name: "Description", value: "a" }]);
   });

@@ -59,7 +59,8 @@ export function parseUnitFile(text: string, options: ParseUnitFileOptions = {}):
   const fail = (reason: string, line: number): never => {
     throw new UnitFileParseError(reason, line, options.source);
   };
-  const lines = text.split("\n");
+  // systemd skips a UTF-8 byte-order mark at the start of a file.
+  const lines = (text.startsWith("\uFEFF") ? text.slice(1) : text).split("\n");
   const result: UnitOption[] = [];
   let section: string | undefined;
   let pending: string | undefined; // logical line being continued

@@ -31,6 +31,11 @@ describe("unitNameProblem", () => {
     expect(unitNameProblem(name)).toBe(problem);
   });
 
+  it("counts the length in bytes", () => {
+    expect(unitNameProblem(`${"é".repeat(125)}.service`)).toBe("unit name exceeds maximum length (256)");
+    expect(unitNameProblem("é.service")).toBe("invalid character 'é' in unit name");
+  });
+
   it("allows exactly 256 characters", () => {
     expect(unitNameProblem(`${"a".repeat(248)}.service`)).toBeUndefined();
   });

@@ -42,7 +42,8 @@ function goQuoteRune(ch: string): string {
  */
 export function unitNameProblem(name: string): string | undefined {
   if (name.length === 0) return "unit name cannot be empty";
-  if (name.length > UNIT_NAME_MAX) return `unit name exceeds maximum length (${UNIT_NAME_MAX})`;
+  // Bytes, as fleet (Go) and systemd count.
+  if (Buffer.byteLength(name, "utf8") > UNIT_NAME_MAX) return `unit name exceeds maximum length (${UNIT_NAME_MAX})`;
   const dot = name.lastIndexOf(".");
   if (dot === -1) return 'unit name must contain "."';
   if (dot === name.length - 1) return 'unit name cannot end in "."';
