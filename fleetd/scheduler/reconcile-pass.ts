@@ -63,13 +63,12 @@ export class Pass {
       return;
     }
     for (const id of [...(this.state.globalPlacements.get(name) ?? [])]) this.unschedule(name, id, true, "unit is no longer global");
-    if (placedOn !== undefined) this.refusals.forget(name);
-    if (placedOn !== undefined) worklist.add(name);
-    else if (unit.desiredState !== "inactive") this.pending.add(name);
-    else {
+    if (placedOn !== undefined || unit.desiredState === "inactive") {
       this.pending.delete(name);
       this.refusals.forget(name);
     }
+    if (placedOn !== undefined) worklist.add(name);
+    else if (unit.desiredState !== "inactive") this.pending.add(name);
   }
 
   /** Global units: fully for `full`, and only on `machines` for the others. Returns how many were placed. */
