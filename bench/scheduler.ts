@@ -125,7 +125,7 @@ async function main(): Promise<void> {
       const store = new CountingStore(clients[i % CLIENTS]!, `${PREFIX}schedule/${id}/`);
       const session = new MachineSession(store, { machine: { id, publicIP: `10.${i >> 8}.${i & 255}.1`, metadata: {}, version: "bench", disableEngine: true }, ttlSeconds: TTL });
       const manager = new MemoryUnitManager();
-      const agent = new Agent({ session, manager, publishDelayMs: 50, onEvent: (e) => e.level === "error" && log(`agent ${id}: ${e.message}`) });
+      const agent = new Agent({ session, manager, onEvent: (e) => e.level === "error" && log(`agent ${id}: ${e.message}`) });
       agents.push({ agent, store, manager, done: agent.run(controller.signal) });
     }
     const registry = new EtcdRegistry(new EtcdStore(apiClient, { prefix: PREFIX, requestTimeoutMs: 30_000 }), { isRegistered: () => true });

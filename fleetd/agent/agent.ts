@@ -31,8 +31,13 @@ export interface AgentOptions {
   session: MachineSession;
   manager: UnitManager;
   onEvent?: (event: AgentEvent) => void;
-  /** Batch window for state publishing. Default 20 ms. */
+  /** Batch window for state publishing when the agent is quiet. Default 20 ms. */
   publishDelayMs?: number;
+  /**
+   * Batch window while states change in bursts (the previous publish was less than a second ago):
+   * many units starting at once go out in a few transactions instead of one per change. Default 250 ms.
+   */
+  burstPublishDelayMs?: number;
   /** Longest wait between retries while etcd is away. Default 5000 ms. */
   maxBackoffMs?: number;
   /** Keeps the lease ID across restarts so a crashed fleetd resumes its lease. Default: none. */
@@ -63,6 +68,8 @@ export class Agent {
   private needFullRepublish = false;
   private watch: WatchHandle | undefined;
   private readonly publishDelayMs: number;
+  private readonly burstPublishDelayMs: number;
+  private lastPublishAt = 0;
   private readonly maxBackoffMs: number;
   private readonly leaseMemory: LeaseMemory | undefined;
   private firstRegistration = true;
@@ -72,6 +79,7 @@ export class Agent {
     this.manager = options.manager;
     this.emit = options.onEvent ?? (() => undefined);
     this.publishDelayMs = options.publishDelayMs ?? 20;
+    this.burstPublishDelayMs = options.burstPublishDelayMs ?? 250;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
     this.leaseMemory = options.leaseMemory;
   }
@@ -299,10 +307,14 @@ export class Agent {
 
   private schedulePublish(): void {
     if (this.publishTimer || this.publishing) return;
-    this.publishTimer = setTimeout(() => {
-      this.publishTimer = undefined;
-      void this.publish();
-    }, this.publishDelayMs);
+    const burst = Date.now() - this.lastPublishAt < 1_000;
+    this.publishTimer = setTimeout(
+      () => {
+        this.publishTimer = undefined;
+        void this.publish();
+      },
+      burst ? this.burstPublishDelayMs : this.publishDelayMs,
+    );
   }
 
   /** Sends pending states in one batch; on failure they stay pending (newer values win) and retry. */
@@ -316,6 +328,7 @@ export class Agent {
     const batch = new Map(this.pendingStates);
     this.pendingStates.clear();
     this.publishing = true;
+    this.lastPublishAt = Date.now();
     try {
       await this.session.publishStates(batch);
     } catch (err) {

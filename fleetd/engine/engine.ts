@@ -47,6 +47,11 @@ export interface EngineOptions {
   resyncIntervalMs: number;
   /** Batch window after a change before a pass runs. Default 10 ms. */
   debounceMs?: number;
+  /**
+   * While changes keep arriving (a flood of submits), keep collecting them for up to this long before
+   * a pass, so one pass places a big batch and each agent gets its units in fewer events. Default 200 ms.
+   */
+  maxBatchWaitMs?: number;
   maxTxnOps?: number;
   onEvent?: (e: EngineEvent) => void;
 }
@@ -150,6 +155,8 @@ class LeaderTerm {
   private readonly graceUntil: number;
   private readonly maxOps: number;
   private needResync = false;
+  /** Count of watched changes, to notice whether more keep arriving while a batch is collected. */
+  private changes = 0;
 
   constructor(
     private readonly options: EngineOptions,
@@ -177,7 +184,7 @@ class LeaderTerm {
             const nextHold = Math.min(...[this.graceUntil, ...this.holdUntil.values()].filter((t) => t > now));
             const untilGrace = Number.isFinite(nextHold) ? nextHold - now + 5 : Number.POSITIVE_INFINITY;
             await this.waker.wait(signal, Math.min(nextResync - now, untilGrace));
-            if (this.options.debounceMs !== 0) await delay(this.options.debounceMs ?? 10, signal);
+            await this.collect(signal);
             if (Date.now() >= nextResync) nextResync = 0;
           }
         } catch (err) {
@@ -189,6 +196,19 @@ class LeaderTerm {
       }
     } finally {
       await this.closeWatches();
+    }
+  }
+
+  /** Waits the debounce, and keeps waiting while changes still pour in (up to maxBatchWaitMs). */
+  private async collect(signal: AbortSignal): Promise<void> {
+    const debounce = this.options.debounceMs ?? 10;
+    if (debounce === 0) return;
+    const until = Date.now() + (this.options.maxBatchWaitMs ?? 200);
+    let seen = this.changes;
+    await delay(debounce, signal);
+    while (this.changes !== seen && Date.now() < until) {
+      seen = this.changes;
+      await delay(debounce, signal);
     }
   }
 
@@ -232,6 +252,7 @@ class LeaderTerm {
         await this.options.store.watch(prefix, revision + 1, {
           onChanges: (changes) => {
             for (const c of changes) this.mirror.apply(c, this.touched);
+            this.changes += changes.length;
             this.waker.notify();
           },
           onError: (err) => {

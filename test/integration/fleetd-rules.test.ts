@@ -129,7 +129,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
     await cluster.registry.destroyUnit("svc.service");
     await waitFor("svc gone from the machine", () => !m1.manager.disk.has("svc.service") && m1.manager.running().length === 0);
     expect(await cluster.registry.getUnit("svc.service")).toBeUndefined();
-    expect(await cluster.registry.listStates({ unitName: "svc.service" })).toEqual([]);
+    await waitFor("svc's state to be withdrawn", async () => (await cluster.registry.listStates({ unitName: "svc.service" })).length === 0);
     // Its body is collected by the next full resync (no other unit uses it).
     const bodies = async (): Promise<number> => (await cluster.client.getAll().prefix(`${cluster.prefix}bodies/`).keys()).length;
     expect(await bodies()).toBe(1);
