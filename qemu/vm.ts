@@ -70,6 +70,8 @@ export interface VmOptions {
   memoryMiB?: number;
   /** Default 1. */
   cpus?: number;
+  /** QEMU -cpu model. Default "host" with KVM, "max" with TCG. */
+  cpuModel?: string;
   /** Default: {@link probeAcceleratorOnce}'s choice (its notice is printed through `log`). */
   accelerator?: Accelerator;
   /** Prefix for the QEMU command, e.g. ["ip", "netns", "exec", "cf-dev"]. */
@@ -110,7 +112,7 @@ const POLL_MS = 200;
 
 /** Builds the QEMU argument list for a machine (exported for tests and for printing). */
 export function qemuArgs(o: VmOptions, paths: { consoleLog: string; qmpSocket: string; pidFile: string; overlay?: string; varsFile?: string }, accel: Accelerator): string[] {
-  const args = ["-name", o.name, "-machine", "q35", "-accel", accel, "-cpu", accel === "kvm" ? "host" : "max",
+  const args = ["-name", o.name, "-machine", "q35", "-accel", accel, "-cpu", o.cpuModel ?? (accel === "kvm" ? "host" : "max"),
     "-m", String(o.memoryMiB ?? 1024), "-smp", String(o.cpus ?? 1), "-nodefaults", "-display", "none",
     "-serial", `file:${paths.consoleLog}`, "-qmp", `unix:${paths.qmpSocket},server=on,wait=off`,
     "-pidfile", paths.pidFile, "-daemonize", "-device", "virtio-rng-pci"];
