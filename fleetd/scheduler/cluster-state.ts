@@ -4,6 +4,7 @@
  * non-global placements; global placements; MachineOf followers by target. Mutation primitives here
  * keep every index consistent; policy (what to decide) lives in `SchedulerModel`.
  */
+import { ConflictHosts } from "./conflict-hosts";
 import { LoadOrder, preferMachine } from "./load-order";
 import { toMachineRecord, type MachineRecord, type UnitRecord } from "./records";
 import { checkMachine, type ClusterView } from "./rules";
@@ -42,6 +43,7 @@ export class ClusterState implements ClusterView {
   readonly followers = new Map<string, Set<string>>();
   /** Placements on machines that are not present, by machine ID. */
   readonly orphans = new Map<string, Set<string>>();
+  private readonly conflictHosts = new ConflictHosts();
   private readonly byShortId = new Map<string, Set<string>>();
   private readonly byMetadata = new Map<string, Set<string>>();
   private readonly order = new LoadOrder();
@@ -97,7 +99,10 @@ export class ClusterState implements ClusterView {
   removeMachine(id: string): void {
     const record = this.machines.get(id);
     if (record === undefined) return;
-    for (const name of record.units) addTo(this.orphans, id, name);
+    for (const name of record.units) {
+      addTo(this.orphans, id, name);
+      this.conflictHosts.detached(id, name);
+    }
     this.machines.delete(id);
     removeFrom(this.byShortId, record.shortId, id);
     this.indexMetadata(record, false);
@@ -180,6 +185,7 @@ export class ClusterState implements ClusterView {
   }
 
   private attach(record: MachineRecord, name: string): void {
+    if (!record.units.has(name)) this.conflictHosts.attached(record.id, name);
     record.units.add(name);
     const unit = this.units.get(name);
     if (unit !== undefined && unit.conflicts.length > 0) record.conflictHolders.add(name);
@@ -193,10 +199,26 @@ export class ClusterState implements ClusterView {
       removeFrom(this.orphans, machineId, name);
       return;
     }
-    record.units.delete(name);
+    if (record.units.delete(name)) this.conflictHosts.detached(machineId, name);
     record.conflictHolders.delete(name);
     record.replaceHolders.delete(name);
     this.loadChanged(record);
+  }
+
+  // Units
+
+  /** Indexes a unit's patterns (call when it enters the model). */
+  registerUnit(unit: UnitRecord): void {
+    for (const glob of unit.conflicts) this.conflictHosts.addUser(glob.pattern, () => this.placedPairs());
+  }
+
+  /** Drops a unit's patterns from the indexes (call when it leaves or before it is replaced). */
+  unregisterUnit(unit: UnitRecord): void {
+    for (const glob of unit.conflicts) this.conflictHosts.removeUser(glob.pattern);
+  }
+
+  private *placedPairs(): Generator<readonly [string, string]> {
+    for (const record of this.machines.values()) for (const name of record.units) yield [record.id, name];
   }
 
   // Followers (MachineOf)
@@ -254,6 +276,10 @@ export class ClusterState implements ClusterView {
       excludedBy[rule] = (excludedBy[rule] ?? 0) + count;
     };
     if (space.kind === "order") {
+      // Its own Conflicts patterns already match a unit on every machine: no need to look.
+      if (space.rule === undefined && this.conflictHosts.coverAll(unit.conflicts, this.machines.size)) {
+        return { excludedBy: { Conflicts: this.machines.size }, machines: this.machines.size };
+      }
       for (const id of space.order.ascending()) {
         const record = this.machines.get(id);
         if (record === undefined) continue;

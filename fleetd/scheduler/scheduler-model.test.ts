@@ -208,6 +208,24 @@ describe("Conflicts", () => {
     expect(brief(r.model.reconcile().decisions)).toEqual(["+web@3.service@m3"]);
   });
 
+  it("refuses surplus self-conflicting instances, and places them when a machine joins or one leaves", () => {
+    const model = new SchedulerModel();
+    for (const id of ["m1", "m2"]) model.setMachine(machine(id));
+    for (let i = 1; i <= 4; i++) model.setUnit(unit(`web@${i}.service`, "Conflicts=web@*.service"));
+    const first = model.reconcile();
+    expect(brief(first.decisions)).toEqual(["+web@1.service@m1", "+web@2.service@m2"]);
+    expect(first.unscheduled.map((u) => [u.unit, u.excludedBy])).toEqual([
+      ["web@3.service", { Conflicts: 2 }],
+      ["web@4.service", { Conflicts: 2 }],
+    ]);
+    expect(model.reconcile().unscheduled).toHaveLength(2); // still reported on later passes
+    model.setMachine(machine("m3"));
+    expect(brief(model.reconcile().decisions)).toEqual(["+web@3.service@m3"]);
+    model.removeUnit("web@1.service");
+    expect(brief(model.reconcile().decisions)).toEqual(["-web@1.service@m1", "+web@4.service@m1"]);
+    expect(model.reconcile().unscheduled).toEqual([]);
+  });
+
   it("moves one of two conflicting units found on the same machine", () => {
     const r = schedule({
       machines: [machine("m1"), machine("m2")],

@@ -56,10 +56,12 @@ export class SchedulerModel {
     const record = toUnitRecord(unit);
     if (old !== undefined) {
       this.state.unlinkFollower(old);
+      this.state.unregisterUnit(old);
       // Its old patterns may have kept refused units away; they no longer do.
       if (this.state.isPlaced(unit.name)) this.refusals.unitLeft(unit.name, old);
     }
     this.state.units.set(unit.name, record);
+    this.state.registerUnit(record);
     this.state.linkFollower(record);
     this.state.refreshHolders(unit.name);
     if (record.global) this.globals.add(unit.name);
@@ -73,6 +75,7 @@ export class SchedulerModel {
     const old = this.state.units.get(name);
     if (old === undefined) return;
     this.state.unlinkFollower(old);
+    this.state.unregisterUnit(old);
     if (this.state.isPlaced(name)) this.refusals.unitLeft(name, old);
     this.state.units.delete(name);
     this.globals.delete(name);
