@@ -32,6 +32,7 @@ export interface Refusal {
   machines: number;
 }
 
+/** Machines, units and placements with the indexes the rules and `choose` rely on. */
 export class ClusterState implements ClusterView {
   readonly machines = new Map<string, MachineRecord>();
   readonly units = new Map<string, UnitRecord>();

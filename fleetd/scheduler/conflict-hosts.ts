@@ -18,6 +18,7 @@ interface Entry {
   hosts: Map<string, number>;
 }
 
+/** Machines hosting matches of each indexed wildcard Conflicts pattern. */
 export class ConflictHosts {
   private readonly entries = new Map<string, Entry>();
 

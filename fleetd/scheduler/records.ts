@@ -31,6 +31,7 @@ export interface MachineRecord {
   readonly replaceHolders: Set<string>;
 }
 
+/** Prepares a unit for rule checks (patterns compiled once). */
 export function toUnitRecord(unit: SchedulerUnit): UnitRecord {
   const r = unit.requirements;
   return {
@@ -44,6 +45,7 @@ export function toUnitRecord(unit: SchedulerUnit): UnitRecord {
   };
 }
 
+/** A machine record with empty per-machine indexes. */
 export function toMachineRecord(machine: SchedulerMachine): MachineRecord {
   return {
     id: machine.id,

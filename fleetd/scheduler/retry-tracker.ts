@@ -27,6 +27,7 @@ interface Departed {
 /** Above this many (vacated × refused) relation checks, retrying every such unit is cheaper. */
 const RELATION_CHECK_BUDGET = 200_000;
 
+/** Refused units, and when each deserves another look (see the file comment). */
 export class RetryTracker {
   private machineEpoch = 0;
   private readonly refused = new Map<string, Refused>();

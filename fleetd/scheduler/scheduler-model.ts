@@ -17,6 +17,7 @@ import { sameSchedulingInputs, toUnitRecord } from "./records";
 import { RetryTracker } from "./retry-tracker";
 import type { MachineExclusion, ReconcileResult, SchedulerMachine, SchedulerUnit } from "./types";
 
+/** The scheduler's in-memory model and its incremental `reconcile()` (see the file comment). */
 export class SchedulerModel {
   private readonly state = new ClusterState();
   private readonly globals = new Set<string>();
