@@ -16,7 +16,7 @@ import { isRetriable } from "../registry/errors";
 import type { EtcdStore, StoredKv, WatchHandle } from "../registry/etcd-store";
 import { DEFAULT_MAX_TXN_OPS } from "../registry/machine-session";
 import { Waker } from "../common/waker";
-import { anySignal } from "../common/any-signal";
+import { anySignal } from "../../lib/async/any-signal";
 import { ClusterMirror, emptyTouched, mirroredPrefixes, type Touched } from "./cluster-mirror";
 import { LeaderElection } from "./leader-election";
 import { packBatches, planUnit, type OpGroup } from "./placement-plan";
@@ -106,14 +106,18 @@ export class Engine {
       const c = (termController = new AbortController());
       const term = (this.term = new LeaderTerm(this.options, this.election, this.stats, this.emit));
       const previous = termDone;
-      termDone = previous.then(() =>
-        term.run(anySignal([signal, c.signal])).catch((err: unknown) => {
-          if (!c.signal.aborted && !signal.aborted) {
-            this.emit({ level: "error", message: `Engine term ended: ${(err as Error).message}; resigning` });
-            void this.election.resign();
-          }
-        }),
-      );
+      termDone = previous.then(() => {
+        const combined = anySignal([signal, c.signal]);
+        return term
+          .run(combined.signal)
+          .catch((err: unknown) => {
+            if (!c.signal.aborted && !signal.aborted) {
+              this.emit({ level: "error", message: `Engine term ended: ${(err as Error).message}; resigning` });
+              void this.election.resign();
+            }
+          })
+          .finally(combined.dispose);
+      });
     });
     try {
       await this.election.run(signal);
