@@ -5,7 +5,7 @@ import { UNIT_TARGET_STATES } from "../../lib/api/types";
 import type { ApiBackend } from "./backend";
 import { HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
 import { pageOf } from "./paging";
-import { isTemplate, sameUnitBody, unitNameProblem, unitOptionsProblem } from "./unit-rules";
+import { circularReplacesProblem, isTemplate, sameUnitBody, unitNameProblem, unitOptionsProblem } from "./unit-rules";
 
 /** What a resource handler gets for one request. */
 export interface ResourceContext {
@@ -55,6 +55,8 @@ function wireUnit(u: ApiUnit): ApiUnit {
   if (u.desiredState) out.desiredState = u.desiredState;
   if (u.currentState) out.currentState = u.currentState;
   if (u.machineID) out.machineID = u.machineID;
+  // Extension (fleet's clients ignore unknown fields): why the engine has not placed it.
+  if (u.unscheduledReason) out.unscheduledReason = u.unscheduledReason;
   return out;
 }
 
@@ -116,6 +118,8 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
   if (create) {
     const problem = unitOptionsProblem(su.name, su.options);
     if (problem) throw new HttpError(400, problem);
+    const circular = await circularReplacesProblem(su.name, su.options, () => ctx.backend.listUnits(ctx.signal));
+    if (circular) throw new HttpError(400, circular);
     const desiredState = su.desiredState ?? "inactive";
     if (isTemplate(su.name) && desiredState !== "inactive") {
       throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);

@@ -20,6 +20,7 @@ import { anySignal } from "../../lib/async/any-signal";
 import { ClusterMirror, emptyTouched, mirroredPrefixes, type Touched } from "./cluster-mirror";
 import { LeaderElection } from "./leader-election";
 import { packBatches, planUnit, type OpGroup } from "./placement-plan";
+import { UnscheduledReasons } from "./unscheduled-reasons";
 
 /** Placement transactions in flight at once. */
 const WRITE_CONCURRENCY = 4;
@@ -150,6 +151,8 @@ class LeaderTerm {
   lastResult: ReconcileResult | undefined;
   private mirror: ClusterMirror;
   private readonly bodies: BodyCache;
+  /** `P/unscheduled/`: why units have no machine, for the API and fleetctl (invariant 4). */
+  private readonly reasons: UnscheduledReasons;
   private touched: Touched = emptyTouched();
   private readonly waker = new Waker();
   private watches: WatchHandle[] = [];
@@ -170,6 +173,7 @@ class LeaderTerm {
   ) {
     this.mirror = new ClusterMirror(options.store.keys);
     this.bodies = new BodyCache(options.store);
+    this.reasons = new UnscheduledReasons(options.store.keys);
     this.graceUntil = Date.now() + options.graceMs;
     this.maxOps = options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
   }
@@ -235,10 +239,12 @@ class LeaderTerm {
     const prefixes = mirroredPrefixes(this.options.store.keys);
     const { revision, results } = await this.options.store.rangeMany(
       "read the cluster for the engine",
-      [...prefixes.map((prefix) => ({ prefix })), { prefix: this.options.store.keys.bodies, keysOnly: true }],
+      [...prefixes.map((prefix) => ({ prefix })), { prefix: this.options.store.keys.unscheduledAll }, { prefix: this.options.store.keys.bodies, keysOnly: true }],
       signal,
     );
     const bodyKeys = results.pop() ?? [];
+    // Only the leader writes these: read once per resync, not watched.
+    this.reasons.load(results.pop() ?? []);
     this.mirror = new ClusterMirror(this.options.store.keys);
     this.touched = emptyTouched();
     this.mirror.load(results, this.touched);
@@ -354,9 +360,12 @@ class LeaderTerm {
     for (const d of decisions) names.add(d.unit);
     this.lastResult = result;
     for (const d of decisions) this.emit({ level: "debug", message: `${d.kind === "schedule" ? "Scheduled" : "Unscheduled"} ${d.unit} ${d.kind === "schedule" ? "to" : "from"} ${d.machineId}: ${d.reason}` });
+    const reasons = this.reasons.plan(result.unscheduled, (n) => this.model.explain(n), this.inModel.size);
     const decided = performance.now();
     this.stats.decideMs += decided - started;
-    await this.write([...names].sort(), signal);
+    await this.write([...names].sort(), signal, reasons.groups);
+    // Explanations left over (budget per pass): another pass soon writes them.
+    if (reasons.more) this.waker.notify();
     this.stats.writeMs += performance.now() - decided;
   }
 
@@ -393,9 +402,9 @@ class LeaderTerm {
     return [...out];
   }
 
-  /** Plans one op group per unit and writes them in guarded, packed transactions. */
-  private async write(names: readonly string[], signal: AbortSignal): Promise<void> {
-    const groups: OpGroup[] = [];
+  /** Plans one op group per unit and writes them, with `extra` groups, in guarded, packed transactions. */
+  private async write(names: readonly string[], signal: AbortSignal, extra: readonly OpGroup[] = []): Promise<void> {
+    const groups: OpGroup[] = [...extra];
     for (const name of names) {
       const u = this.mirror.units.get(name);
       const global = u?.record.global ?? false;

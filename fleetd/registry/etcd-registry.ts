@@ -4,12 +4,12 @@
  * engine's; the API only writes units, bodies and dynamic metadata.
  */
 import type { ICompare, IRequestOp } from "etcd3";
-import type { ApiMachine, ApiUnit, ApiUnitState, UnitTargetState } from "../../lib/api/types";
+import type { ApiMachine, ApiUnit, ApiUnitState, ApiUnscheduledReason, UnitTargetState } from "../../lib/api/types";
 import { buildUnit, isTemplate } from "../../lib/unit";
 import { BodyCache } from "./body-cache";
 import { ConflictError, TemplateActivationError, UnitNotFoundError } from "./errors";
 import type { EtcdStore, StoredKv } from "./etcd-store";
-import { Keys, parseRecord, type MachineRecord, type StateRecord, type UnitRecord } from "./keys";
+import { Keys, parseRecord, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "./keys";
 import type { CreateUnitInput, CreateUnitOutcome, Registry, StateFilter } from "./registry";
 
 /** Compare-and-swap attempts before a write reports a conflict (only concurrent writers cause retries). */
@@ -39,9 +39,10 @@ export class EtcdRegistry implements Registry {
   async listUnits(signal?: AbortSignal): Promise<ApiUnit[]> {
     const k = this.keys;
     const {
-      results: [units = [], placements = [], states = []],
-    } = await this.store.rangeMany("list units", [{ prefix: k.units }, { prefix: k.placements }, { prefix: k.statesAll }], signal);
+      results: [units = [], placements = [], states = [], reasons = []],
+    } = await this.store.rangeMany("list units", [{ prefix: k.units }, { prefix: k.placements }, { prefix: k.statesAll }, { prefix: k.unscheduledAll }], signal);
     const placementOf = new Map(placements.map((kv) => [kv.key.slice(k.placements.length), kv.value.toString("utf8")]));
+    const reasonOf = new Map(reasons.map((kv) => [kv.key.slice(k.unscheduledAll.length), kv]));
     const stateOf = new Map<string, StateRecord>();
     for (const kv of states) stateOf.set(kv.key.slice(k.statesAll.length), parseRecord<StateRecord>(kv.key, kv.value));
     const records = units.map((kv) => parseRecord<UnitRecord>(kv.key, kv.value));
@@ -49,16 +50,16 @@ export class EtcdRegistry implements Registry {
       records.map((r) => r.hash),
       signal,
     );
-    return records.map((r) => this.toApiUnit(r, placementOf.get(r.name), (m) => stateOf.get(`${r.name}/${m}`))).sort(byName);
+    return records.map((r) => this.toApiUnit(r, placementOf.get(r.name), (m) => stateOf.get(`${r.name}/${m}`), reasonOf.get(r.name))).sort(byName);
   }
 
   async getUnit(name: string, signal?: AbortSignal): Promise<ApiUnit | undefined> {
     const k = this.keys;
     const {
-      results: [unit = [], placement = [], states = []],
+      results: [unit = [], placement = [], states = [], reason = []],
     } = await this.store.rangeMany(
       `read unit ${name}`,
-      [{ prefix: k.unit(name), exact: true }, { prefix: k.placement(name), exact: true }, { prefix: k.state(name) }],
+      [{ prefix: k.unit(name), exact: true }, { prefix: k.placement(name), exact: true }, { prefix: k.state(name) }, { prefix: k.unscheduled(name), exact: true }],
       signal,
     );
     const kv = unit[0];
@@ -66,10 +67,10 @@ export class EtcdRegistry implements Registry {
     const record = parseRecord<UnitRecord>(kv.key, kv.value);
     await this.bodies.load([record.hash], signal);
     const stateOf = new Map(states.map((s) => [s.key.slice(k.state(name).length), parseRecord<StateRecord>(s.key, s.value)]));
-    return this.toApiUnit(record, placement[0]?.value.toString("utf8"), (m) => stateOf.get(m));
+    return this.toApiUnit(record, placement[0]?.value.toString("utf8"), (m) => stateOf.get(m), reason[0]);
   }
 
-  private toApiUnit(record: UnitRecord, machine: string | undefined, stateOn: (machine: string) => StateRecord | undefined): ApiUnit {
+  private toApiUnit(record: UnitRecord, machine: string | undefined, stateOn: (machine: string) => StateRecord | undefined, reason?: StoredKv): ApiUnit {
     const body = this.bodies.get(record.hash);
     const unit: ApiUnit = { name: record.name, options: body ? body.options : [], desiredState: record.desiredState };
     if (record.global) return unit;
@@ -78,6 +79,10 @@ export class EtcdRegistry implements Registry {
       unit.machineID = machine;
       const state = stateOn(machine);
       if (state) unit.currentState = state.launched ? "launched" : "loaded";
+    } else if (reason && record.desiredState !== "inactive") {
+      // Shown only while it applies: the engine deletes it right after placing the unit or when the unit
+      // goes inactive, but a reader may come in between.
+      unit.unscheduledReason = readReason(reason);
     }
     return unit;
   }
@@ -248,6 +253,15 @@ export class EtcdRegistry implements Registry {
       out.push({ name, hash: s.hash, machineID, systemdLoadState: s.loadState, systemdActiveState: s.activeState, systemdSubState: s.subState });
     }
     return out.sort((a, b) => cmp(a.name, b.name) || cmp(a.machineID, b.machineID));
+  }
+}
+
+/** The engine's record of why a unit is unscheduled; an unreadable one is reported as such, not thrown. */
+function readReason(kv: StoredKv): ApiUnscheduledReason {
+  try {
+    return parseRecord<UnscheduledRecord>(kv.key, kv.value);
+  } catch (err) {
+    return { summary: (err as Error).message, excludedBy: {}, machines: [], moreMachines: 0, since: "" };
   }
 }
 

@@ -2,7 +2,7 @@
  * The etcd key layout under a prefix `P` (default `/fleet/`), and the JSON records stored in it.
  * See `fleetd/REGISTRY.md` for who writes/watches what and why it scales.
  */
-import type { UnitTargetState } from "../../lib/api/types";
+import type { ApiUnscheduledReason, UnitTargetState } from "../../lib/api/types";
 
 /** `P/machines/<id>` (on the machine's lease): presence and static facts. */
 export interface MachineRecord {
@@ -46,6 +46,12 @@ export interface StateRecord {
   /** The agent asked systemd to start the unit (fleet's "job-state" heartbeat, folded into the state). */
   launched: boolean;
 }
+
+/**
+ * `P/unscheduled/<name>` (permanent, written by the leading engine only when it changes): why the unit
+ * has no machine. Deleted when the unit is placed, destroyed or no longer wants a machine.
+ */
+export type UnscheduledRecord = ApiUnscheduledReason;
 
 /** Builds keys under one prefix. All keys are strings; etcd sorts them bytewise. */
 export class Keys {
@@ -96,6 +102,13 @@ export class Keys {
   /** `P/state/<name>/` or one machine's state of it. */
   state(name: string, machine?: string): string {
     return machine === undefined ? `${this.statesAll}${name}/` : `${this.statesAll}${name}/${machine}`;
+  }
+  /** `P/unscheduled/`: why each unit that wants a machine has none (engine-written, see REGISTRY.md). */
+  get unscheduledAll(): string {
+    return `${this.prefix}unscheduled/`;
+  }
+  unscheduled(name: string): string {
+    return `${this.unscheduledAll}${name}`;
   }
   get leader(): string {
     return `${this.prefix}engine/leader`;

@@ -24,7 +24,42 @@ export interface ApiUnit {
   currentState?: UnitTargetState;
   /** Target machine; absent when unscheduled and for global units. */
   machineID?: string;
+  /**
+   * Extension over fleet (its clients ignore unknown fields): why the engine could not place the unit.
+   * Present only while the unit wants a machine (desired state loaded/launched) and has none.
+   */
+  unscheduledReason?: ApiUnscheduledReason;
 }
+
+/** One machine ruled out for a unit, and the rule that excluded it. */
+export interface ApiMachineExclusion {
+  machineID: string;
+  /** MachineID, MachineOf, MachineMetadata, Conflicts or Replaces. */
+  rule: string;
+  /** e.g. `unit requires role=db, machine has role=web`. */
+  detail: string;
+}
+
+/**
+ * Why a unit is not scheduled (architecture invariant 4), as the leading engine recorded it at
+ * `P/unscheduled/<name>`. Bounded: the first {@link UNSCHEDULED_MACHINES_SHOWN} excluded machines by ID,
+ * the rest counted in `moreMachines`; `excludedBy` counts every machine.
+ */
+export interface ApiUnscheduledReason {
+  /** e.g. "no machine can run it (3 machines): 2 excluded by MachineMetadata, 1 by Conflicts". */
+  summary: string;
+  /** Machines excluded per rule (all machines accounted for). */
+  excludedBy: Record<string, number>;
+  /** Excluded machines, sorted by ID, at most {@link UNSCHEDULED_MACHINES_SHOWN}. */
+  machines: ApiMachineExclusion[];
+  /** Excluded machines left out of `machines`. */
+  moreMachines: number;
+  /** When the engine first recorded this reason (ISO 8601). */
+  since: string;
+}
+
+/** Most excluded machines listed in an {@link ApiUnscheduledReason}. */
+export const UNSCHEDULED_MACHINES_SHOWN = 50;
 
 /** `GET /machines`. */
 export interface ApiMachine {
