@@ -8,6 +8,14 @@ import { delay } from "../lib/async/delay";
 import type { CommandContext } from "./context";
 import { machineFullLegend } from "./legend";
 import { lookupUnits, SINGLE_FETCH_LIMIT } from "./unit-lookup";
+import { isUnscheduled, remedy } from "./unscheduled-reason";
+
+/** Why a unit that wants a machine has none, for one line: summary and what to do. */
+function unscheduledWhy(unit: ApiUnit): string {
+  const reason = unit.unscheduledReason;
+  const summary = reason ? reason.summary : "no reason recorded yet";
+  return `it is not scheduled on any machine: ${summary}. ${remedy(unit.name, reason)} Per-machine reasons: "fleetctl status ${unit.name}"`;
+}
 
 /** Longest time between two rounds (fleet polled every 250 ms). */
 export const POLL_INTERVAL_MS = 250;
@@ -42,10 +50,13 @@ export async function waitForUnitStates(
   target: UnitTargetState,
   attempts: number,
 ): Promise<string | undefined> {
+  let last = new Map<string, ApiUnit>();
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
   const pending = [...new Set(names)];
   for (let round = 0; pending.length > 0; round++) {
     const units = await lookupUnits(ctx, pending);
+    // Seen on the last round: a unit left without a machine says why in the timeout message.
+    last = units;
     for (const name of [...pending]) {
       const unit = units.get(name);
       // A unit destroyed meanwhile is as inactive as it gets; global units have no current state, so
@@ -57,7 +68,10 @@ export async function waitForUnitStates(
     }
     if (pending.length === 0) break;
     if (Date.now() + pollDelay(round) > deadline) {
-      return `timed out waiting for unit ${pending[0]!} to report state ${target}`;
+      const name = pending[0]!;
+      const unit = last.get(name);
+      const why = unit && target !== "inactive" && isUnscheduled(unit, false) ? `: ${unscheduledWhy(unit)}` : "";
+      return `timed out waiting for unit ${name} to report state ${target}${why}`;
     }
     await delay(pollDelay(round), ctx.signal);
   }

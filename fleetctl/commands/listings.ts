@@ -7,6 +7,7 @@ import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { machineFullLegend, machineIdLegend } from "../legend";
 import { formatTable } from "../tabwriter";
+import { isUnscheduled, reasonSummary } from "../unscheduled-reason";
 import type { Action } from "./action";
 
 interface ListOpts {
@@ -51,6 +52,8 @@ function unitFileFields(machines: Map<string, ApiMachine>): Record<string, Colum
     tmachine: target,
     global: (u) => String(global(u)),
     desc: (u) => u.options.find((o) => o.section === "Unit" && o.name === "Description")?.value || "-",
+    // Extension: why the engine could not place the unit ("-" when it is placed or not wanted).
+    reason: (u) => (isUnscheduled(u, global(u)) ? reasonSummary(u) : "-"),
   };
 }
 
@@ -141,6 +144,6 @@ export function registerListings(program: Command, bind: <O>(a: Action<O>) => (.
   );
   common(
     program.command("list-unit-files").description("List the units that exist in the cluster."),
-    "unit, hash, dstate, state, target, global, desc (tmachine is deprecated)",
+    "unit, hash, dstate, state, target, global, desc, reason (why a unit is not scheduled; tmachine is deprecated)",
   ).action(bind(listUnitFiles));
 }

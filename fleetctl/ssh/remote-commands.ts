@@ -14,6 +14,7 @@ import { parseCount } from "../commands/action";
 import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
 import { isGlobalUnit } from "../unit-lookup";
+import { describeUnscheduled, isUnscheduled } from "../unscheduled-reason";
 import { fdForward } from "./fd-forward";
 import { execRemote, INTERRUPTED_EXIT, shellRemote } from "./remote-exec";
 import { connectSsh, shellQuote } from "./ssh-connect";
@@ -107,7 +108,9 @@ export const status: Action<RemoteOpts> = async (ctx, args, opts) => {
   let first = true;
   for (const arg of args) {
     const unit = await requireUnit(ctx, arg, (n) => `Unit ${n} does not exist.`);
-    if (!isGlobalUnit(unit) && (unit.currentState ?? "inactive") === "inactive") throw new CliError(`Unit ${unit.name} does not appear to be loaded.`);
+    const global = isGlobalUnit(unit);
+    if (isUnscheduled(unit, global)) throw new CliError(describeUnscheduled(unit));
+    if (!global && (unit.currentState ?? "inactive") === "inactive") throw new CliError(`Unit ${unit.name} does not appear to be loaded.`);
     for (const machineID of await machinesOf(ctx, unit)) {
       if (!first) ctx.out("");
       first = false;
