@@ -25,7 +25,7 @@ const MAX_DETAIL_CHARS = 200;
  */
 export const MAX_RECORD_BYTES = 6 * 1024;
 /** Rule checks (units explained × machines) per pass before the remaining explanations wait a pass. */
-export const EXPLAIN_BUDGET = 200_000;
+export const EXPLAIN_BUDGET = 100_000;
 
 const RULES: readonly ExclusionRule[] = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces"];
 
