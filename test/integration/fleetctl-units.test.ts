@@ -190,7 +190,10 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("Unit nowhere.service inactive\n");
     expect(r.stderr).toBe(
-      "Error waiting for units: timed out waiting for unit nowhere.service to report state launched\nError waiting for unit states, exit status: 1\n",
+      "Error waiting for units: timed out waiting for unit nowhere.service to report state launched: it is not scheduled on any machine: " +
+        "no machine can run it (2 machines): 2 excluded by MachineID. Start fleetd on the machine it requires (MachineID), " +
+        'or change the unit\'s [X-Fleet] section and run "fleetctl start --replace nowhere.service". Per-machine reasons: "fleetctl status nowhere.service"\n' +
+        "Error waiting for unit states, exit status: 1\n",
     );
   });
 
