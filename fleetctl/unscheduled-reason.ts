@@ -27,7 +27,7 @@ function mainRule(reason: ApiUnscheduledReason): string | undefined {
 export function remedy(name: string, reason: ApiUnscheduledReason | undefined): string {
   const edit = `or change the unit's [X-Fleet] section and run "fleetctl start --replace ${name}"`;
   if (reason === undefined) {
-    return `The engine has not recorded a reason yet: retry in a few seconds; if it stays so, check that a fleetd engine is running ("fleetctl list-machines").`;
+    return `Retry in a few seconds; if no reason appears, check that fleetd runs with its engine enabled on some machine ("fleetctl list-machines").`;
   }
   switch (mainRule(reason)) {
     case "MachineID":
@@ -58,8 +58,8 @@ export function machineLines(reason: ApiUnscheduledReason, full: boolean): strin
  */
 export function describeUnscheduled(unit: ApiUnit, full = false): string {
   const reason = unit.unscheduledReason;
-  const why = reason ? reason.summary : "the engine has recorded no reason yet";
-  return [`Unit ${unit.name} is not scheduled on any machine: ${why}`, ...(reason ? machineLines(reason, full) : []), remedy(unit.name, reason)].join("\n");
+  const headline = reason ? `Unit ${unit.name} is not scheduled on any machine: ${reason.summary}` : `Unit ${unit.name} is not scheduled on any machine, and the engine has recorded no reason yet.`;
+  return [headline, ...(reason ? machineLines(reason, full) : []), remedy(unit.name, reason)].join("\n");
 }
 
 /** Short form for one line (waits that time out, listings): the summary, or "-" when none is recorded. */

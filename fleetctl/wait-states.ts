@@ -13,7 +13,7 @@ import { isUnscheduled, remedy } from "./unscheduled-reason";
 /** Why a unit that wants a machine has none, for one line: summary and what to do. */
 function unscheduledWhy(unit: ApiUnit): string {
   const reason = unit.unscheduledReason;
-  const summary = reason ? reason.summary : "no reason recorded yet";
+  const summary = reason ? reason.summary : "the engine has recorded no reason yet";
   return `it is not scheduled on any machine: ${summary}. ${remedy(unit.name, reason)} Per-machine reasons: "fleetctl status ${unit.name}"`;
 }
 
