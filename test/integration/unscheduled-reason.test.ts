@@ -136,6 +136,15 @@ describe("why a unit is not scheduled: engine → etcd → API → fleetctl", ()
     expect(await reasonRevision("nowhere.service")).toBeGreaterThan(before!);
   });
 
+  it("a resync (what a new leader does) deletes stale records and rewrites none that still hold", async () => {
+    const before = await reasonRevision("nowhere.service");
+    const stale = { summary: "left by an old leader", excludedBy: {}, machines: [], moreMachines: 0, since: "2020-01-01T00:00:00.000Z" };
+    await env.cluster.client.put(reasonKey("ghost.service")).value(JSON.stringify(stale));
+    for (const inst of env.cluster.instances.values()) inst.server.engine?.requestResync();
+    await waitFor("the stale record deleted", async () => (await reasonRevision("ghost.service")) === undefined);
+    expect(await reasonRevision("nowhere.service")).toBe(before);
+  });
+
   it("once a machine gets matching metadata (PATCH), the unit is placed there and the reason disappears", async () => {
     await api.patchMachines([{ op: "add", path: `/${M2}/metadata/role`, value: { value: "nowhere" } }]);
     await waitFor("nowhere.service launched on M2", async () => {
