@@ -123,7 +123,9 @@ export function failureScenario(cluster: () => E2eCluster): void {
     const c = cluster();
     const victim = 3;
     // Fresh sleepers go to the least-loaded machine, which core-3 is after the previous test.
-    await c.fleetctl(["start", ...sleepers(7, 9).map((s) => `${SLEEPER_DIR}/${s}`)], { timeoutMs: 6 * 60_000 });
+    // --no-block: this test is about the move; we wait on list-units ourselves (a blocking start right
+    // after core-3's fleet restart waited 360 s although the units ran: see the report).
+    await c.fleetctl(["start", "--no-block", ...sleepers(7, 9).map((s) => `${SLEEPER_DIR}/${s}`)], { timeoutMs: 6 * 60_000 });
     await waitSleepersActive(c, sleepers(1, 9), "sleeper@1..9 active", 5 * 60_000);
     const victimId = c.machine(victim).machineId;
     const movable = (await unitsOn(c, victim)).filter((u) => u.unit.startsWith("sleeper@")).map((u) => u.unit);
