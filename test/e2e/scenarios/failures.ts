@@ -142,8 +142,8 @@ export function failureScenario(cluster: () => E2eCluster): void {
     }, { timeoutMs: (AGENT_TTL_S + 120) * 1000, intervalMs: 2_000 });
     const movedS = (Date.now() - killedAt) / 1000;
     process.stderr.write(`[e2e] units of the powered-off core-${victim} active elsewhere after ${movedS.toFixed(1)} s (agent TTL ${AGENT_TTL_S} s)\n`);
-    // TTL + a few seconds, plus the cost of one fleetctl round trip over the tunnel (~5 s in TCG guests).
-    expect(movedS).toBeLessThan(AGENT_TTL_S + 30);
     await assertNothingTwice(c);
+    // TTL + a few seconds (issue 5), plus the cost of fleetctl round trips over the tunnel (5-20 s here).
+    expect(movedS, `seconds from power-off to the units active elsewhere (agent TTL ${AGENT_TTL_S} s)`).toBeLessThan(AGENT_TTL_S + 30);
   });
 }
