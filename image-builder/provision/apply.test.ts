@@ -49,7 +49,7 @@ network: {interfaces: [{match_mac: "52:54:00:00:00:12", address: 10.77.0.12/24, 
     expect(await read("etc/fleet/fleet.conf")).toBe('# Written by corefleet-provision from cloud-config coreos.fleet\nmetadata="role=web"\npublic_ip="10.77.0.12"\n');
     expect(await read("etc/systemd/network/10-corefleet-0.network")).toContain("[Match]\nMACAddress=52:54:00:00:00:12\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nAddress=10.77.0.12/24\nGateway=10.77.0.1\n");
     expect(await read("etc/systemd/system/hello.service")).toBe("[Service]\nExecStart=/bin/true\n");
-    expect(calls).toEqual(["hostname core-2", "networkctl reload", "systemctl daemon-reload", "systemctl enable hello.service", "systemctl --no-block start hello.service"]);
+    expect(calls).toEqual(["hostname core-2", "systemctl --no-block try-restart systemd-networkd.service", "systemctl daemon-reload", "systemctl enable hello.service", "systemctl --no-block start hello.service"]);
   });
 
   it("does not add a key twice when provisioning runs on every boot", async () => {

@@ -10,7 +10,7 @@ import type { CloudConfig } from "./cloud-config";
 /** What provisioning does to the running system besides writing files. */
 export interface SystemActions {
   setHostname(name: string): Promise<void>;
-  /** Runs a command (useradd, chown, systemctl, networkctl). */
+  /** Runs a command (useradd, chown, systemctl). */
   run(command: string, args: string[]): Promise<void>;
 }
 
@@ -156,7 +156,10 @@ export async function applyCloudConfig(cc: CloudConfig, root: string, actions: S
     const ifaces = cc.network.interfaces;
     await attempt(`static network for ${ifaces.length} interface(s)`, async () => {
       for (const [i, spec] of ifaces.entries()) await writeAtomic(r(`etc/systemd/network/10-corefleet-${i}.network`), networkFile(spec));
-      await actions.run("networkctl", ["reload"]);
+      // networkd reads these files when it starts. If it already runs (with the DHCP fallback), it is
+      // restarted through PID 1: `networkctl reload` would need the D-Bus daemon, which is not up yet
+      // this early in boot, and it hung for its whole timeout in TCG guests.
+      await actions.run("systemctl", ["--no-block", "try-restart", "systemd-networkd.service"]);
     });
   }
   if (cc.units.length > 0) {
