@@ -53,7 +53,13 @@ async function main(): Promise<void> {
   const via = spec.machines[0];
   if (!via) throw new Error(`Cluster "${NAME}" has no machines`);
   say(`demo: fleetctl start ${WEB.map((w) => `units/${w}`).join(" ")}`);
-  await runFleetctl(root, spec, via, ["start", ...WEB.map((w) => `units/${w}`)], { timeoutMs: 10 * 60_000, onStderr: (c) => process.stderr.write(c) });
+  // --no-block: the wait below polls list-units itself (a blocking start over the tunnel was seen to hang
+  // after the units were launched).
+  await runFleetctl(root, spec, via, ["start", "--no-block", ...WEB.map((w) => `units/${w}`)], {
+    timeoutMs: 10 * 60_000,
+    onStdout: (c) => process.stderr.write(c),
+    onStderr: (c) => process.stderr.write(c),
+  });
   const deadline = Date.now() + 10 * 60_000;
   let seen = "";
   for (;;) {
