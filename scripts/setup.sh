@@ -39,6 +39,9 @@ fi
 # their own on random ports, so nothing here depends on it.
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: installing npm dependencies (versions from package-lock.json)"
+  # `npm install` rather than `npm ci`: with this machine's npm configuration
+  # (omit-lockfile-registry-resolved) the lock file leaves out other platforms' optional packages,
+  # which `npm ci` then refuses as "not in sync"; `npm install` keeps the locked versions.
+  npm install --no-audit --no-fund --loglevel=error
 fi
