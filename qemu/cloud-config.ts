@@ -23,6 +23,14 @@ export interface ClusterSecrets {
  * direct-tcpip channel; the unix socket path would start `fleetctl fd-forward` (a Node process: 5-15 s
  * in a TCG guest) for every request.
  */
+
+/**
+ * How long the engine keeps a machine's units after its lease expired (fleetd's machine_loss_grace).
+ * A host cut off from etcd for less than agent TTL + this keeps its units; a powered-off host's units
+ * move after about agent TTL + this. 20 s leaves a TCG guest time to reconnect after an outage.
+ */
+export const MACHINE_LOSS_GRACE_S = 20;
+
 export const FLEET_API_PORT = 49153;
 
 /**
@@ -57,6 +65,7 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
   const fleet: Record<string, string> = {
     public_ip: machine.ip,
     agent_ttl: cluster.agentTtl,
+    machine_loss_grace: `${MACHINE_LOSS_GRACE_S}s`,
     api_tcp_listen: `127.0.0.1:${FLEET_API_PORT}`,
     api_token: secrets.apiToken,
   };

@@ -7,6 +7,7 @@ import { expect, it } from "vitest";
 import { delay } from "../../../lib/async/delay";
 import { Vm } from "../../../qemu/vm";
 import { AGENT_TTL_S, type E2eCluster } from "../helpers/e2e-cluster";
+import { MACHINE_LOSS_GRACE_S } from "../../../qemu/cloud-config";
 import { activeEverywhere, invocationIds, listMachineIds, listUnits, type ListedUnit } from "../helpers/fleet-units";
 import { waitFor } from "../helpers/wait-for";
 
@@ -58,8 +59,10 @@ export function failureScenario(cluster: () => E2eCluster): void {
     ].join(" && ");
     await c.ssh(victim, block);
     try {
-      process.stderr.write(`[e2e] etcd blocked on core-${victim}; waiting agent TTL (${AGENT_TTL_S} s) + 10 s\n`);
-      await delay((AGENT_TTL_S + 10) * 1000);
+      // Longer than the agent TTL (the lease expires), shorter than TTL + the engine's grace for lost
+      // machines (MACHINE_LOSS_GRACE_S): fleet declared such a host dead and rescheduled everything.
+      process.stderr.write(`[e2e] etcd blocked on core-${victim}; waiting agent TTL (${AGENT_TTL_S} s) + 2 s\n`);
+      await delay((AGENT_TTL_S + 2) * 1000);
       const during = await invocationIds(c, victim, before.map((u) => u.unit));
       expect(Object.fromEntries(during), "units on the cut-off host were not restarted or stopped").toEqual(Object.fromEntries(ids));
       for (const u of before) {
@@ -141,9 +144,11 @@ export function failureScenario(cluster: () => E2eCluster): void {
       return { done: ok, value: rows, seen: rows.map((u) => `${u.unit}@${u.ip}:${u.active}`).join(" ") };
     }, { timeoutMs: (AGENT_TTL_S + 120) * 1000, intervalMs: 2_000 });
     const movedS = (Date.now() - killedAt) / 1000;
-    process.stderr.write(`[e2e] units of the powered-off core-${victim} active elsewhere after ${movedS.toFixed(1)} s (agent TTL ${AGENT_TTL_S} s)\n`);
+    process.stderr.write(`[e2e] units of the powered-off core-${victim} active elsewhere after ${movedS.toFixed(1)} s (agent TTL ${AGENT_TTL_S} s, grace ${MACHINE_LOSS_GRACE_S} s)\n`);
     await assertNothingTwice(c);
-    // TTL + a few seconds (issue 5), plus the cost of fleetctl round trips over the tunnel (5-20 s here).
-    expect(movedS, `seconds from power-off to the units active elsewhere (agent TTL ${AGENT_TTL_S} s)`).toBeLessThan(AGENT_TTL_S + 30);
+    // Lease expiry (at most the agent TTL) + the engine's grace for lost machines, plus slack for the
+    // fleetctl round trips over the tunnel (5-20 s under TCG).
+    const bound = AGENT_TTL_S + MACHINE_LOSS_GRACE_S + 30;
+    expect(movedS, `seconds from power-off to the units active elsewhere (agent TTL ${AGENT_TTL_S} s, grace ${MACHINE_LOSS_GRACE_S} s)`).toBeLessThan(bound);
   });
 }
