@@ -25,7 +25,8 @@ export async function createApiClient(globals: GlobalOptions, io: CliIO, tunnel?
   }
   if (globals.endpoint.includes(",")) io.stderr.write(`WARNING: only the first of several endpoints is used: ${globals.endpoint.split(",")[0]!}\n`);
   const options: ApiClientOptions = { endpoint: globals.endpoint };
-  if (globals.requestTimeout !== undefined && globals.requestTimeout > 0) options.requestTimeoutMs = globals.requestTimeout * 1000;
+  // 0 (or less) = no limit, also through a tunnel, whose default is 60 s (see ApiClientOptions).
+  if (globals.requestTimeout !== undefined) options.requestTimeoutMs = Math.max(0, globals.requestTimeout * 1000);
   if (globals.apiToken) options.token = globals.apiToken;
   if (globals.caFile) options.ca = await readTlsFile("--ca-file", globals.caFile);
   if (globals.certFile) options.cert = await readTlsFile("--cert-file", globals.certFile);

@@ -112,7 +112,7 @@ export const GLOBAL_FLAG_HELP: Record<string, string> = {
   "ssh-timeout": "Amount of time in seconds to allow for SSH connection initialization before failing",
   "known-hosts-file": "File used to store remote machine fingerprints",
   "strict-host-key-checking": "Verify host keys presented by remote machines before initiating SSH connections (true|false)",
-  "request-timeout": "Amount of time in seconds to allow a single API request before considering it failed (default: no limit)",
+  "request-timeout": "Amount of time in seconds to allow a single API request before considering it failed (default: no limit; 60 through --tunnel; 0 = no limit)",
   "ca-file": "Path to a CA file for the https endpoint",
   "cert-file": "Path to a client certificate for the https endpoint",
   "key-file": "Path to the client key for the https endpoint",

@@ -19,6 +19,10 @@ import type {
   UnitTargetState,
 } from "./types";
 import { API_BASE_PATH } from "./types";
+import { StreamSocket } from "./stream-socket";
+
+/** Per-request limit through a tunnel when none is configured: a stuck channel must not hang forever. */
+export const TUNNEL_REQUEST_TIMEOUT_MS = 60_000;
 
 /** Opens one byte stream to the API server (e.g. an SSH channel); called once per connection. */
 export type StreamConnector = () => Promise<Duplex>;
@@ -34,7 +38,11 @@ export interface ApiClientOptions {
   key?: string | Buffer;
   /** Sent as `Authorization: Bearer <token>` (fleetd's TCP listener). */
   token?: string;
-  /** Per-request timeout in milliseconds; default none (like fleet's API client). */
+  /**
+   * Limit for one request (connecting, sending, the whole answer) in milliseconds; 0 = none. Default:
+   * none for direct connections (like fleet's API client), {@link TUNNEL_REQUEST_TIMEOUT_MS} through a
+   * tunnel (`connect`), where a channel can stall without any error reaching us.
+   */
   requestTimeoutMs?: number;
   /** Page size asked of list endpoints. Default 10,000. */
   pageSize?: number;
@@ -56,6 +64,18 @@ export class ApiError extends Error {
 /** The server could not be reached (or the connection broke). `cause` is the socket error. */
 export class ApiUnreachableError extends Error {
   override readonly name = "ApiUnreachableError";
+}
+
+/** A request got no answer within the request timeout. */
+export class RequestTimeoutError extends Error {
+  override readonly name = "RequestTimeoutError";
+}
+
+/** A reused keep-alive connection failed before any answer (internal: decides a retry). */
+class StaleConnectionError extends Error {
+  constructor(readonly original: Error) {
+    super(original.message, { cause: original });
+  }
 }
 
 /** The endpoint URL itself is unusable. */
@@ -107,7 +127,8 @@ export function parseEndpoint(endpoint: string): Target {
 /**
  * An http.Agent whose connections come from a stream connector (e.g. SSH channels). One connection,
  * kept alive: through a tunnel every new connection starts a `fleetctl fd-forward` process on the
- * remote host, which costs far more than queueing requests.
+ * remote host, which costs far more than queueing requests. Each stream is wrapped in a
+ * {@link StreamSocket} so a connection the server closed (EOF) leaves the pool instead of being reused.
  */
 class StreamAgent extends http.Agent {
   constructor(private readonly connector: StreamConnector) {
@@ -115,14 +136,7 @@ class StreamAgent extends http.Agent {
   }
   override createConnection(_options: object, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
     this.connector().then(
-      (stream) => {
-        // http's keep-alive calls socket methods that plain streams lack; they are meaningless here.
-        const s = stream as Duplex & Record<string, unknown>;
-        for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"]) {
-          if (typeof s[m] !== "function") s[m] = () => s;
-        }
-        callback?.(null, stream);
-      },
+      (stream) => callback?.(null, new StreamSocket(stream)),
       (err: unknown) => callback?.(err as Error, undefined as unknown as Duplex),
     );
     return undefined;
@@ -183,17 +197,52 @@ export class ApiClient {
       base.port = this.target.port!;
     }
     if (signal) base.signal = signal;
-    if (this.options.requestTimeoutMs !== undefined) base.timeout = this.options.requestTimeoutMs;
     const lib = this.target.kind === "https" && !this.options.connect ? https : http;
+    return this.send(lib, base, payload, signal).catch((err: unknown) => {
+      // A kept-alive connection the server closed just as we reused it: the request never got an
+      // answer, and a GET may be repeated on a fresh connection (Node's documented remedy).
+      if (err instanceof StaleConnectionError && method === "GET" && !signal?.aborted) {
+        return this.send(lib, base, payload, signal).catch((again: unknown) => {
+          throw this.unreachable(method, fullPath, again as Error);
+        });
+      }
+      throw signal?.aborted ? err : this.unreachable(method, fullPath, err instanceof StaleConnectionError ? err.original : (err as Error));
+    });
+  }
+
+  /** The request timeout in force: configured, else 60 s through a tunnel, else none (0). */
+  private get timeoutMs(): number {
+    return this.options.requestTimeoutMs ?? (this.options.connect ? TUNNEL_REQUEST_TIMEOUT_MS : 0);
+  }
+
+  /** One attempt. Settles exactly once: answer, error, abort, or the request timeout. */
+  private send(lib: typeof http | typeof https, base: http.RequestOptions, payload: string | undefined, signal?: AbortSignal): Promise<RawResponse> {
     return new Promise<RawResponse>((resolve, reject) => {
+      let answered = false;
+      let timer: NodeJS.Timeout | undefined;
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        reject(req.reusedSocket && !answered && !(err instanceof RequestTimeoutError) && !signal?.aborted ? new StaleConnectionError(err) : err);
+      };
       const req = lib.request(base, (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", (err) => reject(this.unreachable(method, fullPath, err)));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", fail);
+        res.on("close", () => {
+          if (!res.complete) fail(new Error("the connection closed before the whole answer arrived"));
+        });
+        res.on("end", () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+        });
       });
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)));
-      req.on("error", (err) => reject(signal?.aborted ? err : this.unreachable(method, fullPath, err)));
+      const ms = this.timeoutMs;
+      if (ms > 0) {
+        const how = this.options.connect ? "through the tunnel " : "";
+        timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer ${how}within ${ms} ms (raise or set --request-timeout, in seconds; 0 = no limit)`)), ms);
+      }
+      req.on("error", fail);
       req.end(payload);
     });
   }
