@@ -17,6 +17,8 @@ export interface TestSshServer {
   commands: string[];
   /** PTY requests as "term colsxrows". */
   ptys: string[];
+  /** direct-tcpip channels opened so far. */
+  readonly tcpipChannels: number;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
   const commands: string[] = [];
   const ptys: string[] = [];
   const connections = new Set<Connection>();
+  let tcpipChannels = 0;
   const server = new Server({ hostKeys: [host.private] }, (client) => {
     connections.add(client);
     client.on("close", () => connections.delete(client));
@@ -94,12 +97,34 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
           reject();
           return;
         }
-        const sock = createConnection({ host: info.destIP, port: info.destPort });
+        // Like sshd: the endpoint's EOF becomes a channel EOF only (the channel stays half-open), and
+        // the channel closes once both directions ended or writing to the endpoint failed.
+        const sock = createConnection({ host: info.destIP, port: info.destPort, allowHalfOpen: true });
+        let accepted = false;
         sock.once("connect", () => {
+          accepted = true;
           const channel = accept();
-          channel.pipe(sock).pipe(channel);
+          tcpipChannels++;
+          let ended = 0;
+          const closeWhenDone = (): void => {
+            if (++ended === 2) channel.close();
+          };
+          sock.on("data", (d: Buffer) => channel.write(d));
+          sock.on("end", () => {
+            channel.eof();
+            closeWhenDone();
+          });
+          sock.on("error", () => channel.close());
+          channel.on("data", (d: Buffer) => sock.write(d));
+          channel.on("end", () => {
+            sock.end();
+            closeWhenDone();
+          });
+          channel.on("close", () => sock.destroy());
         });
-        sock.once("error", () => reject());
+        sock.once("error", () => {
+          if (!accepted) reject();
+        });
       });
     });
   });
@@ -110,6 +135,9 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
     hostPublicKey: `${hostParsed.type} ${hostParsed.getPublicSSH().toString("base64")}`,
     commands,
     ptys,
+    get tcpipChannels() {
+      return tcpipChannels;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of connections) c.end();

@@ -239,7 +239,7 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     try {
       const r = await env.run(["--request-timeout", "0.3", "list-machines"], { env: { FLEETCTL_ENDPOINT: `unix://${path}` } });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/^Error retrieving list of active machines from fleet API: GET \/fleet\/v1\/machines\?pageSize=10000 via unix:\/\/.*silent\.sock failed: no answer within 300 ms\nPossible issues:/);
+      expect(r.stderr).toMatch(/^Error retrieving list of active machines from fleet API: GET \/fleet\/v1\/machines\?pageSize=10000 via unix:\/\/.*silent\.sock failed: no answer within 300 ms \(raise or set --request-timeout, in seconds; 0 = no limit\)\nPossible issues:/);
     } finally {
       silent.close();
     }
