@@ -40,6 +40,13 @@ export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
       // etcd is usually on loopback: retry connecting quickly once it is back.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 2_000,
+      // grpc-js has no connect timeout: a connection attempt whose SYNs are dropped (a firewall, a
+      // cut-off host) waits out TCP's SYN back-off (1, 2, 4, 8, 16, 32 s...), so after a long outage
+      // the host reconnected only at the next retransmission, seconds to a minute after etcd was
+      // reachable again, and its units could be moved meanwhile. etcd3 resets its gRPC clients after
+      // every failed call (deadline, unavailable); with a subchannel pool per channel that reset really
+      // opens a new TCP connection (a fresh SYN) instead of reusing the shared, stuck subchannel.
+      "grpc.use_local_subchannel_pool": 1,
     },
     faultHandling: {
       host: () => noop,

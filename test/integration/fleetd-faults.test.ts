@@ -194,7 +194,7 @@ describe("a host cut off from etcd (real etcd behind a fault-injecting proxy)", 
     const cluster = new FleetCluster(etcd);
     const proxy = await startTcpProxy({ host: "127.0.0.1", port: etcd.clientPort });
     try {
-      const ttl = { agent_ttl: "4s" };
+      const ttl = { agent_ttl: "4s", machine_loss_grace: "10s" };
       await cluster.add("c1", { extra: ttl });
       const victim = await cluster.add("c2", { extra: ttl, endpoint: proxy.endpoint });
       await cluster.waitMachines();
@@ -220,4 +220,126 @@ describe("a host cut off from etcd (real etcd behind a fault-injecting proxy)", 
       await proxy.close();
     }
   });
+});
+
+describe("a host cut off from etcd for longer than the agent TTL (the e2e scenario, real etcd behind a proxy)", () => {
+  let etcd: EtcdInstance;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd.cleanup();
+  });
+
+  const TTL_S = 4;
+  // Longer than the TTL, shorter than TTL + grace minus a keepalive period and the reconnect.
+  const CUT_S = TTL_S + 2;
+  const GRACE_S = 8;
+  const ops = ["load", "unload", "start", "stop"] as const;
+  const counts = (i: { manager: { count(op: (typeof ops)[number]): number } }): Record<string, number> => Object.fromEntries(ops.map((op) => [op, i.manager.count(op)]));
+
+  // The victim is once the engine leader (its engine is cut off too) and once a follower; the cut is
+  // either the proxy stalling its sockets or the kernel dropping its packets (as tc does in the e2e VMs:
+  // SYNs unanswered, TCP and gRPC back off).
+  it.each([
+    ["leader", "stall"],
+    ["follower", "stall"],
+    ["leader", "drop"],
+    ["follower", "drop"],
+  ] as const)("cut off for longer than the TTL as the %s (%s): re-registers, and no unit anywhere is stopped, unloaded, reloaded or started again", async (role, how) => {
+    const cluster = new FleetCluster(etcd);
+    const proxies = await Promise.all(["k1", "k2", "k3"].map(() => startTcpProxy({ host: "127.0.0.1", port: etcd.clientPort })));
+    try {
+      // Every host reaches etcd through its own proxy, so any of them can be cut off.
+      const ids = ["k1", "k2", "k3"];
+      for (const [n, id] of ids.entries()) await cluster.add(id, { extra: { agent_ttl: `${TTL_S}s`, machine_loss_grace: `${GRACE_S}s` }, endpoint: proxies[n]!.endpoint });
+      await cluster.waitMachines();
+      for (let i = 1; i <= 6; i++) await submit(cluster, `p${i}.service`, unitText());
+      await submit(cluster, "g.service", unitText({ Global: "true" }));
+      await submit(cluster, "pin.service", unitText({ MachineID: "k2" }));
+      await waitFor("8 units launched and g running on 3 machines", async () => {
+        const t = await unitTable(cluster);
+        return Object.values(t).filter((v) => v.startsWith("launched@")).length === 7 && cluster.runningOn("g.service").length === 3 ? t : undefined;
+      }, { describe: () => cluster.describe(), timeoutMs: 20_000 });
+      const leader = await waitFor("a leader", () => [...cluster.instances.values()].find((i) => i.server.engine?.isLeader));
+      const victim = role === "leader" ? leader : [...cluster.instances.values()].find((i) => i !== leader && i.manager.running().length > 1)!;
+      const proxy = proxies[ids.indexOf(victim.id)]!;
+      const runningBefore = victim.manager.running().sort();
+      expect(runningBefore.length).toBeGreaterThan(1);
+      const before = new Map([...cluster.instances.values()].map((i) => [i.id, counts(i)]));
+
+      if (how === "drop") await proxy.drop();
+      else proxy.block();
+      const cutAt = Date.now();
+      // The scenario proper: etcd unreachable for longer than the agent TTL (the lease expires meanwhile).
+      await delay(CUT_S * 1000);
+      expect(victim.manager.running().sort()).toEqual(runningBefore);
+      expect((await cluster.registry.listMachines()).map((m) => m.id)).not.toContain(victim.id);
+      if (how === "drop") await proxy.undrop();
+      else proxy.unblock();
+
+      await waitFor("the machine back", async () => (await cluster.registry.listMachines()).some((m) => m.id === victim.id), { timeoutMs: 15_000, describe: () => cluster.describe() });
+      process.stderr.write(`[fleetd-faults] ${role}/${how}: cut ${CUT_S} s, machine back ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut\n`);
+      await waitFor("its states republished", async () => (await cluster.registry.listStates({ machineID: victim.id })).length === runningBefore.length, { timeoutMs: 15_000, describe: () => cluster.describe() });
+      // Let the engines and agents settle: anything they would still do to the units happens now.
+      await delay(2_000);
+      expect(victim.manager.running().sort()).toEqual(runningBefore);
+      for (const i of cluster.instances.values()) expect(counts(i), `operations on ${i.id}`).toEqual(before.get(i.id));
+      for (let n = 1; n <= 6; n++) expect(cluster.runningOn(`p${n}.service`), `p${n}`).toHaveLength(1);
+      expect(cluster.runningOn("g.service")).toEqual(ids);
+      expect(victim.server.agent.registered).toBe(true);
+    } finally {
+      await cluster.close();
+      await Promise.all(proxies.map((p) => p.close()));
+    }
+  }, 60_000);
+});
+
+describe("a host cut off for longer than agent TTL + machine_loss_grace (the other side of the trade-off)", () => {
+  let etcd: EtcdInstance;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd.cleanup();
+  });
+
+  it("has its units unscheduled after the grace (kept running while cut off); back, it runs them again and nothing runs twice", async () => {
+    const cluster = new FleetCluster(etcd);
+    const proxy = await startTcpProxy({ host: "127.0.0.1", port: etcd.clientPort });
+    try {
+      const extra = { agent_ttl: "4s", machine_loss_grace: "2s" };
+      await cluster.add("e1", { extra });
+      const victim = await cluster.add("e2", { extra, endpoint: proxy.endpoint });
+      await cluster.waitMachines();
+      await submit(cluster, "a.service", unitText({ MachineID: "e2" }));
+      await submit(cluster, "b.service", unitText({ Conflicts: "a.service" }));
+      await allLaunched(cluster, 2);
+      // c follows a (MachineOf): both can run only on e2.
+      await submit(cluster, "c.service", unitText({ MachineOf: "a.service" }));
+      await allLaunched(cluster, 3);
+      expect(victim.manager.running().sort()).toEqual(["a.service", "c.service"]);
+
+      proxy.block();
+      await waitFor("the machine's presence to expire", async () => !(await cluster.registry.listMachines()).some((m) => m.id === "e2"), { timeoutMs: 15_000 });
+      // After the grace the engine unschedules its units (a and c can go nowhere else: MachineID, MachineOf).
+      await waitFor("a and c unscheduled", async () => {
+        const t = await unitTable(cluster);
+        return t["a.service"] === "inactive@-" && t["c.service"] === "inactive@-" ? t : undefined;
+      }, { timeoutMs: 15_000, describe: () => cluster.describe() });
+      // Cut off, the host keeps running them: only a schedule change read from etcd stops a unit.
+      expect(victim.manager.count("stop") + victim.manager.count("unload")).toBe(0);
+      proxy.unblock();
+
+      await waitFor("the machine back", async () => (await cluster.registry.listMachines()).some((m) => m.id === "e2"), { timeoutMs: 15_000, describe: () => cluster.describe() });
+      // Back, it reads the changed schedule (taken off it, then placed on it again, possibly seen as one
+      // change when the watch resumes after the new placement).
+      expect(await allLaunched(cluster, 3)).toEqual({ "a.service": "launched@e2", "b.service": "launched@e1", "c.service": "launched@e2" });
+      await waitFor("a and c running on e2 again", () => victim.manager.running().sort().join() === "a.service,c.service", { describe: () => cluster.describe() });
+      for (const n of ["a.service", "b.service", "c.service"]) expect(cluster.runningOn(n), n).toHaveLength(1);
+    } finally {
+      await cluster.close();
+      await proxy.close();
+    }
+  }, 60_000);
 });
