@@ -229,7 +229,7 @@ export class FleetServer {
         machineId: this.machineId,
         leaderTtlSeconds: Math.max(2, Math.ceil(5 * c.engineReconcileIntervalSeconds)),
         graceMs: c.agentTtlSeconds * 1000,
-        lossGraceMs: (c.machineLossGraceSeconds ?? c.agentTtlSeconds) * 1000,
+        lossGraceMs: c.machineLossGraceSeconds * 1000,
         resyncIntervalMs: this.options.engineResyncMs ?? 150 * c.engineReconcileIntervalSeconds * 1000,
         onEvent: (e) => this.emit("engine", e.level, e.message),
       });

@@ -49,8 +49,9 @@ describe("fleetd configuration", () => {
     expect(warnings).toEqual(["Ignoring configuration option enable_grpc (from fleet.conf): not supported by corefleet", "Unknown configuration option bogus in fleet.conf; ignored"]);
   });
 
-  it("machine_loss_grace defaults to agent_ttl (undefined) and takes a Go duration", () => {
-    expect(buildConfig(undefined, {}).config.machineLossGraceSeconds).toBeUndefined();
+  it("machine_loss_grace defaults to 10 s (also when empty), independent of agent_ttl, and takes a Go duration", () => {
+    expect(buildConfig(undefined, {}).config.machineLossGraceSeconds).toBe(10);
+    expect(buildConfig("agent_ttl=60s\nmachine_loss_grace=", {}).config.machineLossGraceSeconds).toBe(10);
     expect(buildConfig("machine_loss_grace=45s", {}).config.machineLossGraceSeconds).toBe(45);
     expect(() => buildConfig("machine_loss_grace=soon", {})).toThrow('machine_loss_grace="soon" (from fleet.conf): expected a Go duration');
   });

@@ -7,6 +7,13 @@
 import { parse as parseIni } from "ini";
 import { parseGoDuration } from "./duration";
 
+/**
+ * Default `machine_loss_grace`: a few seconds, so a powered-off machine's units run elsewhere about
+ * agent_ttl + 10 s after it died, while a host cut off from etcd for up to about agent_ttl + 10 s
+ * (minus the seconds it needs to reconnect) keeps its units.
+ */
+export const DEFAULT_MACHINE_LOSS_GRACE_SECONDS = 10;
+
 /** fleetd's configuration after validation. */
 export interface FleetConfig {
   /** `verbosity` (default 0): > 0 logs debug lines. */
@@ -39,12 +46,14 @@ export interface FleetConfig {
   /** `agent_ttl` (default `30s`, Go duration): TTL of presence and states; also the new leader's grace. */
   agentTtlSeconds: number;
   /**
-   * `machine_loss_grace` (default "": same as `agent_ttl`, Go duration): after a machine's presence
-   * expires, how long the engine waits for it to come back before moving its units. A host cut off
-   * from etcd that re-registers within it keeps its units (nothing stops, nothing runs twice); a
-   * machine that is really gone has its units moved after agent_ttl + this.
+   * `machine_loss_grace` (default `10s`, Go duration; "" = the default): after a machine's presence
+   * expires, how long the engine waits for it to come back before moving its units. The trade-off:
+   * a host cut off from etcd for less than about agent_ttl + this (its lease expires at most 2 s
+   * earlier than agent_ttl after the cut) re-registers in time and keeps its units: nothing stops,
+   * nothing runs twice; a longer partition has its units moved (the host stops them when it is back).
+   * A machine that is really gone (powered off) has its units moved after about agent_ttl + this.
    */
-  machineLossGraceSeconds: number | undefined;
+  machineLossGraceSeconds: number;
   /** `units_directory` (default `/run/fleet/units`). */
   unitsDirectory: string;
   /** `systemd_user` (default false): use the user's systemd instead of the system one (not supported yet). */
@@ -165,9 +174,9 @@ const SPECS: Record<string, Spec> = {
   machine_loss_grace: {
     field: "machineLossGraceSeconds",
     parse: (s) => {
-      if (s.value.trim() === "") return undefined;
+      if (s.value.trim() === "") return DEFAULT_MACHINE_LOSS_GRACE_SECONDS;
       const ms = parseGoDuration(s.value.trim());
-      if (ms === undefined) fail(s, "expected a Go duration such as 30s, or empty for agent_ttl");
+      if (ms === undefined) fail(s, `expected a Go duration such as 10s, or empty for the default (${DEFAULT_MACHINE_LOSS_GRACE_SECONDS}s)`);
       return ms / 1000;
     },
   },
@@ -217,7 +226,7 @@ export function defaultConfig(): FleetConfig {
     publicIp: "",
     metadata: {},
     agentTtlSeconds: 30,
-    machineLossGraceSeconds: undefined,
+    machineLossGraceSeconds: DEFAULT_MACHINE_LOSS_GRACE_SECONDS,
     unitsDirectory: "/run/fleet/units",
     systemdUser: false,
     tokenLimit: 100,

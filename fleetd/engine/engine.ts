@@ -42,7 +42,11 @@ export interface EngineOptions {
    * keeps its units; nothing stops, nothing runs twice).
    */
   graceMs: number;
-  /** Grace for machines that vanished (default `graceMs`); the first kind of grace stays `graceMs`. */
+  /**
+   * Grace for machines that vanished (fleetd passes `machine_loss_grace`, default 10 s; here the default
+   * is `graceMs`); the first kind of grace stays `graceMs`. A partition shorter than agent TTL + this
+   * keeps its units in place; a longer one moves them.
+   */
   lossGraceMs?: number;
   /** Full resync period (safety net). */
   resyncIntervalMs: number;

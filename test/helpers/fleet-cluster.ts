@@ -40,6 +40,8 @@ export function testConfig(etcd: EtcdInstance | { endpoint: string }, prefix: st
     etcd_servers: opts.endpoint ?? etcd.endpoint,
     etcd_key_prefix: prefix,
     agent_ttl: `${TEST_AGENT_TTL_SECONDS}s`,
+    // Scaled down with the TTL (the shipped default is 10 s) so lost machines' units move in seconds.
+    machine_loss_grace: `${TEST_AGENT_TTL_SECONDS}s`,
     engine_reconcile_interval: "0.4",
     etcd_request_timeout: "2",
     machine_id: id,
