@@ -33,10 +33,13 @@ export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
     grpcOptions: {
       // Notice a silently dead connection (packets dropped, no RST) within ~12 s and reconnect on a
       // fresh one instead of waiting for TCP's retransmission back-off, which grows to minutes.
-      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time), and pings on a
+      // connection without an open stream (it does not permit them: GOAWAY "too many pings"). Each
+      // etcd service has its own channel (below), so only those with a stream (watches, lease
+      // keepalives) ping; a unary call on a dead connection fails at its deadline, which resets it.
       "grpc.keepalive_time_ms": 6_000,
       "grpc.keepalive_timeout_ms": 6_000,
-      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.keepalive_permit_without_calls": 0,
       // etcd is usually on loopback: retry connecting quickly once it is back.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 2_000,
