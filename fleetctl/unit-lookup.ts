@@ -28,6 +28,24 @@ export async function findUnits(ctx: CommandContext, args: readonly string[]): P
   return names.map((n) => found.get(n)).filter((u): u is ApiUnit => u !== undefined);
 }
 
+/**
+ * The registered units named by `args`, for commands that act only on existing units (stop, unload,
+ * destroy). Prints fleet's messages and returns undefined when there is nothing to do: no arguments
+ * ("No units given") or none of them registered ("Units not found in registry"); both exit 0 as in fleet.
+ */
+export async function existingUnitsOrNothing(ctx: CommandContext, args: readonly string[]): Promise<ApiUnit[] | undefined> {
+  if (args.length === 0) {
+    ctx.err("No units given");
+    return undefined;
+  }
+  const units = await findUnits(ctx, args);
+  if (units.length === 0) {
+    ctx.err("Units not found in registry");
+    return undefined;
+  }
+  return units;
+}
+
 /** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);

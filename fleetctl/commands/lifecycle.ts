@@ -6,7 +6,7 @@ import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { lazyCreateUnits } from "../lazy-create";
 import { localFileOf } from "../unit-source";
-import { findUnits, isGlobalUnit, lookupUnits, mapLimit, WRITE_CONCURRENCY } from "../unit-lookup";
+import { existingUnitsOrNothing, isGlobalUnit, lookupUnits, mapLimit, WRITE_CONCURRENCY } from "../unit-lookup";
 import { blockAttempts, waitForSystemdActive, waitForUnitStates } from "../wait-states";
 import type { Action } from "./action";
 import { parseCount } from "./action";
@@ -152,15 +152,8 @@ export const load: Action<BlockOpts> = (ctx, args, opts) => runLoadOrStart(ctx, 
 export const start: Action<BlockOpts> = (ctx, args, opts) => runLoadOrStart(ctx, args, opts, "start");
 
 export const stop: Action<BlockOpts> = async (ctx, args, opts) => {
-  if (args.length === 0) {
-    ctx.err("No units given");
-    return 0;
-  }
-  const units = await findUnits(ctx, args);
-  if (units.length === 0) {
-    ctx.err("Units not found in registry");
-    return 0;
-  }
+  const units = await existingUnitsOrNothing(ctx, args);
+  if (units === undefined) return 0;
   const api = await ctx.api();
   const change: ApiUnit[] = [];
   // Every unit is checked before the first write: an inactive one fails the command without half-doing it.
@@ -183,15 +176,8 @@ export const stop: Action<BlockOpts> = async (ctx, args, opts) => {
 };
 
 export const unload: Action<BlockOpts> = async (ctx, args, opts) => {
-  if (args.length === 0) {
-    ctx.err("No units given");
-    return 0;
-  }
-  const units = await findUnits(ctx, args);
-  if (units.length === 0) {
-    ctx.err("Units not found in registry");
-    return 0;
-  }
+  const units = await existingUnitsOrNothing(ctx, args);
+  if (units === undefined) return 0;
   const api = await ctx.api();
   const change = units.filter((u) => {
     const skip = !isGlobalUnit(u) && u.currentState === "inactive" && u.desiredState === "inactive";
@@ -207,15 +193,8 @@ export const unload: Action<BlockOpts> = async (ctx, args, opts) => {
 };
 
 export const destroy: Action<BlockOpts> = async (ctx, args) => {
-  if (args.length === 0) {
-    ctx.err("No units given");
-    return 0;
-  }
-  const units = await findUnits(ctx, args);
-  if (units.length === 0) {
-    ctx.err("Units not found in registry");
-    return 0;
-  }
+  const units = await existingUnitsOrNothing(ctx, args);
+  if (units === undefined) return 0;
   const api = await ctx.api();
   // "not found" means somebody else destroyed it meanwhile: the outcome we want.
   await mapLimit(units, WRITE_CONCURRENCY, (u) => api.destroyUnit(u.name, ctx.signal));
