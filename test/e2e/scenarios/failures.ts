@@ -50,13 +50,12 @@ export function failureScenario(cluster: () => E2eCluster): void {
     const before = await unitsOn(c, victim);
     expect(before.length).toBeGreaterThan(0);
     const ids = await invocationIds(c, victim, before.map((u) => u.unit));
-    // The image has no iptables; tc on lo drops every packet to or from port 2379 (local etcd clients only:
-    // etcd's peer traffic on 2380 is untouched, so the etcd cluster itself stays whole).
-    const block = [
-      "sudo tc qdisc add dev lo root handle 1: prio",
-      "sudo tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport 2379 0xffff action drop",
-      "sudo tc filter add dev lo parent 1: protocol ip prio 2 u32 match ip sport 2379 0xffff action drop",
-    ].join(" && ");
+    // iptables on lo drops every packet to or from port 2379 (local etcd clients only: etcd's peer
+    // traffic on 2380 is untouched, so the etcd cluster itself stays whole). The image's kernel keeps
+    // netfilter but not the tc schedulers.
+    const rules = ["INPUT -i lo -p tcp --dport 2379 -j DROP", "INPUT -i lo -p tcp --sport 2379 -j DROP"];
+    const block = rules.map((r) => `sudo iptables -I ${r}`).join(" && ");
+    const unblock = rules.map((r) => `sudo iptables -D ${r}`).join("; ");
     await c.ssh(victim, block);
     try {
       // Longer than the agent TTL (the lease expires), shorter than TTL + the engine's grace for lost
@@ -70,7 +69,7 @@ export function failureScenario(cluster: () => E2eCluster): void {
         expect(r.stdout.trim(), `${u.unit} on core-${victim} while etcd is blocked`).toBe("active");
       }
     } finally {
-      await c.ssh(victim, "sudo tc qdisc del dev lo root", { allowFailure: true });
+      await c.ssh(victim, unblock, { allowFailure: true });
     }
     const victimId = c.machine(victim).machineId;
     await waitFor(`core-${victim} back in fleetctl list-machines`, async () => {
