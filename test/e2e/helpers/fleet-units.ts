@@ -41,12 +41,32 @@ export async function activeEverywhere(cluster: E2eCluster, patterns: readonly s
   return out;
 }
 
-/** systemd's InvocationID per unit on one machine: changes whenever a unit is restarted. */
-export async function invocationIds(cluster: E2eCluster, index: number, units: readonly string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const u of units) {
-    const r = await cluster.ssh(index, `systemctl show --property=InvocationID --value '${u}'`);
-    out.set(u, r.stdout.trim());
+/** The command that prints systemd's view of `units` (one block per unit), parsed by {@link parseUnitStates}. */
+export function unitStatesCommand(units: readonly string[]): string {
+  return `systemctl show --property=Id,InvocationID,ActiveState -- ${units.map((u) => `'${u}'`).join(" ")}`;
+}
+
+export interface UnitState {
+  invocationId: string;
+  active: string;
+}
+
+/** Parses `systemctl show` blocks (separated by blank lines) into unit → state. */
+export function parseUnitStates(stdout: string): Map<string, UnitState> {
+  const out = new Map<string, UnitState>();
+  for (const block of stdout.split(/\n\s*\n/)) {
+    const props = new Map(block.split("\n").flatMap((line) => {
+      const eq = line.indexOf("=");
+      return eq > 0 ? [[line.slice(0, eq), line.slice(eq + 1).trim()] as const] : [];
+    }));
+    const id = props.get("Id");
+    if (id) out.set(id, { invocationId: props.get("InvocationID") ?? "", active: props.get("ActiveState") ?? "" });
   }
   return out;
+}
+
+/** systemd's InvocationID per unit on one machine (changes whenever a unit is restarted), in one SSH round trip. */
+export async function invocationIds(cluster: E2eCluster, index: number, units: readonly string[]): Promise<Map<string, string>> {
+  const states = parseUnitStates((await cluster.ssh(index, unitStatesCommand(units))).stdout);
+  return new Map(units.map((u) => [u, states.get(u)?.invocationId ?? ""]));
 }
