@@ -1,5 +1,9 @@
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseDeb822, parseOneLine } from "./apt-sources";
+import { pruneStages } from "./build";
 import { moduleName, parseModulesDep, resolveModules } from "./initramfs";
 import { explainMmdebstrapFailure, mmdebstrapArgs } from "./rootfs";
 import { parseDpkgStatus } from "./trim";
@@ -56,5 +60,27 @@ describe("manifest package list", () => {
   it("lists installed packages with versions, sorted", () => {
     const status = "Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13\n\nPackage: bash\nStatus: install ok installed\nVersion: 5.2.15-2\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n";
     expect(parseDpkgStatus(status)).toEqual([{ name: "bash", version: "5.2.15-2" }, { name: "zlib1g", version: "1:1.2.13" }]);
+  });
+});
+
+describe("package stage cache", () => {
+  it("keeps the most recently used stages and removes the older ones", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-stages-"));
+    try {
+      for (const [i, name] of ["rootfs-a", "rootfs-b", "rootfs-c", "rootfs-d"].entries()) {
+        await mkdir(path.join(dir, name));
+        await writeFile(path.join(dir, name, "done"), "");
+        // a used first, d last; then a used again (a cache hit touches its marker).
+        const t = new Date(Date.UTC(2025, 0, 1, 0, i));
+        await utimes(path.join(dir, name, "done"), t, t);
+      }
+      const hit = new Date(Date.UTC(2025, 0, 2));
+      await utimes(path.join(dir, "rootfs-a", "done"), hit, hit);
+      await writeFile(path.join(dir, "unrelated"), "");
+      expect(await pruneStages(dir, 2)).toEqual(["rootfs-c", "rootfs-b"]);
+      expect((await readdir(dir)).sort()).toEqual(["rootfs-a", "rootfs-d", "unrelated"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { access, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { access, copyFile, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { run } from "../lib/process/run";
 import { readHostAptSources, type AptSources } from "./apt-sources";
@@ -46,7 +46,6 @@ export interface Manifest {
   kernelVersion: string;
   packages: { name: string; version: string }[];
   containers: { ref: string; bytes: number }[];
-  fleetUnits: string;
   warnings: string[];
   artefacts: Record<string, { bytes: number; sha256: string }>;
   usrBytes: number;
@@ -101,6 +100,18 @@ function stageKeyOf(profile: Profile, sources: AptSources, suite: string): strin
   })).digest("hex").slice(0, 24);
 }
 
+/** Package stages kept in the cache (each ~260 MiB): the newest used ones; older ones are removed. */
+const KEPT_STAGES = 3;
+
+/** Removes all but the `keep` most recently used stages (by the time of their "done" marker). */
+export async function pruneStages(stagesDir: string, keep: number): Promise<string[]> {
+  const dirs = (await readdir(stagesDir)).filter((d) => d.startsWith("rootfs-"));
+  const used = await Promise.all(dirs.map(async (d) => ({ d, t: await stat(path.join(stagesDir, d, "done")).then((st) => st.mtimeMs, () => 0) })));
+  const old = used.sort((a, b) => b.t - a.t).slice(keep).map((u) => u.d);
+  for (const d of old) await rm(path.join(stagesDir, d), { recursive: true, force: true });
+  return old;
+}
+
 interface Stage { dir: string; packages: { name: string; version: string }[]; kernelVersion: string }
 
 /** The installed + trimmed package tree, from the stage cache or built now. */
@@ -109,6 +120,8 @@ async function packageStage(o: BuildOptions, profile: Profile, sources: AptSourc
   const haveCache = !o.noStageCache && (await access(path.join(stageDir, "done")).then(() => true, () => false));
   if (haveCache) {
     o.log(`    package stage: cache hit (${path.basename(stageDir)})`);
+    const now = new Date();
+    await utimes(path.join(stageDir, "done"), now, now);
     const meta = JSON.parse(await readFile(path.join(stageDir, "stage.json"), "utf8")) as Omit<Stage, "dir">;
     return { dir: stageDir, ...meta };
   }
@@ -144,7 +157,8 @@ async function packageStage(o: BuildOptions, profile: Profile, sources: AptSourc
     await rm(stageDir, { recursive: true, force: true });
     await rename(parts, stageDir);
     await rm(root, { recursive: true, force: true });
-  }, () => stageDir);
+    return pruneStages(path.dirname(stageDir), KEPT_STAGES);
+  }, (pruned) => `${stageDir}${pruned.length ? `; removed ${pruned.length} older stage(s)` : ""}`);
   const meta = JSON.parse(await readFile(path.join(stageDir, "stage.json"), "utf8")) as Omit<Stage, "dir">;
   return { dir: stageDir, ...meta };
 }
@@ -202,12 +216,11 @@ export async function buildImage(o: BuildOptions): Promise<{ manifest: Manifest;
       modules: profile.initramfsModules, out: initramfs, epoch, ...sig,
     }), (r) => `${r.modules.length} modules`);
 
-    const custom = await step(o.log, "customize (overlay, users, services, bundles)", () => customizeRootfs({
+    await step(o.log, "customize (overlay, users, services, bundles)", () => customizeRootfs({
       root, overlayDir: path.join(o.repoRoot, "image-builder/overlay"), fleetUnitsDir: path.join(o.repoRoot, "fleetd/systemd"),
       bundles: bundles.files, ...sig,
-    }), (r) => `fleet units from ${r.fleetUnits}`);
+    }), () => "fleet units from fleetd/systemd");
     const warnings = [...bundles.warnings];
-    if (custom.fleetUnits === "fallback") warnings.push("fleetd/systemd/fleet.{service,socket} missing: the image uses image-builder's fallback units");
 
     const containers: Manifest["containers"] = [];
     for (const c of profile.containers) {
@@ -257,7 +270,7 @@ export async function buildImage(o: BuildOptions): Promise<{ manifest: Manifest;
     }
     const manifest: Manifest = {
       profile: profile.name, inputsKey, stageKey, sourceDateEpoch: epoch, suite, kernelVersion: stage.kernelVersion,
-      packages: stage.packages, containers, fleetUnits: custom.fleetUnits, warnings, artefacts, usrBytes,
+      packages: stage.packages, containers, warnings, artefacts, usrBytes,
     };
     await writeFile(path.join(art, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 

@@ -3,7 +3,7 @@
  * bundles and their wrappers, the `core` user, services enabled and disabled, no SSH host keys and
  * an uninitialised machine ID (both created on first boot).
  */
-import { access, chmod, copyFile, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { run } from "../lib/process/run";
 
@@ -11,7 +11,7 @@ export interface CustomizeOptions {
   root: string;
   /** image-builder/overlay. */
   overlayDir: string;
-  /** fleetd/systemd (fleet.service, fleet.socket), used when present. */
+  /** fleetd/systemd (fleet.service, fleet.socket). */
   fleetUnitsDir: string;
   /** name → file to install as /usr/lib/corefleet/<name> (fleetd.cjs, fleetctl.cjs, provision.cjs). */
   bundles: Record<string, string>;
@@ -28,26 +28,15 @@ export const DISABLED_UNITS = ["podman-auto-update.timer", "podman-auto-update.s
 /** Masked: wait-online would hold boot for 2 minutes on a network without DHCP. */
 export const MASKED_UNITS = ["systemd-networkd-wait-online.service", "apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer"];
 
-/** Applies everything; returns which fleet unit files were used ("fleetd/systemd" or "fallback"). */
-export async function customizeRootfs(o: CustomizeOptions): Promise<{ fleetUnits: "fleetd/systemd" | "fallback" }> {
+/** Applies everything. */
+export async function customizeRootfs(o: CustomizeOptions): Promise<void> {
   const r = (p: string): string => path.join(o.root, p);
   const sig = o.signal ? { signal: o.signal } : {};
   await run("cp", ["-a", "--no-preserve=ownership", `${o.overlayDir}/.`, o.root], sig);
   await chmod(r("etc/sudoers.d/core"), 0o440);
 
-  // fleet's own units come from the fleetd engineer's files when they exist.
-  let fleetUnits: "fleetd/systemd" | "fallback" = "fleetd/systemd";
-  for (const unit of ["fleet.service", "fleet.socket"]) {
-    const own = path.join(o.fleetUnitsDir, unit);
-    const fallback = r(`usr/lib/systemd/system/${unit}.fallback`);
-    if (await access(own).then(() => true, () => false)) {
-      await copyFile(own, r(`usr/lib/systemd/system/${unit}`));
-      await rm(fallback, { force: true });
-    } else {
-      await rename(fallback, r(`usr/lib/systemd/system/${unit}`));
-      fleetUnits = "fallback";
-    }
-  }
+  // fleet's units are fleetd's own files (one copy, also used on hosts that are not our image).
+  for (const unit of ["fleet.service", "fleet.socket"]) await copyFile(path.join(o.fleetUnitsDir, unit), r(`usr/lib/systemd/system/${unit}`));
 
   await mkdir(r("usr/lib/corefleet"), { recursive: true });
   for (const [name, file] of Object.entries(o.bundles).sort()) {
@@ -81,5 +70,4 @@ export async function customizeRootfs(o: CustomizeOptions): Promise<{ fleetUnits
   await run("chroot", [o.root, "systemctl", "enable", ...ENABLED_UNITS], sig);
   await run("chroot", [o.root, "systemctl", "disable", ...DISABLED_UNITS], { ...sig, allowFailure: true });
   await run("chroot", [o.root, "systemctl", "mask", ...MASKED_UNITS], sig);
-  return { fleetUnits };
 }

@@ -19,18 +19,17 @@ export interface ClusterSecrets {
 }
 
 /**
- * fleetd's extra API listener on each machine's loopback. fleetctl --tunnel reaches it through an SSH
- * direct-tcpip channel; the unix socket path would start `fleetctl fd-forward` (a Node process: 5-15 s
- * in a TCG guest) for every request.
- */
-
-/**
  * How long the engine keeps a machine's units after its lease expired (fleetd's machine_loss_grace).
  * A host cut off from etcd for less than agent TTL + this keeps its units; a powered-off host's units
  * move after about agent TTL + this. 20 s leaves a TCG guest time to reconnect after an outage.
  */
 export const MACHINE_LOSS_GRACE_S = 20;
 
+/**
+ * fleetd's extra API listener on each machine's loopback. fleetctl --tunnel reaches it through an SSH
+ * direct-tcpip channel; the unix socket path would start `fleetctl fd-forward` (a Node process: 5-15 s
+ * in a TCG guest) for every request.
+ */
 export const FLEET_API_PORT = 49153;
 
 /**
@@ -81,14 +80,6 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
     coreos: {
       etcd,
       fleet,
-      // networkd may already run with the DHCP fallback when the static .network file lands (and
-      // `networkctl reload` can time out that early in a TCG guest): a restart makes it read the file.
-      units: [
-        { name: "systemd-networkd.service", command: "restart" },
-        // fleetctl --tunnel runs `fleetctl fd-forward /var/run/fleet.sock` as core: the socket
-        // (mode 0660) must belong to core's group, as it was reachable for core on CoreOS.
-        { name: "fleet.socket", drop_ins: [{ name: "10-corefleet-core-group.conf", content: "[Socket]\nSocketGroup=core\n" }] },
-      ],
     },
     network: {
       interfaces: [{ match_mac: machine.mac, address: `${machine.ip}/24`, gateway: BRIDGE_ADDRESS }],

@@ -68,13 +68,6 @@ describe("cloudConfig", () => {
     expect(doc(3).coreos.etcd.name).toBeUndefined();
   });
 
-  it("restarts networkd and opens fleet's socket to core's group through coreos.units", () => {
-    expect(doc(0).coreos.units).toEqual([
-      { name: "systemd-networkd.service", command: "restart" },
-      { name: "fleet.socket", drop_ins: [{ name: "10-corefleet-core-group.conf", content: "[Socket]\nSocketGroup=core\n" }] },
-    ]);
-  });
-
   it("gives fleet the public IP, agent TTL, loss grace and metadata only where set", () => {
     const api = { machine_loss_grace: "20s", api_tcp_listen: "127.0.0.1:49153", api_token: "t0ken" };
     expect(doc(0).coreos.fleet).toEqual({ public_ip: "10.77.0.11", agent_ttl: "15s", ...api, metadata: "zone=a,role=web" });

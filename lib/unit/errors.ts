@@ -22,16 +22,23 @@ export class UnitFileParseError extends Error {
   }
 }
 
+/** A unit refused for `reason` (fleet's wording), with `message` saying which unit and what to do. */
+abstract class UnitRefusedError extends Error {
+  constructor(
+    readonly unitName: string,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A unit name breaks systemd's naming rules. `reason` is fleet's text, e.g. "invalid unit type: foo". */
-export class UnitNameError extends Error {
+export class UnitNameError extends UnitRefusedError {
   override readonly name = "UnitNameError";
-  readonly reason: string;
-  readonly unitName: string;
 
   constructor(unitName: string, reason: string) {
-    super(`Invalid unit name ${JSON.stringify(unitName)}: ${reason}`);
-    this.reason = reason;
-    this.unitName = unitName;
+    super(unitName, reason, `Invalid unit name ${JSON.stringify(unitName)}: ${reason}`);
   }
 }
 
@@ -40,14 +47,10 @@ export class UnitNameError extends Error {
  * ("MachineID cannot be used with Global", "unresolvable requirements: ...", "circular Replaces between
  * X and Y") or options that do not survive a serialize/parse round trip.
  */
-export class UnitValidationError extends Error {
+export class UnitValidationError extends UnitRefusedError {
   override readonly name = "UnitValidationError";
-  readonly reason: string;
-  readonly unitName: string;
 
   constructor(unitName: string, reason: string) {
-    super(`Invalid unit ${JSON.stringify(unitName)}: ${reason}; change its [X-Fleet] section or options and submit it again`);
-    this.reason = reason;
-    this.unitName = unitName;
+    super(unitName, reason, `Invalid unit ${JSON.stringify(unitName)}: ${reason}; change its [X-Fleet] section or options and submit it again`);
   }
 }

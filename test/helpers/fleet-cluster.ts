@@ -115,7 +115,12 @@ export class FleetCluster {
     this.instances.delete(id);
   }
 
+  private closed = false;
+
+  /** Crashes every instance and closes the client; a second call does nothing. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     for (const id of [...this.instances.keys()]) await this.crash(id);
     this.client.close();
     const files = (await readdir(tmpdir())).filter((f) => f.startsWith(`fleet-lease-${this.token}-`));

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { delay } from "../../lib/async/delay";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
 import { startTcpProxy } from "../helpers/tcp-proxy";
+import { fleetFixture } from "../helpers/fleet-fixture";
 import { FleetCluster, submit, TEST_AGENT_TTL_SECONDS, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
 
 async function allLaunched(cluster: FleetCluster, n: number): Promise<Record<string, string>> {
@@ -20,20 +20,10 @@ function stopsSeen(cluster: FleetCluster): number {
 }
 
 describe("fleetd under faults (real etcd)", () => {
-  let etcd: EtcdInstance;
-  let cluster: FleetCluster;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
-  afterEach(async () => {
-    await cluster.close();
-  });
+  const fx = fleetFixture();
 
   it("a lost machine (no graceful leave) has its units rescheduled after its lease expires", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
     await cluster.waitMachines();
     for (let i = 1; i <= 3; i++) await submit(cluster, `w${i}.service`, unitText({ Conflicts: "w*.service" }));
@@ -55,7 +45,7 @@ describe("fleetd under faults (real etcd)", () => {
   });
 
   it("graceful leave stops and removes its units, vanishes at once, and its units move", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     for (const id of ["m1", "m2"]) await cluster.add(id);
     await cluster.waitMachines();
     await submit(cluster, "a.service", unitText());
@@ -78,7 +68,7 @@ describe("fleetd under faults (real etcd)", () => {
   });
 
   it("engine failover: another instance takes over when the leader dies and schedules new units", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
     await cluster.waitMachines();
     await submit(cluster, "x.service", unitText());
@@ -98,20 +88,20 @@ describe("fleetd under faults (real etcd)", () => {
   });
 
   it("an etcd restart and an outage longer than the agent TTL stop no unit", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
     await cluster.waitMachines();
     for (let i = 1; i <= 6; i++) await submit(cluster, `s${i}.service`, unitText());
     const before = await allLaunched(cluster, 6);
     expect(stopsSeen(cluster)).toBe(0);
 
-    await etcd.restart();
+    await fx.etcd().restart();
     expect(await allLaunched(cluster, 6)).toEqual(before);
 
-    await etcd.stop();
+    await fx.etcd().stop();
     // The outage itself is the scenario: etcd is away for twice the agent TTL.
     await delay(2 * TEST_AGENT_TTL_SECONDS * 1000);
-    await etcd.start();
+    await fx.etcd().start();
     expect(await allLaunched(cluster, 6)).toEqual(before);
     await submit(cluster, "after.service", unitText());
     await allLaunched(cluster, 7);
@@ -121,12 +111,12 @@ describe("fleetd under faults (real etcd)", () => {
   });
 
   it("a second fleetd with the same machine ID does not take over and keeps retrying", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     const first = await cluster.add("dup1");
     await cluster.waitMachines(["dup1"]);
     await submit(cluster, "d.service", unitText());
     await allLaunched(cluster, 1);
-    const twin = new FleetCluster(etcd, cluster.prefix);
+    const twin = fx.cluster(cluster.prefix);
     try {
       const second = await twin.add("dup1");
       await waitFor("the twin to report the duplicate", () => second.events.some((e) => e.message.includes("another live machine is registered with the same machine ID")));
@@ -143,16 +133,10 @@ describe("fleetd under faults (real etcd)", () => {
 });
 
 describe("fleetd restart after a crash (real etcd)", () => {
-  let etcd: EtcdInstance;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
+  const fx = fleetFixture();
 
   it("resumes its lease and adopts units on disk: scheduled ones keep running, others are unloaded", async () => {
-    const cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     try {
       const first = await cluster.add("r1");
       await cluster.add("r2");
@@ -182,17 +166,11 @@ describe("fleetd restart after a crash (real etcd)", () => {
 });
 
 describe("a host cut off from etcd (real etcd behind a fault-injecting proxy)", () => {
-  let etcd: EtcdInstance;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
+  const fx = fleetFixture();
 
   it("keeps its units when it is back within the grace after its lease expired: nothing stops, nothing runs twice", async () => {
-    const cluster = new FleetCluster(etcd);
-    const proxy = await startTcpProxy({ host: "127.0.0.1", port: etcd.clientPort });
+    const cluster = fx.cluster();
+    const proxy = await startTcpProxy({ host: "127.0.0.1", port: fx.etcd().clientPort });
     try {
       const ttl = { agent_ttl: "4s", machine_loss_grace: "10s" };
       await cluster.add("c1", { extra: ttl });
@@ -223,13 +201,7 @@ describe("a host cut off from etcd (real etcd behind a fault-injecting proxy)", 
 });
 
 describe("a host cut off from etcd for longer than the agent TTL (the e2e scenario, real etcd behind a proxy)", () => {
-  let etcd: EtcdInstance;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
+  const fx = fleetFixture();
 
   const TTL_S = 4;
   // Longer than the TTL, shorter than TTL + grace minus a keepalive period and the reconnect.
@@ -247,8 +219,8 @@ describe("a host cut off from etcd for longer than the agent TTL (the e2e scenar
     ["leader", "drop"],
     ["follower", "drop"],
   ] as const)("cut off for longer than the TTL as the %s (%s): re-registers, and no unit anywhere is stopped, unloaded, reloaded or started again", async (role, how) => {
-    const cluster = new FleetCluster(etcd);
-    const proxies = await Promise.all(["k1", "k2", "k3"].map(() => startTcpProxy({ host: "127.0.0.1", port: etcd.clientPort })));
+    const cluster = fx.cluster();
+    const proxies = await Promise.all(["k1", "k2", "k3"].map(() => startTcpProxy({ host: "127.0.0.1", port: fx.etcd().clientPort })));
     try {
       // Every host reaches etcd through its own proxy, so any of them can be cut off.
       const ids = ["k1", "k2", "k3"];
@@ -296,17 +268,11 @@ describe("a host cut off from etcd for longer than the agent TTL (the e2e scenar
 });
 
 describe("a host cut off for longer than agent TTL + machine_loss_grace (the other side of the trade-off)", () => {
-  let etcd: EtcdInstance;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
+  const fx = fleetFixture();
 
   it("has its units unscheduled after the grace (kept running while cut off); back, it runs them again and nothing runs twice", async () => {
-    const cluster = new FleetCluster(etcd);
-    const proxy = await startTcpProxy({ host: "127.0.0.1", port: etcd.clientPort });
+    const cluster = fx.cluster();
+    const proxy = await startTcpProxy({ host: "127.0.0.1", port: fx.etcd().clientPort });
     try {
       const extra = { agent_ttl: "4s", machine_loss_grace: "2s" };
       await cluster.add("e1", { extra });

@@ -1,22 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
-import { FleetCluster, submit, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
+import { describe, expect, it } from "vitest";
+import { fleetFixture } from "../helpers/fleet-fixture";
+import { submit, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
 
 describe("fleetd placement with a real etcd and several instances", () => {
-  let etcd: EtcdInstance;
-  let cluster: FleetCluster;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
-  afterEach(async () => {
-    await cluster.close();
-  });
+  const fx = fleetFixture();
 
   it("spreads units over machines, least loaded first, and reports them launched", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     await Promise.all(["m1", "m2", "m3"].map((id) => cluster.add(id)));
     await cluster.waitMachines();
     for (let i = 1; i <= 6; i++) await submit(cluster, `app${i}.service`, unitText());

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
-import { FleetCluster, submit, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
+import { describe, expect, it } from "vitest";
+import { fleetFixture } from "../helpers/fleet-fixture";
+import { type FleetCluster, submit, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
 
 /** Placement of every unit once they all reached `state` (or were left unscheduled when listed in `pending`). */
 async function settled(cluster: FleetCluster, expected: number, pending: readonly string[] = []): Promise<Record<string, string>> {
@@ -16,20 +16,10 @@ async function settled(cluster: FleetCluster, expected: number, pending: readonl
 }
 
 describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
-  let etcd: EtcdInstance;
-  let cluster: FleetCluster;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
-  afterEach(async () => {
-    await cluster.close();
-  });
+  const fx = fleetFixture();
 
   it("Conflicts keeps conflicting units apart and leaves the surplus unscheduled with a reason", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
     await cluster.waitMachines();
     for (let i = 1; i <= 4; i++) await submit(cluster, `web@${i}.service`, unitText({ Conflicts: "web@*.service" }));
@@ -43,7 +33,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
   });
 
   it("MachineOf places followers with their target and moves them together when the machine is lost", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     for (const id of ["m1", "m2", "m3"]) await cluster.add(id);
     await cluster.waitMachines();
     await submit(cluster, "db.service", unitText());
@@ -61,7 +51,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
   });
 
   it("Global units run on every matching machine, including machines that join later", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     await cluster.add("m1", { metadata: "role=web" });
     await cluster.add("m2", { metadata: "role=db" });
     await cluster.waitMachines();
@@ -79,7 +69,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
   });
 
   it("MachineMetadata follows static and dynamic metadata", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     await cluster.add("m1", { metadata: "disk=hdd" });
     await cluster.add("m2", { metadata: "disk=ssd,region=eu" });
     await cluster.waitMachines();
@@ -97,7 +87,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
   });
 
   it("Replaces moves the replaced unit to another machine", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     await cluster.add("m1", { metadata: "role=a" });
     await cluster.add("m2", { metadata: "role=b" });
     await cluster.waitMachines();
@@ -114,7 +104,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
   });
 
   it("desired states: loaded units are loaded but not started; inactive unschedules; destroy removes", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     const m1 = await cluster.add("m1");
     await submit(cluster, "svc.service", unitText(), "loaded");
     await waitFor("svc loaded", async () => (await unitTable(cluster))["svc.service"] === "loaded@m1");
@@ -138,7 +128,7 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
   });
 
   it("replacing a unit's body reloads it where it runs", async () => {
-    cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     const m1 = await cluster.add("m1");
     await submit(cluster, "r.service", unitText({}, "/bin/true"));
     await settled(cluster, 1);
