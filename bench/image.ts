@@ -14,6 +14,7 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { buildImage } from "../image-builder/build";
+import { fleetdRegisteredMarker } from "../image-builder/ready-markers";
 import { buildFloorInitramfs, FLOOR_MARKER } from "../image-builder/floor-initramfs";
 import { imageKernelBoot } from "../image-builder/testing/boot";
 import { probeAccelerator } from "../qemu/kvm-probe";
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
     const boot = await timeBoot({ ...common, name: "bench-image", workDir: path.join(work, "image"),
       boot: await imageKernelBoot(out, `systemd.machine_id=${machineId}`), disk: { base: path.join(out, "disk.qcow2") },
       fwCfg: [{ name: "opt/corefleet/user-data", file: ud }],
-      netArgs: ["-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"] }, `corefleet-ready: fleetd registered machine ${machineId}`);
+      netArgs: ["-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"] }, fleetdRegisteredMarker(machineId));
     rows.push([`image boot: QEMU start → fleetd registered (${probe.accelerator})`, `${boot.toFixed(1)} s`], ["  ratio to floor", `${(boot / floor).toFixed(1)}x`]);
 
     const width = Math.max(...rows.map(([k]) => k.length));

@@ -3,6 +3,7 @@
  * reached: booting → ssh → etcd healthy → fleetd registered → healthy (machine-health.ts). A machine
  * whose QEMU exits or whose console shows a failure pattern fails at once, with its console tail.
  */
+import { ETCD_ANSWERS_MARKER, fleetdRegisteredMarker } from "../image-builder/ready-markers";
 import { delay } from "../lib/async/delay";
 import type { ClusterPaths, MachineSpec } from "./cluster-layout";
 import { checkMachine, consoleTail, ConsoleScanner, describeHealth } from "./machine-health";
@@ -30,19 +31,6 @@ export class MachineNotUpError extends Error {
   }
 }
 
-// etcd over HTTP with bash's /dev/tcp: no curl in the image, and anything in Node (fleetctl) takes
-// 10-20 s of a TCG guest's only vCPU, which slowed the very boot being waited for.
-export function etcdHealthProbe(port = 2379): string {
-  return `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`;
-}
-
-/** fleetd registered = its presence key `/fleet/machines/<id>` exists (etcd's JSON gateway, /v3/kv/range). */
-export function registeredProbe(machineId: string, options: { prefix?: string; port?: number } = {}): string {
-  const prefix = options.prefix ?? "/fleet/";
-  const body = JSON.stringify({ key: Buffer.from(`${prefix}machines/${machineId}`).toString("base64") });
-  return `exec 3<>/dev/tcp/127.0.0.1/${options.port ?? 2379} && printf 'POST /v3/kv/range HTTP/1.0\\r\\nContent-Type: application/json\\r\\nContent-Length: ${body.length}\\r\\n\\r\\n%s' '${body}' >&3 && cat <&3`;
-}
-
 export async function waitForMachine(paths: ClusterPaths, machine: MachineSpec, options: WaitMachineOptions): Promise<void> {
   const started = Date.now();
   const pollMs = options.pollMs ?? 3_000;
@@ -68,16 +56,17 @@ export async function waitForMachine(paths: ClusterPaths, machine: MachineSpec, 
       await delay(pollMs, options.signal);
     }
   };
-  const ok = async (command: string, expect?: RegExp): Promise<boolean> => {
+  const ok = async (command: string): Promise<boolean> => {
     const r = await runOnMachine(paths, machine, command, { allowFailure: true, timeoutMs: 60_000, ...sig });
-    return r.exitCode === 0 && (expect ? expect.test(r.stdout) : true);
+    return r.exitCode === 0;
   };
 
   await until("ssh", () => ok("true"));
-  await until("etcd healthy", () =>
-    machine.etcdRole === "member" ? ok(etcdHealthProbe(), /"health"\s*:\s*"true"/) : ok("systemctl is-active --quiet etcd.service"),
-  );
-  await until("fleetd registered", () => ok(registeredProbe(machine.machineId), /"count"\s*:\s*"1"/));
+  // The image reports both on its console (corefleet-ready), checked inside the guest for member and
+  // proxy hosts alike: no SSH round trip, no Node start-up in a slow guest.
+  const onConsole = async (line: string): Promise<boolean> => (await vm.consoleText()).includes(line);
+  await until("etcd healthy", () => onConsole(ETCD_ANSWERS_MARKER));
+  await until("fleetd registered", () => onConsole(fleetdRegisteredMarker(machine.machineId)));
   let last = "";
   await until("healthy", async () => {
     const report = await checkMachine(paths, machine, options.signal);

@@ -12,6 +12,7 @@ import path from "node:path";
 import { Vm } from "../../qemu/vm";
 import { probeAccelerator } from "../../qemu/kvm-probe";
 import { buildImage } from "../../image-builder/build";
+import { fleetdRegisteredMarker } from "../../image-builder/ready-markers";
 import { freePort, imageKernelBoot, makeConfigDrive, makeSshKey, ssh, waitForSsh } from "../../image-builder/testing/boot";
 
 const repoRoot = path.resolve(__dirname, "../..");
@@ -79,7 +80,7 @@ describe("the built image under QEMU", () => {
     });
     await vm.waitForConsole(/corefleet-provision: user data from config drive \/dev\/vd[b-z] \(config-2:\/openstack\/latest\/user_data\)/, { timeoutMs: BOOT_TIMEOUT });
     await vm.waitForConsole("corefleet-provision: applied host name core-e2e", { timeoutMs: BOOT_TIMEOUT });
-    await vm.waitForConsole(`corefleet-ready: fleetd registered machine ${machineId}`, { timeoutMs: BOOT_TIMEOUT });
+    await vm.waitForConsole(fleetdRegisteredMarker(machineId), { timeoutMs: BOOT_TIMEOUT });
     await waitForSsh(sshPort, key);
 
     expect((await ssh(sshPort, key, "hostname")).stdout.trim()).toBe("core-e2e");
