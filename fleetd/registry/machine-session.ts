@@ -26,6 +26,8 @@ export interface MachineSessionOptions {
 
 export class MachineSession {
   private lease: LeaseKeeper | undefined;
+  /** Leases of register attempts that failed without an answer (their create may have landed). */
+  private unansweredLeaseIds: string[] = [];
   private machine: MachineRecord;
   private readonly maxOps: number;
   private readonly lostListeners = new Set<(err: LeaseLostError) => void>();
@@ -68,16 +70,21 @@ export class MachineSession {
    */
   async register(signal?: AbortSignal, resumeLeaseId?: string): Promise<void> {
     const key = Buffer.from(this.store.keys.machine(this.machine.id));
-    if (resumeLeaseId) {
+    // Ours too: leases of earlier attempts whose create timed out without an answer (on a slow etcd
+    // the create may have landed; without this the retry took our own key for a duplicate's).
+    const ours = [...(resumeLeaseId ? [resumeLeaseId] : []), ...this.unansweredLeaseIds];
+    if (ours.length > 0) {
       const { kvs } = await this.store.range(`read machine ${this.machine.id}`, this.store.keys.machine(this.machine.id), { exact: true, ...(signal ? { signal } : {}) });
-      if (kvs[0]?.lease === resumeLeaseId) {
-        const resumed = await LeaseKeeper.resume(this.store, resumeLeaseId, { ttlSeconds: this.options.ttlSeconds }, signal);
+      const held = kvs[0]?.lease;
+      if (held !== undefined && ours.includes(held)) {
+        const resumed = await LeaseKeeper.resume(this.store, held, { ttlSeconds: this.options.ttlSeconds }, signal);
         if (resumed) {
           await this.store.call(
             `register machine ${this.machine.id}`,
             (o) => this.store.client.kv.put({ key, value: Buffer.from(JSON.stringify(this.machine)), lease: resumed.id }, o),
             signal,
           );
+          this.unansweredLeaseIds = [];
           this.adopt(resumed);
           return;
         }
@@ -96,6 +103,8 @@ export class MachineSession {
       );
       created = res.succeeded;
     } catch (err) {
+      // The create may have landed: the next attempt looks for this lease on the key.
+      this.unansweredLeaseIds = [...this.unansweredLeaseIds.slice(-3), lease.id];
       lease.close();
       throw err;
     }
@@ -103,6 +112,7 @@ export class MachineSession {
       await lease.revoke().catch(() => undefined);
       throw new DuplicateMachineError(this.machine.id);
     }
+    this.unansweredLeaseIds = [];
     this.adopt(lease);
   }
 
