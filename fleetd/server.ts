@@ -118,7 +118,7 @@ interface Connection {
 }
 
 function connectionKey(c: FleetConfig, machineId: string): string {
-  return JSON.stringify([c.etcdServers, c.etcdKeyPrefix, c.etcdCaFile, c.etcdCertFile, c.etcdKeyFile, c.etcdUsername, c.etcdPassword, c.agentTtlSeconds, machineId]);
+  return JSON.stringify([c.etcdServers, c.etcdKeyPrefix, c.etcdCaFile, c.etcdCertFile, c.etcdKeyFile, c.etcdUsername, c.etcdPassword, c.etcdKeepaliveIntervalSeconds, c.agentTtlSeconds, machineId]);
 }
 
 export class FleetServer {
@@ -199,6 +199,7 @@ export class FleetServer {
     const client = createEtcdClient({
       endpoints: c.etcdServers,
       requestTimeoutMs: c.etcdRequestTimeoutSeconds * 1000,
+      keepaliveMs: c.etcdKeepaliveIntervalSeconds * 1000,
       ...(ca || cert ? { tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } } : {}),
       ...(c.etcdUsername ? { auth: { username: c.etcdUsername, password: c.etcdPassword } } : {}),
     });

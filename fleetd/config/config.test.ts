@@ -56,6 +56,13 @@ describe("fleetd configuration", () => {
     expect(() => buildConfig("machine_loss_grace=soon", {})).toThrow('machine_loss_grace="soon" (from fleet.conf): expected a Go duration');
   });
 
+  it("etcd_keepalive_interval defaults to 6 s, takes 0 (no pings, for etcd proxy hosts) and refuses what etcd would refuse", () => {
+    expect(buildConfig(undefined, {}).config.etcdKeepaliveIntervalSeconds).toBe(6);
+    expect(buildConfig('etcd_keepalive_interval="0"', {}).config.etcdKeepaliveIntervalSeconds).toBe(0);
+    expect(buildConfig("etcd_keepalive_interval=300", {}).config.etcdKeepaliveIntervalSeconds).toBe(300);
+    expect(() => buildConfig("etcd_keepalive_interval=1", {})).toThrow('etcd_keepalive_interval="1" (from fleet.conf): expected 0 (no pings) or at least 5 seconds');
+  });
+
   it("parses Go durations", () => {
     expect(parseGoDuration("30s")).toBe(30_000);
     expect(parseGoDuration("1m30s")).toBe(90_000);

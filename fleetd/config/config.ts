@@ -35,6 +35,14 @@ export interface FleetConfig {
    */
   etcdRequestTimeoutSeconds: number;
   /**
+   * `etcd_keepalive_interval` in seconds (default 6; 0 = no keepalive pings; corefleet's own): how often
+   * an open etcd connection is pinged, to notice a silently dead one (packets dropped) and reconnect.
+   * etcd members accept pings every 5 s or more; etcd 3.4's gRPC proxy accepts none more often than
+   * every 5 minutes and closes the connection ("too many pings"), so proxy hosts set 0 (the image's
+   * provisioning does).
+   */
+  etcdKeepaliveIntervalSeconds: number;
+  /**
    * `engine_reconcile_interval` in seconds (default 2.0). Sets the leader lease TTL (5×, as fleet) and the
    * full-resync safety net (150×, i.e. 5 minutes by default); passes themselves are event-driven.
    */
@@ -159,6 +167,14 @@ const SPECS: Record<string, Spec> = {
     },
   },
   etcd_request_timeout: { field: "etcdRequestTimeoutSeconds", parse: seconds },
+  etcd_keepalive_interval: {
+    field: "etcdKeepaliveIntervalSeconds",
+    parse: (s) => {
+      const n = Number(s.value.trim());
+      if (s.value.trim() === "" || !Number.isFinite(n) || n < 0 || (n > 0 && n < 5)) fail(s, "expected 0 (no pings) or at least 5 seconds (etcd refuses more frequent pings), e.g. 6");
+      return n;
+    },
+  },
   engine_reconcile_interval: { field: "engineReconcileIntervalSeconds", parse: seconds },
   public_ip: { field: "publicIp", parse: str },
   metadata: { field: "metadata", parse: parseMetadata },
@@ -222,6 +238,7 @@ export function defaultConfig(): FleetConfig {
     etcdKeyFile: "",
     etcdKeyPrefix: "/fleet/",
     etcdRequestTimeoutSeconds: 5,
+    etcdKeepaliveIntervalSeconds: 6,
     engineReconcileIntervalSeconds: 2,
     publicIp: "",
     metadata: {},

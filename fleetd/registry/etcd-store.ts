@@ -18,6 +18,8 @@ export interface EtcdConnectionOptions {
   /** PEM contents for TLS to etcd (all three or only the CA). */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   auth?: { username: string; password: string };
+  /** Keepalive ping interval on connections with open streams; 0 = none. Default 6000 ms (see below). */
+  keepaliveMs?: number;
   /** Longest wait between watch reconnect attempts. Default 1000 ms (etcd3's own default is 30 s). */
   maxWatchBackoffMs?: number;
 }
@@ -37,9 +39,12 @@ export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
       // connection without an open stream (it does not permit them: GOAWAY "too many pings"). Each
       // etcd service has its own channel (below), so only those with a stream (watches, lease
       // keepalives) ping; a unary call on a dead connection fails at its deadline, which resets it.
-      "grpc.keepalive_time_ms": 6_000,
-      "grpc.keepalive_timeout_ms": 6_000,
-      "grpc.keepalive_permit_without_calls": 0,
+      // etcd 3.4's gRPC proxy accepts no pings more often than every 5 minutes: proxy hosts pass 0.
+      ...(options.keepaliveMs === 0 ? {} : {
+        "grpc.keepalive_time_ms": options.keepaliveMs ?? 6_000,
+        "grpc.keepalive_timeout_ms": 6_000,
+        "grpc.keepalive_permit_without_calls": 0,
+      }),
       // etcd is usually on loopback: retry connecting quickly once it is back.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 2_000,

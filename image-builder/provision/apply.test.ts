@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { applyCloudConfig, clientUrlsFromCluster, etcdEnv, type SystemActions } from "./apply";
+import { applyCloudConfig, clientUrlsFromCluster, etcdEnv, fleetConf, type SystemActions } from "./apply";
 import { parseCloudConfig } from "./cloud-config";
 
 let root = "";
@@ -75,5 +75,14 @@ describe("etcd settings", () => {
     );
     expect(clientUrlsFromCluster("x=https://h:2380")).toBe("h:2379");
     expect(() => etcdEnv({ proxy: "on" })).toThrow('Cannot configure the etcd proxy: coreos.etcd has "proxy: on" but neither "endpoints" nor "initial_cluster"');
+  });
+});
+
+describe("fleet settings", () => {
+  it("writes coreos.fleet as fleet.conf, and turns keepalive pings off on etcd proxy hosts unless set", () => {
+    const head = "# Written by corefleet-provision from cloud-config coreos.fleet\n";
+    expect(fleetConf({ public_ip: "10.0.0.1", metadata: "a=b" })).toBe(`${head}public_ip="10.0.0.1"\nmetadata="a=b"\n`);
+    expect(fleetConf({ public_ip: "10.0.0.1" }, true)).toBe(`${head}public_ip="10.0.0.1"\netcd_keepalive_interval="0"\n`);
+    expect(fleetConf({ etcd_keepalive_interval: "300" }, true)).toBe(`${head}etcd_keepalive_interval="300"\n`);
   });
 });

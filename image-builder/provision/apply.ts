@@ -17,8 +17,7 @@ export interface SystemActions {
 /** The etcd environment file for coreos.etcd (see CLOUD-CONFIG.md). */
 export function etcdEnv(etcd: Record<string, string>): string {
   const lines = ["# Written by corefleet-provision from cloud-config coreos.etcd"];
-  const proxy = etcd["proxy"];
-  if (proxy !== undefined && proxy !== "off") {
+  if (etcdIsProxy(etcd)) {
     const endpoints = etcd["endpoints"] ?? clientUrlsFromCluster(etcd["initial_cluster"] ?? "");
     if (endpoints === "") throw new Error('Cannot configure the etcd proxy: coreos.etcd has "proxy: on" but neither "endpoints" nor "initial_cluster"; add one of them');
     lines.push("COREFLEET_ETCD_MODE=proxy", `COREFLEET_ETCD_ENDPOINTS=${endpoints}`);
@@ -37,10 +36,20 @@ export function clientUrlsFromCluster(cluster: string): string {
     .map((u) => u.replace(/^https?:\/\//, "").replace(/:2380$/, ":2379")).join(",");
 }
 
-/** fleet.conf for coreos.fleet: `key="value"` lines. */
-export function fleetConf(fleet: Record<string, string>): string {
+/** Whether coreos.etcd makes this host's local etcd a gRPC proxy (see {@link etcdEnv}). */
+export function etcdIsProxy(etcd: Record<string, string> | undefined): boolean {
+  const proxy = etcd?.["proxy"];
+  return proxy !== undefined && proxy !== "off";
+}
+
+/**
+ * fleet.conf for coreos.fleet: `key="value"` lines. On a proxy host fleetd sends no keepalive pings
+ * unless coreos.fleet says otherwise: etcd 3.4's gRPC proxy closes connections that ping.
+ */
+export function fleetConf(fleet: Record<string, string>, localEtcdIsProxy = false): string {
+  const options = localEtcdIsProxy && fleet["etcd_keepalive_interval"] === undefined ? { ...fleet, etcd_keepalive_interval: "0" } : fleet;
   return ["# Written by corefleet-provision from cloud-config coreos.fleet",
-    ...Object.entries(fleet).map(([k, v]) => `${k}=${JSON.stringify(v)}`)].join("\n") + "\n";
+    ...Object.entries(options).map(([k, v]) => `${k}=${JSON.stringify(v)}`)].join("\n") + "\n";
 }
 
 /** A systemd-networkd .network file for one interface entry. */
@@ -150,7 +159,7 @@ export async function applyCloudConfig(cc: CloudConfig, root: string, actions: S
   }
   if (cc.fleet !== undefined) {
     const fleet = cc.fleet;
-    await attempt("fleet settings /etc/fleet/fleet.conf", () => writeAtomic(r("etc/fleet/fleet.conf"), fleetConf(fleet)));
+    await attempt("fleet settings /etc/fleet/fleet.conf", () => writeAtomic(r("etc/fleet/fleet.conf"), fleetConf(fleet, etcdIsProxy(cc.etcd))));
   }
   if (cc.network !== undefined) {
     const ifaces = cc.network.interfaces;
