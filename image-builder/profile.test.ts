@@ -16,7 +16,7 @@ describe("parseProfile", () => {
     const p = parseProfile(minimal, "t.json");
     expect(p.espSizeMiB).toBe(48);
     expect(p.stateSizeMiB).toBe(768);
-    expect(p.usrCompression).toEqual(["-comp", "zstd", "-Xcompression-level", "18", "-b", "1M"]);
+    expect(p.usrCompression).toEqual(["-comp", "zstd", "-Xcompression-level", "17", "-b", "1M"]);
     expect(p.containers).toEqual([]);
   });
 

@@ -39,8 +39,9 @@ export interface Profile {
   /** Kernel command line (cmdline.txt and the unified kernel image). */
   cmdline: string;
   /**
-   * mksquashfs options for /usr. Default zstd level 18 with 1 MiB blocks: measured on this tree,
-   * level 9 gives 83.4 MiB in 3 s, 18 gives 75.0 MiB in 33 s, 19 gives 74.8 MiB in 38 s; xz is smaller
+   * mksquashfs options for /usr. Default zstd level 17 with 1 MiB blocks: measured on this tree,
+   * level 9 gives 83.4 MiB in 3 s, 17 gives 78.0 MiB in 24 s, 18 gives 75.0 MiB in 33 s (a warm
+   * rebuild then took 60 s on a slow moment of this host), 19 gives 74.8 MiB in 38 s; xz is smaller
    * (68 MiB) but decompresses several times slower, which a TCG guest pays at every boot.
    */
   usrCompression: string[];
@@ -124,7 +125,7 @@ export function parseProfile(data: unknown, source = "profile"): Profile {
     keepModules: strList("keepModules", o["keepModules"], relPath, "a relative path"),
     initramfsModules: strList("initramfsModules", o["initramfsModules"], (s) => /^[a-z0-9_-]+$/.test(s), "a module name"),
     cmdline: str("cmdline", true) ?? "",
-    usrCompression: o["usrCompression"] === undefined ? ["-comp", "zstd", "-Xcompression-level", "18", "-b", "1M"] : strList("usrCompression", o["usrCompression"]),
+    usrCompression: o["usrCompression"] === undefined ? ["-comp", "zstd", "-Xcompression-level", "17", "-b", "1M"] : strList("usrCompression", o["usrCompression"]),
     espSizeMiB: size("espSizeMiB", 48, 33),
     stateSizeMiB: size("stateSizeMiB", 768, 64),
     containers: parseContainers(o["containers"], fail),

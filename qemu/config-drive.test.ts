@@ -69,7 +69,7 @@ describe("cloudConfig", () => {
   });
 
   it("gives fleet the public IP, agent TTL, loss grace and metadata only where set", () => {
-    const api = { machine_loss_grace: "20s", api_tcp_listen: "127.0.0.1:49153", api_token: "t0ken" };
+    const api = { machine_loss_grace: "15s", api_tcp_listen: "127.0.0.1:49153", api_token: "t0ken" };
     expect(doc(0).coreos.fleet).toEqual({ public_ip: "10.77.0.11", agent_ttl: "15s", ...api, metadata: "zone=a,role=web" });
     expect(doc(1).coreos.fleet).toEqual({ public_ip: "10.77.0.12", agent_ttl: "15s", ...api });
   });
