@@ -14,22 +14,27 @@ export interface FleetFixture {
   cluster(prefix?: string): FleetCluster;
 }
 
-export function fleetFixture(): FleetFixture {
+/** One real etcd for the describe block it is called in: started before its tests, removed after. */
+export function etcdFixture(): () => EtcdInstance {
   let etcd: EtcdInstance | undefined;
-  const open: FleetCluster[] = [];
   beforeAll(async () => {
     etcd = await startEtcd();
-  });
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((c) => c.close()));
   });
   afterAll(async () => {
     await etcd?.cleanup();
   });
-  const started = (): EtcdInstance => {
-    if (!etcd) throw new Error("fleetFixture: etcd is not started (call the fixture inside describe(), use it inside tests)");
+  return () => {
+    if (!etcd) throw new Error("etcdFixture: etcd is not started (call the fixture inside describe(), use it inside tests)");
     return etcd;
   };
+}
+
+export function fleetFixture(): FleetFixture {
+  const started = etcdFixture();
+  const open: FleetCluster[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close()));
+  });
   return {
     etcd: started,
     cluster: (prefix) => {

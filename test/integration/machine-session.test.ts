@@ -3,11 +3,11 @@
  * deadline). Real etcd; the store below performs every request for real and only withholds one reply.
  */
 import type { ITxnRequest, ITxnResponse } from "etcd3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DuplicateMachineError, EtcdUnavailableError } from "../../fleetd/registry/errors";
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { MachineSession } from "../../fleetd/registry/machine-session";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { etcdFixture } from "../helpers/fleet-fixture";
 
 /** An EtcdStore whose next `txn` is carried out by etcd but answered with a timeout. */
 class LostReplyStore extends EtcdStore {
@@ -23,16 +23,10 @@ class LostReplyStore extends EtcdStore {
 const machine = (id: string) => ({ id, publicIP: "10.0.0.7", metadata: {}, version: "0.1.0", disableEngine: false });
 
 describe("machine registration with a lost etcd reply (real etcd)", () => {
-  let etcd: EtcdInstance;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd.cleanup();
-  });
+  const etcd = etcdFixture();
 
   it("adopts its own presence key on the retry instead of waiting out the TTL as a duplicate", async () => {
-    const client = createEtcdClient({ endpoints: [etcd.endpoint] });
+    const client = createEtcdClient({ endpoints: [etcd().endpoint] });
     const store = new LostReplyStore(client, { prefix: "/lost-reply/" });
     const id = "0123456789abcdef0123456789abcdef";
     const session = new MachineSession(store, { machine: machine(id), ttlSeconds: 30 });
