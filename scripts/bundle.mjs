@@ -1,33 +1,34 @@
 // Builds the single-file bundles that the host image ships: dist/fleetd.cjs and dist/fleetctl.cjs.
 // They target Node 18 (Debian bookworm's nodejs) and need nothing beside them.
 //
-// etcd3 reads its .proto files from disk when it is imported; a single-file bundle has no such files,
-// so the plugin below parses them once at build time and inlines the result (proto-loader's fromJSON).
+// etcd3 reads its .proto files from disk when it is imported and builds its gRPC services with
+// @grpc/proto-loader. The plugin below inlines the parsed protos (scripts/etcd-proto.mjs) and swaps
+// proto-loader for fleetd/registry/grpc-services.ts, which builds the same services without the
+// reflection descriptors proto-loader encodes (a quarter of fleetd's start-up).
 import { build } from "esbuild";
-import { createRequire } from "node:module";
 import { readFile, mkdir, rename } from "node:fs/promises";
 import path from "node:path";
+import { etcdProtoJSON } from "./etcd-proto.mjs";
 
-const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
-
+const grpcServices = path.join(root, "fleetd/registry/grpc-services.ts");
 const inlineEtcdProtos = {
   name: "inline-etcd3-protos",
   setup(b) {
     b.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, async (args) => {
-      const protobuf = require("protobufjs");
-      const protoFile = path.join(path.dirname(args.path), "..", "proto", "rpc.proto");
-      const rootNs = new protobuf.Root();
-      rootNs.resolvePath = (origin, target) =>
-        path.isAbsolute(target) ? target : path.join(path.dirname(protoFile), path.basename(target));
-      rootNs.loadSync(protoFile, { keepCase: true });
-      const json = JSON.stringify(rootNs.toJSON());
-      const source = await readFile(args.path, "utf8");
-      const pattern = /\(0, proto_loader_1\.loadSync\)\(`\$\{__dirname\}\/\.\.\/proto\/rpc\.proto`, \{/;
-      if (!pattern.test(source)) {
-        throw new Error(`etcd3's connection-pool.js no longer loads rpc.proto the way this plugin expects; update ${path.relative(root, new URL(import.meta.url).pathname)}`);
+      const json = JSON.stringify(etcdProtoJSON());
+      let source = await readFile(args.path, "utf8");
+      const edits = [
+        [/const proto_loader_1 = require\("@grpc\/proto-loader"\);/, `const proto_loader_1 = require(${JSON.stringify(grpcServices)});`],
+        [/\(0, proto_loader_1\.loadSync\)\(`\$\{__dirname\}\/\.\.\/proto\/rpc\.proto`, \{/, `(0, proto_loader_1.servicesFromJSON)(${json}, {`],
+      ];
+      for (const [pattern, replacement] of edits) {
+        if (!pattern.test(source)) {
+          throw new Error(`etcd3's connection-pool.js no longer loads its protos the way this plugin expects (${pattern}); update ${path.relative(root, new URL(import.meta.url).pathname)}`);
+        }
+        source = source.replace(pattern, () => replacement);
       }
-      return { contents: source.replace(pattern, `(0, proto_loader_1.fromJSON)(${json}, {`), loader: "js" };
+      return { contents: source, loader: "js" };
     });
   },
 };

@@ -96,8 +96,9 @@ describe("the built image under QEMU", () => {
     const page = await retryFetch(`http://127.0.0.1:${webPort}/`);
     expect(page).toContain("corefleet web on core-e2e");
 
-    // The state partition grew to the 3 GiB disk; /usr is read-only.
-    const df = await ssh(sshPort, key, "df -B1M --output=size / | tail -1; touch /usr/x 2>&1 || true");
+    // The state partition grew to the 3 GiB disk (in the background: `start` waits for that oneshot);
+    // /usr is read-only.
+    const df = await ssh(sshPort, key, "sudo systemctl start corefleet-growfs.service; df -B1M --output=size / | tail -1; touch /usr/x 2>&1 || true");
     expect(Number(df.stdout.split("\n")[0]?.trim())).toBeGreaterThan(2500);
     expect(df.stdout).toContain("Read-only file system");
     const failed = await ssh(sshPort, key, "systemctl --failed --no-legend --plain");
