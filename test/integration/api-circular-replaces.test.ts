@@ -13,20 +13,19 @@ import { parseUnitFile } from "../../lib/unit";
 import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/api";
 import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { etcdFixture } from "../helpers/fleet-fixture";
 import { unitText } from "../helpers/fleet-cluster";
 
 describe("PUT /units refuses circular Replaces", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let client: Etcd3;
   let api: ApiServer;
   let dir: string;
   let fleet: ApiClient;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
     dir = await mkdtemp(join(tmpdir(), "api-replaces-"));
-    client = createEtcdClient({ endpoints: [etcd.endpoint] });
+    client = createEtcdClient({ endpoints: [etcd().endpoint] });
     const registry = new EtcdRegistry(new EtcdStore(client, { prefix: "/replaces-test/" }), { isRegistered: () => true });
     api = createApiServer({ backend: registryBackend(registry), version: "0.1.0" });
     await api.listen({ kind: "unix", path: join(dir, "fleet.sock") });
@@ -37,7 +36,6 @@ describe("PUT /units refuses circular Replaces", () => {
     fleet?.close();
     await api?.close();
     client?.close();
-    await etcd?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../lib/process/run";
 import { createApiServer, registryBackend } from "../../fleetd/api";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv } from "./fleetctl-harness";
 
 const M1 = "c1b2c3d4e5f60718293a4b5c6d7e8f91";
@@ -27,14 +27,13 @@ async function makeCerts(dir: string): Promise<void> {
 }
 
 describe("fleetctl over https with client certificates", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let env: FleetctlEnv;
   let server: Server;
   let endpoint: string;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    env = await FleetctlEnv.start(etcd, [M1]);
+    env = await FleetctlEnv.start(etcd(), [M1]);
     await makeCerts(env.dir);
     const file = (n: string): Promise<Buffer> => readFile(join(env.dir, n));
     const api = createApiServer({ backend: registryBackend(env.cluster.registry), version: "0.1.0" });
@@ -48,7 +47,6 @@ describe("fleetctl over https with client certificates", () => {
   afterAll(async () => {
     server?.close();
     await env?.close();
-    await etcd?.cleanup();
   });
 
   it("verifies the server with --ca-file and authenticates with --cert-file/--key-file", async () => {

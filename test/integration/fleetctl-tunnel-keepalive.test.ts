@@ -13,22 +13,21 @@ import { ApiClient } from "../../lib/api/client";
 import { delay } from "../../lib/async/delay";
 import { createApiServer, registryBackend } from "../../fleetd/api";
 import { forwardThrough } from "../../fleetctl/ssh/tunnel";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv } from "./fleetctl-harness";
 import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 
 describe("fleetctl --tunnel keep-alive", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let env: FleetctlEnv;
   let server: TestSshServer;
   let ssh: Client;
   let identity: string;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    env = await FleetctlEnv.start(etcd, [M1]);
+    env = await FleetctlEnv.start(etcd(), [M1]);
     const key = utils.generateKeyPairSync("ed25519");
     identity = join(env.dir, "id_ed25519");
     await writeFile(identity, key.private, { mode: 0o600 });
@@ -48,7 +47,6 @@ describe("fleetctl --tunnel keep-alive", () => {
     ssh?.end();
     await server?.close();
     await env?.close();
-    await etcd?.cleanup();
   });
 
   const tunnelClient = (address: string, extra: { requestTimeoutMs?: number } = {}): ApiClient => {

@@ -117,18 +117,14 @@ describe("fleetd under faults (real etcd)", () => {
     await submit(cluster, "d.service", unitText());
     await allLaunched(cluster, 1);
     const twin = fx.cluster(cluster.prefix);
-    try {
-      const second = await twin.add("dup1");
-      await waitFor("the twin to report the duplicate", () => second.events.some((e) => e.message.includes("another live machine is registered with the same machine ID")));
-      expect(second.server.agent.registered).toBe(false);
-      expect(second.manager.running()).toEqual([]);
-      expect(first.manager.running()).toEqual(["d.service"]);
-      // When the first leaves, the twin registers (its retries continue) and takes the unit.
-      await cluster.leave("dup1");
-      await waitFor("the twin to register and run d.service", () => second.server.agent.registered && second.manager.running().includes("d.service"), { timeoutMs: 20_000, describe: () => `${twin.describe()}\n${JSON.stringify(second.events.slice(-15))}` });
-    } finally {
-      await twin.close();
-    }
+    const second = await twin.add("dup1");
+    await waitFor("the twin to report the duplicate", () => second.events.some((e) => e.message.includes("another live machine is registered with the same machine ID")));
+    expect(second.server.agent.registered).toBe(false);
+    expect(second.manager.running()).toEqual([]);
+    expect(first.manager.running()).toEqual(["d.service"]);
+    // When the first leaves, the twin registers (its retries continue) and takes the unit.
+    await cluster.leave("dup1");
+    await waitFor("the twin to register and run d.service", () => second.server.agent.registered && second.manager.running().includes("d.service"), { timeoutMs: 20_000, describe: () => `${twin.describe()}\n${JSON.stringify(second.events.slice(-15))}` });
   });
 });
 
@@ -137,31 +133,27 @@ describe("fleetd restart after a crash (real etcd)", () => {
 
   it("resumes its lease and adopts units on disk: scheduled ones keep running, others are unloaded", async () => {
     const cluster = fx.cluster();
-    try {
-      const first = await cluster.add("r1");
-      await cluster.add("r2");
-      await cluster.waitMachines();
-      await submit(cluster, "keep.service", unitText({ MachineID: "r1" }));
-      await allLaunched(cluster, 1);
-      const disk = first.manager.disk;
-      // A file fleet no longer schedules here (left over from an earlier run).
-      disk.set("stale.service", unitText());
-      await cluster.crash("r1");
-      // systemd kept running what fleetd had started; fleetd comes back well within the TTL.
-      const again = await cluster.add("r1", { disk, running: ["keep.service", "stale.service"] });
-      await waitFor("the restarted agent to register", () => again.server.agent.registered, { describe: () => cluster.describe() });
-      expect(again.events.some((e) => e.message.includes("resumed"))).toBe(true);
-      await waitFor("stale.service unloaded", () => again.manager.count("unload", "stale.service") === 1, { describe: () => cluster.describe() });
-      expect(again.manager.count("stop", "keep.service") + again.manager.count("unload", "keep.service")).toBe(0);
-      expect(again.manager.running()).toEqual(["keep.service"]);
-      // The machine never looked dead: it was never unscheduled.
-      expect(await unitTable(cluster)).toEqual({ "keep.service": "launched@r1" });
-      await delay((TEST_AGENT_TTL_SECONDS + 1) * 1000);
-      expect(await unitTable(cluster)).toEqual({ "keep.service": "launched@r1" });
-      expect((await cluster.registry.listMachines()).map((m) => m.id)).toEqual(["r1", "r2"]);
-    } finally {
-      await cluster.close();
-    }
+    const first = await cluster.add("r1");
+    await cluster.add("r2");
+    await cluster.waitMachines();
+    await submit(cluster, "keep.service", unitText({ MachineID: "r1" }));
+    await allLaunched(cluster, 1);
+    const disk = first.manager.disk;
+    // A file fleet no longer schedules here (left over from an earlier run).
+    disk.set("stale.service", unitText());
+    await cluster.crash("r1");
+    // systemd kept running what fleetd had started; fleetd comes back well within the TTL.
+    const again = await cluster.add("r1", { disk, running: ["keep.service", "stale.service"] });
+    await waitFor("the restarted agent to register", () => again.server.agent.registered, { describe: () => cluster.describe() });
+    expect(again.events.some((e) => e.message.includes("resumed"))).toBe(true);
+    await waitFor("stale.service unloaded", () => again.manager.count("unload", "stale.service") === 1, { describe: () => cluster.describe() });
+    expect(again.manager.count("stop", "keep.service") + again.manager.count("unload", "keep.service")).toBe(0);
+    expect(again.manager.running()).toEqual(["keep.service"]);
+    // The machine never looked dead: it was never unscheduled.
+    expect(await unitTable(cluster)).toEqual({ "keep.service": "launched@r1" });
+    await delay((TEST_AGENT_TTL_SECONDS + 1) * 1000);
+    expect(await unitTable(cluster)).toEqual({ "keep.service": "launched@r1" });
+    expect((await cluster.registry.listMachines()).map((m) => m.id)).toEqual(["r1", "r2"]);
   });
 });
 
@@ -194,6 +186,7 @@ describe("a host cut off from etcd (real etcd behind a fault-injecting proxy)", 
       for (const n of Object.keys(before)) expect(cluster.runningOn(n), n).toHaveLength(1);
       expect(cluster.get("c1").manager.count("stop") + cluster.get("c1").manager.count("unload")).toBe(0);
     } finally {
+      // Before the proxies: instances cut off from etcd do not stop in time.
       await cluster.close();
       await proxy.close();
     }
@@ -261,6 +254,7 @@ describe("a host cut off from etcd for longer than the agent TTL (the e2e scenar
       expect(cluster.runningOn("g.service")).toEqual(ids);
       expect(victim.server.agent.registered).toBe(true);
     } finally {
+      // Before the proxies: instances cut off from etcd do not stop in time.
       await cluster.close();
       await Promise.all(proxies.map((p) => p.close()));
     }
@@ -304,6 +298,7 @@ describe("a host cut off for longer than agent TTL + machine_loss_grace (the oth
       await waitFor("a and c running on e2 again", () => victim.manager.running().sort().join() === "a.service,c.service", { describe: () => cluster.describe() });
       for (const n of ["a.service", "b.service", "c.service"]) expect(cluster.runningOn(n), n).toHaveLength(1);
     } finally {
+      // Before the proxies: instances cut off from etcd do not stop in time.
       await cluster.close();
       await proxy.close();
     }

@@ -15,6 +15,7 @@ const json = etcdProtoJSON();
 const ours = servicesFromJSON(json, OPTIONS);
 const theirs = fromJSON(json, OPTIONS) as unknown as Record<string, Record<string, MethodDefinition> | { format: string }>;
 const theirServices = Object.entries(theirs).filter(([, v]) => !("format" in v)) as [string, Record<string, MethodDefinition>][];
+const theirDefs = Object.fromEntries(theirServices);
 
 const method = (defs: Record<string, Record<string, MethodDefinition>>, service: string, name: string): MethodDefinition => {
   const m = defs[service]?.[name];
@@ -50,7 +51,7 @@ describe("etcd's gRPC services for the fleetd bundle", () => {
     ];
     for (const [service, name, value] of requests) {
       const o = method(ours, service, name);
-      const t = method(theirServices.reduce((a, [k, v]) => ({ ...a, [k]: v }), {}), service, name);
+      const t = method(theirDefs, service, name);
       expect(o.requestSerialize(value).equals(t.requestSerialize(value)), `${service}.${name} request`).toBe(true);
     }
     const rangeResponse = {
@@ -59,7 +60,7 @@ describe("etcd's gRPC services for the fleetd bundle", () => {
       more: false,
       count: "1",
     };
-    const t = method(theirServices.reduce((a, [k, v]) => ({ ...a, [k]: v }), {}), "etcdserverpb.KV", "Range");
+    const t = method(theirDefs, "etcdserverpb.KV", "Range");
     const bytes = t.responseSerialize(rangeResponse);
     expect(method(ours, "etcdserverpb.KV", "Range").responseDeserialize(bytes)).toEqual(t.responseDeserialize(bytes));
   });

@@ -12,7 +12,9 @@ import { ETCD_ANSWERS_MARKER, fleetdRegisteredMarker } from "../../image-builder
 import { delay } from "../../lib/async/delay";
 import { run } from "../../lib/process/run";
 import { createEtcdClient } from "../../fleetd/registry/etcd-store";
-import { freePort, startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { freePort } from "../helpers/etcd";
+import { waitFor } from "../helpers/fleet-cluster";
+import { etcdFixture } from "../helpers/fleet-fixture";
 
 const script = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../image-builder/overlay/usr/lib/corefleet/ready");
 const MACHINE_ID = "0123456789abcdef0123456789abcdef";
@@ -37,33 +39,23 @@ function startReporter(env: Record<string, string>): Reporter {
   return { lines, exited, stop: () => child.kill("SIGKILL") };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
-}
-
 describe("the image's readiness reporter (bash, real etcd and gRPC proxy)", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let dir: string;
   let proxyPort: number;
   const proxy = new AbortController();
 
   beforeAll(async () => {
-    etcd = await startEtcd();
     dir = await mkdtemp(path.join(tmpdir(), "corefleet-ready-"));
     await writeFile(path.join(dir, "machine-id"), `${MACHINE_ID}\n`);
     proxyPort = await freePort();
-    void run("etcd", ["grpc-proxy", "start", `--endpoints=127.0.0.1:${etcd.clientPort}`, `--listen-addr=127.0.0.1:${proxyPort}`], {
+    void run("etcd", ["grpc-proxy", "start", `--endpoints=127.0.0.1:${etcd().clientPort}`, `--listen-addr=127.0.0.1:${proxyPort}`], {
       signal: proxy.signal, allowFailure: true, captureStdout: false,
     }).catch(() => undefined);
   });
 
   afterAll(async () => {
     proxy.abort();
-    await etcd.cleanup();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -76,18 +68,18 @@ describe("the image's readiness reporter (bash, real etcd and gRPC proxy)", () =
     const etcdEnv = path.join(dir, `etcd-${mode}.env`);
     await writeFile(fleetConf, `etcd_key_prefix="${prefix}"\n`);
     await writeFile(etcdEnv, mode === "proxy"
-      ? `# test\nCOREFLEET_ETCD_MODE=proxy\nCOREFLEET_ETCD_ENDPOINTS=http://127.0.0.1:${etcd.clientPort}\n`
+      ? `# test\nCOREFLEET_ETCD_MODE=proxy\nCOREFLEET_ETCD_ENDPOINTS=http://127.0.0.1:${etcd().clientPort}\n`
       : `# test\nETCD_NAME=test\n`);
-    const local = `127.0.0.1:${mode === "proxy" ? proxyPort : etcd.clientPort}`;
+    const local = `127.0.0.1:${mode === "proxy" ? proxyPort : etcd().clientPort}`;
     const reporter = startReporter({
       COREFLEET_READY_FLEET_CONF: fleetConf,
       COREFLEET_READY_ETCD_ENV: etcdEnv,
       COREFLEET_READY_MACHINE_ID: path.join(dir, "machine-id"),
       COREFLEET_READY_LOCAL_ETCD: local,
     });
-    const client = createEtcdClient({ endpoints: [etcd.endpoint] });
+    const client = createEtcdClient({ endpoints: [etcd().endpoint] });
     try {
-      await until("the etcd line", () => reporter.lines.length > 0);
+      await waitFor("the etcd line", () => reporter.lines.length > 0);
       // The lines `qemu up` and bench:image wait for (with this test's port instead of 2379).
       const etcdLine = ETCD_ANSWERS_MARKER.replace("127.0.0.1:2379", local);
       expect(reporter.lines).toEqual([etcdLine]);
