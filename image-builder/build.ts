@@ -14,6 +14,7 @@ import { readHostAptSources, type AptSources } from "./apt-sources";
 import { bootInit } from "./boot-init";
 import { prepareBundles } from "./bundles";
 import { cacheRoot, debCacheDir } from "./cache-dir";
+import { CODE_CACHED_BUNDLES, writeStartupFiles } from "./code-cache";
 import { buildContainerImage, preloadIntoRootfs } from "./container";
 import { customizeRootfs } from "./customize";
 import { assembleDisk, makeEsp, makeExt4, makeQcow2, makeSquashfs } from "./disk";
@@ -218,8 +219,10 @@ export async function buildImage(o: BuildOptions): Promise<{ manifest: Manifest;
 
     await step(o.log, "customize (overlay, users, services, bundles)", () => customizeRootfs({
       root, overlayDir: path.join(o.repoRoot, "image-builder/overlay"), fleetUnitsDir: path.join(o.repoRoot, "fleetd/systemd"),
-      bundles: bundles.files, ...sig,
+      bundles: bundles.files, epoch, ...sig,
     }), () => "fleet units from fleetd/systemd");
+    await step(o.log, "node start-up snapshot and code caches (the image's node)", () => writeStartupFiles(root, CODE_CACHED_BUNDLES, o.signal),
+      (f) => `snapshot ${mib(f.snapshotBytes)}; ${Object.entries(f.caches).map(([n, b]) => `${n} ${mib(b)}`).join(", ")}`);
     const warnings = [...bundles.warnings];
 
     const containers: Manifest["containers"] = [];

@@ -24,7 +24,7 @@ ${name === "fleetd" ? "setInterval(() => undefined, 1 << 30);" : "process.exit(1
 `;
 }
 
-/** Runs the project's bundler, then collects dist/fleetd.cjs and dist/fleetctl.cjs and builds provision.cjs. */
+/** Runs the project's bundler, then collects dist/fleetd.cjs and dist/fleetctl.cjs and builds provision.cjs and launch.cjs (image-builder/launcher.ts). */
 export async function prepareBundles(repoRoot: string, workDir: string, signal?: AbortSignal): Promise<Bundles> {
   const warnings: string[] = [];
   const sig = signal ? { signal } : {};
@@ -45,19 +45,15 @@ export async function prepareBundles(repoRoot: string, workDir: string, signal?:
       warnings.push(`dist/${name}.cjs does not exist: the image gets a placeholder ${name} that only prints its name`);
     }
   }
-  const provision = path.join(workDir, "provision.cjs");
-  await build({
-    entryPoints: [path.join(repoRoot, "image-builder/provision/main.ts")],
-    outfile: provision,
-    bundle: true,
-    platform: "node",
-    target: "node18",
-    format: "cjs",
-    logLevel: "error",
-    legalComments: "none",
-    // Less to parse: Node start-up dominates provisioning time in an emulated (TCG) guest.
-    minify: true,
-  });
-  files["provision.cjs"] = provision;
+  for (const [name, entry] of [["provision.cjs", "image-builder/provision/main.ts"], ["launch.cjs", "image-builder/launcher.ts"]] as const) {
+    files[name] = await buildNodeBundle(path.join(repoRoot, entry), path.join(workDir, name));
+  }
   return { files, warnings };
+}
+
+/** Bundles one of our own guest programs into a single CommonJS file for the image's Node 18. */
+export async function buildNodeBundle(entry: string, out: string): Promise<string> {
+  // Minified: less to read and hash at start-up in an emulated (TCG) guest.
+  await build({ entryPoints: [entry], outfile: out, bundle: true, platform: "node", target: "node18", format: "cjs", logLevel: "error", legalComments: "none", minify: true });
+  return out;
 }

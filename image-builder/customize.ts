@@ -3,9 +3,10 @@
  * bundles and their wrappers, the `core` user, services enabled and disabled, no SSH host keys and
  * an uninitialised machine ID (both created on first boot).
  */
-import { chmod, copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { run } from "../lib/process/run";
+import { launchCommand } from "./code-cache";
 
 export interface CustomizeOptions {
   root: string;
@@ -13,11 +14,15 @@ export interface CustomizeOptions {
   overlayDir: string;
   /** fleetd/systemd (fleet.service, fleet.socket). */
   fleetUnitsDir: string;
-  /** name → file to install as /usr/lib/corefleet/<name> (fleetd.cjs, fleetctl.cjs, provision.cjs). */
+  /** name → file to install as /usr/lib/corefleet/<name> (fleetd.cjs, fleetctl.cjs, provision.cjs, launch.cjs). */
   bundles: Record<string, string>;
+  /** SOURCE_DATE_EPOCH: the /usr tree's time stamps. */
+  epoch: number;
   signal?: AbortSignal;
 }
 
+/** Bundles that get a command in /usr/bin. */
+export const COMMANDS = ["fleetd", "fleetctl"];
 /** Services enabled in every image. */
 export const ENABLED_UNITS = ["corefleet-provision.service", "corefleet-growfs.service", "etcd.service", "fleet.socket",
   "fleet.service", "systemd-networkd.service", "ssh.service", "corefleet-ready.service"];
@@ -25,8 +30,24 @@ export const ENABLED_UNITS = ["corefleet-provision.service", "corefleet-growfs.s
 export const DISABLED_UNITS = ["podman-auto-update.timer", "podman-auto-update.service", "podman-restart.service", "podman.service",
   "podman.socket", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "getty@tty1.service", "remote-fs.target",
   "systemd-pstore.service"];
-/** Masked: wait-online would hold boot for 2 minutes on a network without DHCP. */
-export const MASKED_UNITS = ["systemd-networkd-wait-online.service", "apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer"];
+/**
+ * Masked: wait-online would hold boot for 2 minutes on a network without DHCP. The rest is early-boot
+ * work a fleet host never uses, each a process that competes with provisioning's and fleetd's Node
+ * start-up in an emulated guest: module loads for DRM, device mapper, loop, FUSE and configfs (the
+ * kernel still loads modules on demand), debugfs/tracefs/hugetlbfs mounts, and the kernel-command-line
+ * network generator (networking comes from provisioning or DHCP). `systemctl unmask` brings any back.
+ */
+export const MASKED_UNITS = ["systemd-networkd-wait-online.service", "apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer",
+  "modprobe@.service", "sys-kernel-debug.mount", "sys-kernel-tracing.mount", "dev-hugepages.mount", "systemd-network-generator.service"];
+/**
+ * Generators that systemd would run on every boot and daemon-reload for things the image does not
+ * have: encrypted, integrity or verity volumes, GPT auto-discovery (the initramfs mounts by partition
+ * name), hibernation, SysV scripts, rc.local, offline updates. Masked by /etc/systemd/system-generators
+ * links to /dev/null, like units. Kept: fstab, getty (the serial console), debug (systemd.mask= to repair).
+ */
+export const MASKED_GENERATORS = ["systemd-cryptsetup-generator", "systemd-gpt-auto-generator", "systemd-hibernate-resume-generator",
+  "systemd-integritysetup-generator", "systemd-veritysetup-generator", "systemd-rc-local-generator", "systemd-sysv-generator",
+  "systemd-system-update-generator"];
 
 /** Applies everything. */
 export async function customizeRootfs(o: CustomizeOptions): Promise<void> {
@@ -42,9 +63,10 @@ export async function customizeRootfs(o: CustomizeOptions): Promise<void> {
   for (const [name, file] of Object.entries(o.bundles).sort()) {
     await copyFile(file, r(`usr/lib/corefleet/${name}`));
     await chmod(r(`usr/lib/corefleet/${name}`), 0o755);
-    const command = name.replace(/\.cjs$/, "");
-    if (command === "provision") continue;
-    await writeFile(r(`usr/bin/${command}`), `#!/bin/sh\nexec /usr/bin/node /usr/lib/corefleet/${name} "$@"\n`, { mode: 0o755 });
+  }
+  // The commands run their bundle through launch.cjs, which uses the V8 code cache made later in the build.
+  for (const command of COMMANDS) {
+    await writeFile(r(`usr/bin/${command}`), `#!/bin/sh\nexec ${launchCommand(`${command}.cjs`).join(" ")} "$@"\n`, { mode: 0o755 });
   }
 
   await run("chroot", [o.root, "useradd", "--create-home", "--shell", "/bin/bash", "--user-group", "--groups", "sudo,systemd-journal,adm", "core"], sig);
@@ -70,4 +92,12 @@ export async function customizeRootfs(o: CustomizeOptions): Promise<void> {
   await run("chroot", [o.root, "systemctl", "enable", ...ENABLED_UNITS], sig);
   await run("chroot", [o.root, "systemctl", "disable", ...DISABLED_UNITS], { ...sig, allowFailure: true });
   await run("chroot", [o.root, "systemctl", "mask", ...MASKED_UNITS], sig);
+  await mkdir(r("etc/systemd/system-generators"), { recursive: true });
+  for (const g of MASKED_GENERATORS) await symlink("/dev/null", r(`etc/systemd/system-generators/${g}`));
+  // /etc is up to date with this /usr: without the stamp, ConditionNeedsUpdate=/etc reruns
+  // systemd-sysusers on every boot (Debian has no systemd-update-done.service to write it).
+  for (const stamp of ["etc/.updated", "var/.updated"]) {
+    await writeFile(r(stamp), `# corefleet image build\nTIMESTAMP_NSEC=${o.epoch}000000000\n`);
+    await utimes(r(stamp), o.epoch, o.epoch);
+  }
 }

@@ -4,6 +4,7 @@
  * and the host continues with DHCP and sshd so it can be repaired over SSH.
  */
 import { writeFile } from "node:fs/promises";
+import pkg from "../../package.json";
 import { run } from "../../lib/process/run";
 import { parseCloudConfig } from "./cloud-config";
 import { applyCloudConfig, type SystemActions } from "./apply";
@@ -46,12 +47,17 @@ async function main(): Promise<number> {
   return result.errors.length > 0 ? 2 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    log(`ERROR: provisioning crashed: ${(err as Error).stack ?? String(err)}`);
-    process.exitCode = 1;
-  },
-);
+if (process.argv.includes("--version")) {
+  // The image build runs this to make provision.cjs's code cache (image-builder/code-cache.ts).
+  process.stdout.write(`corefleet-provision version ${pkg.version}\n`);
+} else {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      log(`ERROR: provisioning crashed: ${(err as Error).stack ?? String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}
