@@ -13,7 +13,7 @@ import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/a
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
 import { MachineSession } from "../../fleetd/registry/machine-session";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { etcdFixture } from "../helpers/fleet-fixture";
 
 interface Res {
   status: number;
@@ -41,7 +41,7 @@ const hello = [
 ];
 
 describe("HTTP API v1 on a real etcd", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let client: Etcd3;
   let api: ApiServer;
   let dir: string;
@@ -51,9 +51,8 @@ describe("HTTP API v1 on a real etcd", () => {
   let session: MachineSession;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
     dir = await mkdtemp(join(tmpdir(), "api-v1-"));
-    client = createEtcdClient({ endpoints: [etcd.endpoint] });
+    client = createEtcdClient({ endpoints: [etcd().endpoint] });
     const store = new EtcdStore(client, { prefix: "/fleet-test/" });
     const registry = new EtcdRegistry(store, { isRegistered: () => registered });
     session = new MachineSession(store, {
@@ -72,7 +71,6 @@ describe("HTTP API v1 on a real etcd", () => {
     await api?.close();
     await session?.leave().catch(() => undefined);
     client?.close();
-    await etcd?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -13,8 +13,8 @@ import { utils } from "ssh2";
 import { run } from "../../lib/process/run";
 import { delay } from "../../lib/async/delay";
 import { md5Fingerprint } from "../../fleetctl/ssh/known-hosts";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
 import { waitFor } from "../helpers/fleet-cluster";
+import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv, type RunOptions } from "./fleetctl-harness";
 import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
@@ -22,7 +22,7 @@ const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 const MAIN_TS = fileURLToPath(new URL("../../fleetctl/main.ts", import.meta.url));
 
 describe("fleetctl over SSH", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let env: FleetctlEnv;
   let server: TestSshServer;
   let binDir: string;
@@ -31,8 +31,7 @@ describe("fleetctl over SSH", () => {
   let ssh: (argv: string[], opts?: RunOptions) => ReturnType<FleetctlEnv["run"]>;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    env = await FleetctlEnv.start(etcd, [M1], { [M1]: { extra: { public_ip: "127.0.0.1" } } });
+    env = await FleetctlEnv.start(etcd(), [M1], { [M1]: { extra: { public_ip: "127.0.0.1" } } });
     binDir = join(env.dir, "bin");
     await mkdir(binDir);
     const script = async (name: string, body: string): Promise<void> => {
@@ -61,7 +60,6 @@ describe("fleetctl over SSH", () => {
   afterAll(async () => {
     await server?.close();
     await env?.close();
-    await etcd?.cleanup();
   });
 
   const address = (): string => `[127.0.0.1]:${server.port}`;

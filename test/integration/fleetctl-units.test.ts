@@ -7,8 +7,8 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unitHash, parseUnitFile } from "../../lib/unit";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
 import { waitFor } from "../helpers/fleet-cluster";
+import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv } from "./fleetctl-harness";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
@@ -20,17 +20,15 @@ const IP2 = "10.0.0.50";
 const HELLO = "[Unit]\nDescription=Hello World\n\n[Service]\nExecStart=/bin/sh -c \"while true; do echo Hello; sleep 1; done\"\n";
 
 describe("fleetctl lifecycle against a real fleetd API", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let env: FleetctlEnv;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    env = await FleetctlEnv.start(etcd, [M1, M2], { [M1]: { metadata: "role=web,zone=a" } });
+    env = await FleetctlEnv.start(etcd(), [M1, M2], { [M1]: { metadata: "role=web,zone=a" } });
     await writeFile(join(env.dir, "hello.service"), HELLO);
   });
   afterAll(async () => {
     await env?.close();
-    await etcd?.cleanup();
   });
 
   it("submits a local file and cats it back byte-for-byte", async () => {

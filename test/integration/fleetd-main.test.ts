@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run, type RunResult } from "../../lib/process/run";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
-import { FleetCluster, waitFor } from "../helpers/fleet-cluster";
+import { waitFor } from "../helpers/fleet-cluster";
+import { etcdFixture } from "../helpers/fleet-fixture";
 
 const TSX = join(process.cwd(), "node_modules/.bin/tsx");
 
@@ -22,14 +22,12 @@ function get(socketPath: string, path: string): Promise<{ status: number; body: 
 }
 
 describe("the fleetd process", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let dir: string;
   beforeAll(async () => {
-    etcd = await startEtcd();
     dir = await mkdtemp(join(tmpdir(), "fleetd-main-"));
   });
   afterAll(async () => {
-    await etcd.cleanup();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -39,7 +37,7 @@ describe("the fleetd process", () => {
     const done = run(TSX, ["fleetd/main.ts"], {
       env: {
         ...process.env,
-        FLEET_ETCD_SERVERS: etcd.endpoint,
+        FLEET_ETCD_SERVERS: etcd().endpoint,
         FLEET_ETCD_KEY_PREFIX: prefix,
         FLEET_MACHINE_ID: id,
         FLEET_UNIT_MANAGER: "memory",
@@ -74,7 +72,6 @@ describe("the fleetd process", () => {
 
   it("serves the API once registered, answers 503 for a duplicate machine ID, and leaves on SIGTERM", async () => {
     const prefix = "/main-test/";
-    const cluster = new FleetCluster(etcd, prefix);
     const first = startFleetd("aaaa1111", join(dir, "a.sock"), prefix);
     let second: ReturnType<typeof startFleetd> | undefined;
     try {
@@ -98,7 +95,6 @@ describe("the fleetd process", () => {
       first.stop();
       second?.stop();
       await Promise.all([first.done, second?.done]);
-      await cluster.close();
     }
   });
 });

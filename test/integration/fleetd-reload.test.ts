@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryUnitManager } from "../../fleetd/agent/memory-unit-manager";
 import { FleetServer } from "../../fleetd/server";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
-import { FleetCluster, submit, testConfig, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
+import { submit, testConfig, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
+import { fleetFixture } from "../helpers/fleet-fixture";
 
 function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -21,29 +21,27 @@ function get(socketPath: string, path: string): Promise<{ status: number; body: 
 }
 
 describe("SIGHUP reload (in-process server with its API)", () => {
-  let etcd: EtcdInstance;
+  const fx = fleetFixture();
   let dir: string;
   beforeAll(async () => {
-    etcd = await startEtcd();
     dir = await mkdtemp(join(tmpdir(), "fleetd-reload-"));
   });
   afterAll(async () => {
-    await etcd.cleanup();
     await rm(dir, { recursive: true, force: true });
   });
 
   it("applies new metadata, keeps the API socket and every unit running", async () => {
-    const cluster = new FleetCluster(etcd);
+    const cluster = fx.cluster();
     const socket = join(dir, "fleet.sock");
     const manager = new MemoryUnitManager();
     const extra = { api_socket: socket, lease_file: join(dir, "lease") };
-    const server = await FleetServer.start({ config: testConfig(etcd, cluster.prefix, "h1", { metadata: "zone=a", extra }), version: "test", unitManager: manager });
+    const server = await FleetServer.start({ config: testConfig(fx.etcd(), cluster.prefix, "h1", { metadata: "zone=a", extra }), version: "test", unitManager: manager });
     try {
       await waitFor("the API to answer", async () => (await get(socket, "/fleet/v1/machines")).status === 200);
       await submit(cluster, "u.service", unitText({ MachineMetadata: "zone=a" }));
       await waitFor("u launched", async () => (await unitTable(cluster))["u.service"] === "launched@h1");
 
-      await server.reload(testConfig(etcd, cluster.prefix, "h1", { metadata: "zone=a,disk=ssd", extra }));
+      await server.reload(testConfig(fx.etcd(), cluster.prefix, "h1", { metadata: "zone=a,disk=ssd", extra }));
       const machines = await waitFor("the new metadata through the same socket", async () => {
         const r = await get(socket, "/fleet/v1/machines");
         return r.body.includes("ssd") ? r : undefined;
@@ -55,12 +53,11 @@ describe("SIGHUP reload (in-process server with its API)", () => {
 
       // New metadata is a scheduling input like any other: the engine moves what no longer matches.
       await submit(cluster, "v.service", unitText({ MachineMetadata: "zone=b" }));
-      await server.reload(testConfig(etcd, cluster.prefix, "h1", { metadata: "zone=b", extra }));
+      await server.reload(testConfig(fx.etcd(), cluster.prefix, "h1", { metadata: "zone=b", extra }));
       await waitFor("v launched after the metadata change", async () => (await unitTable(cluster))["v.service"] === "launched@h1");
       await waitFor("u unscheduled: zone=a is gone", () => !manager.running().includes("u.service"));
     } finally {
       await server.stop({ leave: true });
-      await cluster.close();
     }
   });
 });

@@ -8,8 +8,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../lib/api/client";
-import { startEtcd, type EtcdInstance } from "../helpers/etcd";
 import { unitText, waitFor } from "../helpers/fleet-cluster";
+import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv } from "./fleetctl-harness";
 
 const M1 = "c1b2c3d4e5f60718293a4b5c6d7e8f91";
@@ -20,13 +20,12 @@ const METADATA_REMEDY =
   'Give a machine the metadata it requires (metadata in fleet.conf, or dynamic metadata through the API\'s PATCH /fleet/v1/machines; compare with "fleetctl list-machines"), or change the unit\'s [X-Fleet] section and run "fleetctl start --replace nowhere.service".';
 
 describe("why a unit is not scheduled: engine → etcd → API → fleetctl", () => {
-  let etcd: EtcdInstance;
+  const etcd = etcdFixture();
   let env: FleetctlEnv;
   let api: ApiClient;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    env = await FleetctlEnv.start(etcd, [M1, M2], { [M1]: { metadata: "role=web" } });
+    env = await FleetctlEnv.start(etcd(), [M1, M2], { [M1]: { metadata: "role=web" } });
     api = new ApiClient({ endpoint: `unix://${env.socket}` });
     await writeFile(join(env.dir, "nowhere.service"), unitText({ MachineMetadata: "role=nowhere" }));
     await writeFile(join(env.dir, "hello.service"), unitText());
@@ -36,7 +35,6 @@ describe("why a unit is not scheduled: engine → etcd → API → fleetctl", ()
   afterAll(async () => {
     api?.close();
     await env?.close();
-    await etcd?.cleanup();
   });
 
   const reasonKey = (unit: string): string => `${env.cluster.prefix}unscheduled/${unit}`;
