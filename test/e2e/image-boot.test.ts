@@ -104,9 +104,11 @@ describe("the built image under QEMU", () => {
     const page = await retryFetch(`http://127.0.0.1:${webPort}/`);
     expect(page).toContain("corefleet web on core-e2e");
 
-    // The state partition grew to the 3 GiB disk (in the background: `start` waits for that oneshot);
-    // /usr is read-only.
-    const df = await ssh(sshPort, key, "sudo systemctl start corefleet-growfs.service; df -B1M --output=size / | tail -1; touch /usr/x 2>&1 || true");
+    // The state partition grew to the 3 GiB disk (in the background, after the boot: wait until the
+    // service has exited); /usr is read-only.
+    const df = await ssh(sshPort, key, [
+      "for i in $(seq 1 300); do case $(systemctl show -P SubState corefleet-growfs.service) in exited|failed) break ;; esac; sleep 1; done",
+      "df -B1M --output=size / | tail -1; touch /usr/x 2>&1 || true"].join("; "));
     expect(Number(df.stdout.split("\n")[0]?.trim())).toBeGreaterThan(2500);
     expect(df.stdout).toContain("Read-only file system");
     const failed = await ssh(sshPort, key, "systemctl --failed --no-legend --plain");
