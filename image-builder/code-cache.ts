@@ -6,9 +6,8 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { run } from "../lib/process/run";
-import { CACHE_UNUSABLE_EXIT, CODE_CACHE_ENV } from "./launch-env";
+import { CODE_CACHE_ENV } from "./launch-env";
 
-export { CACHE_UNUSABLE_EXIT, CODE_CACHE_ENV };
 /** Where the launcher, its snapshot and the bundles live in the image. */
 export const BUNDLE_DIR = "/usr/lib/corefleet";
 export const LAUNCHER = `${BUNDLE_DIR}/launch.cjs`;
@@ -30,8 +29,8 @@ export interface StartupFiles {
 /**
  * In the tree at ROOT (bundles and launch.cjs installed): builds launch.blob, then writes
  * BUNDLE.cache for each bundle by running `BUNDLE --version` from that snapshot, as the image will
- * run it, so the cache holds every function compiled while the bundle's modules load. Each cache is
- * checked by a second run that fails unless V8 accepts it.
+ * run it (the launcher compiles the whole bundle eagerly when writing). Each cache is checked by a
+ * second run that fails unless V8 accepts it.
  */
 export async function writeStartupFiles(root: string, names: readonly string[], signal?: AbortSignal): Promise<StartupFiles> {
   const sig = signal ? { signal } : {};

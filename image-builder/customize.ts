@@ -64,7 +64,7 @@ export async function customizeRootfs(o: CustomizeOptions): Promise<void> {
     await copyFile(file, r(`usr/lib/corefleet/${name}`));
     await chmod(r(`usr/lib/corefleet/${name}`), 0o755);
   }
-  // The commands run their bundle through launch.cjs, which uses the V8 code cache made later in the build.
+  // The commands start from the node start-up snapshot with their bundle's code cache (both made later in the build).
   for (const command of COMMANDS) {
     await writeFile(r(`usr/bin/${command}`), `#!/bin/sh\nexec ${launchCommand(`${command}.cjs`).join(" ")} "$@"\n`, { mode: 0o755 });
   }

@@ -13,8 +13,9 @@ export const TRACE_ENV = "COREFLEET_LAUNCH_TRACE";
 
 /**
  * Built-in modules initialised in the start-up snapshot: those the bundles load that node 18 can
- * snapshot. Left out: child_process, http, http2, tls, dgram (node 18 cannot snapshot them), and crypto, dns and zlib, whose native state (random
- * pools, resolvers, streams) should begin in the process that uses it.
+ * snapshot. Left out: child_process, http, http2, tls, dgram (node 18 cannot snapshot them), and
+ * crypto, dns and zlib, whose native state (random pools, resolvers, streams) should begin in the
+ * process that uses it.
  */
 export const SNAPSHOT_BUILTINS = ["assert", "buffer", "events", "fs", "fs/promises", "net", "os", "path", "perf_hooks", "querystring",
   "readline", "stream", "stream/promises", "string_decoder", "timers", "url", "util"];

@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../lib/process/run";
 import { buildNodeBundle } from "./bundles";
-import { CACHE_UNUSABLE_EXIT, CODE_CACHE_ENV, launchCommand } from "./code-cache";
+import { launchCommand } from "./code-cache";
+import { CACHE_UNUSABLE_EXIT, CODE_CACHE_ENV } from "./launch-env";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 let top: string;
