@@ -14,6 +14,7 @@ declare -A need=(
   [sshd]=openssh-server [ssh]=openssh-client [ssh-keygen]=openssh-client
   [ip]=iproute2 [busybox]=busybox-static [cpio]=cpio [zstd]=zstd
   [mkfs.ext4]=e2fsprogs [sfdisk]=fdisk [sgdisk]=gdisk [podman]=podman
+  [skopeo]=skopeo [docker-registry]=docker-registry [chromium]=chromium
 )
 missing=()
 for cmd in "${!need[@]}"; do
