@@ -10,7 +10,7 @@ import { access } from "node:fs/promises";
 import { constants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { run } from "../lib/process/run";
+import { ProcessError, run, type RunResult } from "../lib/process/run";
 
 /** The accelerators corefleet knows how to use. */
 export type Accelerator = "kvm" | "tcg";
@@ -82,8 +82,9 @@ export async function probeAccelerator(options: ProbeOptions = {}): Promise<Prob
   let output = "";
   let panicked = false;
   const started = Date.now();
+  let exited: RunResult | undefined;
   try {
-    await run(
+    exited = await run(
       options.qemuBinary ?? "qemu-system-x86_64",
       ["-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "128", "-nodefaults", "-display", "none",
         "-no-reboot", "-kernel", kernel, "-append", "console=ttyS0 panic=-1", "-serial", "stdio", "-monitor", "none"],
@@ -101,7 +102,10 @@ export async function probeAccelerator(options: ProbeOptions = {}): Promise<Prob
       },
     ).catch((err: unknown) => {
       if (!panicked) throw err;
+      return undefined;
     });
+    // QEMU that ends by itself before the timeout (no KVM for it, a bad option) failed to run the guest.
+    if (!panicked && exited !== undefined && !exited.timedOut && exited.exitCode !== 0) throw new ProcessError(exited);
   } catch (err) {
     if (options.signal?.aborted) throw err;
     return withNotice({ accelerator: "tcg", reason: `the KVM probe guest failed: ${(err as Error).message.split("\n")[0] ?? ""}` });

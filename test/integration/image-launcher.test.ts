@@ -6,12 +6,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../lib/process/run";
-import { buildNodeBundle } from "./bundles";
-import { launchCommand } from "./code-cache";
-import { CACHE_UNUSABLE_EXIT, CODE_CACHE_ENV } from "./launch-env";
+import { run } from "../../lib/process/run";
+import { buildNodeBundle } from "../../image-builder/bundles";
+import { launchCommand } from "../../image-builder/code-cache";
+import { CACHE_UNUSABLE_EXIT, CODE_CACHE_ENV } from "../../image-builder/launch-env";
 
-const here = path.dirname(new URL(import.meta.url).pathname);
+const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../image-builder");
 let top: string;
 let launcher: string;
 

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { run } from "../../lib/process/run";
-import { configDriveSource, findUserData, fwCfgSource, imdsSource, parseBlkidExport, userspaceReader } from "./sources";
+import { configDriveSource, findUserData, fwCfgSource, imdsSource, parseBlkidExport, userspaceReader } from "../../image-builder/provision/sources";
 
 // This build host's kernel has neither iso9660 nor vfat, so the drive is read in user space here;
 // the image mounts it (exercised by test/e2e/image-boot.test.ts).

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { run } from "../lib/process/run";
+import { run } from "../../lib/process/run";
 
 // The real CLI as an operator runs it, with its state in a temp folder.
 const dirs: string[] = [];
@@ -13,7 +13,7 @@ afterAll(async () => {
 async function cli(args: string[]) {
   const state = await mkdtemp(path.join(os.tmpdir(), "qemu-cli-"));
   dirs.push(state);
-  return run(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "main.ts"), ...args], {
+  return run(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "../../qemu/main.ts"), ...args], {
     env: { ...process.env, XDG_STATE_HOME: state },
     allowFailure: true,
     timeoutMs: 30_000,

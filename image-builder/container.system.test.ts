@@ -1,0 +1,32 @@
+// Root, mmdebstrap and podman: the system tier.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { run } from "../lib/process/run";
+import { readHostAptSources } from "./apt-sources";
+import { debCacheDir } from "./cache-dir";
+import { buildContainerImage } from "./container";
+
+let dir = "";
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-container-test-"));
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+describe("container images", () => {
+  it("builds an archive from Debian packages that podman loads under its name, byte-identical when rebuilt", async () => {
+    const sources = await readHostAptSources(dir);
+    const spec = { name: "hello", packages: ["busybox-static"], cmd: ["/bin/busybox", "echo", "hello"] };
+    const opts = { sources, suite: sources.suite, debCache: debCacheDir(), epoch: 1735689600 };
+    const a = await buildContainerImage(spec, { ...opts, out: path.join(dir, "a.tar") });
+    await buildContainerImage(spec, { ...opts, out: path.join(dir, "b.tar") });
+    expect(a.ref).toBe("localhost/hello:latest");
+    const sum = async (f: string): Promise<string> => (await run("sha256sum", [f])).stdout.split(" ")[0] ?? "";
+    expect(await sum(path.join(dir, "a.tar"))).toBe(await sum(path.join(dir, "b.tar")));
+    const store = ["--root", path.join(dir, "storage"), "--runroot", path.join(dir, "run"), "--storage-driver", "vfs"];
+    await run("podman", [...store, "load", "-q", "-i", path.join(dir, "a.tar")]);
+    const cmd = await run("podman", [...store, "image", "inspect", "--format", "{{json .Config.Cmd}}", "localhost/hello:latest"]);
+    expect(JSON.parse(cmd.stdout)).toEqual(["/bin/busybox", "echo", "hello"]);
+  });
+});
