@@ -11,6 +11,7 @@ import { ConflictError, TemplateActivationError, UnitNotFoundError } from "./err
 import type { EtcdStore, StoredKv } from "./etcd-store";
 import { Keys, parseRecord, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "./keys";
 import type { CreateUnitInput, CreateUnitOutcome, Registry, StateFilter } from "./registry";
+import { TxnBatcher, type GuardedWrite } from "./txn-batcher";
 
 /** Compare-and-swap attempts before a write reports a conflict (only concurrent writers cause retries). */
 const CAS_ATTEMPTS = 5;
@@ -18,11 +19,15 @@ const CAS_ATTEMPTS = 5;
 export interface EtcdRegistryOptions {
   /** Whether this fleetd holds its presence key right now (drives the API's 503). */
   isRegistered: () => boolean;
+  /** etcd's `--max-txn-ops`, the size bound of batched transactions. Default 128. */
+  maxTxnOps?: number;
 }
 
 export class EtcdRegistry implements Registry {
   private readonly keys: Keys;
   private readonly bodies: BodyCache;
+  /** Concurrent single-unit reads and writes (one per API request) share transactions. */
+  readonly batcher: TxnBatcher;
 
   constructor(
     private readonly store: EtcdStore,
@@ -30,6 +35,7 @@ export class EtcdRegistry implements Registry {
   ) {
     this.keys = store.keys;
     this.bodies = new BodyCache(store);
+    this.batcher = new TxnBatcher(store, options.maxTxnOps === undefined ? {} : { maxTxnOps: options.maxTxnOps });
   }
 
   isRegistered(): boolean {
@@ -57,8 +63,7 @@ export class EtcdRegistry implements Registry {
     const k = this.keys;
     const {
       results: [unit = [], placement = [], states = [], reason = []],
-    } = await this.store.rangeMany(
-      `read unit ${name}`,
+    } = await this.batcher.read(
       [{ prefix: k.unit(name), exact: true }, { prefix: k.placement(name), exact: true }, { prefix: k.state(name) }, { prefix: k.unscheduled(name), exact: true }],
       signal,
     );
@@ -90,33 +95,27 @@ export class EtcdRegistry implements Registry {
   async createUnit(input: CreateUnitInput, signal?: AbortSignal): Promise<CreateUnitOutcome> {
     const unit = buildUnit(input.name, input.options);
     const record: UnitRecord = { name: unit.name, hash: unit.hash, desiredState: input.desiredState ?? "inactive", global: unit.requirements.global };
-    const key = Buffer.from(this.keys.unit(unit.name));
-    const puts = [
-      { request_put: { key, value: Buffer.from(JSON.stringify(record)) } },
-      // The body is written with every create so a concurrent body clean-up (compare on its revision)
-      // can never remove a body that a unit has just started to use.
-      { request_put: { key: Buffer.from(this.keys.body(unit.hash)), value: Buffer.from(unit.text) } },
-    ];
+    const key = this.keys.unit(unit.name);
+    const write = (expect: GuardedWrite["expect"]): GuardedWrite => ({
+      key,
+      expect,
+      puts: [{ key, value: Buffer.from(JSON.stringify(record)) }],
+      // The body is written with every create (once per batched transaction) so a concurrent body
+      // clean-up (compare on its revision) can never remove a body that a unit has just started to use.
+      shared: [{ key: this.keys.body(unit.hash), value: Buffer.from(unit.text) }],
+    });
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const res = await this.store.txn(
-        `create unit ${unit.name}`,
-        { compare: [{ key, target: "Version", result: "Equal", version: 0 }], success: puts, failure: [{ request_range: { key } }] },
-        signal,
-      );
-      if (res.succeeded) {
+      const res = await this.batcher.write(write("absent"), signal);
+      if (res.written) {
         this.bodies.remember(unit.hash, unit.text, unit.options);
         return "created";
       }
-      const existing = res.responses[0]?.response_range.kvs[0];
+      const existing = res.current;
       if (!existing) continue; // deleted in between: try the create again
-      const old = parseRecord<UnitRecord>(existing.key.toString(), existing.value);
+      const old = parseRecord<UnitRecord>(existing.key, existing.value);
       if (old.hash === unit.hash) return "unchanged";
-      const replaced = await this.store.txn(
-        `replace unit ${unit.name}`,
-        { compare: [{ key, target: "Mod", result: "Equal", mod_revision: existing.mod_revision }], success: puts },
-        signal,
-      );
-      if (replaced.succeeded) {
+      const replaced = await this.batcher.write(write(existing.modRevision), signal);
+      if (replaced.written) {
         this.bodies.remember(unit.hash, unit.text, unit.options);
         return "replaced";
       }
@@ -182,21 +181,17 @@ export class EtcdRegistry implements Registry {
   /** Read-modify-write of one unit record with compare on its revision; `change` returns undefined for no-op. */
   private async updateUnit(name: string, change: (record: UnitRecord) => UnitRecord | undefined, signal?: AbortSignal): Promise<void> {
     const key = this.keys.unit(name);
+    let {
+      results: [[kv] = []],
+    } = await this.batcher.read([{ prefix: key, exact: true }], signal);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const { kvs } = await this.store.range(`read unit ${name}`, key, { exact: true, ...(signal ? { signal } : {}) });
-      const kv = kvs[0];
       if (!kv) throw new UnitNotFoundError(name);
       const next = change(parseRecord<UnitRecord>(key, kv.value));
       if (!next) return;
-      const res = await this.store.txn(
-        `update unit ${name}`,
-        {
-          compare: [{ key: Buffer.from(key), target: "Mod", result: "Equal", mod_revision: kv.modRevision }],
-          success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify(next)) } }],
-        },
-        signal,
-      );
-      if (res.succeeded) return;
+      const res = await this.batcher.write({ key, expect: kv.modRevision, puts: [{ key, value: Buffer.from(JSON.stringify(next)) }] }, signal);
+      if (res.written) return;
+      // Changed meanwhile: decide again on the value the refused transaction read.
+      kv = res.current;
     }
     throw new ConflictError(`update unit ${name}`);
   }
