@@ -78,7 +78,7 @@ describe("batched unit writes on a real etcd (--max-txn-ops 8)", () => {
       ]);
       expect(created.map((r) => r.status)).toEqual(news.map(() => 201));
       expect(changed.map((r) => r.status)).toEqual([204, 204, 204, 204, 204]);
-      expect(missing.map((r) => [r.status, JSON.parse(r.body)])).toEqual(
+      expect(missing.map((r) => [r.status, JSON.parse(r.body) as unknown])).toEqual(
         missing.map(() => [409, { error: { code: 409, message: "unit does not exist and options field empty" } }]),
       );
       expect(template.map((r) => r.status)).toEqual([400, 400]);
