@@ -2,9 +2,13 @@
  * A level-triggered wake-up: `notify()` before `wait()` is not lost (the next `wait()` returns at once).
  * Loops that sleep "until something changed" use it instead of polling.
  */
+import { systemClock, type Clock } from "../../lib/async/clock";
+
 export class Waker {
   private pending = false;
   private resolve: (() => void) | undefined;
+
+  constructor(private readonly clock: Clock = systemClock) {}
 
   notify(): void {
     this.pending = true;
@@ -21,13 +25,13 @@ export class Waker {
     }
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        cancel?.();
         signal.removeEventListener("abort", done);
         this.pending = false;
         if (this.resolve === done) this.resolve = undefined;
         resolve();
       };
-      const timer = timeoutMs !== undefined ? setTimeout(done, timeoutMs) : undefined;
+      const cancel = timeoutMs !== undefined && Number.isFinite(timeoutMs) ? this.clock.setTimer(timeoutMs, done) : undefined;
       this.resolve = done;
       signal.addEventListener("abort", done, { once: true });
     });

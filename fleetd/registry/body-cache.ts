@@ -12,7 +12,7 @@ const MAX_ENTRIES = 20_000;
 export class BodyCache {
   private readonly byHash = new Map<string, { text: string; options: UnitOption[] }>();
 
-  constructor(private readonly store: EtcdStore) {}
+  constructor(private readonly store: Pick<EtcdStore, "keys" | "rangeMany">) {}
 
   /** Remembers a body we already have (e.g. the one we just wrote). */
   remember(hash: string, text: string, options?: readonly UnitOption[]): void {
