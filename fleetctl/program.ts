@@ -9,9 +9,12 @@ import type { ApiMachine } from "../lib/api/types";
 import { apiFailure } from "./api-errors";
 import { CliError, ExitCode } from "./cli-error";
 import { createApiClient, type TunnelFactory } from "./client-factory";
+import { registerDeploy } from "./commands/deploy";
+import { registerHistory } from "./commands/history";
 import { registerInspect } from "./commands/inspect";
 import { registerLifecycle } from "./commands/lifecycle";
 import { registerListings } from "./commands/listings";
+import { registerScale } from "./commands/scale";
 import type { Action } from "./commands/action";
 import type { CliIO, CommandContext, FleetApi } from "./context";
 import { GLOBAL_FLAG_HELP, resolveGlobals, type GlobalOptions } from "./global-options";
@@ -151,6 +154,9 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
   registerLifecycle(program, bind);
   registerListings(program, bind);
   registerInspect(program, bind);
+  registerScale(program, bind);
+  registerDeploy(program, bind);
+  registerHistory(program, bind);
   for (const r of deps.registrars ?? []) r(program, bind);
   return program;
 }

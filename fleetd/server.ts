@@ -16,6 +16,8 @@ import { Agent } from "./agent/agent";
 import { leaseFile } from "./agent/lease-file";
 import type { UnitManager } from "./agent/unit-manager";
 import type { FleetConfig } from "./config/config";
+import { DeployController } from "./deploy/deploy-controller";
+import { DeployOperations } from "./deploy/deploy-operations";
 import { Engine } from "./engine/engine";
 import { EtcdRegistry } from "./registry/etcd-registry";
 import { createEtcdClient, EtcdStore } from "./registry/etcd-store";
@@ -50,10 +52,23 @@ interface ApiHandle {
   addresses: string[];
 }
 
-async function startApi(config: FleetConfig, version: string, registry: Registry, env: NodeJS.ProcessEnv, pid: number, emit: (e: ServerEvent) => void): Promise<ApiHandle> {
+async function startApi(
+  config: FleetConfig,
+  version: string,
+  registry: Registry,
+  operations: () => DeployOperations,
+  env: NodeJS.ProcessEnv,
+  pid: number,
+  emit: (e: ServerEvent) => void,
+): Promise<ApiHandle> {
   const api = await import("./api/index");
   const server = api.createApiServer({
     backend: api.registryBackend(registry),
+    operations: api.operationsBackend({
+      getDeployment: (t, s) => operations().getDeployment(t, s),
+      deploy: (t, r, s) => operations().deploy(t, r, s),
+      scale: (t, r, s) => operations().scale(t, r, s),
+    }),
     version,
     tokenLimit: config.tokenLimit,
     onError: (err, req) => {
@@ -127,6 +142,8 @@ export class FleetServer {
   private config: FleetConfig;
   private conn!: Connection;
   private registry!: EtcdRegistry;
+  /** Scale and rolling deployments for the API (follows reconnects like the registry). */
+  private operations!: DeployOperations;
   private components: AbortController | undefined;
   private tasks: Promise<void>[] = [];
   private api: ApiHandle | undefined;
@@ -154,7 +171,7 @@ export class FleetServer {
     await server.connect();
     server.startComponents();
     if (options.api ?? true) {
-      server.api = await startApi(options.config, options.version, server.registryView(), options.env ?? process.env, options.pid ?? process.pid, (e) => server.options.onEvent?.(e));
+      server.api = await startApi(options.config, options.version, server.registryView(), () => server.operations, options.env ?? process.env, options.pid ?? process.pid, (e) => server.options.onEvent?.(e));
       server.emit("api", "info", `API listening on ${server.api.addresses.join(", ")}`);
     }
     return server;
@@ -207,6 +224,7 @@ export class FleetServer {
     const session = new MachineSession(store, { machine: this.machineRecord(), ttlSeconds: c.agentTtlSeconds });
     this.conn = { client, store, session, key: connectionKey(c, this.machineId) };
     this.registry = new EtcdRegistry(store, { isRegistered: () => session.registered });
+    this.operations = new DeployOperations(store);
   }
 
   private startComponents(): void {
@@ -235,6 +253,9 @@ export class FleetServer {
         onEvent: (e) => this.emit("engine", e.level, e.message),
       });
       this.tasks.push(this.engine.run(signal).catch(fail("Engine")));
+      // Rolling deployments act only while this engine leads; their state is in etcd, so a new leader resumes them.
+      const deploys = new DeployController({ store: this.conn.store, leadership: this.engine.election, onEvent: (e) => this.emit("engine", e.level, e.message) });
+      this.tasks.push(deploys.run(signal).catch(fail("Deploy controller")));
     } else {
       this.engine = undefined;
     }

@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import type { UnitStateChange } from "./unit-manager";
 import { MemoryUnitManager } from "./memory-unit-manager";
 
-const until = (cond: () => boolean): Promise<void> =>
+const until = (cond: () => boolean | Promise<boolean>): Promise<void> =>
   new Promise((resolve) => {
-    const tick = (): void => (cond() ? resolve() : void setTimeout(tick, 1));
+    const tick = (): void => void Promise.resolve(cond()).then((ok) => (ok ? resolve() : void setTimeout(tick, 1)));
     tick();
   });
 
@@ -38,5 +38,16 @@ describe("MemoryUnitManager", () => {
     await m.load("x.service", "text");
     const again = new MemoryUnitManager({ disk: m.disk });
     expect(await again.listLoaded()).toEqual(new Map([["x.service", "text"]]));
+  });
+
+  it("fails a unit whose ExecStart runs /bin/false (the documented failing-body rule), and only that one", async () => {
+    const m = new MemoryUnitManager();
+    await m.load("bad.service", "[Service]\nExecStart=/bin/false --image x");
+    await m.load("good.service", "[Service]\nExecStart=/bin/falsehood");
+    await m.start("bad.service");
+    await m.start("good.service");
+    await until(() => m.running().includes("good.service"));
+    await until(async () => (await m.states(["bad.service"])).get("bad.service")?.activeState === "failed");
+    expect((await m.states(["bad.service"])).get("bad.service")).toEqual({ loadState: "loaded", activeState: "failed", subState: "failed" });
   });
 });

@@ -2,6 +2,9 @@
  * `UnitManager` in memory, for tests and benches: writes nothing to systemd or disk, simulates
  * systemd's load/start/stop state transitions, and emits state changes like PropertiesChanged signals.
  * It records every operation so tests can assert, e.g., that an etcd outage stopped nothing.
+ *
+ * Failing bodies (for rollback tests): a unit whose `ExecStart=` runs `/bin/false` or `/usr/bin/false`
+ * starts and then fails, as systemd reports a service whose main process exits 1: `failed/failed`.
  */
 import { abortReason } from "../../lib/async/delay";
 import type { SystemdUnitState, UnitManager, UnitStateChange } from "./unit-manager";
@@ -24,6 +27,9 @@ export interface MemoryUnitManagerOptions {
   /** Clock for operation timestamps. */
   now?: () => number;
 }
+
+/** `ExecStart=/bin/false` (or /usr/bin/false, with systemd's `-`/`@` prefixes): the start fails. */
+const FAILING_EXEC = /^ExecStart=[-@+!:]*(?:\/usr)?\/bin\/false(?:\s|$)/m;
 
 const NOT_FOUND: SystemdUnitState = { loadState: "not-found", activeState: "inactive", subState: "dead" };
 
@@ -118,8 +124,10 @@ export class MemoryUnitManager implements UnitManager {
   async start(name: string, signal?: AbortSignal): Promise<void> {
     this.check(signal);
     this.record("start", name);
-    if (!this.disk.has(name)) throw new Error(`Cannot start ${name}: unit not loaded (no such file in the units directory)`);
-    this.set(name, { loadState: "loaded", activeState: "active", subState: "running" }, true);
+    const text = this.disk.get(name);
+    if (text === undefined) throw new Error(`Cannot start ${name}: unit not loaded (no such file in the units directory)`);
+    const failing = FAILING_EXEC.test(text);
+    this.set(name, failing ? { loadState: "loaded", activeState: "failed", subState: "failed" } : { loadState: "loaded", activeState: "active", subState: "running" }, true);
   }
 
   async stop(name: string, signal?: AbortSignal): Promise<void> {

@@ -12,3 +12,4 @@ export {
   type UnitStateFilter,
 } from "./backend";
 export { registryBackend } from "./registry-backend";
+export { operationsBackend, type OperationsBackend } from "./operations-backend";

@@ -15,6 +15,8 @@ import { discoveryDocument } from "./discovery";
 import { HttpError, sendError, sendJson } from "./http-io";
 import { bindListener, type ApiListenerSpec, type BoundListener } from "./listeners";
 import { machines } from "./machines-resource";
+import type { OperationsBackend } from "./operations-backend";
+import { deploymentItem, scaleItem } from "./operations-resource";
 import { listStates, stateItem } from "./state-resource";
 import { listUnits, unitItem, type ResourceContext } from "./units-resource";
 
@@ -22,6 +24,8 @@ export interface ApiServerOptions {
   backend: ApiBackend;
   /** fleetd's version, sent as `Server: fleetd/<version>`. */
   version: string;
+  /** Scale and rolling deployments (`/scale/…`, `/deployments/…`); absent = those paths answer 404. */
+  operations?: OperationsBackend;
   /** Default page size of list responses (fleet's `token_limit`, default 100). */
   tokenLimit?: number;
   /** Called with every request that failed with a 5xx, for fleetd's log (libraries do not log). */
@@ -88,6 +92,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       case "state":
         if (item === undefined) await listStates(ctx);
         else await stateItem(ctx, item);
+        return;
+      case "scale":
+        if (item === undefined) break;
+        await scaleItem(ctx, options.operations, item);
+        return;
+      case "deployments":
+        if (item === undefined) break;
+        await deploymentItem(ctx, options.operations, item);
         return;
     }
     throw new HttpError(404, `no such resource: ${path}`);

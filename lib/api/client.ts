@@ -19,6 +19,7 @@ import type {
   UnitTargetState,
 } from "./types";
 import { API_BASE_PATH } from "./types";
+import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, DeploymentRecord } from "./deploy-types";
 import { StreamSocket } from "./stream-socket";
 
 /** Per-request limit through a tunnel when none is configured: a stuck channel must not hang forever. */
@@ -332,5 +333,20 @@ export class ApiClient {
     if (filter.machineID) query.machineID = filter.machineID;
     if (filter.unitName) query.unitName = filter.unitName;
     return this.listAll<ApiUnitState>("state", "states", query, signal);
+  }
+
+  /** Extension: creates or destroys numbered instances of a template to reach `instances` (`POST /scale/<template>`). */
+  async scale(template: string, instances: number, options: { dryRun?: boolean } = {}, signal?: AbortSignal): Promise<ApiScalePlan> {
+    return (await this.call<ApiScalePlan>("POST", `scale/${encodeURIComponent(template)}`, [200], { instances, dryRun: options.dryRun === true }, signal))!;
+  }
+
+  /** Extension: starts (or plans, with `dryRun`) a rolling deployment of a template (`POST /deployments/<template>`). */
+  async deploy(template: string, request: ApiDeployRequest, signal?: AbortSignal): Promise<ApiDeployPlan> {
+    return (await this.call<ApiDeployPlan>("POST", `deployments/${encodeURIComponent(template)}`, [200, 201], request, signal))!;
+  }
+
+  /** Extension: a template's revisions and its current or last rollout (`GET /deployments/<template>`). */
+  async getDeployment(template: string, signal?: AbortSignal): Promise<DeploymentRecord> {
+    return (await this.call<DeploymentRecord>("GET", `deployments/${encodeURIComponent(template)}`, [200], undefined, signal))!;
   }
 }

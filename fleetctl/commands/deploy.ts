@@ -1,0 +1,161 @@
+/**
+ * `fleetctl deploy web@.service` (new body from the local file and/or `--set KEY=VALUE`) and
+ * `fleetctl rollback web@.service [--to N]`: record a rollout through the API, then follow it until
+ * the leading engine reports its outcome.
+ */
+import type { Command } from "commander";
+import { InvalidArgumentError } from "commander";
+import type { ApiDeployPlan, ApiDeployRequest } from "../../lib/api/deploy-types";
+import { isTemplate, mangleUnitName } from "../../lib/unit";
+import { apiFailure } from "../api-errors";
+import { CliError } from "../cli-error";
+import type { CommandContext } from "../context";
+import { followRollout } from "../operations/progress";
+import { localFileOf, readLocalUnit } from "../unit-source";
+import type { Action } from "./action";
+
+interface RolloutOpts {
+  set?: string[];
+  to?: number;
+  maxUnavailable?: string;
+  maxSurge?: string;
+  deadline?: number;
+  dryRun?: boolean;
+  block?: boolean;
+}
+
+function templateArg(args: readonly string[], command: string): string {
+  if (args.length !== 1) throw new CliError(`One template required, e.g. fleetctl ${command} web@.service`);
+  const name = mangleUnitName(args[0]!);
+  if (!isTemplate(name)) throw new CliError(`Cannot ${command} ${name}: it is not a template; ${command} works on templates such as web@.service`);
+  return name;
+}
+
+function parseSet(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq <= 0) throw new CliError(`Invalid --set "${v}": use KEY=VALUE, e.g. --set image=registry.cluster:5000/web:2`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+function limits(opts: RolloutOpts): Pick<ApiDeployRequest, "maxUnavailable" | "maxSurge" | "deadlineMs" | "dryRun"> {
+  return {
+    ...(opts.maxUnavailable !== undefined ? { maxUnavailable: opts.maxUnavailable } : {}),
+    ...(opts.maxSurge !== undefined ? { maxSurge: opts.maxSurge } : {}),
+    ...(opts.deadline !== undefined ? { deadlineMs: opts.deadline } : {}),
+    dryRun: opts.dryRun === true,
+  };
+}
+
+async function run(ctx: CommandContext, template: string, request: ApiDeployRequest, opts: RolloutOpts, what: string): Promise<number> {
+  const api = await ctx.api();
+  let plan: ApiDeployPlan;
+  try {
+    plan = await api.deploy(template, request, ctx.signal);
+  } catch (err) {
+    throw apiFailure(`Error starting the ${what} of ${template}`, err);
+  }
+  const from = plan.fromRevision !== undefined ? `revision ${plan.fromRevision}` : "its current body";
+  const head = plan.dryRun ? "Would roll" : "Rolling";
+  ctx.out(`${head} ${template} from ${from} to revision ${plan.revision} (${plan.change}, hash ${plan.hash.slice(0, 7)})`);
+  ctx.out(`  ${plan.instances.length} instance(s) to update${plan.instances.length > 0 ? `: ${plan.instances.join(" ")}` : ""}; max unavailable ${plan.maxUnavailable}, max surge ${plan.maxSurge}, deadline ${plan.deadlineMs / 1000} s per instance`);
+  for (const line of plan.diff) ctx.out(`  ${line}`);
+  if (plan.dryRun) {
+    ctx.out("Dry run: nothing changed");
+    return 0;
+  }
+  if (opts.block === false) {
+    ctx.out(`Follow it with: fleetctl history ${template}`);
+    return 0;
+  }
+  await followRollout(ctx, template, plan.revision);
+  return 0;
+}
+
+export const deploy: Action<RolloutOpts> = async (ctx, args, opts) => {
+  const template = templateArg(args, "deploy");
+  const request: ApiDeployRequest = limits(opts);
+  const file = await localFileOf(ctx, args[0]!);
+  if (file) request.options = [...(await readLocalUnit(ctx, file, template)).options];
+  if (opts.set && opts.set.length > 0) request.set = parseSet(opts.set);
+  if (!file && !request.set) {
+    throw new CliError(`Nothing to deploy for ${template}: no local file ${args[0]!} and no --set; give the changed template file (e.g. units/web@.service) or --set KEY=VALUE`);
+  }
+  return run(ctx, template, request, opts, "deploy");
+};
+
+export const rollback: Action<RolloutOpts> = async (ctx, args, opts) => {
+  const template = templateArg(args, "rollback");
+  let to = opts.to;
+  if (to === undefined) {
+    const api = await ctx.api();
+    let record;
+    try {
+      record = await api.getDeployment(template, ctx.signal);
+    } catch (err) {
+      throw apiFailure(`Error reading the history of ${template}`, err);
+    }
+    // The current body is the last revision that rolled out; the target is the successful one before it.
+    const succeeded = record.revisions.filter((r) => r.outcome === "succeeded");
+    const target = succeeded.at(-2);
+    if (!target) {
+      throw new CliError(`Cannot roll back ${template}: it has no earlier successful revision (history: ${record.revisions.map((r) => r.revision).join(", ") || "none"}); name one with --to N`);
+    }
+    to = target.revision;
+  }
+  return run(ctx, template, { ...limits(opts), toRevision: to }, opts, "rollback");
+};
+
+function parseDeadline(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m?.[2] ?? "s"] ?? 1000;
+  const ms = m ? Number(m[1]) * unit : undefined;
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`"${value}" is not a duration; use e.g. 90s, 2m or 120`);
+  return ms;
+}
+
+const collect = (v: string, all: string[] = []): string[] => [...all, v];
+
+function rolloutOptions(c: Command): Command {
+  return c
+    .option("--max-unavailable <n|pct>", 'Instances that may be unavailable at once: a count or a percentage of the instances, rounded down (default "1")')
+    .option("--max-surge <n|pct>", 'Extra instances of the new body started before old ones stop: a count or a percentage, rounded up (default "0")')
+    .option("--deadline <duration>", "Time an instance has to become active on its new body before the rollout fails and is rolled back (default 120s)", parseDeadline)
+    .option("--dry-run", "Print the plan (instances, limits, body diff), change nothing")
+    .option("--no-block", "Return once the rollout is recorded; do not follow it");
+}
+
+export function registerDeploy(program: Command, bind: <O>(a: Action<O>) => (...args: unknown[]) => Promise<void>): void {
+  rolloutOptions(
+    program
+      .command("deploy")
+      .argument("<template>")
+      .description("Roll every instance of a template to a new body (local file and/or --set), a few at a time")
+      .option("--set <KEY=VALUE>", "Set Environment=KEY=VALUE in the body's [Service] (repeatable), e.g. --set image=registry.cluster:5000/web:2", collect),
+  )
+    .addHelpText(
+      "after",
+      `
+The new body is the local file named by the argument (units/web@.service) when it exists, else the
+template's body in the cluster; --set then sets environment variables in it (the unit uses them as
+\${KEY}). Each instance is switched to the new body on its machine (stop, then start) while at most
+--max-unavailable instances are down; --max-surge first starts extra instances web@surge-R-K.service
+of the new body (make-before-break) where placement allows, and removes them at the end. The first
+instance not active within --deadline stops the rollout and every instance is rolled back. The
+rollout is driven by the leading engine and resumes after an engine failover. See "fleetctl history".`,
+    )
+    .action(bind(deploy));
+  rolloutOptions(
+    program
+      .command("rollback")
+      .argument("<template>")
+      .description("Redeploy an earlier revision of a template (default: the last successful one before the current)")
+      .option("--to <revision>", "Revision to redeploy (see fleetctl history)", (v) => {
+        if (!/^[1-9]\d*$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a revision number.`);
+        return Number(v);
+      }),
+  ).action(bind(rollback));
+}

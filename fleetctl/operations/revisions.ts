@@ -1,0 +1,39 @@
+/**
+ * Revision numbers of units for listings (`--fields …,revision`): the hash of an instance (or template)
+ * looked up in its template's history (`GET /deployments/<template>`, one request per template listed).
+ * A template without history, or a server without the extension (fleet's own), shows "-".
+ */
+import type { DeploymentRecord } from "../../lib/api/deploy-types";
+import { ApiError } from "../../lib/api/client";
+import { isTemplate, parseUnitName } from "../../lib/unit";
+import type { CommandContext } from "../context";
+
+/** The template a unit belongs to (itself for a template), or undefined for plain units. */
+function templateOfUnit(name: string): string | undefined {
+  const p = parseUnitName(name);
+  if (!p.hasAt) return undefined;
+  return isTemplate(name) ? name : `${p.prefix}@${p.suffix}`;
+}
+
+/** Returns `revisionOf(unitName, hash)` → "3" or "-". */
+export async function revisionLookup(ctx: CommandContext, names: readonly string[]): Promise<(name: string, hash: string) => string> {
+  const api = await ctx.api();
+  const templates = [...new Set(names.map(templateOfUnit).filter((t): t is string => t !== undefined))];
+  const records = new Map<string, DeploymentRecord>();
+  await Promise.all(
+    templates.map(async (t) => {
+      try {
+        records.set(t, await api.getDeployment(t, ctx.signal));
+      } catch (err) {
+        // 404: a template not in the cluster (orphan instances) or a server without deployments.
+        if (!(err instanceof ApiError && (err.status === 404 || err.status === 400))) throw err;
+      }
+    }),
+  );
+  return (name, hash) => {
+    const t = templateOfUnit(name);
+    const revs = t ? records.get(t)?.revisions : undefined;
+    const match = revs ? [...revs].reverse().find((r) => r.hash === hash) : undefined;
+    return match ? String(match.revision) : "-";
+  };
+}

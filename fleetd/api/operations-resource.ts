@@ -1,0 +1,72 @@
+/** `/scale/<template>` and `/deployments/<template>` (extension: fleet has neither). */
+import type { ApiDeployRequest, ApiScaleRequest } from "../../lib/api/deploy-types";
+import type { UnitOption } from "../../lib/api/types";
+import { HttpError, readJsonBody, requireJsonContentType, sendJson } from "./http-io";
+import type { OperationsBackend } from "./operations-backend";
+import type { ResourceContext } from "./units-resource";
+
+function backendOf(ops: OperationsBackend | undefined): OperationsBackend {
+  if (!ops) throw new HttpError(404, "scale and deployments are not served by this fleetd (no operations backend)");
+  return ops;
+}
+
+async function jsonObject(ctx: ResourceContext): Promise<Record<string, unknown>> {
+  requireJsonContentType(ctx.req);
+  const body = await readJsonBody(ctx.req);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "the request body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+function optionalString(body: Record<string, unknown>, field: string): string | undefined {
+  const v = body[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw new HttpError(400, `field ${field} must be a string such as "1" or "25%"`);
+  return v;
+}
+
+/** `POST /scale/<template>` `{"instances": N, "dryRun": bool}`. */
+export async function scaleItem(ctx: ResourceContext, ops: OperationsBackend | undefined, template: string): Promise<void> {
+  const backend = backendOf(ops);
+  if (ctx.req.method !== "POST") throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /scale/${template}: use POST`, { headers: { Allow: "POST" } });
+  const body = await jsonObject(ctx);
+  if (typeof body.instances !== "number") throw new HttpError(400, `field instances must be a number (the instance count wanted for ${template})`);
+  const req: ApiScaleRequest = { instances: body.instances, dryRun: body.dryRun === true };
+  sendJson(ctx.res, 200, await backend.scale(template, req, ctx.signal));
+}
+
+/** `GET /deployments/<template>` (history + rollout), `POST` (start or plan a rollout). */
+export async function deploymentItem(ctx: ResourceContext, ops: OperationsBackend | undefined, template: string): Promise<void> {
+  const backend = backendOf(ops);
+  if (ctx.req.method === "GET") {
+    const record = await backend.getDeployment(template, ctx.signal);
+    sendJson(ctx.res, 200, record ?? { template, revisions: [] });
+    return;
+  }
+  if (ctx.req.method !== "POST") throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /deployments/${template}: use GET or POST`, { headers: { Allow: "GET, POST" } });
+  const body = await jsonObject(ctx);
+  const req: ApiDeployRequest = { dryRun: body.dryRun === true };
+  if (body.options !== undefined) {
+    if (!Array.isArray(body.options) || !body.options.every((o) => typeof o === "object" && o !== null && typeof (o as UnitOption).section === "string" && typeof (o as UnitOption).name === "string" && typeof (o as UnitOption).value === "string")) {
+      throw new HttpError(400, "field options must be an array of {section, name, value} strings");
+    }
+    req.options = body.options as UnitOption[];
+  }
+  if (body.set !== undefined) {
+    if (typeof body.set !== "object" || body.set === null || Object.values(body.set).some((v) => typeof v !== "string")) throw new HttpError(400, "field set must be an object of strings (KEY: VALUE)");
+    req.set = body.set as Record<string, string>;
+  }
+  if (body.toRevision !== undefined) {
+    if (typeof body.toRevision !== "number" || !Number.isInteger(body.toRevision) || body.toRevision < 1) throw new HttpError(400, "field toRevision must be a revision number (1, 2, …)");
+    req.toRevision = body.toRevision;
+  }
+  if (body.deadlineMs !== undefined) {
+    if (typeof body.deadlineMs !== "number") throw new HttpError(400, "field deadlineMs must be a number of milliseconds");
+    req.deadlineMs = body.deadlineMs;
+  }
+  const mu = optionalString(body, "maxUnavailable");
+  const ms = optionalString(body, "maxSurge");
+  if (mu !== undefined) req.maxUnavailable = mu;
+  if (ms !== undefined) req.maxSurge = ms;
+  const plan = await backend.deploy(template, req, ctx.signal);
+  sendJson(ctx.res, plan.dryRun ? 200 : 201, plan);
+}

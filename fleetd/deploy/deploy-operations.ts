@@ -1,0 +1,230 @@
+/**
+ * The API side of scale and rolling deployments: validates a request against one consistent read of
+ * the template, computes the plan, and (unless `dryRun`) writes it in one compare-guarded transaction.
+ * A rollout is only *recorded* here; the leading engine's {@link DeployController} carries it out.
+ */
+import type { ICompare, IRequestOp } from "etcd3";
+import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, RevisionRecord, RolloutRecord } from "../../lib/api/deploy-types";
+import type { UnitOption } from "../../lib/api/types";
+import { buildUnit, isTemplate, parseUnitFile, parseUnitName } from "../../lib/unit";
+import type { EtcdStore } from "../registry/etcd-store";
+import type { UnitRecord } from "../registry/keys";
+import { DeployConflictError, DeployInputError, DeployNotFoundError } from "./errors";
+import { resolveLimit } from "./limits";
+import { DEFAULT_DEADLINE_MS, deploymentKey, isRunning, MAX_REVISIONS, type DeploymentRecord } from "./records";
+import { applySet, SetAssignmentError } from "./set-environment";
+import { byInstance, instanceNumber, isSurgeInstance, readTemplate, type TemplateView } from "./template-view";
+
+/** Most instances `scale` creates. */
+export const MAX_SCALE = 10_000;
+
+export class DeployOperations {
+  constructor(
+    private readonly store: EtcdStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async getDeployment(template: string, signal?: AbortSignal): Promise<DeploymentRecord | undefined> {
+    const view = await readTemplate(this.store, this.checkTemplate("read the history of", template), signal);
+    if (!view.templateRecord && !view.deployment) throw new DeployNotFoundError(`cannot read the history of ${template}: the template is not in the cluster`);
+    return view.deployment?.record;
+  }
+
+  async scale(template: string, req: ApiScaleRequest, signal?: AbortSignal): Promise<ApiScalePlan> {
+    this.checkTemplate("scale", template);
+    const want = req.instances;
+    if (!Number.isInteger(want) || want < 0 || want > MAX_SCALE) throw new DeployInputError(`invalid instance count ${JSON.stringify(want)} for ${template}: use a whole number from 0 to ${MAX_SCALE}`);
+    const view = await readTemplate(this.store, template, signal);
+    const tpl = this.needTemplate("scale", view);
+    this.refuseWhileRolling("scale", view);
+    const numbered = [...view.instances.keys()].filter((n) => instanceNumber(n) !== undefined).sort(byInstance);
+    const { prefix, suffix } = parseUnitName(template);
+    const create: string[] = [];
+    const have = new Set(numbered);
+    for (let i = 1; have.size + create.length < want; i++) {
+      const name = `${prefix}@${i}${suffix}`;
+      if (!have.has(name)) create.push(name);
+    }
+    const destroy = numbered.length > want ? numbered.slice(want).reverse() : [];
+    const plan: ApiScalePlan = { template, dryRun: req.dryRun === true, from: numbered.length, to: want, create, destroy };
+    if (plan.dryRun || (create.length === 0 && destroy.length === 0)) return plan;
+    const k = this.store.keys;
+    const text = await this.bodyText(tpl.record.hash, template, signal);
+    const compares: ICompare[] = [{ key: Buffer.from(k.unit(template)), target: "Mod", result: "Equal", mod_revision: tpl.modRevision }, this.deploymentGuard(view)];
+    const ops: IRequestOp[] = [];
+    if (create.length > 0) ops.push({ request_put: { key: Buffer.from(k.body(tpl.record.hash)), value: Buffer.from(text) } });
+    for (const name of create) {
+      const record: UnitRecord = { name, hash: tpl.record.hash, desiredState: "launched", global: tpl.record.global };
+      compares.push({ key: Buffer.from(k.unit(name)), target: "Version", result: "Equal", version: 0 });
+      ops.push({ request_put: { key: Buffer.from(k.unit(name)), value: Buffer.from(JSON.stringify(record)) } });
+    }
+    for (const name of destroy) {
+      compares.push({ key: Buffer.from(k.unit(name)), target: "Mod", result: "Equal", mod_revision: view.instances.get(name)!.modRevision });
+      ops.push({ request_delete_range: { key: Buffer.from(k.unit(name)) } });
+    }
+    const res = await this.store.txn(`scale ${template} to ${want}`, { compare: compares, success: ops }, signal);
+    if (!res.succeeded) throw new DeployConflictError(`cannot scale ${template}: its instances changed while scaling; run the command again`);
+    return plan;
+  }
+
+  async deploy(template: string, req: ApiDeployRequest, signal?: AbortSignal): Promise<ApiDeployPlan> {
+    this.checkTemplate("deploy", template);
+    if (req.toRevision !== undefined && (req.options !== undefined || req.set !== undefined)) {
+      throw new DeployInputError(`cannot deploy ${template}: a rollback (toRevision) takes no new body or --set`);
+    }
+    const deadlineMs = req.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    if (!Number.isFinite(deadlineMs) || deadlineMs < 1_000 || deadlineMs > 86_400_000) {
+      throw new DeployInputError(`invalid deadline ${deadlineMs} ms for ${template}: use from 1 s to 24 h`);
+    }
+    const view = await readTemplate(this.store, template, signal);
+    const tpl = this.needTemplate("deploy", view);
+    this.refuseWhileRolling("deploy", view);
+    const currentText = await this.bodyText(tpl.record.hash, template, signal);
+    const history = view.deployment?.record.revisions ?? [];
+    let options: UnitOption[];
+    let change: string;
+    if (req.toRevision !== undefined) {
+      const rev = history.find((r) => r.revision === req.toRevision);
+      if (!rev) {
+        const known = history.map((r) => r.revision).join(", ") || "none";
+        throw new DeployInputError(`cannot roll back ${template} to revision ${req.toRevision}: no such revision (known: ${known}); see fleetctl history ${template}`);
+      }
+      options = parseUnitFile(rev.text);
+      change = `rollback to ${rev.revision}`;
+    } else {
+      options = req.options ?? parseUnitFile(currentText);
+      try {
+        if (req.set) options = applySet(options, req.set);
+      } catch (err) {
+        if (err instanceof SetAssignmentError) throw new DeployInputError(`cannot deploy ${template}: ${err.message}`, { cause: err });
+        throw err;
+      }
+      const sets = Object.entries(req.set ?? {}).map(([k, v]) => `${k}=${v}`);
+      change = `deploy${req.options ? " (new body)" : ""}${sets.length > 0 ? ` --set ${sets.join(" --set ")}` : ""}`;
+    }
+    let unit;
+    try {
+      unit = buildUnit(template, options);
+    } catch (err) {
+      throw new DeployInputError(`cannot deploy ${template}: ${(err as Error).message}`, { cause: err });
+    }
+    const targets = [...view.instances.values()].filter((f) => !isSurgeInstance(f.name)).sort((a, b) => byInstance(a.name, b.name));
+    const instances = targets.filter((f) => f.record.hash !== unit.hash).map((f) => f.name);
+    const unchanged = targets.filter((f) => f.record.hash === unit.hash).map((f) => f.name);
+    if (instances.length === 0 && tpl.record.hash === unit.hash) {
+      throw new DeployInputError(`nothing to deploy: ${template} and its ${targets.length} instance(s) already have this body (hash ${unit.hash.slice(0, 7)})`);
+    }
+    const n = targets.length;
+    const maxUnavailableSpec = req.maxUnavailable ?? "1";
+    const maxSurgeSpec = req.maxSurge ?? "0";
+    const maxUnavailable = resolveLimit("max-unavailable", maxUnavailableSpec, n);
+    const maxSurge = resolveLimit("max-surge", maxSurgeSpec, n);
+    if (n > 0 && maxUnavailable === 0 && maxSurge === 0) {
+      throw new DeployInputError(
+        `cannot deploy ${template}: max-unavailable ${maxUnavailableSpec} and max-surge ${maxSurgeSpec} allow no instance to change with ${n} instance(s); raise --max-unavailable or --max-surge to at least 1`,
+      );
+    }
+    const last = history.at(-1)?.revision ?? 0;
+    const revisions: RevisionRecord[] = [...history];
+    const stamp = new Date(this.now()).toISOString();
+    if (revisions.length === 0) revisions.push({ revision: 1, hash: tpl.record.hash, text: currentText, createdAt: stamp, change: "initial", outcome: "succeeded" });
+    const revision = Math.max(last, revisions.at(-1)!.revision) + 1;
+    revisions.push({ revision, hash: unit.hash, text: unit.text, createdAt: stamp, change });
+    const plan: ApiDeployPlan = {
+      template,
+      dryRun: req.dryRun === true,
+      revision,
+      fromRevision: revisions.find((r) => r.hash === tpl.record.hash)?.revision,
+      hash: unit.hash,
+      change,
+      instances,
+      unchanged,
+      maxUnavailable,
+      maxSurge,
+      deadlineMs,
+      diff: diffLines(currentText, unit.text),
+    };
+    if (plan.dryRun) return plan;
+    const previous = Object.fromEntries(targets.map((f) => [f.name, f.record.hash]));
+    const bodies: Record<string, string> = {};
+    for (const hash of new Set(Object.values(previous))) if (hash !== unit.hash) bodies[hash] = hash === tpl.record.hash ? currentText : await this.bodyText(hash, template, signal);
+    const rollout: RolloutRecord = {
+      revision,
+      toHash: unit.hash,
+      fromHash: tpl.record.hash,
+      maxUnavailableSpec,
+      maxSurgeSpec,
+      maxUnavailable,
+      maxSurge,
+      deadlineMs,
+      startedAt: stamp,
+      phase: "rolling",
+      instances: targets.map((f) => f.name),
+      previous,
+      bodies,
+      pending: {},
+      surge: [],
+      maxUnavailableSeen: 0,
+      message: `waiting for the leading engine to start rolling ${instances.length} instance(s)`,
+    };
+    const record: DeploymentRecord = { template, revisions: revisions.slice(-MAX_REVISIONS), rollout };
+    const k = this.store.keys;
+    const res = await this.store.txn(
+      `record the rollout of ${template} to revision ${revision}`,
+      {
+        compare: [{ key: Buffer.from(k.unit(template)), target: "Mod", result: "Equal", mod_revision: tpl.modRevision }, this.deploymentGuard(view)],
+        success: [
+          { request_put: { key: Buffer.from(deploymentKey(k, template)), value: Buffer.from(JSON.stringify(record)) } },
+          { request_put: { key: Buffer.from(k.unit(template)), value: Buffer.from(JSON.stringify({ ...tpl.record, hash: unit.hash })) } },
+          { request_put: { key: Buffer.from(k.body(unit.hash)), value: Buffer.from(unit.text) } },
+        ],
+      },
+      signal,
+    );
+    if (!res.succeeded) throw new DeployConflictError(`cannot deploy ${template}: the template or its rollout changed while starting; run the command again`);
+    return plan;
+  }
+
+  private checkTemplate(what: string, template: string): string {
+    if (!isTemplate(template)) {
+      throw new DeployInputError(`cannot ${what} ${template}: it is not a template; ${what} works on templates such as web@.service and their instances web@1.service, web@2.service …`);
+    }
+    return template;
+  }
+
+  private needTemplate(what: string, view: TemplateView): NonNullable<TemplateView["templateRecord"]> {
+    if (!view.templateRecord) throw new DeployNotFoundError(`cannot ${what} ${view.template}: the template is not in the cluster; submit it first (fleetctl submit ${view.template})`);
+    return view.templateRecord;
+  }
+
+  private refuseWhileRolling(what: string, view: TemplateView): void {
+    const rec = view.deployment?.record;
+    if (!isRunning(rec)) return;
+    const r = rec.rollout;
+    throw new DeployConflictError(
+      `cannot ${what} ${view.template}: the rollout of revision ${r.revision} (started ${r.startedAt}) is still running (${r.message}); wait for it to finish (fleetctl history ${view.template})`,
+    );
+  }
+
+  /** The deployment record is as read (absent, or at the revision read). */
+  private deploymentGuard(view: TemplateView): ICompare {
+    const key = Buffer.from(deploymentKey(this.store.keys, view.template));
+    return view.deployment ? { key, target: "Mod", result: "Equal", mod_revision: view.deployment.modRevision } : { key, target: "Version", result: "Equal", version: 0 };
+  }
+
+  private async bodyText(hash: string, template: string, signal?: AbortSignal): Promise<string> {
+    const { kvs } = await this.store.range(`read body ${hash}`, this.store.keys.body(hash), { exact: true, ...(signal ? { signal } : {}) });
+    const kv = kvs[0];
+    if (!kv) throw new DeployConflictError(`cannot use the body ${hash} of ${template}: it is missing from etcd; submit the template again`);
+    return kv.value.toString("utf8");
+  }
+}
+
+/** Lines removed (`- `) and added (`+ `), in order of appearance (small unit files: a set difference). */
+export function diffLines(before: string, after: string): string[] {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  const inB = new Set(b);
+  const inA = new Set(a);
+  return [...a.filter((l) => !inB.has(l) && l.trim() !== "").map((l) => `- ${l}`), ...b.filter((l) => !inA.has(l) && l.trim() !== "").map((l) => `+ ${l}`)];
+}

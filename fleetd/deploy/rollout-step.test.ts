@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import type { RolloutRecord } from "./records";
+import { step, type InstanceView } from "./rollout-step";
+
+const T = "web@.service";
+
+function rollout(n: number, over: Partial<RolloutRecord> = {}): RolloutRecord {
+  const instances = Array.from({ length: n }, (_, i) => `web@${i + 1}.service`);
+  return {
+    revision: 2,
+    toHash: "new",
+    fromHash: "old",
+    maxUnavailableSpec: "1",
+    maxSurgeSpec: "0",
+    maxUnavailable: 1,
+    maxSurge: 0,
+    deadlineMs: 5_000,
+    startedAt: "",
+    phase: "rolling",
+    instances,
+    previous: Object.fromEntries(instances.map((i) => [i, "old"])),
+    bodies: { old: "old text" },
+    pending: {},
+    surge: [],
+    maxUnavailableSeen: 0,
+    message: "",
+    ...over,
+  };
+}
+
+/**
+ * A tiny simulated cluster: an instance written to a hash goes down and comes back active on it
+ * `startTicks` ticks later, unless its hash is in `failing`. Surge instances can be unplaceable.
+ */
+function simulate(r0: RolloutRecord, opts: { startTicks?: number; failing?: string[]; unplaceableSurge?: boolean; maxTicks?: number } = {}) {
+  const units = new Map<string, { hash: string; activeAt: number }>(r0.instances.map((n) => [n, { hash: "old", activeAt: 0 }]));
+  let r = r0;
+  let unavailableMax = 0;
+  let capacityMin = Infinity;
+  const tickMs = 100;
+  for (let tick = 0; tick < (opts.maxTicks ?? 500); tick++) {
+    const now = tick * tickMs;
+    const view = new Map<string, InstanceView>();
+    for (const [n, u] of units) {
+      const active = !(opts.failing ?? []).includes(u.hash) && now >= u.activeAt;
+      const unschedulable = n.includes("surge") && opts.unplaceableSurge ? "no machine can run it" : undefined;
+      view.set(n, { hash: u.hash, active: active && unschedulable === undefined, ...(unschedulable ? { unschedulable } : {}) });
+    }
+    const named = r.instances.filter((n) => !view.get(n)!.active).length;
+    unavailableMax = Math.max(unavailableMax, named);
+    capacityMin = Math.min(capacityMin, [...view.values()].filter((v) => v.active).length);
+    const out = step({ template: T, rollout: r, instances: view, now });
+    for (const u of out.updates) units.set(u.instance, { hash: u.toHash, activeAt: now + (opts.startTicks ?? 3) * tickMs });
+    for (const s of out.createSurge) units.set(s, { hash: r.toHash, activeAt: now + (opts.startTicks ?? 3) * tickMs });
+    for (const s of out.destroySurge) units.delete(s);
+    r = out.rollout;
+    if (r.phase === "done") break;
+  }
+  return { r, units, unavailableMax, capacityMin };
+}
+
+describe("rollout step", () => {
+  it("rolls 10 instances with max-unavailable 2 and never has more than 2 down", () => {
+    const { r, units, unavailableMax } = simulate(rollout(10, { maxUnavailable: 2, maxUnavailableSpec: "25%" }));
+    expect(r.phase).toBe("done");
+    expect(r.outcome).toBe("succeeded");
+    expect([...units.values()].every((u) => u.hash === "new")).toBe(true);
+    expect(unavailableMax).toBe(2);
+    expect(r.maxUnavailableSeen).toBe(2);
+  });
+
+  it("with max-surge 1 and max-unavailable 0 starts a surge instance first: capacity never drops below N", () => {
+    const { r, units, capacityMin } = simulate(rollout(4, { maxUnavailable: 0, maxSurge: 1 }));
+    expect(r.outcome).toBe("succeeded");
+    expect(capacityMin).toBe(4);
+    expect([...units.keys()].sort()).toEqual(["web@1.service", "web@2.service", "web@3.service", "web@4.service"]);
+  });
+
+  it("turns surge off when the surge instance cannot be placed and rolls within max-unavailable", () => {
+    const { r, unavailableMax } = simulate(rollout(3, { maxUnavailable: 1, maxSurge: 1 }), { unplaceableSurge: true });
+    expect(r.outcome).toBe("succeeded");
+    expect(r.surgeDisabled).toContain("web@surge-2-1.service cannot be placed (no machine can run it)");
+    expect(unavailableMax).toBe(1);
+  });
+
+  it("fails at the first instance that is not active within the deadline and rolls every instance back", () => {
+    const { r, units } = simulate(rollout(4), { failing: ["new"] });
+    expect(r.outcome).toBe("rolled-back");
+    expect(r.failed).toEqual({ instance: "web@1.service", reason: "not active within 5 s of getting its new body" });
+    expect([...units.values()].map((u) => u.hash)).toEqual(["old", "old", "old", "old"]);
+  });
+
+  it("ends failed when the rollback does not become active either", () => {
+    const { r } = simulate(rollout(2), { failing: ["new", "old"] });
+    expect(r.outcome).toBe("failed");
+    expect(r.message).toContain("rollback failed too: web@1.service not active within 5 s");
+  });
+
+  it("resumes from the record alone: an instance already on the new body but not pending gets a fresh deadline", () => {
+    const r0 = rollout(2);
+    const out = step({
+      template: T,
+      rollout: r0,
+      instances: new Map([
+        ["web@1.service", { hash: "new", active: false }],
+        ["web@2.service", { hash: "old", active: true }],
+      ]),
+      now: 1_000,
+    });
+    expect(out.updates).toEqual([]);
+    expect(out.rollout.pending).toEqual({ "web@1.service": 1_000 });
+  });
+});

@@ -1,0 +1,142 @@
+/**
+ * One decision of a rolling deployment, as a pure function of the rollout record and what the cluster
+ * shows now (unit hashes, agent-reported states). The controller runs it every tick, carries out the
+ * actions (leader-guarded) and stores the returned record, so a new leader resumes from etcd alone.
+ *
+ * Rules (Kubernetes' rolling update on fleet's instances):
+ * - `available` = targeted instances active on their current body + active surge instances; an update
+ *   of an active instance is allowed only while `available - 1 >= N - maxUnavailable`; an instance that
+ *   is not active anyway is updated at once (it costs no availability).
+ * - Surge instances (`maxSurge`, new body, extra names) are created first, so a new instance is active
+ *   before an old one stops (make-before-break); a surge instance the scheduler cannot place turns
+ *   surge off for the rest of the rollout (stop-then-start within `maxUnavailable`).
+ * - An instance written to its new body that is not active on it within `deadlineMs` fails the
+ *   rollout: every instance goes back to the hash it had (same rules), outcome `rolled-back`; a
+ *   rollback that fails too ends `failed`.
+ */
+import type { RolloutRecord } from "./records";
+import { surgeName } from "./records";
+
+/** What the controller sees of one instance (targeted or surge). */
+export interface InstanceView {
+  /** The unit record's hash; undefined when the unit does not exist (destroyed meanwhile). */
+  hash: string | undefined;
+  /** Its agent reports it active on that hash. */
+  active: boolean;
+  /** The scheduler recorded why it cannot place it (`P/unscheduled/<name>`). */
+  unschedulable?: string;
+}
+
+export interface StepInput {
+  template: string;
+  rollout: RolloutRecord;
+  instances: ReadonlyMap<string, InstanceView>;
+  now: number;
+}
+
+export interface StepOutput {
+  /** Instances to write to a new hash (`toHash`), in order. */
+  updates: { instance: string; toHash: string }[];
+  createSurge: string[];
+  destroySurge: string[];
+  /** The record to store after the actions. */
+  rollout: RolloutRecord;
+}
+
+/** The hash each targeted instance should end up with in the current phase. */
+export function targetHash(rollout: RolloutRecord, instance: string): string {
+  return rollout.phase === "rolling-back" ? (rollout.previous[instance] ?? rollout.toHash) : rollout.toHash;
+}
+
+export function step(input: StepInput): StepOutput {
+  const r: RolloutRecord = structuredClone(input.rollout);
+  const out: StepOutput = { updates: [], createSurge: [], destroySurge: [], rollout: r };
+  if (r.phase === "done") return out;
+  const { now } = input;
+  const view = (n: string): InstanceView => input.instances.get(n) ?? { hash: undefined, active: false };
+  const present = r.instances.filter((n) => view(n).hash !== undefined);
+  const total = present.length;
+
+  // Pending instances: done when active on their target, failed after the deadline.
+  for (const n of Object.keys(r.pending)) {
+    const v = view(n);
+    const target = targetHash(r, n);
+    if (v.hash === undefined || (v.hash === target && v.active)) {
+      delete r.pending[n];
+      continue;
+    }
+    if (v.hash !== target) continue; // written by an earlier phase; re-targeted below
+    if (now - r.pending[n]! > r.deadlineMs) return fail(r, out, n, `not active within ${Math.round(r.deadlineMs / 1000)} s of getting its new body`, now);
+  }
+  // A new leader may find an instance already on its target but not marked pending (crash between
+  // the unit write and the record write): its deadline starts now.
+  for (const n of present) {
+    const v = view(n);
+    if (v.hash === targetHash(r, n) && !v.active && r.pending[n] === undefined) r.pending[n] = now;
+  }
+
+  const surgeActive = r.surge.filter((s) => view(s).active).length;
+  const available = present.filter((n) => view(n).active).length + surgeActive;
+  r.maxUnavailableSeen = Math.max(r.maxUnavailableSeen, total - Math.min(total, available));
+  const remaining = present.filter((n) => view(n).hash !== targetHash(r, n));
+
+  // Surge: only while rolling forward, while instances remain, unless placement refused it.
+  const unplaceable = r.surge.find((s) => view(s).unschedulable !== undefined);
+  if (unplaceable !== undefined && r.surgeDisabled === undefined) {
+    r.surgeDisabled = `${unplaceable} cannot be placed (${view(unplaceable).unschedulable!}); rolling without surge`;
+  }
+  // Kept until the last updated instance is active: removing it earlier would break before make.
+  const unfinished = remaining.length + Object.keys(r.pending).length;
+  const surgeWanted = r.phase === "rolling" && r.surgeDisabled === undefined ? Math.min(r.maxSurge, unfinished) : 0;
+  const keep = r.surge.slice(0, surgeWanted);
+  out.destroySurge.push(...r.surge.slice(surgeWanted));
+  for (let k = 1; keep.length < surgeWanted; k++) {
+    const name = surgeName(input.template, r.revision, k);
+    if (keep.includes(name)) continue;
+    keep.push(name);
+    out.createSurge.push(name);
+  }
+  r.surge = keep;
+
+  let budget = available - (total - r.maxUnavailable);
+  const order = [...remaining].sort((a, b) => Number(view(a).active) - Number(view(b).active));
+  for (const n of order) {
+    const v = view(n);
+    if (v.active) {
+      if (budget <= 0) continue;
+      budget--;
+    }
+    out.updates.push({ instance: n, toHash: targetHash(r, n) });
+    r.pending[n] = now;
+  }
+
+  const updated = total - remaining.length + out.updates.length;
+  if (remaining.length === 0 && Object.keys(r.pending).length === 0 && r.surge.length === 0) {
+    r.phase = "done";
+    r.outcome = r.failed ? "rolled-back" : "succeeded";
+    r.finishedAt = new Date(now).toISOString();
+    r.message = r.failed ? `rolled back: ${r.failed.instance} ${r.failed.reason}` : `all ${total} instances active on revision ${r.revision}`;
+    return out;
+  }
+  const verb = r.phase === "rolling-back" ? "rolling back" : "rolling";
+  r.message = `${verb}: ${updated}/${total} instances updated, ${Object.keys(r.pending).length} starting, ${total - Math.min(total, available)} unavailable${r.surge.length > 0 ? `, ${r.surge.length} surge` : ""}`;
+  return out;
+}
+
+/** The rollout failed at `instance`: roll every instance back (or end `failed` if this was the rollback). */
+function fail(r: RolloutRecord, out: StepOutput, instance: string, reason: string, now: number): StepOutput {
+  out.destroySurge.push(...r.surge);
+  r.surge = [];
+  if (r.phase === "rolling-back") {
+    r.phase = "done";
+    r.outcome = "failed";
+    r.finishedAt = new Date(now).toISOString();
+    r.message = `rollback failed too: ${instance} ${reason}; fix the unit and deploy again`;
+    return out;
+  }
+  r.failed = { instance, reason };
+  r.phase = "rolling-back";
+  r.pending = {};
+  r.message = `${instance} ${reason}: rolling back`;
+  return out;
+}

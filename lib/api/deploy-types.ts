@@ -1,0 +1,123 @@
+/**
+ * Wire types of fleetd's operations extension (scale, rolling deployments, history, rollback): shared by
+ * fleetd's API and deploy controller (stored as such at `P/deployments/<template>`) and fleetctl.
+ * fleet's own clients never call these endpoints; see `fleetd/api/README.md`.
+ */
+import type { UnitOption } from "./types";
+
+export type RolloutPhase = "rolling" | "rolling-back" | "done";
+export type RolloutOutcome = "succeeded" | "rolled-back" | "failed";
+
+/** One body a template had. Revision numbers only grow. */
+export interface RevisionRecord {
+  revision: number;
+  /** SHA1 of the canonical unit text (the unit hash). */
+  hash: string;
+  /** The canonical template text, so a rollback works after the body left `P/bodies/`. */
+  text: string;
+  /** ISO time the revision was recorded. */
+  createdAt: string;
+  /** What made it: "initial", "deploy", "deploy --set image=…", "rollback to 2". */
+  change: string;
+  /** Outcome of the rollout that introduced it ("succeeded", "rolled-back", "failed"); absent while running. */
+  outcome?: RolloutOutcome;
+}
+
+/** The rollout in progress (or the last one, with `phase: "done"`). */
+export interface RolloutRecord {
+  /** Revision being rolled out. */
+  revision: number;
+  toHash: string;
+  /** The template's hash before the rollout (restored on the template when it is rolled back). */
+  fromHash: string;
+  /** The limits as given (`1`, `25%`) and as resolved against the instance count. */
+  maxUnavailableSpec: string;
+  maxSurgeSpec: string;
+  maxUnavailable: number;
+  maxSurge: number;
+  /** An instance that does not become active on its new body within this long fails the rollout. */
+  deadlineMs: number;
+  startedAt: string;
+  phase: RolloutPhase;
+  outcome?: RolloutOutcome;
+  finishedAt?: string;
+  /** The instances rolled, in order (numbers ascending). */
+  instances: string[];
+  /** Each instance's hash before the rollout: what an automatic rollback restores. */
+  previous: Record<string, string>;
+  /** Texts of the previous hashes (the rollback needs them even if their bodies were collected). */
+  bodies: Record<string, string>;
+  /** Instances whose new body was written and that are not active on it yet: epoch ms of the write. */
+  pending: Record<string, number>;
+  /** Surge instances currently created for this rollout. */
+  surge: string[];
+  /** Why surge was given up (placement did not allow it); the rollout then stops before it starts. */
+  surgeDisabled?: string;
+  /** The instance that did not become active, and why. */
+  failed?: { instance: string; reason: string };
+  /** Most instances unavailable at once as the controller saw it (sampled every tick). */
+  maxUnavailableSeen: number;
+  /** Human-readable last step, for `fleetctl deploy` progress lines. */
+  message: string;
+}
+
+export interface DeploymentRecord {
+  template: string;
+  revisions: RevisionRecord[];
+  rollout?: RolloutRecord;
+}
+
+/** `POST /deployments/<template>`: start a rollout (or plan it with `dryRun`). */
+export interface ApiDeployRequest {
+  /** New template body; absent = the template's current body (with `set` applied). */
+  options?: UnitOption[];
+  /** `Environment=KEY=VALUE` assignments to set in the body's [Service] section. */
+  set?: Record<string, string>;
+  /** Redeploy this earlier revision's body (rollback); excludes `options` and `set`. */
+  toRevision?: number;
+  /** A count (`1`) or a percentage of the instances (`25%`). Default `1`. */
+  maxUnavailable?: string;
+  /** A count or a percentage. Default `0`. */
+  maxSurge?: string;
+  /** Per-instance deadline to become active. Default {@link DEFAULT_DEADLINE_MS}. */
+  deadlineMs?: number;
+  dryRun?: boolean;
+}
+
+/** Answer of `POST /deployments/<template>`: what changes (and, unless `dryRun`, is now rolling). */
+export interface ApiDeployPlan {
+  template: string;
+  dryRun: boolean;
+  revision: number;
+  fromRevision: number | undefined;
+  hash: string;
+  change: string;
+  /** Instances that get the new body, in rollout order. */
+  instances: string[];
+  /** Instances already on it. */
+  unchanged: string[];
+  maxUnavailable: number;
+  maxSurge: number;
+  deadlineMs: number;
+  /** Body lines that differ (`- old`, `+ new`). */
+  diff: string[];
+}
+
+/** `POST /scale/<template>`. */
+export interface ApiScaleRequest {
+  instances: number;
+  dryRun?: boolean;
+}
+
+/** Answer of `POST /scale/<template>`. */
+export interface ApiScalePlan {
+  template: string;
+  dryRun: boolean;
+  from: number;
+  to: number;
+  create: string[];
+  destroy: string[];
+}
+
+/** Default time an instance has to become active on its new body before the rollout fails. */
+export const DEFAULT_DEADLINE_MS = 120_000;
