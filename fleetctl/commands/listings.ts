@@ -6,6 +6,7 @@ import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { machineFullLegend, machineIdLegend } from "../legend";
+import { revisionLookup } from "../operations/revisions";
 import { formatTable } from "../tabwriter";
 import { isUnscheduled, reasonSummary } from "../unscheduled-reason";
 import type { Action } from "./action";
@@ -28,7 +29,11 @@ const MACHINE_FIELDS: Record<string, Column<ApiMachine>> = {
   },
 };
 
-function unitStateFields(machines: Map<string, ApiMachine>): Record<string, Column<ApiUnitState>> {
+/** Extension: `revision` of a unit body in its template's deployment history ("-" when none). */
+type RevisionOf = (name: string, hash: string) => string;
+const noRevisions: RevisionOf = () => "-";
+
+function unitStateFields(machines: Map<string, ApiMachine>, revisionOf: RevisionOf = noRevisions): Record<string, Column<ApiUnitState>> {
   return {
     unit: (s) => s.name,
     load: (s) => s.systemdLoadState,
@@ -36,10 +41,12 @@ function unitStateFields(machines: Map<string, ApiMachine>): Record<string, Colu
     sub: (s) => s.systemdSubState,
     machine: (s, full) => (s.machineID ? machineFullLegend(s.machineID, machines.get(s.machineID), full) : "-"),
     hash: (s, full) => (full ? s.hash : s.hash.slice(0, 7)),
+    // Extension: the revision the machine runs (its state's hash in the template's history).
+    revision: (s) => revisionOf(s.name, s.hash),
   };
 }
 
-function unitFileFields(machines: Map<string, ApiMachine>): Record<string, Column<ApiUnit>> {
+function unitFileFields(machines: Map<string, ApiMachine>, revisionOf: RevisionOf = noRevisions): Record<string, Column<ApiUnit>> {
   const global = (u: ApiUnit): boolean => parseRequirements(u.name, u.options).requirements.global;
   const target: Column<ApiUnit> = (u, full) =>
     global(u) ? "global" : u.machineID ? machineFullLegend(u.machineID, machines.get(u.machineID), full) : "-";
@@ -54,6 +61,8 @@ function unitFileFields(machines: Map<string, ApiMachine>): Record<string, Colum
     desc: (u) => u.options.find((o) => o.section === "Unit" && o.name === "Description")?.value || "-",
     // Extension: why the engine could not place the unit ("-" when it is placed or not wanted).
     reason: (u) => (isUnscheduled(u, global(u)) ? reasonSummary(u) : "-"),
+    // Extension: the revision of the unit's body (desired) in its template's deployment history.
+    revision: (u) => revisionOf(u.name, unitHash(u.options)),
   };
 }
 
@@ -110,7 +119,8 @@ export const listUnits: Action<ListOpts> = async (ctx, _args, opts) => {
   }
   const machines = await machinesWanted;
   states.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : a.machineID < b.machineID ? -1 : a.machineID > b.machineID ? 1 : 0));
-  print(ctx, states, unitStateFields(machines), fields, opts);
+  const revisionOf = fields.includes("revision") ? await revisionLookup(ctx, states.map((st) => st.name)) : noRevisions;
+  print(ctx, states, unitStateFields(machines, revisionOf), fields, opts);
   return 0;
 };
 
@@ -126,7 +136,8 @@ export const listUnitFiles: Action<ListOpts> = async (ctx, _args, opts) => {
   }
   const machines = fields.includes("target") || fields.includes("tmachine") ? await machineMap(ctx) : new Map<string, ApiMachine>();
   units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  print(ctx, units, unitFileFields(machines), fields, opts);
+  const revisionOf = fields.includes("revision") ? await revisionLookup(ctx, units.map((u) => u.name)) : noRevisions;
+  print(ctx, units, unitFileFields(machines, revisionOf), fields, opts);
   return 0;
 };
 
@@ -139,11 +150,11 @@ export function registerListings(program: Command, bind: <O>(a: Action<O>) => (.
       .option("--fields <fields>", `Columns to print, comma-separated; one or more of: ${fields}`)
       .option("-o, --output <format>", "Output format: table (fleet's columns) or json (untruncated values, for scripts)", "table");
   common(program.command("list-machines").description("Enumerate the current hosts in the cluster"), "machine, ip, metadata").action(bind(listMachines));
-  common(program.command("list-units").description("List the current state of units in the cluster"), "unit, load, active, sub, machine, hash").action(
+  common(program.command("list-units").description("List the current state of units in the cluster"), "unit, load, active, sub, machine, hash, revision").action(
     bind(listUnits),
   );
   common(
     program.command("list-unit-files").description("List the units that exist in the cluster."),
-    "unit, hash, dstate, state, target, global, desc, reason (why a unit is not scheduled; tmachine is deprecated)",
+    "unit, hash, dstate, state, target, global, desc, reason (why a unit is not scheduled), revision (of its template's deploy history; tmachine is deprecated)",
   ).action(bind(listUnitFiles));
 }

@@ -24,6 +24,8 @@ export interface MemoryUnitManagerOptions {
   disk?: MemoryDisk;
   /** Delay before a start/stop takes effect (systemd jobs are asynchronous). Default 0 (next tick). */
   transitionDelayMs?: number;
+  /** Delay before a start takes effect (a service's start-up time); default `transitionDelayMs`. */
+  startDelayMs?: number;
   /** Clock for operation timestamps. */
   now?: () => number;
 }
@@ -41,12 +43,14 @@ export class MemoryUnitManager implements UnitManager {
   private readonly listeners = new Set<(change: UnitStateChange) => void>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly delayMs: number;
+  private readonly startDelayMs: number;
   private readonly now: () => number;
   private closed = false;
 
   constructor(options: MemoryUnitManagerOptions = {}) {
     this.disk = options.disk ?? new Map<string, string>();
     this.delayMs = options.transitionDelayMs ?? 0;
+    this.startDelayMs = options.startDelayMs ?? this.delayMs;
     this.now = options.now ?? Date.now;
     // Units on disk from a previous run are loaded but not running, as after a reboot or a
     // `systemctl daemon-reload`; a previous fleetd's running units are modelled by passing `running`.
@@ -82,7 +86,7 @@ export class MemoryUnitManager implements UnitManager {
     if (this.closed) throw new Error("Cannot use the memory unit manager: it is closed");
   }
 
-  private set(name: string, state: SystemdUnitState, later: boolean): void {
+  private set(name: string, state: SystemdUnitState, later: boolean, delayMs = this.delayMs): void {
     const apply = (): void => {
       if (this.closed) return;
       const before = this.current.get(name);
@@ -97,15 +101,16 @@ export class MemoryUnitManager implements UnitManager {
     const t = setTimeout(() => {
       this.timers.delete(t);
       apply();
-    }, this.delayMs);
+    }, delayMs);
     this.timers.add(t);
   }
 
   async load(name: string, text: string, signal?: AbortSignal): Promise<void> {
     this.check(signal);
     this.record("load", name);
+    // A file that was not on disk (new, or unloaded just before: unload stops the unit) loads inactive.
+    const cur = this.disk.has(name) ? this.current.get(name) : undefined;
     this.disk.set(name, text);
-    const cur = this.current.get(name);
     this.set(name, { loadState: "loaded", activeState: cur?.activeState ?? "inactive", subState: cur?.subState ?? "dead" }, true);
   }
 
@@ -127,7 +132,7 @@ export class MemoryUnitManager implements UnitManager {
     const text = this.disk.get(name);
     if (text === undefined) throw new Error(`Cannot start ${name}: unit not loaded (no such file in the units directory)`);
     const failing = FAILING_EXEC.test(text);
-    this.set(name, failing ? { loadState: "loaded", activeState: "failed", subState: "failed" } : { loadState: "loaded", activeState: "active", subState: "running" }, true);
+    this.set(name, failing ? { loadState: "loaded", activeState: "failed", subState: "failed" } : { loadState: "loaded", activeState: "active", subState: "running" }, true, this.startDelayMs);
   }
 
   async stop(name: string, signal?: AbortSignal): Promise<void> {

@@ -100,7 +100,8 @@ export class DeployOperations {
         throw err;
       }
       const sets = Object.entries(req.set ?? {}).map(([k, v]) => `${k}=${v}`);
-      change = `deploy${req.options ? " (new body)" : ""}${sets.length > 0 ? ` --set ${sets.join(" --set ")}` : ""}`;
+      const newBody = req.options !== undefined && buildUnit(template, req.options).hash !== tpl.record.hash;
+      change = `deploy${newBody ? " (new body)" : ""}${sets.length > 0 ? ` --set ${sets.join(" --set ")}` : ""}`;
     }
     let unit;
     try {

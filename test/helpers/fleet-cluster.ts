@@ -23,6 +23,10 @@ export interface InstanceOptions {
   endpoint?: string;
   /** Extra config lines. */
   extra?: Record<string, string>;
+  /** Simulated systemd job time: a start or stop takes effect this long after it was asked for. */
+  transitionDelayMs?: number;
+  /** Simulated start-up time of a service (default transitionDelayMs). */
+  startDelayMs?: number;
 }
 
 export interface FleetInstance {
@@ -75,7 +79,7 @@ export class FleetCluster {
   }
 
   async add(id: string, opts: InstanceOptions = {}): Promise<FleetInstance> {
-    const manager = new MemoryUnitManager(opts.disk ? { disk: opts.disk } : {});
+    const manager = new MemoryUnitManager({ ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.transitionDelayMs !== undefined ? { transitionDelayMs: opts.transitionDelayMs } : {}), ...(opts.startDelayMs !== undefined ? { startDelayMs: opts.startDelayMs } : {}) });
     if (opts.running) manager.markRunning(opts.running);
     const events: ServerEvent[] = [];
     const server = await FleetServer.start({
