@@ -19,6 +19,7 @@ import type { FleetConfig } from "./config/config";
 import { DeployController } from "./deploy/deploy-controller";
 import { DeployOperations } from "./deploy/deploy-operations";
 import { Engine } from "./engine/engine";
+import { LeaderElection } from "./engine/leader-election";
 import { EtcdRegistry } from "./registry/etcd-registry";
 import { createEtcdClient, EtcdStore } from "./registry/etcd-store";
 import type { MachineRecord } from "./registry/keys";
@@ -254,8 +255,12 @@ export class FleetServer {
       });
       this.tasks.push(this.engine.run(signal).catch(fail("Engine")));
       // Rolling deployments act only while this engine leads; their state is in etcd, so a new leader resumes them.
-      const deploys = new DeployController({ store: this.conn.store, leadership: this.engine.election, onEvent: (e) => this.emit("engine", e.level, e.message) });
-      this.tasks.push(deploys.run(signal).catch(fail("Deploy controller")));
+      // Its writes carry the same leader guard as placements: the etcd session is a LeaderElection.
+      const leadership = this.engine.session;
+      if (leadership instanceof LeaderElection) {
+        const deploys = new DeployController({ store: this.conn.store, leadership, onEvent: (e) => this.emit("engine", e.level, e.message) });
+        this.tasks.push(deploys.run(signal).catch(fail("Deploy controller")));
+      }
     } else {
       this.engine = undefined;
     }

@@ -5,7 +5,7 @@
  * guarded by the leader key and by the revisions it decided from. Nothing lives only in memory, so a
  * new leader (engine failover) resumes a rollout where the old one left it.
  */
-import { delay } from "../../lib/async/delay";
+import { systemClock, type Clock } from "../../lib/async/clock";
 import { isRetriable } from "../registry/errors";
 import type { EtcdStore } from "../registry/etcd-store";
 import { parseRecord, type UnitRecord } from "../registry/keys";
@@ -32,17 +32,18 @@ export interface DeployControllerOptions {
   tickMs?: number;
   /** Tick while none runs (a poll of `P/deployments/`). Default 500 ms. */
   idleTickMs?: number;
-  now?: () => number;
+  /** Time for deadlines and ticks (a ManualClock in tests). Default the system clock. */
+  clock?: Clock;
   onEvent?: (e: DeployControllerEvent) => void;
 }
 
 export class DeployController {
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly emit: (e: DeployControllerEvent) => void;
   private readonly lastMessage = new Map<string, string>();
 
   constructor(private readonly options: DeployControllerOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.emit = options.onEvent ?? (() => undefined);
   }
 
@@ -56,7 +57,7 @@ export class DeployController {
         this.emit({ level: isRetriable(err) ? "warn" : "error", message: `Deploy controller: ${(err as Error).message}; retrying` });
       }
       try {
-        await delay(busy ? (this.options.tickMs ?? 100) : (this.options.idleTickMs ?? 500), signal);
+        await this.clock.sleep(busy ? (this.options.tickMs ?? 100) : (this.options.idleTickMs ?? 500), signal);
       } catch {
         return; // aborted
       }
@@ -84,7 +85,7 @@ export class DeployController {
     const dep = view.deployment;
     if (!dep || !isRunning(dep.record)) return false;
     const rollout = dep.record.rollout;
-    const out = step({ template, rollout, instances: view.instances, now: this.now() });
+    const out = step({ template, rollout, instances: view.instances, now: this.clock.now() });
     const textOf = (hash: string): string | undefined => dep.record.revisions.find((r) => r.hash === hash)?.text ?? rollout.bodies[hash];
     const compares: ICompare[] = [leadership.leaderGuard(), { key: Buffer.from(deploymentKey(k, template)), target: "Mod", result: "Equal", mod_revision: dep.modRevision }];
     const ops: IRequestOp[] = [];
