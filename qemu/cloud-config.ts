@@ -2,10 +2,11 @@
  * The CoreOS cloud-config a machine of a qemu cluster boots with (docs/CONTRACTS.md,
  * image-builder/CLOUD-CONFIG.md): hostname, machine ID, the operator's key, the cluster's SSH host key
  * (so known_hosts is written before the first connection and checking stays strict), static address,
- * etcd membership and fleet options. Pure: spec in, YAML text out.
+ * etcd membership, fleet options and the registry's stable name (an /etc/hosts entry). Pure: spec in, YAML text out.
  */
 import { stringify } from "yaml";
 import { BRIDGE_ADDRESS, type ClusterSpec, type MachineSpec } from "./cluster-layout";
+import { REGISTRY_NAME, registryMachine } from "./cluster-registry";
 
 /** Keys shared by every machine of one cluster. */
 export interface ClusterSecrets {
@@ -71,6 +72,7 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
     api_token: secrets.apiToken,
   };
   if (machine.metadata) fleet.metadata = machine.metadata;
+  const registry = registryMachine(cluster.machines);
   const doc = {
     hostname: machine.hostname,
     machine_id: machine.machineId,
@@ -86,6 +88,7 @@ export function cloudConfig(cluster: Pick<ClusterSpec, "machines" | "agentTtl">,
     network: {
       interfaces: [{ match_mac: machine.mac, address: `${machine.ip}/24`, gateway: BRIDGE_ADDRESS }],
     },
+    ...(registry ? { hosts: [{ address: registry.ip, names: [REGISTRY_NAME] }] } : {}),
   };
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -13,6 +13,7 @@ import { cloudConfig } from "./cloud-config";
 import { ensureClusterKeys, writeKnownHosts } from "./cluster-keys";
 import { clusterPaths, machineBase, parseMetadataFlag, validateClusterName, type ClusterSpec, type MachineSpec } from "./cluster-layout";
 import { createClusterNetwork } from "./cluster-network";
+import { withRegistryMetadata } from "./cluster-registry";
 import { loadCluster, saveCluster } from "./cluster-store";
 import { writeConfigDrive } from "./config-drive";
 import { probeAcceleratorOnce, type Accelerator } from "./kvm-probe";
@@ -101,7 +102,7 @@ export async function upCluster(o: UpOptions): Promise<ClusterSpec> {
   const fwd = await startForwarder(spec.netns, bases.map((b) => ({ host: b.ip, port: 22 })), { logFile: paths.forwarderLog, ...withSignal(o.signal) });
   await writeFile(paths.forwarderPid, `${fwd.pid}\n`);
   spec.machines = bases.map(
-    (b, i): MachineSpec => ({ ...b, machineId: randomBytes(16).toString("hex"), metadata: metadata.get(b.index) ?? "", sshPort: fwd.ports[i] ?? 0 }),
+    (b, i): MachineSpec => ({ ...b, machineId: randomBytes(16).toString("hex"), metadata: withRegistryMetadata(b.index, metadata.get(b.index) ?? ""), sshPort: fwd.ports[i] ?? 0 }),
   );
   await saveCluster(o.root, spec);
   await writeKnownHosts(paths, spec.machines, secrets.hostPublicKey);

@@ -55,6 +55,10 @@ describe("cloudConfig", () => {
     expect(d.write_files[0]?.permissions).toBe("0600");
   });
 
+  it("names the registry machine registry.cluster on every machine", () => {
+    for (const i of [0, 1, 3]) expect((doc(i) as Doc & { hosts: unknown }).hosts).toEqual([{ address: "10.77.0.11", names: ["registry.cluster"] }]);
+  });
+
   it("makes the first three machines etcd members with slow raft timings and the others gRPC proxies", () => {
     expect(doc(0).coreos.etcd).toMatchObject({
       name: "core-1",

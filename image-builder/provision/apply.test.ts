@@ -52,6 +52,15 @@ network: {interfaces: [{match_mac: "52:54:00:00:00:12", address: 10.77.0.12/24, 
     expect(calls).toEqual(["hostname core-2", "systemctl --no-block try-restart systemd-networkd.service", "systemctl daemon-reload", "systemctl enable hello.service", "systemctl --no-block start hello.service"]);
   });
 
+  it("adds the hosts entries after the host name and replaces its own on the next boot", async () => {
+    const first = parseCloudConfig("#cloud-config\nhostname: core-1\nhosts: [{address: 10.77.0.11, names: [registry.cluster]}]\n");
+    expect((await applyCloudConfig(first, root, actions)).errors).toEqual([]);
+    expect(await read("etc/hosts")).toBe("127.0.0.1\tlocalhost\n127.0.1.1\tcore-1\n10.77.0.11\tregistry.cluster\t# cloud-config hosts\n");
+    const second = parseCloudConfig("#cloud-config\nhostname: core-1\nhosts: [{address: 10.77.0.12, names: \"registry.cluster,reg\"}]\n");
+    await applyCloudConfig(second, root, actions);
+    expect(await read("etc/hosts")).toBe("127.0.0.1\tlocalhost\n127.0.1.1\tcore-1\n10.77.0.12\tregistry.cluster reg\t# cloud-config hosts\n");
+  });
+
   it("does not add a key twice when provisioning runs on every boot", async () => {
     const cc = parseCloudConfig('#cloud-config\nssh_authorized_keys: ["ssh-ed25519 AAAA k1"]\n');
     await applyCloudConfig(cc, root, actions);

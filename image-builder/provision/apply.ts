@@ -102,6 +102,9 @@ async function addKeys(root: string, user: string, keys: string[]): Promise<void
   await chown(file, pw.uid, pw.gid);
 }
 
+/** Marks the /etc/hosts lines written from cloud-config `hosts`. */
+export const HOSTS_MARK = "# cloud-config hosts";
+
 /** Applies `cc` under `root`; returns one line per thing done. Problems are collected, not thrown, after validation. */
 export async function applyCloudConfig(cc: CloudConfig, root: string, actions: SystemActions): Promise<{ done: string[]; errors: string[] }> {
   const done: string[] = [];
@@ -128,6 +131,14 @@ export async function applyCloudConfig(cc: CloudConfig, root: string, actions: S
       const hosts = (await readFile(r("etc/hosts"), "utf8").catch(() => "")).split("\n").filter((l) => !l.startsWith("127.0.1.1") && l !== "");
       await writeAtomic(r("etc/hosts"), `${[...hosts, `127.0.1.1\t${h}`].join("\n")}\n`);
       await actions.setHostname(h);
+    });
+  }
+  if (cc.hosts.length > 0) {
+    const entries = cc.hosts;
+    await attempt(`${entries.length} /etc/hosts entr${entries.length === 1 ? "y" : "ies"}`, async () => {
+      // Ours are marked, so a reboot with changed user data replaces them instead of adding more.
+      const kept = (await readFile(r("etc/hosts"), "utf8").catch(() => "")).split("\n").filter((l) => !l.endsWith(HOSTS_MARK) && l !== "");
+      await writeAtomic(r("etc/hosts"), `${[...kept, ...entries.map((e) => `${e.address}\t${e.names.join(" ")}\t${HOSTS_MARK}`)].join("\n")}\n`);
     });
   }
   for (const u of cc.users) {

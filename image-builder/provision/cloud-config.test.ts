@@ -62,5 +62,9 @@ describe("parseCloudConfig", () => {
     expect(() => parseCloudConfig("#cloud-config\ncoreos:\n  units:\n    - name: bad\n")).toThrow('"coreos.units[0].name" must be a unit name such as hello.service, got "bad"');
     expect(() => parseCloudConfig("#cloud-config\nnetwork:\n  interfaces:\n    - address: 10.0.0.1/24\n")).toThrow('"network.interfaces[0]" needs match_mac or match_name');
     expect(() => parseCloudConfig("#cloud-config\nwrite_files:\n  - path: etc/x\n")).toThrow('"write_files[0].path" must be an absolute path without .., got "etc/x"');
+    expect(() => parseCloudConfig("#cloud-config\nhosts: [{address: registry, names: [r]}]\n")).toThrow('"hosts[0].address" must be an IPv4 or IPv6 address, got "registry"');
+    expect(() => parseCloudConfig("#cloud-config\nhosts: [{address: 10.0.0.1}]\n")).toThrow('"hosts[0].names" must name at least one host');
+    expect(() => parseCloudConfig("#cloud-config\nhosts: [{address: 10.0.0.1, names: [\"a b\"]}]\n")).toThrow('"hosts[0].names" must be valid host names, got "a b"');
+    expect(parseCloudConfig("#cloud-config\nhosts: [{address: 10.0.0.1, names: [registry.cluster]}]\n").hosts).toEqual([{ address: "10.0.0.1", names: ["registry.cluster"] }]);
   });
 });

@@ -33,6 +33,9 @@ export interface InterfaceSpec {
   dns: string[];
 }
 
+/** One line of /etc/hosts (corefleet extension `hosts`). */
+export interface HostsEntry { address: string; names: string[] }
+
 export interface CloudConfig {
   hostname?: string;
   machineId?: string;
@@ -44,6 +47,8 @@ export interface CloudConfig {
   fleet?: Record<string, string>;
   units: UnitSpec[];
   network?: { interfaces: InterfaceSpec[] };
+  /** Extra /etc/hosts entries (e.g. the cluster registry's stable name). */
+  hosts: HostsEntry[];
   /** Unknown keys, reported as warnings. */
   warnings: string[];
 }
@@ -101,8 +106,8 @@ export function parseCloudConfig(text: string): CloudConfig {
     return out;
   };
 
-  const known = new Set(["hostname", "machine_id", "ssh_authorized_keys", "users", "write_files", "coreos", "network", "manage_etc_hosts"]);
-  const cc: CloudConfig = { sshAuthorizedKeys: [], users: [], writeFiles: [], units: [], warnings: [] };
+  const known = new Set(["hostname", "machine_id", "ssh_authorized_keys", "users", "write_files", "coreos", "network", "hosts", "manage_etc_hosts"]);
+  const cc: CloudConfig = { sshAuthorizedKeys: [], users: [], writeFiles: [], units: [], hosts: [], warnings: [] };
   for (const k of Object.keys(doc)) if (!known.has(k)) cc.warnings.push(`unknown key "${k}" ignored`);
 
   if (doc["hostname"] !== undefined) {
@@ -182,5 +187,14 @@ export function parseCloudConfig(text: string): CloudConfig {
       }),
     };
   }
+  cc.hosts = list("hosts", doc["hosts"]).map((h, i) => {
+    const k = `hosts[${i}]`;
+    const address = str(`${k}.address`, h["address"]);
+    if (!/^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9a-f:]+$/i.test(address)) fail(`${k}.address`, "must be an IPv4 or IPv6 address", address);
+    const names = strList(`${k}.names`, h["names"]);
+    if (names.length === 0) fail(`${k}.names`, "must name at least one host", h["names"]);
+    for (const n of names) if (!/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})(\.[a-zA-Z0-9-]{1,63})*$/.test(n)) fail(`${k}.names`, "must be valid host names", n);
+    return { address, names };
+  });
   return cc;
 }
