@@ -26,10 +26,10 @@ export const COMMANDS = ["fleetd", "fleetctl"];
 /** Services enabled in every image. */
 export const ENABLED_UNITS = ["corefleet-provision.service", "corefleet-growfs.service", "etcd.service", "fleet.socket",
   "fleet.service", "systemd-networkd.service", "ssh.service", "corefleet-ready.service"];
-/** Units Debian enables that a fleet host does not want (timers for apt, podman's API socket ...). */
+/** Units Debian enables that a fleet host does not want (timers for apt, podman's API socket, the registry: fleet runs it as units/registry.service ...). */
 export const DISABLED_UNITS = ["podman-auto-update.timer", "podman-auto-update.service", "podman-restart.service", "podman.service",
   "podman.socket", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "getty@tty1.service", "remote-fs.target",
-  "systemd-pstore.service"];
+  "systemd-pstore.service", "docker-registry.service"];
 /**
  * Masked: wait-online would hold boot for 2 minutes on a network without DHCP. The rest is early-boot
  * work a fleet host never uses, each a process that competes with provisioning's and fleetd's Node
