@@ -5,7 +5,7 @@ import { imageConfig } from "./container";
 
 describe("container images", () => {
   it("describes the command, environment and single layer in the OCI config", () => {
-    const c = imageConfig({ name: "web", packages: ["busybox-static"], cmd: ["/bin/busybox", "httpd"], env: ["PORT=8080"] }, "ab", 0) as {
+    const c = imageConfig({ name: "web", packages: ["busybox-static"], cmd: ["/bin/busybox", "httpd"], env: ["PORT=8080"] }, ["ab"], 0) as {
       created: string; config: { Cmd: string[]; Env: string[] }; rootfs: { diff_ids: string[] };
     };
     expect(c.created).toBe("1970-01-01T00:00:00.000Z");

@@ -15,6 +15,12 @@ export interface ContainerSpec {
   cmd: string[];
   /** Environment of the image (`KEY=value`). Default none. */
   env?: string[];
+  /** Files or folders of the build host copied into a second layer (image directories, image.json). */
+  files?: { from: string; to: string }[];
+  /** Exposed TCP ports (the config's ExposedPorts). */
+  ports?: number[];
+  /** Working directory of the command. Default /. */
+  workdir?: string;
   /** Load the image into the host image's podman storage so units run offline. Default false. */
   preload?: boolean;
 }

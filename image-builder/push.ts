@@ -1,0 +1,122 @@
+/**
+ * `image-builder push`: copies an oci-archive to a registry with skopeo (Debian's, no daemon), either
+ * directly or through an SSH port forward when the registry exists only inside the cluster. The
+ * manifest is copied as it is (no conversion, layers already compressed), so the digest in the
+ * registry is the archive's own: the digest printed by `container` is the one units run.
+ */
+import { readFile, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { run, ProcessError } from "../lib/process/run";
+import { openSshForward, type SshForward } from "./ssh-forward";
+
+/** `HOST:PORT[/NAME[:TAG]]`, parsed. */
+export interface PushDestination {
+  host: string;
+  port: number;
+  /** Repository name; undefined = the image's own name. */
+  name?: string;
+  tag?: string;
+}
+
+const REPO = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+export function parseDestination(text: string): PushDestination {
+  const m = /^([A-Za-z0-9.-]+):(\d{1,5})(?:\/([^:@]+)(?::([^:@/]+))?)?$/.exec(text);
+  const bad = (why: string): never => {
+    throw new Error(`Invalid --to "${text}": ${why}; expected HOST:PORT[/NAME[:TAG]], e.g. registry.cluster:5000/web:2`);
+  };
+  if (!m) return bad("it is not HOST:PORT[/NAME[:TAG]]");
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) bad(`port ${port} is not 1..65535`);
+  const d: PushDestination = { host: m[1]!, port };
+  if (m[3] !== undefined) {
+    if (!REPO.test(m[3])) bad(`"${m[3]}" is not a repository name (lowercase letters, digits, . _ - and /)`);
+    d.name = m[3];
+  }
+  if (m[4] !== undefined) {
+    if (!TAG.test(m[4])) bad(`"${m[4]}" is not a tag`);
+    d.tag = m[4];
+  }
+  return d;
+}
+
+/** The image name and manifest digest recorded in an oci-archive's index.json. */
+export async function readArchiveIndex(archive: string, signal?: AbortSignal): Promise<{ name: string; digest: string }> {
+  let r;
+  try {
+    r = await run("tar", ["-xOf", archive, "index.json"], signal ? { signal } : {});
+  } catch (err) {
+    throw new Error(`Cannot read "${archive}" as an oci-archive (no index.json: ${err instanceof ProcessError ? (err.result.stderr.trim().split("\n")[0] ?? "") : (err as Error).message}); build one with "image-builder container"`, { cause: err });
+  }
+  const index = JSON.parse(r.stdout) as { manifests?: { digest?: string; annotations?: Record<string, string> }[] };
+  const m = index.manifests?.[0];
+  if (!m?.digest || index.manifests?.length !== 1) throw new Error(`Cannot push "${archive}": its index.json must list exactly one image`);
+  const ref = m.annotations?.["org.opencontainers.image.ref.name"] ?? "";
+  // localhost/web:latest -> web
+  const name = ref.replace(/^localhost\//, "").replace(/:[^/]*$/, "");
+  return { name, digest: m.digest };
+}
+
+export interface PushOptions {
+  archive: string;
+  to: PushDestination;
+  /** SSH forward: `[USER@]HOST[:PORT]` and its credentials. */
+  tunnel?: { via: string; user?: string; identityFile?: string; knownHostsFile?: string };
+  /** Plain HTTP to a registry that is neither on loopback nor behind the tunnel. */
+  insecure?: boolean;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface PushResult {
+  /** `HOST:PORT/NAME:TAG` as the cluster names it. */
+  reference: string;
+  /** `HOST:PORT/NAME@sha256:...`: what a unit should run. */
+  pinned: string;
+  digest: string;
+  durationMs: number;
+}
+
+const isLoopback = (h: string): boolean => h === "localhost" || h === "::1" || /^127\./.test(h);
+
+/** Pushes; the registry's digest is checked against the archive's. */
+export async function pushImage(o: PushOptions): Promise<PushResult> {
+  const started = Date.now();
+  const index = await readArchiveIndex(o.archive, o.signal);
+  const name = o.to.name ?? index.name;
+  if (!name || !REPO.test(name)) throw new Error(`Cannot push "${o.archive}": it records no usable image name (${JSON.stringify(index.name)}); give one in --to, e.g. ${o.to.host}:${o.to.port}/web:1`);
+  const tag = o.to.tag ?? "latest";
+  const reference = `${o.to.host}:${o.to.port}/${name}:${tag}`;
+  let forward: SshForward | undefined;
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "corefleet-push-"));
+  try {
+    let endpoint = `${o.to.host}:${o.to.port}`;
+    if (o.tunnel) {
+      forward = await openSshForward({ ...o.tunnel, target: { host: o.to.host, port: o.to.port }, ...(o.signal ? { signal: o.signal } : {}) });
+      endpoint = `127.0.0.1:${forward.port}`;
+      o.log?.(`push: ${o.to.host}:${o.to.port} reached through ${o.tunnel.via} (local port ${forward.port})`);
+    }
+    // SSH encrypts the forwarded hop; loopback never leaves the machine.
+    const plain = o.tunnel !== undefined || isLoopback(o.to.host) || o.insecure === true;
+    const digestFile = path.join(tmp, "digest");
+    try {
+      await run("skopeo", ["copy", "--retry-times", "2", `--dest-tls-verify=${plain ? "false" : "true"}`, "--digestfile", digestFile,
+        `oci-archive:${path.resolve(o.archive)}`, `docker://${endpoint}/${name}:${tag}`],
+      { ...(o.signal ? { signal: o.signal } : {}), onStderr: (c) => o.log?.(c.trimEnd()), onStdout: (c) => o.log?.(c.trimEnd()), timeoutMs: 15 * 60_000 });
+    } catch (err) {
+      if (!(err instanceof ProcessError)) throw err;
+      const why = err.result.stderr.trim().split("\n").pop() ?? "";
+      throw new Error(`Cannot push ${o.archive} to ${reference}: ${why}; is the registry running (fleetctl status registry.service)?`, { cause: err });
+    }
+    const digest = (await readFile(digestFile, "utf8")).trim();
+    if (digest !== index.digest) {
+      throw new Error(`Pushed ${reference} but the registry stored manifest ${digest}, not the archive's ${index.digest}: units pinned to the archive's digest would not find it`);
+    }
+    return { reference, pinned: `${o.to.host}:${o.to.port}/${name}@${digest}`, digest, durationMs: Date.now() - started };
+  } finally {
+    await forward?.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
