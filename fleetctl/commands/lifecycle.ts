@@ -5,6 +5,7 @@ import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { lazyCreateUnits } from "../lazy-create";
+import { planStart } from "../operations/start-plan";
 import { localFileOf } from "../unit-source";
 import { existingUnitsOrNothing, isGlobalUnit, lookupUnits, mapLimit, WRITE_CONCURRENCY } from "../unit-lookup";
 import { blockAttempts, waitForSystemdActive, waitForUnitStates } from "../wait-states";
@@ -17,6 +18,7 @@ interface BlockOpts {
   replace?: boolean;
   sign?: boolean;
   instances?: number;
+  dryRun?: boolean;
 }
 
 function signRefused(opts: BlockOpts): void {
@@ -111,6 +113,10 @@ async function runLoadOrStart(ctx: CommandContext, args: string[], opts: BlockOp
   if (args.length === 0) {
     ctx.err("No units given");
     return 0;
+  }
+  if (opts.dryRun) {
+    if (command !== "start") throw new CliError("--dry-run is only valid with start");
+    return planStart(ctx, args, opts.instances);
   }
   const attempts = blockAttempts(opts);
   if (command === "start") args = await expandTemplates(ctx, args, opts, attempts);
@@ -219,7 +225,8 @@ export function registerLifecycle(program: Command, bind: <O>(a: Action<O>) => (
         .command("start")
         .argument("[units...]")
         .description("Instruct systemd to start one or more units in the cluster, first submitting and loading if necessary")
-        .option("--instances <n>", "With a template (web@.service): make sure web@1 … web@N exist before starting", parseCount),
+        .option("--instances <n>", "With a template (web@.service): make sure web@1 … web@N exist before starting", parseCount)
+        .option("--dry-run", "Print which units would be created and started, change nothing"),
     ),
   )
     .addHelpText(

@@ -55,6 +55,14 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     const plan = await env.run(["scale", "--dry-run", "app@.service=5"]);
     expect(plan).toEqual({ code: 0, stdout: "Would create app@4.service\nWould create app@5.service\nWould scale app@.service from 3 to 5 instances (dry run: nothing changed)\n", stderr: "" });
     expect((await env.cluster.registry.listUnits()).filter((u) => u.name.startsWith("app@")).length).toBe(4);
+    const startPlan = await env.run(["start", "--dry-run", "--instances", "4", "app@.service", "hello.service"]);
+    expect(startPlan).toEqual({
+      code: 0,
+      stdout:
+        "app@1.service is already launched\napp@2.service is already launched\napp@3.service is already launched\nWould create app@4.service from its template and start it\nWould start hello.service (desired state inactive → launched)\nDry run: 2 unit(s) would change, nothing changed\n",
+      stderr: "",
+    });
+    expect((await env.cluster.registry.getUnit("hello.service"))?.desiredState).toBe("inactive");
 
     expect((await env.run(["scale", "app@.service=5"])).code).toBe(0);
     expect([...running().keys()].sort()).toEqual(instances(5));
@@ -180,6 +188,33 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect((await env.run(["rollback", "--to", "9", "app@.service"])).stderr).toBe(
       "Error starting the rollback of app@.service: cannot roll back app@.service to revision 9: no such revision (known: 1, 2, 3, 4, 5); see fleetctl history app@.service (HTTP 400)\n",
     );
+  });
+
+  it("make-before-break with --max-unavailable 0 --max-surge 1: a surge instance is active before an old one stops", async () => {
+    expect((await env.run(["scale", "app@.service=3"])).code).toBe(0);
+    let minUp = Infinity;
+    let surgeSeen = false;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const up = running();
+        minUp = Math.min(minUp, up.size);
+        surgeSeen ||= [...up.keys()].some((n) => n.startsWith("app@surge-"));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const r = await env.run(["deploy", "--max-unavailable", "0", "--max-surge", "1", "--set", "image=localhost/app:surge", "app@.service"]);
+    sampling = false;
+    await sampler;
+    expect(r.stderr, env.cluster.describe()).toBe("");
+    expect(r.stdout).toContain("max unavailable 0, max surge 1");
+    expect(surgeSeen).toBe(true);
+    expect(minUp).toBeGreaterThanOrEqual(3);
+    const want = unitHash(parseUnitFile(APP.replace("localhost/app:1", "localhost/app:surge")));
+    await waitFor("surge instance removed", () => running().size === 3);
+    expect([...running().keys()].sort()).toEqual(instances(3));
+    expect(new Set(running().values())).toEqual(new Set([want]));
+    expect((await env.cluster.registry.listUnits()).some((u) => u.name.includes("surge"))).toBe(false);
   });
 
   it("resumes a rollout on the new leader when the leading fleetd crashes in the middle", async () => {
