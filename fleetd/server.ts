@@ -23,7 +23,7 @@ import { LeaderElection } from "./engine/leader-election";
 import { EtcdRegistry } from "./registry/etcd-registry";
 import { createEtcdClient, EtcdStore } from "./registry/etcd-store";
 import type { MachineRecord } from "./registry/keys";
-import { MachineSession } from "./registry/machine-session";
+import { MachineSession, type MachineSessionOptions } from "./registry/machine-session";
 import type { Registry } from "./registry/registry";
 
 /** A log-worthy event from any component. */
@@ -210,7 +210,7 @@ export class FleetServer {
     };
   }
 
-  private async connect(): Promise<void> {
+  private async connect(handover?: MachineSessionOptions["handover"]): Promise<void> {
     const c = this.config;
     const read = async (f: string): Promise<Buffer | undefined> => (f ? readFile(f) : undefined);
     const [ca, cert, key] = await Promise.all([read(c.etcdCaFile), read(c.etcdCertFile), read(c.etcdKeyFile)]);
@@ -222,7 +222,7 @@ export class FleetServer {
       ...(c.etcdUsername ? { auth: { username: c.etcdUsername, password: c.etcdPassword } } : {}),
     });
     const store = new EtcdStore(client, { prefix: c.etcdKeyPrefix, requestTimeoutMs: c.etcdRequestTimeoutSeconds * 1000 });
-    const session = new MachineSession(store, { machine: this.machineRecord(), ttlSeconds: c.agentTtlSeconds });
+    const session = new MachineSession(store, { machine: this.machineRecord(), ttlSeconds: c.agentTtlSeconds, ...(handover ? { handover } : {}) });
     this.conn = { client, store, session, key: connectionKey(c, this.machineId) };
     this.registry = new EtcdRegistry(store, { isRegistered: () => session.registered });
     this.operations = new DeployOperations(store);
@@ -283,9 +283,16 @@ export class FleetServer {
     const oldConn = this.conn;
     this.config = config;
     if (connectionKey(config, this.machineId) !== oldConn.key) {
-      await oldConn.session.leave().catch((err: unknown) => this.emit("server", "warn", `Cannot revoke the old lease: ${(err as Error).message}`));
-      oldConn.client.close();
-      await this.connect();
+      // Never leave here: a leaving mark or a revoked lease makes the engine move our units at once
+      // while this agent keeps running them. The new session moves the presence key to its own lease
+      // (same machine ID); only then does the old session stop keeping its lease alive.
+      const leaseId = oldConn.session.registered ? oldConn.session.leaseId : undefined;
+      const release = (): void => {
+        oldConn.session.abandon();
+        oldConn.client.close();
+      };
+      await this.connect(leaseId ? { leaseId, release } : undefined);
+      if (!leaseId) release();
     } else if (oldConn.session.registered) {
       await oldConn.session.updateMachine(this.machineRecord()).catch((err: unknown) => this.emit("server", "warn", `Cannot update the machine record: ${(err as Error).message}`));
     }

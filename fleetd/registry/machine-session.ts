@@ -22,6 +22,13 @@ export interface MachineSessionOptions {
   /** Presence/state lease TTL (fleet's `agent_ttl`). */
   ttlSeconds: number;
   maxTxnOps?: number;
+  /**
+   * The lease this machine's presence is on in a session being replaced (a SIGHUP that changed the
+   * connection or the TTL): the first registration moves the presence key from it to this session's
+   * lease in one transaction (no gap, no leaving mark: the engine moves nothing), then calls `release`
+   * so the old session can stop keeping its lease alive.
+   */
+  handover?: { leaseId: string; release: () => void };
 }
 
 export class MachineSession {
@@ -31,12 +38,14 @@ export class MachineSession {
   private machine: MachineRecord;
   private readonly maxOps: number;
   private readonly lostListeners = new Set<(err: LeaseLostError) => void>();
+  private handover: MachineSessionOptions["handover"] | undefined;
 
   constructor(
     private readonly store: EtcdStore,
     private readonly options: MachineSessionOptions,
   ) {
     this.machine = options.machine;
+    this.handover = options.handover;
     this.maxOps = options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
   }
 
@@ -70,6 +79,14 @@ export class MachineSession {
    */
   async register(signal?: AbortSignal, resumeLeaseId?: string): Promise<void> {
     const key = Buffer.from(this.store.keys.machine(this.machine.id));
+    const handover = this.handover;
+    if (handover) {
+      // etcd errors throw here and the retry tries the handover again; otherwise it is done either way.
+      const moved = await this.takeOver(handover.leaseId, signal);
+      this.handover = undefined;
+      handover.release();
+      if (moved) return;
+    }
     // Ours too: leases of earlier attempts whose create timed out without an answer (on a slow etcd
     // the create may have landed; without this the retry took our own key for a duplicate's).
     const ours = [...(resumeLeaseId ? [resumeLeaseId] : []), ...this.unansweredLeaseIds];
@@ -114,6 +131,39 @@ export class MachineSession {
     }
     this.unansweredLeaseIds = [];
     this.adopt(lease);
+  }
+
+  /**
+   * Moves the presence key from `fromLeaseId` (our previous session's) to a new lease with this
+   * session's TTL, if it is still on that lease. Returns false when it is not (another etcd, or the
+   * old lease expired): the caller registers as usual.
+   */
+  private async takeOver(fromLeaseId: string, signal?: AbortSignal): Promise<boolean> {
+    const key = Buffer.from(this.store.keys.machine(this.machine.id));
+    const lease = await LeaseKeeper.grant(this.store, { ttlSeconds: this.options.ttlSeconds }, signal);
+    let moved: boolean;
+    try {
+      const res = await this.store.txn(
+        `move machine ${this.machine.id} to a new lease`,
+        {
+          compare: [{ key, target: "Lease", result: "Equal", lease: fromLeaseId }],
+          success: [{ request_put: { key, value: Buffer.from(JSON.stringify(this.machine)), lease: lease.id } }],
+        },
+        signal,
+      );
+      moved = res.succeeded;
+    } catch (err) {
+      this.unansweredLeaseIds = [...this.unansweredLeaseIds.slice(-3), lease.id];
+      lease.close();
+      throw err;
+    }
+    if (!moved) {
+      await lease.revoke(signal);
+      return false;
+    }
+    this.unansweredLeaseIds = [];
+    this.adopt(lease);
+    return true;
   }
 
   private adopt(lease: LeaseKeeper): void {
