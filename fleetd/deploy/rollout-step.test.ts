@@ -110,4 +110,29 @@ describe("rollout step", () => {
     expect(out.updates).toEqual([]);
     expect(out.rollout.pending).toEqual({ "web@1.service": 1_000 });
   });
+
+  it("switches a stopped instance at once and does not wait for it", () => {
+    const r0 = rollout(2);
+    const out = step({
+      template: T,
+      rollout: r0,
+      instances: new Map([
+        ["web@1.service", { hash: "old", active: false, idle: true }],
+        ["web@2.service", { hash: "new", active: true }],
+      ]),
+      now: 1_000,
+    });
+    expect(out.updates).toEqual([{ instance: "web@1.service", toHash: "new" }]);
+    expect(out.rollout.pending).toEqual({});
+    const next = step({
+      template: T,
+      rollout: out.rollout,
+      instances: new Map([
+        ["web@1.service", { hash: "new", active: false, idle: true }],
+        ["web@2.service", { hash: "new", active: true }],
+      ]),
+      now: 1_100,
+    });
+    expect(next.rollout.outcome).toBe("succeeded");
+  });
 });

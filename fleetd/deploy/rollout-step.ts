@@ -23,6 +23,8 @@ export interface InstanceView {
   hash: string | undefined;
   /** Its agent reports it active on that hash. */
   active: boolean;
+  /** Desired state is not `launched` (stopped or unloaded by the operator): switched at once, never awaited. */
+  idle?: boolean;
   /** The scheduler recorded why it cannot place it (`P/unscheduled/<name>`). */
   unschedulable?: string;
 }
@@ -54,7 +56,13 @@ export function step(input: StepInput): StepOutput {
   if (r.phase === "done") return out;
   const { now } = input;
   const view = (n: string): InstanceView => input.instances.get(n) ?? { hash: undefined, active: false };
-  const present = r.instances.filter((n) => view(n).hash !== undefined);
+  // Instances the operator stopped take the new body without a restart and are not waited for.
+  const idleUpdates = r.instances.filter((n) => view(n).hash !== undefined && view(n).idle === true && view(n).hash !== targetHash(r, n));
+  for (const n of idleUpdates) {
+    out.updates.push({ instance: n, toHash: targetHash(r, n) });
+    delete r.pending[n];
+  }
+  const present = r.instances.filter((n) => view(n).hash !== undefined && view(n).idle !== true);
   const total = present.length;
 
   // Pending instances: done when active on their target, failed after the deadline.
@@ -110,8 +118,8 @@ export function step(input: StepInput): StepOutput {
     r.pending[n] = now;
   }
 
-  const updated = total - remaining.length + out.updates.length;
-  if (remaining.length === 0 && Object.keys(r.pending).length === 0 && r.surge.length === 0) {
+  const updated = total - remaining.length + out.updates.length - idleUpdates.length;
+  if (remaining.length === 0 && idleUpdates.length === 0 && Object.keys(r.pending).length === 0 && r.surge.length === 0) {
     r.phase = "done";
     r.outcome = r.failed ? "rolled-back" : "succeeded";
     r.finishedAt = new Date(now).toISOString();

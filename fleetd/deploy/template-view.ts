@@ -74,7 +74,7 @@ export async function readTemplate(store: EtcdStore, template: string, signal?: 
     const machine = placementOf.get(name);
     const state = machine !== undefined ? stateOf.get(`${name}/${machine}`) : undefined;
     const active = state !== undefined && state.hash === record.hash && state.activeState === "active";
-    const facts: InstanceFacts = { name, record, modRevision: kv.modRevision, machine, hash: record.hash, active };
+    const facts: InstanceFacts = { name, record, modRevision: kv.modRevision, machine, hash: record.hash, active, idle: record.desiredState !== "launched" };
     const reason = reasonOf.get(name);
     if (machine === undefined && reason !== undefined && record.desiredState !== "inactive") facts.unschedulable = summaryOf(reason);
     instances.set(name, facts);
