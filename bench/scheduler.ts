@@ -1,27 +1,43 @@
 /**
- * `npm run bench:scheduler`: one real etcd on loopback, one real engine, and N simulated machines in
+ * `npm run bench:scheduler`: one real etcd on loopback; fleetd's side (one real engine and the real
+ * HTTP API on a unix socket) in its own process (`bench/engine-process.ts`); N simulated machines in
  * this process, each a real `Agent` + `MachineSession` (own lease, own watch on its own schedule
  * prefix; a few etcd3 clients are shared, which multiplex watches over one gRPC stream each) with an
- * in-memory unit manager. Submits units through the API's registry code and measures:
+ * in-memory unit manager that records when StartUnit was called. For each size it measures:
  *   - time from the first submit to every unit reported launched (states watched in etcd),
- *   - etcd write requests (Put/Txn/DeleteRange, from etcd's own metrics) per unit, and keys written,
+ *   - etcd write requests (Put/Txn/DeleteRange, from etcd's own metrics) and keys written per unit,
  *   - watch events each agent received for other machines' units,
- *   - raw etcd puts/s measured in the same run, for a ratio.
- * Flags: --units N (10000) --machines M (1000) --clients C (4) --concurrency K (64) --ttl S (30)
- * --data-dir DIR (/dev/shm: etcd's data on tmpfs, so the figures are about fleetd, not disk fsync)
- * --submit batch|single (batch: create-only transactions of up to 127 units; single: one per unit).
- * The last line is one JSON object.
+ *   - raw etcd puts/s measured in the same run (same concurrency), and the ratio,
+ *   - submit → StartUnit latency: under the load of the big submit, and in the idle cluster after it
+ *     (probe units submitted one at a time),
+ *   - RSS of the engine+API process and of this process (agents) per machine.
+ * Flags: --units N (10000) --machines M (1000), or --sizes 1000/100,10000/1000,... (every size in turn,
+ * a fresh etcd each); --clients C (4 shared etcd clients for agents) --concurrency K (64 requests in
+ * flight) --ttl S (30) --probes P (100 idle-latency units) --data-dir DIR (/dev/shm: etcd's data on
+ * tmpfs, so the figures are about fleetd, not disk fsync; pass e.g. /var/tmp for a disk)
+ * --submit api|batch|single: api = one `PUT /units/<name>` with desiredState launched per unit through
+ * the real HTTP API (what fleet's Go client and `fleetctl start` do); batch = bulk registry
+ * transactions of up to 127 units (no user can do this); single = one registry call per unit.
+ * The last line is one JSON object (largest size, with every size under `sizes`).
+ * BENCH_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine+API process.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { setMaxListeners } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import type { Etcd3 } from "etcd3";
 import { Agent } from "../fleetd/agent/agent";
 import { MemoryUnitManager } from "../fleetd/agent/memory-unit-manager";
-import { Engine } from "../fleetd/engine/engine";
+import type { EngineStats } from "../fleetd/engine/engine";
 import { EtcdRegistry } from "../fleetd/registry/etcd-registry";
 import { createEtcdClient, EtcdStore, type WatchHandle } from "../fleetd/registry/etcd-store";
 import { parseRecord, type StateRecord } from "../fleetd/registry/keys";
 import { MachineSession } from "../fleetd/registry/machine-session";
+import type { TxnBatcherStats } from "../fleetd/registry/txn-batcher";
+import { ApiClient } from "../lib/api/client";
 import { parseUnitFile } from "../lib/unit";
 import { startEtcd } from "../test/helpers/etcd";
 
@@ -29,19 +45,34 @@ const { values } = parseArgs({
   options: {
     units: { type: "string", default: "10000" },
     machines: { type: "string", default: "1000" },
+    sizes: { type: "string" },
     clients: { type: "string", default: "4" },
     concurrency: { type: "string", default: "64" },
     ttl: { type: "string", default: "30" },
+    probes: { type: "string", default: "100" },
     "data-dir": { type: "string", default: "/dev/shm" },
     submit: { type: "string", default: "batch" },
+    timeout: { type: "string", default: "600" },
   },
 });
-const UNITS = Number(values.units);
-const MACHINES = Number(values.machines);
+const SUBMIT = values.submit ?? "batch";
+if (!["api", "batch", "single"].includes(SUBMIT)) throw new Error(`--submit ${SUBMIT}: use api, batch or single`);
 const CLIENTS = Number(values.clients);
 const CONCURRENCY = Number(values.concurrency);
 const TTL = Number(values.ttl);
+const PROBES = Number(values.probes);
+const TIMEOUT_MS = Number(values.timeout) * 1000;
+const DATA_DIR = values["data-dir"] ?? "/dev/shm";
 const PREFIX = "/bench/";
+const ENGINE_PROCESS = new URL("./engine-process.ts", import.meta.url).pathname;
+
+const SIZES: { units: number; machines: number }[] = values.sizes
+  ? values.sizes.split(",").map((s) => {
+      const [u, m] = s.split("/").map(Number);
+      if (!Number.isInteger(u) || !Number.isInteger(m) || !u || !m) throw new Error(`--sizes ${values.sizes}: each size is UNITS/MACHINES, e.g. 1000/100`);
+      return { units: u, machines: m };
+    })
+  : [{ units: Number(values.units), machines: Number(values.machines) }];
 
 /** An EtcdStore that counts watch events whose key is outside the prefix the owner watches for itself. */
 class CountingStore extends EtcdStore {
@@ -64,6 +95,17 @@ class CountingStore extends EtcdStore {
         handlers.onChanges(changes, rev);
       },
     });
+  }
+}
+
+/** The memory unit manager, noting when the agent called StartUnit for each unit. */
+class TimedManager extends MemoryUnitManager {
+  constructor(private readonly startedAt: Map<string, number>) {
+    super();
+  }
+  override async start(name: string, signal?: AbortSignal): Promise<void> {
+    if (!this.startedAt.has(name)) this.startedAt.set(name, performance.now());
+    await super.start(name, signal);
   }
 }
 
@@ -90,115 +132,202 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) =
   );
 }
 
+function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function main(): Promise<void> {
-  log(`bench:scheduler: ${UNITS} units on ${MACHINES} machines, ${CLIENTS} shared etcd clients, submit ${values.submit} (concurrency ${CONCURRENCY})`);
-  const etcd = await startEtcd({ dataDirParent: values["data-dir"], extraArgs: ["--quota-backend-bytes=4294967296"] });
-  log(`etcd data directory under ${values["data-dir"]} (--data-dir to change; /dev/shm measures fleetd, not this disk's fsync)`);
+const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024);
+
+/** The engine+API process: started, asked for stats, stopped. */
+class EngineProcess {
+  private readonly child: ChildProcess;
+  private readonly waiting: ((line: string) => void)[] = [];
+  readonly exited: Promise<void>;
+
+  constructor(endpoint: string, socketPath: string) {
+    this.child = spawn(process.execPath, [...(process.env.BENCH_ENGINE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", ENGINE_PROCESS, endpoint, PREFIX, socketPath, String(TTL * 1000)], { stdio: ["pipe", "pipe", "inherit"] });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => this.waiting.shift()?.(line));
+    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
+  }
+  private next(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push(resolve);
+      void this.exited.then(() => reject(new Error("the bench's engine process exited")));
+    });
+  }
+  async ready(): Promise<void> {
+    await this.next();
+  }
+  async stats(): Promise<{ engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number }> {
+    const answer = this.next();
+    this.child.stdin!.write("stats\n");
+    return JSON.parse(await answer) as { engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number };
+  }
+  async stop(): Promise<void> {
+    this.child.stdin!.end();
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface SizeFigures {
+  units: number;
+  machines: number;
+  submit: string;
+  submit_seconds: number;
+  launch_seconds: number;
+  units_per_second: number;
+  raw_puts_per_second: number;
+  ratio_to_raw_puts: number;
+  keys_per_unit: number;
+  write_requests_per_unit: number;
+  foreign_events_per_agent: number;
+  load_latency_p50_ms: number;
+  load_latency_p99_ms: number;
+  latency_p50_ms: number;
+  latency_p99_ms: number;
+  engine_rss_mb: number;
+  agent_process_rss_mb: number;
+  agent_rss_kb_per_machine: number;
+}
+
+async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
+  log(`bench:scheduler: ${UNITS} units on ${MACHINES} machines, ${CLIENTS} shared etcd clients, submit ${SUBMIT} (concurrency ${CONCURRENCY})`);
+  const etcd = await startEtcd({ dataDirParent: DATA_DIR, extraArgs: ["--quota-backend-bytes=8589934592"] });
+  log(`etcd data directory under ${DATA_DIR} (${DATA_DIR.startsWith("/dev/shm") ? "tmpfs: measures fleetd, not this disk's fsync" : "on disk"})`);
+  const dir = await mkdtemp(join(tmpdir(), "bench-scheduler-"));
   const controller = new AbortController();
-  // 1,000 agents wait on this one signal; that many listeners is the design, not a leak.
+  // Thousands of agents wait on this one signal; that many listeners is the design, not a leak.
   setMaxListeners(0, controller.signal);
   const clients = Array.from({ length: CLIENTS }, () => createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 }));
-  const engineClient = createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 });
-  const apiClient = createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 });
-  const agents: { agent: Agent; store: CountingStore; manager: MemoryUnitManager; done: Promise<void> }[] = [];
-  let engine: Engine | undefined;
-  let engineDone: Promise<void> = Promise.resolve();
+  const benchClient = createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 });
+  const agents: { store: CountingStore; manager: TimedManager; done: Promise<void> }[] = [];
+  const startedAt = new Map<string, number>();
+  const submittedAt = new Map<string, number>();
+  let engine: EngineProcess | undefined;
+  let api: ApiClient | undefined;
   try {
     // 1. Raw etcd puts/s on this machine, now, with the same concurrency as the submit.
     const rawN = Math.min(UNITS, 10_000);
-    const rawKeys = Array.from({ length: rawN }, (_, i) => `/raw/${i}`);
     const rawStart = performance.now();
-    await pool(rawKeys, CONCURRENCY, async (k) => {
-      await apiClient.put(k).value("x".repeat(200));
-    });
+    await pool(
+      Array.from({ length: rawN }, (_, i) => `/raw/${i}`),
+      CONCURRENCY,
+      async (k) => void (await benchClient.put(k).value("x".repeat(200))),
+    );
     const rawPutsPerSecond = rawN / ((performance.now() - rawStart) / 1000);
     log(`raw etcd puts: ${rawN} in ${((performance.now() - rawStart) / 1000).toFixed(2)} s = ${rawPutsPerSecond.toFixed(0)} puts/s`);
 
     // 2. Machines: each a real agent with its own lease and its own watch.
     const setupStart = performance.now();
+    const rssBeforeAgents = process.memoryUsage().rss;
     for (let i = 0; i < MACHINES; i++) {
       const id = `m${String(i).padStart(5, "0")}`;
       const store = new CountingStore(clients[i % CLIENTS]!, `${PREFIX}schedule/${id}/`);
       const session = new MachineSession(store, { machine: { id, publicIP: `10.${i >> 8}.${i & 255}.1`, metadata: {}, version: "bench", disableEngine: true }, ttlSeconds: TTL });
-      const manager = new MemoryUnitManager();
+      const manager = new TimedManager(startedAt);
       const agent = new Agent({ session, manager, onEvent: (e) => e.level === "error" && log(`agent ${id}: ${e.message}`) });
-      agents.push({ agent, store, manager, done: agent.run(controller.signal) });
+      agents.push({ store, manager, done: agent.run(controller.signal) });
     }
-    const registry = new EtcdRegistry(new EtcdStore(apiClient, { prefix: PREFIX, requestTimeoutMs: 30_000 }), { isRegistered: () => true });
-    const deadline = Date.now() + 120_000;
-    while ((await registry.listMachines()).length < MACHINES) {
-      if (Date.now() > deadline) throw new Error(`Cannot run the bench: only ${(await registry.listMachines()).length} of ${MACHINES} machines registered within 120 s`);
+    const benchStore = new EtcdStore(benchClient, { prefix: PREFIX, requestTimeoutMs: 30_000 });
+    const registry = new EtcdRegistry(benchStore, { isRegistered: () => true });
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const { kvs } = await benchStore.range("count machines", `${PREFIX}machines/`, { keysOnly: true });
+      if (kvs.length >= MACHINES) break;
+      if (Date.now() > deadline) throw new Error(`Cannot run the bench: only ${kvs.length} of ${MACHINES} machines registered within 300 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    engine = new Engine({
-      store: new EtcdStore(engineClient, { prefix: PREFIX, requestTimeoutMs: 30_000 }),
-      machineId: "engine",
-      leaderTtlSeconds: 10,
-      graceMs: TTL * 1000,
-      resyncIntervalMs: 10 * 60_000,
-      debounceMs: 20,
-      onEvent: (e) => (e.level === "warn" || e.level === "error") && log(`engine: ${e.message}`),
-    });
-    engineDone = engine.run(controller.signal);
-    while (!engine.isLeader) await new Promise((r) => setTimeout(r, 50));
-    log(`setup: ${MACHINES} machines registered, each watching its own schedule; engine leading (${((performance.now() - setupStart) / 1000).toFixed(1)} s)`);
+    const socketPath = join(dir, "fleet.sock");
+    engine = new EngineProcess(etcd.endpoint, socketPath);
+    await engine.ready();
+    api = new ApiClient({ endpoint: `unix://${socketPath}`, requestTimeoutMs: 120_000, maxSockets: CONCURRENCY });
+    log(`setup: ${MACHINES} machines registered, each watching its own schedule; engine+API process leading (${((performance.now() - setupStart) / 1000).toFixed(1)} s)`);
 
-    // 3. Watch states: a unit counts once a state with launched=true is published for it.
+    // 3. Watch states: a unit counts once a state with launched=true and active is published for it.
     const launched = new Set<string>();
-    const placed = new Set<string>();
-    let allPlacedAt = 0;
-    let firstLaunchAt = 0;
-    const placementWatch = await new EtcdStore(apiClient, { prefix: PREFIX }).watch(`${PREFIX}placement/`, Number((await apiClient.get("/").exec()).header.revision) + 1, {
-      onChanges: (changes) => {
-        for (const c of changes) if (c.type === "put") placed.add(c.key);
-        if (placed.size >= UNITS && !allPlacedAt) allPlacedAt = performance.now();
-      },
-      onError: (err) => log(`placement watch: ${err.message}`),
-    });
-    let allLaunched!: () => void;
-    const allDone = new Promise<void>((r) => (allLaunched = r));
-    const stateWatch = await new EtcdStore(apiClient, { prefix: PREFIX }).watch(`${PREFIX}state/`, (await apiClient.get("/").exec()).header.revision ? Number((await apiClient.get("/").exec()).header.revision) + 1 : 1, {
+    let target = UNITS;
+    let reached: (() => void) | undefined;
+    const reachedTarget = (): Promise<void> => new Promise<void>((r) => (launched.size >= target ? r() : (reached = r)));
+    const stateWatch = await new EtcdStore(benchClient, { prefix: PREFIX }).watch(`${PREFIX}state/`, Number((await benchClient.get("/").exec()).header.revision) + 1, {
       onChanges: (changes) => {
         for (const c of changes) {
           if (c.type !== "put") continue;
           const s = parseRecord<StateRecord>(c.key, c.value);
           if (s.launched && s.activeState === "active") launched.add(c.key.slice(`${PREFIX}state/`.length).split("/")[0]!);
-          if (!firstLaunchAt && launched.size > 0) firstLaunchAt = performance.now();
         }
-        if (launched.size >= UNITS) allLaunched();
+        if (launched.size >= target && reached) {
+          reached();
+          reached = undefined;
+        }
       },
       onError: (err) => log(`state watch: ${err.message}`),
     });
 
-    // 4. Submit through the API's code path (create-only, desired state launched), then wait.
-    const options = parseUnitFile("[Unit]\nDescription=bench unit %i\n\n[Service]\nExecStart=/bin/sleep infinity\n");
+    // 4. Submit, then wait for every unit launched.
+    const text = "[Unit]\nDescription=bench unit %i\n\n[Service]\nExecStart=/bin/sleep infinity\n";
+    const options = parseUnitFile(text);
     const names = Array.from({ length: UNITS }, (_, i) => `bench@${i}.service`);
     const before = await etcdWriteCounters(etcd.endpoint);
+    const statsBefore = await engine.stats();
+    const allLaunched = reachedTarget();
     const start = performance.now();
-    if (values.submit === "single") {
-      // One create-only request per unit, as N HTTP PUTs would do.
+    if (SUBMIT === "api") {
       await pool(names, CONCURRENCY, async (name) => {
+        submittedAt.set(name, performance.now());
+        await api!.createUnit({ name, options, desiredState: "launched" });
+      });
+    } else if (SUBMIT === "single") {
+      await pool(names, CONCURRENCY, async (name) => {
+        submittedAt.set(name, performance.now());
         await registry.createUnit({ name, options, desiredState: "launched" });
       });
     } else {
-      // Bulk create-only transactions (up to the op limit each), a few in flight.
       const chunks: string[][] = [];
       for (let i = 0; i < names.length; i += 1_000) chunks.push(names.slice(i, i + 1_000));
       await pool(chunks, 4, async (chunk) => {
+        for (const name of chunk) submittedAt.set(name, performance.now());
         await registry.createUnits(chunk.map((name) => ({ name, options, desiredState: "launched" as const })));
       });
     }
     const submitted = performance.now();
-    await Promise.race([allDone, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${launched.size} of ${UNITS} units launched within 120 s`)), 120_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      allLaunched,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${launched.size} of ${UNITS} units launched within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
     const end = performance.now();
-    await new Promise((r) => setTimeout(r, 300)); // let trailing writes land before reading counters
+    await new Promise((r) => setTimeout(r, 500)); // let trailing writes land before reading counters
     const after = await etcdWriteCounters(etcd.endpoint);
+    const statsAfter = await engine.stats();
+    const loadLatencies = names.map((n) => startedAt.get(n)! - submittedAt.get(n)!).filter((x) => Number.isFinite(x));
+
+    // 5. Idle latency: probe units one at a time into the idle cluster, PUT → StartUnit.
+    const probeLatencies: number[] = [];
+    if (SUBMIT === "api") {
+      for (let i = 0; i < PROBES; i++) {
+        const name = `probe@${i}.service`;
+        target = UNITS + i + 1;
+        const up = reachedTarget();
+        const t0 = performance.now();
+        submittedAt.set(name, t0);
+        await api.createUnit({ name, options, desiredState: "launched" });
+        await Promise.race([up, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`probe ${name} not launched within 30 s`)), 30_000)))]);
+        clearTimeout(timer);
+        probeLatencies.push(startedAt.get(name)! - t0);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
     await stateWatch.close();
-    await placementWatch.close();
+    const benchRss = process.memoryUsage().rss;
 
     const launchSeconds = (end - start) / 1000;
     const writesPerUnit = (after.requests - before.requests) / UNITS;
@@ -206,34 +335,76 @@ async function main(): Promise<void> {
     const foreign = agents.reduce((a, x) => a + x.store.foreign, 0) / MACHINES;
     const own = agents.reduce((a, x) => a + x.store.own, 0) / MACHINES;
     const running = agents.reduce((a, x) => a + x.manager.running().length, 0);
+    const e = statsAfter.engine;
+    const b0 = statsBefore.batcher;
+    const b = statsAfter.batcher;
+    const ratio = UNITS / launchSeconds / rawPutsPerSecond;
+    const figures: SizeFigures = {
+      units: UNITS,
+      machines: MACHINES,
+      submit: SUBMIT,
+      submit_seconds: Number(((submitted - start) / 1000).toFixed(3)),
+      launch_seconds: Number(launchSeconds.toFixed(3)),
+      units_per_second: Math.round(UNITS / launchSeconds),
+      raw_puts_per_second: Math.round(rawPutsPerSecond),
+      ratio_to_raw_puts: Number(ratio.toFixed(3)),
+      keys_per_unit: Number(keysPerUnit.toFixed(3)),
+      write_requests_per_unit: Number(writesPerUnit.toFixed(3)),
+      foreign_events_per_agent: Number(foreign.toFixed(3)),
+      load_latency_p50_ms: Math.round(percentile(loadLatencies, 50)),
+      load_latency_p99_ms: Math.round(percentile(loadLatencies, 99)),
+      latency_p50_ms: Number(percentile(probeLatencies, 50).toFixed(1)),
+      latency_p99_ms: Number(percentile(probeLatencies, 99).toFixed(1)),
+      engine_rss_mb: mb(statsAfter.rssBytes),
+      agent_process_rss_mb: mb(benchRss),
+      agent_rss_kb_per_machine: Math.round((benchRss - rssBeforeAgents) / 1024 / MACHINES),
+    };
     log("");
-    log(`submit ${UNITS} units:                   ${((submitted - start) / 1000).toFixed(2)} s`);
-    log(`submit → all placed (engine):          ${((allPlacedAt - start) / 1000).toFixed(2)} s; first unit launched after ${((firstLaunchAt - start) / 1000).toFixed(2)} s`);
-    log(`submit → all launched:                 ${launchSeconds.toFixed(2)} s   (target < 10 s)`);
+    log(`submit ${UNITS} units (${SUBMIT}):          ${figures.submit_seconds.toFixed(2)} s`);
+    log(`submit → all launched:                 ${launchSeconds.toFixed(2)} s = ${figures.units_per_second} units/s`);
+    log(`raw etcd puts/s (same run):            ${figures.raw_puts_per_second}; ratio units/s : puts/s = ${figures.ratio_to_raw_puts}   (target ≥ 0.5)`);
     log(`units running in memory managers:      ${running}`);
-    log(`etcd write requests per unit:          ${writesPerUnit.toFixed(3)}   (submit + placement + state; target ≤ 3)`);
     log(`etcd keys written per unit:            ${keysPerUnit.toFixed(3)}`);
-    log(`engine placement transactions:         ${engine.stats.transactions} (${engine.stats.failedTransactions} failed), passes ${engine.stats.passes}, deciding ${(engine.stats.decideMs / 1000).toFixed(2)} s, writing ${(engine.stats.writeMs / 1000).toFixed(2)} s`);
+    log(`etcd write requests per unit:          ${writesPerUnit.toFixed(3)}   (submit + placement + state)`);
+    if (SUBMIT === "api") log(`API batching:                          ${b.writes - b0.writes} writes in ${b.writeTransactions - b0.writeTransactions} txns, ${b.reads - b0.reads} reads in ${b.readTransactions - b0.readTransactions} txns`);
+    log(`engine (whole run):                    ${e.transactions} placement txns (${e.failedTransactions} failed), passes ${e.passes}, deciding ${(e.decideMs / 1000).toFixed(2)} s, writing ${(e.writeMs / 1000).toFixed(2)} s`);
     log(`watch events per agent, own / foreign: ${own.toFixed(2)} / ${foreign.toFixed(2)}   (target 0 foreign)`);
-    log(`raw etcd puts/s:                       ${rawPutsPerSecond.toFixed(0)}; fleet units launched/s: ${(UNITS / launchSeconds).toFixed(0)} (ratio ${(UNITS / launchSeconds / rawPutsPerSecond).toFixed(3)})`);
-    log(
-      JSON.stringify({
-        units: UNITS,
-        machines: MACHINES,
-        launch_seconds: Number(launchSeconds.toFixed(3)),
-        etcd_writes_per_unit: Number(writesPerUnit.toFixed(3)),
-        foreign_events_per_agent: Number(foreign.toFixed(3)),
-        raw_puts_per_second: Math.round(rawPutsPerSecond),
-      }),
-    );
+    log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
+    if (SUBMIT === "api") log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
+    log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine} KB per simulated machine)`);
+    log(JSON.stringify(figures));
+    log("");
+    return figures;
   } finally {
     controller.abort();
     await Promise.all(agents.map((a) => a.done));
-    await engineDone;
-    await engine?.resign();
-    for (const c of [...clients, engineClient, apiClient]) c.close();
+    api?.close();
+    await engine?.stop();
+    for (const c of [...clients, benchClient]) c.close();
     await etcd.cleanup();
+    await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  const sizes: SizeFigures[] = [];
+  for (const s of SIZES) sizes.push(await runSize(s.units, s.machines));
+  const largest = sizes.reduce((a, x) => (x.units > a.units ? x : a));
+  log(
+    JSON.stringify({
+      units: largest.units,
+      machines: largest.machines,
+      submit: largest.submit,
+      data_dir: DATA_DIR,
+      launch_seconds: largest.launch_seconds,
+      ratio_to_raw_puts: largest.ratio_to_raw_puts,
+      keys_per_unit: largest.keys_per_unit,
+      latency_p50_ms: largest.latency_p50_ms,
+      latency_p99_ms: largest.latency_p99_ms,
+      engine_rss_mb: largest.engine_rss_mb,
+      sizes,
+    }),
+  );
 }
 
 main().then(

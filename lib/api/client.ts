@@ -47,6 +47,8 @@ export interface ApiClientOptions {
   requestTimeoutMs?: number;
   /** Page size asked of list endpoints. Default 10,000. */
   pageSize?: number;
+  /** Connections at most to a direct (not tunnelled) endpoint, i.e. requests in flight. Default 8. */
+  maxSockets?: number;
 }
 
 /** The server answered with an error status; `message` is the server's text. */
@@ -162,11 +164,12 @@ export class ApiClient {
     else if (this.target.kind === "https") {
       this.agent = new https.Agent({
         keepAlive: true,
+        ...(options.maxSockets ? { maxSockets: options.maxSockets } : {}),
         ...(options.ca ? { ca: options.ca } : {}),
         ...(options.cert ? { cert: options.cert } : {}),
         ...(options.key ? { key: options.key } : {}),
       });
-    } else this.agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    } else this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
   }
 
   /** Human-readable endpoint for messages. */
