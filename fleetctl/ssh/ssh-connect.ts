@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
-import { Client, type ConnectConfig } from "ssh2";
+import type { Client, ConnectConfig } from "ssh2";
 import { CliError } from "../cli-error";
 import type { CliIO } from "../context";
 import type { GlobalOptions } from "../global-options";
@@ -62,7 +62,10 @@ export async function connectSsh(globals: GlobalOptions, io: CliIO, target: SshT
     if (!io.env.SSH_AUTH_SOCK) throw new CliError("Cannot forward the SSH agent (-A): SSH_AUTH_SOCK is not set; start ssh-agent and add your key");
     auth.agent = io.env.SSH_AUTH_SOCK;
   }
-  const client = new Client();
+  // ssh2 is loaded on first use: it costs ~0.1 s of start-up (algorithm probes at import) that
+  // commands without SSH (list-units...) should not pay.
+  const { Client: SshClient } = await import("ssh2");
+  const client = new SshClient();
   const where = `${globals.sshUsername}@${target.host}:${target.port}`;
   return new Promise<Client>((resolve, reject) => {
     let settled = false;

@@ -35,8 +35,11 @@ export interface ApiBackend {
   listUnits(signal?: AbortSignal): Promise<ApiUnit[]>;
   /** One unit, without listing the others; `undefined` when it does not exist. */
   getUnit(name: string, signal?: AbortSignal): Promise<ApiUnit | undefined>;
-  /** Creates the unit; an existing unit with a different body is replaced (desired state reset). */
-  createUnit(unit: NewUnit, signal?: AbortSignal): Promise<void>;
+  /**
+   * Creates the unit; an existing unit with a different body is replaced (desired state reset); one
+   * with the same body is left as it is. Says which of the three happened.
+   */
+  createUnit(unit: NewUnit, signal?: AbortSignal): Promise<"created" | "replaced" | "unchanged">;
   /** Throws `BackendNotFoundError` when the unit does not exist. */
   setUnitDesiredState(name: string, state: UnitTargetState, signal?: AbortSignal): Promise<void>;
   /** Deletes the unit; false when it did not exist. */

@@ -34,10 +34,7 @@ export function registryBackend(registry: Registry): ApiBackend {
       }),
     listUnits: (signal) => translated(() => registry.listUnits(signal)),
     getUnit: (name, signal) => translated(() => registry.getUnit(name, signal)),
-    createUnit: (unit, signal) =>
-      translated(async () => {
-        await registry.createUnit({ name: unit.name, options: unit.options, desiredState: unit.desiredState }, signal);
-      }),
+    createUnit: (unit, signal) => translated(() => registry.createUnit({ name: unit.name, options: unit.options, desiredState: unit.desiredState }, signal)),
     setUnitDesiredState: (name, state, signal) => translated(() => registry.setDesiredState(name, state, signal)),
     destroyUnit: (name, signal) =>
       translated(async () => {

@@ -38,6 +38,11 @@ export async function circularReplacesProblem(name: string, options: readonly Un
   return `${error.reason}: each would displace the other from its machine forever; remove the matching Replaces pattern from one of them`;
 }
 
+/** True when the unit carries `[X-Fleet] Replaces=` patterns (its submit must check for circles). */
+export function hasReplaces(name: string, options: readonly UnitOption[]): boolean {
+  return parseRequirements(name, options).requirements.replaces.length > 0;
+}
+
 /** True when both option lists serialize to the same canonical text (fleet's `MatchUnitFiles`). */
 export function sameUnitBody(a: readonly UnitOption[], b: readonly UnitOption[]): boolean {
   return unitHash(a) === unitHash(b);

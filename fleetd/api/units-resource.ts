@@ -5,7 +5,7 @@ import { UNIT_TARGET_STATES } from "../../lib/api/types";
 import type { ApiBackend } from "./backend";
 import { HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
 import { pageOf } from "./paging";
-import { circularReplacesProblem, isTemplate, sameUnitBody, unitNameProblem, unitOptionsProblem } from "./unit-rules";
+import { circularReplacesProblem, hasReplaces, isTemplate, sameUnitBody, unitNameProblem, unitOptionsProblem } from "./unit-rules";
 
 /** What a resource handler gets for one request. */
 export interface ResourceContext {
@@ -106,6 +106,10 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
   }
   const nameProblem = unitNameProblem(su.name);
   if (nameProblem) throw new HttpError(400, nameProblem);
+  if (su.options.length > 0 && !hasReplaces(su.name, su.options)) {
+    await putUnitWithOptions(ctx, su);
+    return;
+  }
   const existing = await ctx.backend.getUnit(su.name, ctx.signal);
   let create = false;
   if (!existing) {
@@ -132,6 +136,28 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
   if (isTemplate(su.name) && su.desiredState !== "inactive") {
     throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
   }
+  await ctx.backend.setUnitDesiredState(su.name, su.desiredState, ctx.signal);
+  sendEmpty(ctx.res, 204);
+}
+
+/**
+ * The common PUT (fleetctl submit/start, fleet's client): options given, no Replaces patterns. Same
+ * answers as the general path below, but create-first: the create-only write itself tells whether
+ * the unit existed (and with which body), so a new unit costs one (batched) transaction, no read.
+ */
+async function putUnitWithOptions(ctx: ResourceContext, su: PutBody): Promise<void> {
+  const problem = unitOptionsProblem(su.name, su.options);
+  if (problem) throw new HttpError(400, problem);
+  if (isTemplate(su.name) && su.desiredState !== undefined && su.desiredState !== "inactive") {
+    throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
+  }
+  const outcome = await ctx.backend.createUnit({ name: su.name, options: su.options, desiredState: su.desiredState ?? "inactive" }, ctx.signal);
+  if (outcome !== "unchanged") {
+    sendEmpty(ctx.res, 201);
+    return;
+  }
+  // It exists with this very body: the request only changes the desired state.
+  if (!su.desiredState) throw new HttpError(409, "must provide DesiredState to update existing unit");
   await ctx.backend.setUnitDesiredState(su.name, su.desiredState, ctx.signal);
   sendEmpty(ctx.res, 204);
 }
