@@ -7,8 +7,11 @@
 import { ConflictHosts } from "./conflict-hosts";
 import { LoadOrder, preferMachine } from "./load-order";
 import { toMachineRecord, type MachineRecord, type UnitRecord } from "./records";
+import { needsNothing, shareAfter } from "./resource-fit";
 import { checkMachine, type ClusterView } from "./rules";
-import type { ExclusionRule, MachineExclusion, SchedulerMachine } from "./types";
+import { compareScores, SpreadIndex, type SpreadCounts } from "./spread-index";
+import type { ExclusionRule, MachineExclusion, MachineVerdict, SchedulerMachine } from "./types";
+import type { ResourceAmounts } from "../../lib/unit/index";
 
 function metaKey(key: string, value: string): string {
   return `${key}\u0000${value}`;
@@ -50,6 +53,9 @@ export class ClusterState implements ClusterView {
   private readonly order = new LoadOrder();
   /** (load, ID) order of the machines having each `key=value`: metadata-bound units stop at the first fit. */
   private readonly orderByMetadata = new Map<string, LoadOrder>();
+  private readonly spread = new SpreadIndex();
+  /** Placements that hold CPU or memory: while there are any, choices weigh resources. */
+  private allocations = 0;
 
   // ClusterView
   unit(name: string): UnitRecord | undefined {
@@ -96,6 +102,10 @@ export class ClusterState implements ClusterView {
     this.indexMetadata(record, true);
   }
 
+  updateCapacity(record: MachineRecord, capacity: Readonly<ResourceAmounts> | undefined): void {
+    record.capacity = capacity === undefined ? undefined : { ...capacity };
+  }
+
   /** Removes the machine; its units become orphans until the next pass unschedules them. */
   removeMachine(id: string): void {
     const record = this.machines.get(id);
@@ -103,7 +113,12 @@ export class ClusterState implements ClusterView {
     for (const name of record.units) {
       addTo(this.orphans, id, name);
       this.conflictHosts.detached(id, name);
+      this.spread.detached(this.units.get(name)?.template, id);
+      if (record.counted.has(name)) this.allocations--;
     }
+    record.counted.clear();
+    record.used.cpus = 0;
+    record.used.memory = 0;
     this.machines.delete(id);
     removeFrom(this.byShortId, record.shortId, id);
     this.indexMetadata(record, false);
@@ -186,9 +201,20 @@ export class ClusterState implements ClusterView {
   }
 
   private attach(record: MachineRecord, name: string): void {
-    if (!record.units.has(name)) this.conflictHosts.attached(record.id, name);
-    record.units.add(name);
     const unit = this.units.get(name);
+    if (!record.units.has(name)) {
+      this.conflictHosts.attached(record.id, name);
+      this.spread.attached(unit?.template, record.id);
+    }
+    record.units.add(name);
+    this.uncount(record, name);
+    if (unit !== undefined && !needsNothing(unit)) {
+      const needs = { cpus: unit.requirements.cpus, memory: unit.requirements.memory };
+      record.counted.set(name, needs);
+      record.used.cpus += needs.cpus;
+      record.used.memory += needs.memory;
+      this.allocations++;
+    }
     if (unit !== undefined && unit.conflicts.length > 0) record.conflictHolders.add(name);
     if (unit !== undefined && unit.replaces.length > 0) record.replaceHolders.add(name);
     this.loadChanged(record);
@@ -200,10 +226,23 @@ export class ClusterState implements ClusterView {
       removeFrom(this.orphans, machineId, name);
       return;
     }
-    if (record.units.delete(name)) this.conflictHosts.detached(machineId, name);
+    if (record.units.delete(name)) {
+      this.conflictHosts.detached(machineId, name);
+      this.spread.detached(this.units.get(name)?.template, machineId);
+    }
+    this.uncount(record, name);
     record.conflictHolders.delete(name);
     record.replaceHolders.delete(name);
     this.loadChanged(record);
+  }
+
+  private uncount(record: MachineRecord, name: string): void {
+    const had = record.counted.get(name);
+    if (had === undefined) return;
+    record.counted.delete(name);
+    record.used.cpus -= had.cpus;
+    record.used.memory -= had.memory;
+    this.allocations--;
   }
 
   // Units
@@ -272,6 +311,8 @@ export class ClusterState implements ClusterView {
    */
   choose(unit: UnitRecord): Choice | Refusal {
     const space = this.searchSpace(unit);
+    const spread = this.spread.countsFor(unit, this.machines);
+    if (spread !== undefined || !needsNothing(unit) || this.allocations > 0) return this.chooseWeighted(unit, space, spread);
     const excludedBy: Partial<Record<ExclusionRule, number>> = {};
     const exclude = (rule: ExclusionRule, count = 1): void => {
       excludedBy[rule] = (excludedBy[rule] ?? 0) + count;
@@ -315,6 +356,81 @@ export class ClusterState implements ClusterView {
     return { excludedBy, machines: this.machines.size };
   }
 
+  /**
+   * Resource- and spread-aware choice: every machine of the search space is scored (spread counts,
+   * then dominant share after placement, then unit count, then ID) and fully checked only when it
+   * beats the best fitting machine found so far.
+   */
+  private chooseWeighted(unit: UnitRecord, space: SearchSpace, spread: SpreadCounts | undefined): Choice | Refusal {
+    const excludedBy: Partial<Record<ExclusionRule, number>> = {};
+    let best: Scored | undefined;
+    let considered = 0;
+    const ids = space.kind === "order" ? space.order.ascending() : space.ids;
+    for (const id of ids) {
+      const record = this.machines.get(id);
+      if (record === undefined) continue;
+      considered++;
+      const scored = score(record, unit, spread);
+      if (best !== undefined && compareScored(scored, best) >= 0) continue;
+      const exclusion = checkMachine(this, record, unit);
+      if (exclusion === undefined) best = scored;
+      else excludedBy[exclusion.rule] = (excludedBy[exclusion.rule] ?? 0) + 1;
+    }
+    if (best !== undefined) {
+      const r = best.record;
+      const spreadNote = spread === undefined ? "" : `, ${spread.keys.map((k, i) => `${k}=${r.metadata[k] ?? "(none)"} holds ${best?.spread[i] ?? 0}`).join(", ")} of ${spread.template}`;
+      const share = r.capacity === undefined ? "" : `, ${Math.round(best.share * 100)}% of its capacity after`;
+      return { machineId: r.id, reason: `least-loaded eligible machine (load ${r.units.size}${share}${spreadNote})` };
+    }
+    const outside = this.machines.size - considered;
+    if (outside > 0) {
+      const rule = space.kind === "set" ? space.rule : "MachineMetadata";
+      excludedBy[rule] = (excludedBy[rule] ?? 0) + outside;
+    }
+    return { excludedBy, machines: this.machines.size };
+  }
+
+  /**
+   * Per machine (by ID), what the scheduler makes of the unit there: excluded by a rule, fits, the
+   * one it would choose now (`best`), or the one it is on (`current`). Spread excludes fitting
+   * machines whose groups hold more instances than the best fitting one. For `fleetctl why`.
+   */
+  evaluate(unit: UnitRecord): MachineVerdict[] {
+    const current = this.placements.get(unit.name);
+    const spread = this.spread.countsFor(unit, this.machines, current);
+    const verdicts: Array<{ -readonly [K in keyof MachineVerdict]: MachineVerdict[K] }> = [];
+    const fitting: Scored[] = [];
+    for (const id of [...this.machines.keys()].sort()) {
+      const record = this.machines.get(id);
+      if (record === undefined) continue;
+      const exclusion = checkMachine(this, record, unit);
+      if (exclusion !== undefined) {
+        verdicts.push({ machineId: id, verdict: current === id ? "current" : "excluded", rule: exclusion.rule, detail: exclusion.detail });
+        continue;
+      }
+      fitting.push(score(record, unit, spread));
+      verdicts.push({ machineId: id, verdict: current === id ? "current" : "fits", detail: "" });
+    }
+    const best = fitting.reduce<Scored | undefined>((b, s) => (b === undefined || compareScored(s, b) < 0 ? s : b), undefined);
+    for (const v of verdicts) {
+      if (v.rule !== undefined || best === undefined) continue;
+      const s = fitting.find((f) => f.record.id === v.machineId);
+      if (s === undefined) continue;
+      const load = `load ${s.record.units.size - (current === v.machineId ? 1 : 0)}${s.record.capacity === undefined ? "" : `, ${Math.round(s.share * 100)}% of its capacity with the unit`}`;
+      if (spread !== undefined && compareScores(s.spread, best.spread) > 0) {
+        if (v.verdict !== "current") v.verdict = "excluded";
+        v.rule = "Spread";
+        v.detail = spread.describe(s.record, s.spread, best.spread);
+      } else if (s === best) {
+        if (v.verdict !== "current") v.verdict = "best";
+        v.detail = `the scheduler's choice now (${load})`;
+      } else {
+        v.detail = `fits (${load})`;
+      }
+    }
+    return verdicts;
+  }
+
   /** Every machine (by ID) with the rule that excludes the unit there; machines that accept it are left out. */
   explain(unit: UnitRecord): MachineExclusion[] {
     const result: MachineExclusion[] = [];
@@ -335,6 +451,24 @@ export class ClusterState implements ClusterView {
     for (const value of first[1]) for (const id of this.byMetadata.get(metaKey(first[0], value)) ?? []) ids.add(id);
     return ids;
   }
+}
+
+/** A fitting candidate's rank: spread counts, then dominant share, then unit count, then ID. */
+interface Scored {
+  record: MachineRecord;
+  spread: number[];
+  share: number;
+}
+
+function score(record: MachineRecord, unit: UnitRecord, spread: SpreadCounts | undefined): Scored {
+  return { record, spread: spread === undefined ? [] : spread.score(record), share: shareAfter(record, unit) };
+}
+
+function compareScored(a: Scored, b: Scored): number {
+  const bySpread = compareScores(a.spread, b.spread);
+  if (bySpread !== 0) return bySpread;
+  if (a.share !== b.share) return a.share - b.share;
+  return preferMachine(a.record.units.size, a.record.id, b.record.units.size, b.record.id) ? -1 : 1;
 }
 
 function addTo(map: Map<string, Set<string>>, key: string, value: string): void {

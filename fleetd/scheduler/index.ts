@@ -3,6 +3,6 @@ export { SchedulerModel } from "./scheduler-model";
 export { schedule, type ScheduleInput, type ScheduleOutput } from "./schedule";
 export { currentState, type CurrentStateInput, type ReportedState } from "./current-state";
 export type {
-  Decision, ExclusionRule, MachineExclusion, ReconcileResult, ScheduleDecision, SchedulerMachine, SchedulerUnit,
+  Decision, ExclusionRule, MachineExclusion, MachineVerdict, ReconcileResult, ScheduleDecision, SchedulerMachine, SchedulerUnit,
   UnscheduleDecision, UnscheduledUnit,
 } from "./types";

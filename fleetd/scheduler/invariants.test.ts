@@ -23,9 +23,11 @@ function mulberry32(seed: number): () => number {
 interface World {
   machines: Map<string, SchedulerMachine>;
   units: Map<string, SchedulerUnit>;
+  /** Units with CPU/memory needs and Spread=, machines with capacity. */
+  resources: boolean;
 }
 
-function randomUnit(rand: () => number, i: number, names: readonly string[]): SchedulerUnit {
+function randomUnit(rand: () => number, i: number, names: readonly string[], resources = false): SchedulerUnit {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const group = `grp${Math.floor(rand() * 4)}`;
   const name = rand() < 0.4 ? `${group}@${i}.service` : `u${i}.service`;
@@ -37,13 +39,20 @@ function randomUnit(rand: () => number, i: number, names: readonly string[]): Sc
   else if (r < 0.45 && names.length > 0) lines.push(`Replaces=${pick(names)}`);
   else if (r < 0.5) lines.push(`MachineID=m${Math.floor(rand() * 10)}`);
   if (rand() < 0.3 && !lines.some((l) => l.startsWith("MachineMetadata"))) lines.push(`MachineMetadata=zone=${pick(["1", "2"])}`);
+  if (resources) {
+    if (rand() < 0.7) lines.push(`CPUs=${pick(["0.25", "0.5", "1", "2"])}`);
+    if (rand() < 0.7) lines.push(`Memory=${pick(["128M", "512M", "1G", "3G"])}`);
+    if (name.includes("@") && rand() < 0.6 && !lines.some((l) => l.startsWith("Global"))) lines.push(`Spread=${pick(["zone", "role", "zone role"])}`);
+  }
   const desired: UnitTargetState = rand() < 0.15 ? "inactive" : rand() < 0.5 ? "loaded" : "launched";
   const text = `[Service]\nExecStart=/bin/true\n${lines.length === 0 ? "" : `\n[X-Fleet]\n${lines.join("\n")}\n`}`;
   return { ...buildUnit(name, text), desiredState: desired };
 }
 
-function randomMachine(rand: () => number, i: number): SchedulerMachine {
-  return { id: `m${i}`, metadata: { role: rand() < 0.5 ? "a" : "b", zone: rand() < 0.5 ? "1" : "2" } };
+function randomMachine(rand: () => number, i: number, resources = false): SchedulerMachine {
+  const metadata = { role: rand() < 0.5 ? "a" : "b", zone: rand() < 0.5 ? "1" : "2" };
+  if (!resources) return { id: `m${i}`, metadata };
+  return { id: `m${i}`, metadata, capacity: { cpus: 1000 * (1 + Math.floor(rand() * 4)), memory: 1024 ** 3 * (1 + Math.floor(rand() * 4)) } };
 }
 
 type Snapshot = { placements: Map<string, string>; globals: Set<string> };
@@ -74,7 +83,7 @@ function apply(before: Snapshot, decisions: readonly Decision[], world: World): 
   for (const d of decisions) {
     const u = world.units.get(d.unit);
     const r = u?.requirements;
-    if (d.kind === "schedule" && !d.global && r !== undefined && r.machineId === undefined && r.machineOf.length === 0 &&
+    if (!world.resources && d.kind === "schedule" && !d.global && r !== undefined && r.machineId === undefined && r.machineOf.length === 0 &&
         r.machineMetadata.size === 0 && r.conflicts.length === 0 && r.replaces.length === 0) {
       const eligible = [...world.machines.keys()].filter((id) => unitsOn(id).every((other) => {
         const o = world.units.get(other)?.requirements;
@@ -111,6 +120,13 @@ function checkRules(world: World, snap: Snapshot): void {
   for (const [id, names] of on) {
     const m = world.machines.get(id);
     expect(m, `units on missing machine ${id}`).toBeDefined();
+    // Never overcommitted: the needs of the units on a machine fit in its capacity.
+    const need = names.reduce((acc, n) => ({ cpus: acc.cpus + (world.units.get(n)?.requirements.cpus ?? 0), memory: acc.memory + (world.units.get(n)?.requirements.memory ?? 0) }), { cpus: 0, memory: 0 });
+    if (need.cpus > 0 || need.memory > 0) {
+      expect(m?.capacity, `units with needs on ${id}, which has no capacity`).toBeDefined();
+      expect(need.cpus, `${id} CPUs overcommitted`).toBeLessThanOrEqual(m?.capacity?.cpus ?? 0);
+      expect(need.memory, `${id} memory overcommitted`).toBeLessThanOrEqual(m?.capacity?.memory ?? 0);
+    }
     for (const name of names) {
       const u = world.units.get(name);
       expect(u, `destroyed unit ${name} still placed`).toBeDefined();
@@ -134,16 +150,16 @@ function checkRules(world: World, snap: Snapshot): void {
   }
 }
 
-describe("scheduler invariants under random changes", () => {
+describe.each([false, true])("scheduler invariants under random changes (resources and spread: %s)", (resources) => {
   it.each(Array.from({ length: Number(process.env.SCHEDULER_SEEDS ?? 8) }, (_, i) => i + 1))("seed %i", (seed) => {
     const rand = mulberry32(seed);
-    const world: World = { machines: new Map(), units: new Map() };
+    const world: World = { machines: new Map(), units: new Map(), resources };
     const model = new SchedulerModel();
     let nextMachine = 0;
     let nextUnit = 0;
     const everSeen = new Set<string>();
     for (let i = 0; i < 6; i++) {
-      const m = randomMachine(rand, nextMachine++);
+      const m = randomMachine(rand, nextMachine++, resources);
       world.machines.set(m.id, m);
       model.setMachine(m);
     }
@@ -153,7 +169,7 @@ describe("scheduler invariants under random changes", () => {
         const r = rand();
         const unitNames = [...world.units.keys()];
         if (r < 0.45 || unitNames.length === 0) {
-          const u = randomUnit(rand, nextUnit++, unitNames);
+          const u = randomUnit(rand, nextUnit++, unitNames, resources);
           if (world.units.has(u.name)) continue;
           world.units.set(u.name, u);
           everSeen.add(u.name);
@@ -174,13 +190,13 @@ describe("scheduler invariants under random changes", () => {
           world.machines.delete(id);
           model.removeMachine(id);
         } else if (r < 0.9) {
-          const m = randomMachine(rand, nextMachine++ % 12);
+          const m = randomMachine(rand, nextMachine++ % 12, resources);
           world.machines.set(m.id, m);
           model.setMachine(m);
         } else {
           const ids = [...world.machines.keys()];
           const id = ids[Math.floor(rand() * ids.length)] as string;
-          const m = randomMachine(rand, Number(id.slice(1)));
+          const m = randomMachine(rand, Number(id.slice(1)), resources);
           world.machines.set(id, m);
           model.setMachine(m);
         }
@@ -205,6 +221,40 @@ describe("scheduler invariants under random changes", () => {
         const counted = Object.values(u.excludedBy).reduce((a, b) => a + b, 0);
         expect(counted).toBe(world.machines.size);
       }
+    }
+  });
+});
+
+describe("spread invariant", () => {
+  it.each([1, 2, 3, 4, 5, 6])("seed %i: instances of a Spread=zone template stay within 1 of each other per zone while capacity allows", (seed) => {
+    const rand = mulberry32(seed * 7919);
+    const model = new SchedulerModel();
+    const zones = ["a", "b", "c"].slice(0, 2 + Math.floor(rand() * 2));
+    const machines: SchedulerMachine[] = [];
+    for (let i = 0; i < 3 + Math.floor(rand() * 8); i++) {
+      const m: SchedulerMachine = { id: `m${i}`, metadata: { zone: zones[Math.floor(rand() * zones.length)] ?? "a" }, capacity: { cpus: 64_000, memory: 64 * 1024 ** 3 } };
+      machines.push(m);
+      model.setMachine(m);
+    }
+    const used = new Set(machines.map((m) => m.metadata.zone));
+    let next = 0;
+    for (let step = 0; step < 15; step++) {
+      for (let c = 0; c < 1 + Math.floor(rand() * 5); c++) {
+        const cpus = ["0.5", "1", "2"][Math.floor(rand() * 3)] ?? "1";
+        model.setUnit({ ...buildUnit(`web@${next++}.service`, `[Service]\nExecStart=/bin/true\n[X-Fleet]\nSpread=zone\nCPUs=${cpus}\n`), desiredState: "launched" });
+        // Noise: units outside the template load machines unevenly, which must not skew the spread.
+        if (rand() < 0.5) model.setUnit({ ...buildUnit(`noise${next++}.service`, `[X-Fleet]\nMemory=${Math.floor(rand() * 8) + 1}G\n`), desiredState: "launched" });
+      }
+      model.reconcile();
+      const perZone = new Map([...used].map((z) => [z, 0]));
+      for (let i = 0; i < next; i++) {
+        const at = model.placementOf(`web@${i}.service`);
+        if (at === undefined) continue;
+        const zone = machines.find((m) => m.id === at)?.metadata.zone ?? "";
+        perZone.set(zone, (perZone.get(zone) ?? 0) + 1);
+      }
+      const counts = [...perZone.values()];
+      expect(Math.max(...counts) - Math.min(...counts), JSON.stringify(Object.fromEntries(perZone))).toBeLessThanOrEqual(1);
     }
   });
 });

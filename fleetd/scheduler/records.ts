@@ -4,7 +4,7 @@
  * Replaces patterns), so a rule check touches one machine's few units, not the whole cluster.
  */
 import type { UnitTargetState } from "../../lib/api/types";
-import { compileGlob, type Glob, type Requirements } from "../../lib/unit/index";
+import { compileGlob, templateOf, type Glob, type Requirements, type ResourceAmounts } from "../../lib/unit/index";
 import type { SchedulerMachine, SchedulerUnit } from "./types";
 
 /** A unit prepared for repeated rule checks. */
@@ -17,6 +17,8 @@ export interface UnitRecord {
   readonly replaces: readonly Glob[];
   /** MachineMetadata as [key, accepted values] pairs. */
   readonly metadata: ReadonlyArray<readonly [string, readonly string[]]>;
+  /** The template of an instance (`web@.service`): the group `Spread=` keeps even; else undefined. */
+  readonly template: string | undefined;
 }
 
 /** A machine with the units currently on it (non-global placements and global units alike). */
@@ -29,6 +31,10 @@ export interface MachineRecord {
   readonly conflictHolders: Set<string>;
   /** Units on this machine that carry Replaces patterns (they push matching newcomers away). */
   readonly replaceHolders: Set<string>;
+  capacity: Readonly<ResourceAmounts> | undefined;
+  /** Sum of the needs of the units on it, and what each unit added (so a change subtracts the right amount). */
+  readonly used: ResourceAmounts;
+  readonly counted: Map<string, ResourceAmounts>;
 }
 
 /** Prepares a unit for rule checks (patterns compiled once). */
@@ -42,6 +48,7 @@ export function toUnitRecord(unit: SchedulerUnit): UnitRecord {
     conflicts: r.conflicts.map(compileGlob),
     replaces: r.replaces.map(compileGlob),
     metadata: [...r.machineMetadata].map(([k, v]) => [k, [...v]] as const),
+    template: templateOf(unit.name),
   };
 }
 
@@ -54,6 +61,9 @@ export function toMachineRecord(machine: SchedulerMachine): MachineRecord {
     units: new Set(),
     conflictHolders: new Set(),
     replaceHolders: new Set(),
+    capacity: machine.capacity === undefined ? undefined : { ...machine.capacity },
+    used: { cpus: 0, memory: 0 },
+    counted: new Map(),
   };
 }
 
@@ -73,7 +83,8 @@ export function sameSchedulingInputs(a: UnitRecord, b: SchedulerUnit): boolean {
   const y = b.requirements;
   if (x === y) return true;
   const sameList = (p: readonly string[], q: readonly string[]): boolean => p.length === q.length && p.every((v, i) => v === q[i]);
-  if (x.machineId !== y.machineId || x.global !== y.global) return false;
+  if (x.machineId !== y.machineId || x.global !== y.global || x.cpus !== y.cpus || x.memory !== y.memory) return false;
+  if (!sameList(x.spread, y.spread)) return false;
   if (!sameList(x.machineOf, y.machineOf) || !sameList(x.conflicts, y.conflicts) || !sameList(x.replaces, y.replaces)) return false;
   if (x.machineMetadata.size !== y.machineMetadata.size) return false;
   for (const [k, v] of x.machineMetadata) {

@@ -2,7 +2,7 @@
 import type { Refusal } from "./cluster-state";
 import type { ExclusionRule } from "./types";
 
-const ORDER: readonly ExclusionRule[] = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces"];
+const ORDER: readonly ExclusionRule[] = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces", "Resources", "Spread"];
 
 /** e.g. "no machine can run it (3 machines): 2 excluded by MachineMetadata, 1 by Conflicts". */
 export function summarizeRefusal(refusal: Refusal): string {

@@ -5,7 +5,8 @@
  * pile-up that made fleet stop scheduling once a few hundred units carried X-Conflicts.
  *
  * A refused unit is retried when: any machine joined or changed metadata; a unit it is related to
- * left a machine (it conflicted with it either way, or it replaced it); its MachineOf target was
+ * left a machine (it conflicted with it either way, or it replaced it), or any unit left a machine
+ * when it was refused for resources; its MachineOf target was
  * placed; or it changed itself (the model forgets it then).
  */
 import type { Glob } from "../../lib/unit/index";
@@ -17,6 +18,8 @@ interface Refused {
   report: UnscheduledUnit;
   /** Refused somewhere by Conflicts or Replaces: units leaving machines may help. */
   byNeighbours: boolean;
+  /** Refused somewhere for lack of CPU or memory: any unit leaving a machine may free enough. */
+  byResources: boolean;
 }
 
 interface Departed {
@@ -61,7 +64,7 @@ export class RetryTracker {
   /** Records that no machine could take the unit, and why. */
   refuse(report: UnscheduledUnit): void {
     const by = report.excludedBy;
-    this.refused.set(report.unit, { machineEpoch: this.machineEpoch, report, byNeighbours: (by.Conflicts ?? 0) > 0 || (by.Replaces ?? 0) > 0 });
+    this.refused.set(report.unit, { machineEpoch: this.machineEpoch, report, byNeighbours: (by.Conflicts ?? 0) > 0 || (by.Replaces ?? 0) > 0, byResources: (by.Resources ?? 0) > 0 });
     this.retry.delete(report.unit);
   }
 
@@ -76,6 +79,7 @@ export class RetryTracker {
     if (this.vacated.length === 0) return;
     const gone = this.vacated;
     this.vacated = [];
+    for (const [name, entry] of this.refused) if (entry.byResources) this.retry.add(name);
     const blocked = [...this.refused].filter(([name, entry]) => entry.byNeighbours && !this.retry.has(name));
     if (blocked.length === 0) return;
     if (gone.length * blocked.length > RELATION_CHECK_BUDGET) {

@@ -1,11 +1,12 @@
 /**
  * fleet's `AbleToRun` as separate rules, evaluated against one machine. Check order here is
- * MachineID → MachineOf → MachineMetadata → Conflicts → Replaces (fleet checked metadata before
+ * MachineID → MachineOf → MachineMetadata → Conflicts → Replaces → Resources (fleet checked metadata before
  * MachineOf; the outcome is the same since all must pass, but this order lets the scheduler attribute
  * every machine outside a MachineID/MachineOf/metadata candidate set to that rule without checking it).
  */
 import type { MachineRecord, UnitRecord } from "./records";
 import { metadataMatches } from "./records";
+import { resourceProblem } from "./resource-fit";
 import type { MachineExclusion } from "./types";
 
 /** What the rules need to know about the rest of the cluster. */
@@ -62,6 +63,8 @@ export function checkMachine(view: ClusterView, machine: MachineRecord, unit: Un
     const glob = other.replaces.find((g) => g.match(unit.name));
     if (glob !== undefined) return { machineId, rule: "Replaces", detail: `"${holder}" on this machine replaces it (pattern "${glob.pattern}")` };
   }
+  const resources = resourceProblem(machine, unit);
+  if (resources !== undefined) return { machineId, rule: "Resources", detail: resources };
   return undefined;
 }
 

@@ -15,7 +15,7 @@ import { ClusterState } from "./cluster-state";
 import { Pass } from "./reconcile-pass";
 import { sameSchedulingInputs, toUnitRecord } from "./records";
 import { RetryTracker } from "./retry-tracker";
-import type { MachineExclusion, ReconcileResult, SchedulerMachine, SchedulerUnit } from "./types";
+import type { MachineExclusion, MachineVerdict, ReconcileResult, SchedulerMachine, SchedulerUnit } from "./types";
 
 /** The scheduler's in-memory model and its incremental `reconcile()` (see the file comment). */
 export class SchedulerModel {
@@ -29,14 +29,16 @@ export class SchedulerModel {
 
   // ---- Feeding the model ----
 
-  /** Adds a machine or updates its metadata (static + dynamic, already merged). */
+  /** Adds a machine or updates its metadata (static + dynamic, already merged) and capacity. */
   setMachine(machine: SchedulerMachine): void {
     const existing = this.state.machines.get(machine.id);
     if (existing === undefined) {
       this.state.addMachine(machine);
     } else {
-      if (sameRecord(existing.metadata, machine.metadata)) return;
-      this.state.updateMetadata(existing, machine.metadata);
+      const sameCapacity = existing.capacity?.cpus === machine.capacity?.cpus && existing.capacity?.memory === machine.capacity?.memory;
+      if (sameRecord(existing.metadata, machine.metadata) && sameCapacity) return;
+      if (!sameRecord(existing.metadata, machine.metadata)) this.state.updateMetadata(existing, machine.metadata);
+      if (!sameCapacity) this.state.updateCapacity(existing, machine.capacity);
     }
     this.dirtyMachines.add(machine.id);
     this.refusals.machinesChanged();
@@ -142,6 +144,12 @@ export class SchedulerModel {
   explain(name: string): MachineExclusion[] | undefined {
     const unit = this.state.units.get(name);
     return unit === undefined ? undefined : this.state.explain(unit);
+  }
+
+  /** Per machine, what the scheduler makes of the unit now (`fleetctl why`); `undefined` for unknown units. */
+  why(name: string): MachineVerdict[] | undefined {
+    const unit = this.state.units.get(name);
+    return unit === undefined ? undefined : this.state.evaluate(unit);
   }
 
   // ---- Deciding ----

@@ -2,13 +2,16 @@
  * Plain-data inputs and outputs of the scheduler. No I/O: the engine feeds these from its etcd model.
  */
 import type { UnitTargetState } from "../../lib/api/types";
-import type { Requirements } from "../../lib/unit/index";
+import type { Requirements, ResourceAmounts } from "../../lib/unit/index";
 
 /** A live machine. `metadata` = static (config) merged with dynamic (API) metadata. */
 export interface SchedulerMachine {
   readonly id: string;
   readonly publicIP?: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** What the machine offers (milli-CPUs, bytes). Absent: it publishes none (older fleetd, fleet's
+   * Go agent) and takes no unit that needs resources. */
+  readonly capacity?: Readonly<ResourceAmounts>;
 }
 
 /** A unit as the scheduler sees it. A `Unit` from lib/unit plus `desiredState` fits. */
@@ -19,13 +22,23 @@ export interface SchedulerUnit {
 }
 
 /** Why a machine cannot take a unit. */
-export type ExclusionRule = "MachineID" | "MachineMetadata" | "MachineOf" | "Conflicts" | "Replaces";
+export type ExclusionRule = "MachineID" | "MachineMetadata" | "MachineOf" | "Conflicts" | "Replaces" | "Resources" | "Spread";
 
 /** One machine ruled out for one unit, and why. */
 export interface MachineExclusion {
   readonly machineId: string;
   readonly rule: ExclusionRule;
   /** Human-readable, e.g. `conflicts with "web@2.service" (pattern "web@*.service")`. */
+  readonly detail: string;
+}
+
+/** What `fleetctl why` shows for one machine. */
+export interface MachineVerdict {
+  readonly machineId: string;
+  /** current: the unit is there; best: where it would go now; fits: could run there; excluded: a rule forbids it. */
+  readonly verdict: "current" | "best" | "fits" | "excluded";
+  /** Rule that excludes it (also set for `current` when the unit could no longer stay). */
+  readonly rule?: ExclusionRule;
   readonly detail: string;
 }
 

@@ -12,3 +12,4 @@ export {
   type ParsedRequirements, type ReplacesEntry, type Requirements,
 } from "./requirements";
 export { buildUnit, templateActivationProblem, validateUnit, type Unit } from "./unit";
+export { formatCpus, formatMemory, parseCpus, parseMemory, parseResources, type ParsedResources, type ResourceAmounts } from "./resources";

@@ -30,7 +30,7 @@ describe("parseRequirements", () => {
   it("reads nothing from a unit without [X-Fleet]", () => {
     const parsed = parseRequirements("a.service", parseUnitFile("[Service]\nExecStart=/bin/true\n"));
     expect(parsed.warnings).toEqual([]);
-    expect(parsed.requirements).toEqual({ machineId: undefined, machineOf: [], machineMetadata: new Map(), conflicts: [], global: false, replaces: [] });
+    expect(parsed.requirements).toEqual({ machineId: undefined, machineOf: [], machineMetadata: new Map(), conflicts: [], global: false, replaces: [], cpus: 0, memory: 0, spread: [] });
   });
 
   it("takes the first MachineID from MachineID and X-ConditionMachineID, the boot ID only as fallback", () => {

@@ -5,6 +5,7 @@
 import type { UnitOption } from "../api/types";
 import { UnitValidationError } from "./errors";
 import { compileGlob } from "./glob";
+import { parseResources } from "./resources";
 import { substituteSpecifiers } from "./specifiers";
 
 /** Section holding fleet's scheduling options. */
@@ -24,6 +25,12 @@ export interface Requirements {
   global: boolean;
   /** Glob patterns of units this unit displaces from its machine. */
   replaces: string[];
+  /** Milli-CPUs the unit needs (`[X-Fleet] CPUs=`, else `CPUQuota=`); 0 = none. */
+  cpus: number;
+  /** Bytes of memory the unit needs (`[X-Fleet] Memory=`, else `MemoryMax=`/`MemoryLimit=`); 0 = none. */
+  memory: number;
+  /** Metadata keys whose values the instances of this unit's template spread across (`Spread=`). */
+  spread: string[];
 }
 
 /** Result of {@link parseRequirements}: the requirements and non-fatal warnings (unknown keys). */
@@ -33,7 +40,7 @@ export interface ParsedRequirements {
   warnings: string[];
 }
 
-type Key = "machineId" | "machineBootId" | "machineOf" | "machineMetadata" | "conflicts" | "global" | "replaces";
+type Key = "machineId" | "machineBootId" | "machineOf" | "machineMetadata" | "conflicts" | "global" | "replaces" | "spread" | "resource";
 
 /** Every accepted key, with its deprecated aliases. */
 const KEYS: ReadonlyMap<string, Key> = new Map<string, Key>([
@@ -48,6 +55,9 @@ const KEYS: ReadonlyMap<string, Key> = new Map<string, Key>([
   ["X-Conflicts", "conflicts"],
   ["Global", "global"],
   ["Replaces", "replaces"],
+  ["Spread", "spread"],
+  ["CPUs", "resource"],
+  ["Memory", "resource"],
 ]);
 
 const TRUTHY: ReadonlySet<string> = new Set(["true", "yes", "1", "on", "t"]);
@@ -78,7 +88,7 @@ export function parseMultiValue(value: string): string[] {
 
 /** Empty requirements (a unit without `[X-Fleet]`). */
 export function emptyRequirements(): Requirements {
-  return { machineId: undefined, machineOf: [], machineMetadata: new Map(), conflicts: [], global: false, replaces: [] };
+  return { machineId: undefined, machineOf: [], machineMetadata: new Map(), conflicts: [], global: false, replaces: [], cpus: 0, memory: 0, spread: [] };
 }
 
 /**
@@ -122,6 +132,11 @@ export function parseRequirements(unitName: string, options: readonly UnitOption
       case "replaces":
         requirements.replaces.push(...values.filter((v) => v !== ""));
         break;
+      case "spread":
+        for (const v of values) requirements.spread.push(...v.split(/[\s,]+/).filter((p) => p !== ""));
+        break;
+      case "resource":
+        break; // read with the systemd settings below
     }
   }
   // The legacy boot-ID key only counts when no MachineID is given (fleet's fallback order).
@@ -129,6 +144,10 @@ export function parseRequirements(unitName: string, options: readonly UnitOption
   requirements.machineOf = unique(requirements.machineOf);
   requirements.conflicts = unique(requirements.conflicts);
   requirements.replaces = unique(requirements.replaces);
+  requirements.spread = unique(requirements.spread);
+  const needs = parseResources(options);
+  requirements.cpus = needs.cpus;
+  requirements.memory = needs.memory;
   return { requirements, warnings };
 }
 
@@ -181,6 +200,9 @@ function requirementsProblem(r: Requirements): string | undefined {
     if (hasReplaces) return "Global cannot be used with Replaces";
   }
   if (hasConflicts && hasReplaces) return "Conflicts cannot be used with Replaces";
+  const badKey = r.spread.find((k) => !/^[A-Za-z0-9_.-]+$/.test(k));
+  if (badKey !== undefined) return `invalid Spread key ${JSON.stringify(badKey)}: give machine metadata keys, e.g. Spread=zone`;
+  if (r.global && r.spread.length > 0) return "Spread cannot be used with Global";
   return undefined;
 }
 

@@ -5,6 +5,7 @@
 import type { UnitOption } from "../api/types";
 import { UnitValidationError } from "./errors";
 import { parseRequirements, validateRequirements, type Requirements } from "./requirements";
+import { parseResources } from "./resources";
 import { parseUnitFile, serializeUnitFile, unitHashOfText } from "./unit-file";
 import { assertValidUnitName, isTemplate } from "./unit-name";
 
@@ -44,6 +45,8 @@ export function buildUnit(name: string, source: string | readonly UnitOption[]):
 export function validateUnit(unit: Unit): UnitValidationError | undefined {
   const requirementsError = validateRequirements(unit.name, unit.requirements);
   if (requirementsError !== undefined) return requirementsError;
+  const resourceProblem = parseResources(unit.options).problem;
+  if (resourceProblem !== undefined) return new UnitValidationError(unit.name, resourceProblem);
   let reparsed: UnitOption[];
   try {
     reparsed = parseUnitFile(unit.text, { source: unit.name });
