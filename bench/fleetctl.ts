@@ -8,7 +8,9 @@
  *   - `fleetctl list-units` (all N states, machine legends, tab writer),
  *   - the API part of `fleetctl status <one unit>`: GET /units/<name> + GET /machines (no SSH),
  *   - `fleetctl stop <one unit>`, blocking until the agent reports it loaded.
- * Each figure is the median of a few runs. Last line: one JSON object.
+ * and the shipped bundle `node dist/fleetctl.cjs list-units` as its own process, Node start-up
+ * included (`list_units_process_seconds`; needs `npm run build`). Each figure is the median of a few
+ * runs. Last line: one JSON object.
  *
  * Flags: --units N (default 10000), --machines M (default 3), --runs R (default 5).
  */
@@ -116,7 +118,8 @@ async function main(): Promise<void> {
       }),
     );
     await waitFor(`${units} units launched`, async () => (await client.listUnitStates()).filter((s) => s.systemdActiveState === "active").length === units, 600_000);
-    console.log(`setup: ${units} units submitted and launched on ${machineCount} machines in ${((Date.now() - setup0) / 1000).toFixed(1)} s`);
+    const setupSeconds = (Date.now() - setup0) / 1000;
+    console.log(`setup: ${units} units submitted (16 PUTs in flight) and launched on ${machineCount} machines in ${setupSeconds.toFixed(1)} s`);
 
     const run = async (argv: string[], keep = false): Promise<{ code: number; out: Sink; err: Sink }> => {
       const out = new Sink(keep);
@@ -164,12 +167,14 @@ async function main(): Promise<void> {
     // For reference (not in the JSON): the shipped bundle as its own process, Node start-up included.
     const bundle = new URL("../dist/fleetctl.cjs", import.meta.url).pathname;
     let processLine = "process      (dist/fleetctl.cjs list-units): skipped, run `npm run build` first";
+    let processSeconds: number | undefined;
     if (await stat(bundle).then(() => true, () => false)) {
       const times: number[] = [];
       for (let i = 0; i < runs; i++) {
         times.push(await timed(async () => void (await runProcess(process.execPath, [bundle, "list-units", "--no-legend"], { env: { ...process.env, FLEETCTL_ENDPOINT: endpoint }, captureStdout: false }))));
       }
-      processLine = `process      (node dist/fleetctl.cjs list-units, incl. Node start-up) median of ${runs}: ${median(times).toFixed(3)} s`;
+      processSeconds = Number(median(times).toFixed(3));
+      processLine = `process      (node dist/fleetctl.cjs list-units, incl. Node start-up) median of ${runs}: ${processSeconds} s   [${times.map((t) => t.toFixed(3)).join(", ")}]`;
     }
 
     const result = {
@@ -177,6 +182,8 @@ async function main(): Promise<void> {
       list_units_seconds: Number(median(listTimes).toFixed(3)),
       status_one_seconds: Number(median(statusTimes).toFixed(4)),
       stop_one_seconds: Number(median(stopTimes).toFixed(3)),
+      ...(processSeconds === undefined ? {} : { list_units_process_seconds: processSeconds }),
+      setup_seconds: Number(setupSeconds.toFixed(1)),
     };
     console.log(`list-units   (${units} rows)  median of ${runs}: ${result.list_units_seconds} s   [${listTimes.map((t) => t.toFixed(3)).join(", ")}]`);
     console.log(`status path  (one unit)     median of ${runs}: ${result.status_one_seconds} s   [${statusTimes.map((t) => t.toFixed(4)).join(", ")}]`);
