@@ -24,6 +24,8 @@ import { EtcdRegistry } from "./registry/etcd-registry";
 import { createEtcdClient, EtcdStore } from "./registry/etcd-store";
 import type { MachineRecord } from "./registry/keys";
 import { MachineSession, type MachineSessionOptions } from "./registry/machine-session";
+import { ServerMonitor } from "./server-monitor";
+import { systemClock } from "../lib/async/clock";
 import type { Registry } from "./registry/registry";
 
 /** A log-worthy event from any component. */
@@ -148,6 +150,7 @@ export class FleetServer {
   private components: AbortController | undefined;
   private tasks: Promise<void>[] = [];
   private api: ApiHandle | undefined;
+  private monitorDone: Promise<void> = Promise.resolve();
   agent!: Agent;
   engine: Engine | undefined;
 
@@ -171,6 +174,13 @@ export class FleetServer {
     const server = new FleetServer(options, machineId, manager);
     await server.connect();
     server.startComponents();
+    const monitor = new ServerMonitor({
+      clock: systemClock,
+      ttlMs: () => server.config.agentTtlSeconds * 1000,
+      lastHeartbeatAt: () => server.conn.session.lastHeartbeatAt,
+      onEvent: (e) => server.emit("server", e.level, e.message),
+    });
+    server.monitorDone = monitor.run(server.root.signal);
     if (options.api ?? true) {
       server.api = await startApi(options.config, options.version, server.registryView(), () => server.operations, options.env ?? process.env, options.pid ?? process.pid, (e) => server.options.onEvent?.(e));
       server.emit("api", "info", `API listening on ${server.api.addresses.join(", ")}`);
@@ -314,6 +324,7 @@ export class FleetServer {
       this.conn.session.abandon();
     }
     this.root.abort();
+    await this.monitorDone;
     await this.api?.close();
     this.conn.client.close();
     await this.unitManager.close();

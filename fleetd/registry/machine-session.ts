@@ -58,6 +58,11 @@ export class MachineSession {
     return this.lease !== undefined && !this.lease.isClosed;
   }
 
+  /** When etcd last acknowledged our lease (epoch ms), or undefined while not registered. */
+  get lastHeartbeatAt(): number | undefined {
+    return this.registered && this.lease ? Date.now() - this.lease.sinceLastAckMs : undefined;
+  }
+
   get leaseId(): string | undefined {
     return this.lease?.id;
   }

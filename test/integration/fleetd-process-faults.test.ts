@@ -1,5 +1,5 @@
-// Real fleetd processes on a real etcd: a SIGHUP that changes connection settings must never move or
-// stop a unit. Every change of placement or
+// Real fleetd processes on a real etcd: a SIGHUP that changes connection settings and an etcd cut
+// off for longer than the agent TTL must never move or stop a unit. Every change of placement or
 // schedule keys is recorded by a watch from before the fault until the end.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,6 +9,9 @@ import { delay } from "../../lib/async/delay";
 import { type FleetCluster, submit, unitTable, unitText, waitFor } from "../helpers/fleet-cluster";
 import { fleetFixture } from "../helpers/fleet-fixture";
 import { startFleetdProcess, type FleetdProcess } from "../helpers/fleetd-process";
+import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy";
+
+const MONITOR_LINE = "Server monitor triggered: Monitor timed out before successful heartbeat";
 
 /** Records every placement and schedule change under the cluster's prefix. */
 async function recordMoves(cluster: FleetCluster): Promise<{ changes: string[]; close: () => Promise<void> }> {
@@ -28,11 +31,13 @@ describe("fleetd processes under reloads and etcd faults", () => {
   const fx = fleetFixture();
   let dir: string;
   const procs: FleetdProcess[] = [];
+  const proxies: TcpProxy[] = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "fleetd-proc-faults-"));
   });
   afterEach(async () => {
     for (const p of procs.splice(0)) p.kill();
+    for (const p of proxies.splice(0)) await p.close();
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
@@ -55,14 +60,14 @@ describe("fleetd processes under reloads and etcd faults", () => {
     const cluster = fx.cluster();
     const a = await start("aaa", base(cluster));
     const b = await start("bbb", base(cluster));
-    await cluster.waitMachines(["aaa", "bbb"]);
+    await waitFor("aaa and bbb registered", async () => (await cluster.registry.listMachines()).length === 2, { timeoutMs: 60_000, describe: () => `aaa:\n${a.log()}\nbbb:\n${b.log()}` });
     await submit(cluster, "pinned@1.service", unitText({ MachineID: "aaa" }));
     await submit(cluster, "pinned@2.service", unitText({ MachineID: "aaa" }));
     for (const n of [1, 2, 3, 4]) await submit(cluster, `free@${n}.service`, unitText());
     const before = await waitFor("six units launched", async () => {
       const t = await unitTable(cluster);
       return Object.values(t).filter((v) => v.startsWith("launched@")).length === 6 ? t : undefined;
-    });
+    }, { timeoutMs: 30_000 });
     expect(Object.values(before).filter((v) => v === "launched@aaa").length).toBeGreaterThanOrEqual(2);
 
     const moves = await recordMoves(cluster);
@@ -78,5 +83,44 @@ describe("fleetd processes under reloads and etcd faults", () => {
     expect((await cluster.registry.listMachines()).map((m) => m.id).sort()).toEqual(["aaa", "bbb"]);
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
-  });
+  }, 180_000);
+
+  it(`logs "${MONITOR_LINE}" when etcd is unreachable for longer than the TTL, and recovers without stopping a unit`, async () => {
+    const cluster = fx.cluster();
+    const etcd = fx.etcd();
+    const url = new URL(etcd.endpoint);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    proxies.push(proxy);
+    // A long loss grace: while aaa is cut off its units are held, so any stop would be aaa's own doing.
+    const a = await start("aaa", { ...base(cluster, proxy.endpoint), machine_loss_grace: "60s" });
+    const b = await start("bbb", { ...base(cluster), machine_loss_grace: "60s" });
+    await waitFor("aaa and bbb registered", async () => (await cluster.registry.listMachines()).length === 2, { timeoutMs: 60_000, describe: () => `aaa:\n${a.log()}\nbbb:\n${b.log()}` });
+    await submit(cluster, "pinned@1.service", unitText({ MachineID: "aaa" }));
+    await submit(cluster, "pinned@2.service", unitText({ MachineID: "aaa" }));
+    const before = await waitFor("both units launched on aaa", async () => {
+      const t = await unitTable(cluster);
+      return Object.values(t).filter((v) => v === "launched@aaa").length === 2 ? t : undefined;
+    }, { timeoutMs: 30_000 });
+    const moves = await recordMoves(cluster);
+
+    // Under heavy load a slow start may already have triggered (and recovered from) the monitor:
+    // look only at what aaa logs from the cut on.
+    const mark = a.log().length;
+    const since = (): string => a.log().slice(mark);
+    proxy.block();
+    const cutAt = Date.now();
+    await waitFor("the server monitor line", () => since().includes(MONITOR_LINE), { timeoutMs: 30_000, describe: a.log });
+    // Not before the TTL (2 s) ran out without a heartbeat.
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(2_000);
+    await delay(1_000);
+    proxy.unblock();
+    await waitFor("aaa to heartbeat again", () => /Server monitor: heartbeat succeeded again/.test(since()), { timeoutMs: 30_000, describe: a.log });
+    await waitFor("the units' states back", async () => JSON.stringify(await unitTable(cluster)) === JSON.stringify(before), { timeoutMs: 30_000 });
+    await moves.close();
+    expect(moves.changes).toEqual([]);
+    // Once: the monitor re-arms only after a successful heartbeat.
+    expect(since().split(MONITOR_LINE).length - 1).toBe(1);
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+  }, 180_000);
 });
