@@ -1,20 +1,28 @@
 /**
  * systemd unit files <-> `UnitOption[]`, fleet's canonical text and the unit hash.
  *
- * Parsing follows systemd's conf-parser (systemd.syntax(7)) rather than fleet's older lexer:
- * - physical lines end at `\n` (a `\r` before it is dropped);
- * - blank lines and lines whose first non-blank character is `#` or `;` are comments, also between
- *   continuation lines;
- * - a line ending in an unescaped backslash continues on the next line; the backslash becomes a space;
- * - `[Section]` opens a section; `Name=Value` splits at the first `=`, both sides trimmed of
- *   spaces, tabs and CR/LF (systemd's WHITESPACE), so `Name = Value` and `Name=Value` are equal;
- * - repeated names are kept in order (systemd gives them list semantics; an empty value resets it).
- * Where systemd only warns (text outside a section, a line without `=`) we reject with the line
- * number: a unit that systemd would silently run differently is better caught at submit time.
+ * The hash is fleet's identity of a unit body (SHA-1 of go-systemd's `Serialize` of the options), so
+ * the options must be exactly what fleet's parser (go-systemd's `unit.Deserialize`, the version fleet
+ * v1.0 ships) makes of the same text, or a unit submitted by fleet's fleetctl and re-submitted by ours
+ * "differs". Its rules, which we follow for every input it accepts:
+ * - before the first `[`, every character is skipped (a `#` or `;` skips the rest of the line);
+ * - `[` opens a section whose name is everything up to the next `]` (not trimmed); anything but
+ *   whitespace after the `]` on that line is an error;
+ * - between options, whitespace (including newlines) is skipped and a line whose first non-blank
+ *   character is `#` or `;` is a comment; a comment line ending in `\` (one trailing space allowed)
+ *   swallows the next line too;
+ * - `Name=Value`: the name runs to the first `=` (a newline first is an error), both are trimmed of
+ *   Unicode white space; a value line ending in `\` continues on the next line and the value KEEPS
+ *   the backslash and the newline (systemd reads the continuation itself); a blank line ends it;
+ *   comment lines inside a continuation are part of the value;
+ * - lines end at `\n`; a CR before it is white space, so `\\\r\n` is not a continuation;
+ * - at each step, if 2048 or more bytes are buffered and the next 2048 contain no CR or LF, the text
+ *   is refused as "line too long (max 2048 bytes)" (see fleet-reader.ts for why buffering matters).
  */
 import { createHash } from "node:crypto";
 import type { UnitOption } from "../api/types";
 import { UnitFileParseError } from "./errors";
+import { FleetReader } from "./fleet-reader";
 
 /** systemd's (and fleet's) longest accepted line, in bytes. */
 export const MAX_LINE_BYTES = 2048;
@@ -22,28 +30,17 @@ export const MAX_LINE_BYTES = 2048;
 /** fleet's exact text for an over-long line. */
 export const LINE_TOO_LONG = `line too long (max ${MAX_LINE_BYTES} bytes)`;
 
-const WHITESPACE = " \t\n\r";
+/** Go's unicode.IsSpace (strings.TrimSpace trims these). */
+const GO_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u;
+const GO_SPACE_EDGES = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/gu;
 
-/** Trims systemd's WHITESPACE (not every Unicode space, as systemd does not either). */
-function strip(s: string): string {
-  let start = 0;
-  let end = s.length;
-  while (start < end && WHITESPACE.includes(s.charAt(start))) start++;
-  while (end > start && WHITESPACE.includes(s.charAt(end - 1))) end--;
-  return s.slice(start, end);
+function goTrim(s: string): string {
+  return s.replace(GO_SPACE_EDGES, "");
 }
 
-function isComment(line: string): boolean {
-  const first = strip(line).charAt(0);
-  return first === "#" || first === ";";
-}
-
-/** True when the line ends in a backslash that is not itself escaped. */
-function endsWithContinuation(line: string): boolean {
-  let backslashes = 0;
-  for (let i = line.length - 1; i >= 0 && line.charAt(i) === "\\"; i--) backslashes++;
-  return backslashes % 2 === 1;
-}
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+const BACKSLASH = "\\";
 
 /** Options for {@link parseUnitFile}. */
 export interface ParseUnitFileOptions {
@@ -51,51 +48,96 @@ export interface ParseUnitFileOptions {
   source?: string;
 }
 
+type Step = (() => Step) | undefined;
+
 /**
- * Parses unit-file text into options in file order.
- * @throws {UnitFileParseError} with the 1-based line number of the first bad line.
+ * Parses unit-file text into options in file order, as fleet does.
+ * @throws {UnitFileParseError} with the 1-based line number where fleet's parser gave up.
  */
 export function parseUnitFile(text: string, options: ParseUnitFileOptions = {}): UnitOption[] {
-  const fail = (reason: string, line: number): never => {
+  const data = Buffer.from(text, "utf8");
+  const reader = new FleetReader(data);
+  const result: UnitOption[] = [];
+  /** `before`: bytes before the offending one (by default all but the last consumed). */
+  const fail = (reason: string, before = reader.offset - 1): never => {
+    const consumed = data.subarray(0, Math.max(0, Math.min(before, data.length)));
+    let line = 1;
+    for (const byte of consumed) if (byte === NEWLINE) line++;
     throw new UnitFileParseError(reason, line, options.source);
   };
-  // systemd skips a UTF-8 byte-order mark at the start of a file.
-  const lines = (text.startsWith("\uFEFF") ? text.slice(1) : text).split("\n");
-  const result: UnitOption[] = [];
-  let section: string | undefined;
-  let pending: string | undefined; // logical line being continued
-  let pendingStart = 0;
+  /** One line without its `\n` (a CR before it stays), and whether the input ended instead. */
+  const toEndOfLine = (): { line: string; eof: boolean } => {
+    const { bytes, found } = reader.readBytes(NEWLINE);
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === CR) end--; // only when the input ends in CR without LF
+    else if (end > 0 && bytes[end - 1] === NEWLINE) end--;
+    return { line: bytes.subarray(0, end).toString("utf8"), eof: !found };
+  };
+  const isComment = (c: string): boolean => c === "#" || c === ";";
 
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    let line = lines[i] ?? "";
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    if (Buffer.byteLength(line, "utf8") > MAX_LINE_BYTES) fail(LINE_TOO_LONG, lineNo);
-    if (isComment(line)) continue;
-    if (pending === undefined) pendingStart = lineNo;
-    const joined = (pending ?? "") + line;
-    if (endsWithContinuation(line) && i < lines.length - 1) {
-      pending = joined.slice(0, -1) + " ";
-      continue;
+  const ignoreLine = (next: Step): Step => () => {
+    for (;;) {
+      const { line } = toEndOfLine();
+      const trimmed = line.endsWith(" ") ? line.slice(0, -1) : line;
+      if (!trimmed.endsWith(BACKSLASH)) return next;
     }
-    pending = undefined;
-    // A backslash at the very end of the file has nothing to continue with; systemd drops it.
-    const logical = strip(endsWithContinuation(joined) ? joined.slice(0, -1) : joined);
-    if (logical === "") continue;
+  };
+  const sectionName: Step = () => {
+    const { bytes, found } = reader.readBytes(0x5d); // "]"
+    if (!found) fail("unable to find end of section");
+    const section = bytes.subarray(0, bytes.length - 1).toString("utf8");
+    return () => {
+      const garbage = goTrim(toEndOfLine().line);
+      if (garbage !== "") fail(`found garbage after section name ${section}: ${JSON.stringify(garbage)}`);
+      return sectionOrOption(section);
+    };
+  };
+  const beforeFirstSection: Step = () => {
+    const c = reader.readRune();
+    if (c === undefined) return undefined;
+    if (c === "[") return sectionName;
+    if (isComment(c)) return ignoreLine(beforeFirstSection);
+    return beforeFirstSection;
+  };
+  const sectionOrOption = (section: string): Step => () => {
+    const c = reader.readRune();
+    if (c === undefined) return undefined;
+    if (GO_SPACE.test(c)) return sectionOrOption(section);
+    if (c === "[") return sectionName;
+    if (isComment(c)) return ignoreLine(sectionOrOption(section));
+    reader.unreadRune();
+    return optionName(section);
+  };
+  const optionName = (section: string): Step => () => {
+    let name = "";
+    for (;;) {
+      const c = reader.readRune();
+      if (c === undefined) fail("unexpected end of file while parsing option name (expected \"Name=Value\")");
+      if (c === "\n" || c === "\r") fail("unexpected newline encountered while parsing option name");
+      if (c === "=") break;
+      name += c;
+    }
+    return optionValue(section, goTrim(name), "");
+  };
+  const optionValue = (section: string, name: string, partial: string): Step => () => {
+    const { line, eof } = toEndOfLine();
+    let value = partial;
+    if (goTrim(line) !== "") {
+      value += line;
+      if (line.endsWith(BACKSLASH)) return optionValue(section, name, eof ? value : `${value}\n`);
+    }
+    value = value.endsWith("\n") ? `${goTrim(value)}\n` : goTrim(value);
+    result.push({ section, name, value });
+    return sectionOrOption(section);
+  };
 
-    if (logical.startsWith("[")) {
-      if (!logical.endsWith("]") || logical.length < 3) {
-        fail(`invalid section header ${JSON.stringify(logical)} (expected "[Name]")`, pendingStart);
-      }
-      section = logical.slice(1, -1);
-      continue;
+  let step: Step = beforeFirstSection;
+  while (step !== undefined) {
+    if (reader.buffered() >= MAX_LINE_BYTES) {
+      const window = reader.peek(MAX_LINE_BYTES);
+      if (!window.includes(NEWLINE) && !window.includes(CR)) fail(LINE_TOO_LONG, reader.offset);
     }
-    const eq = logical.indexOf("=");
-    if (eq === -1) fail(`missing "=" in ${JSON.stringify(logical)} (expected "Name=Value")`, pendingStart);
-    const name = strip(logical.slice(0, eq));
-    if (name === "") fail(`option without a name in ${JSON.stringify(logical)}`, pendingStart);
-    if (section === undefined) fail(`option "${name}" appears before any [Section] header`, pendingStart);
-    result.push({ section: section as string, name, value: strip(logical.slice(eq + 1)) });
+    step = step();
   }
   return result;
 }
