@@ -3,7 +3,8 @@
  * units); for a few names we ask for each one (`GET /units/<name>`) and list only for many.
  */
 import type { ApiUnit } from "../lib/api/types";
-import { mangleUnitName, parseRequirements } from "../lib/unit";
+import { isTemplate, mangleUnitName, parseRequirements, templateOf } from "../lib/unit";
+import { CliError } from "./cli-error";
 import type { CommandContext } from "./context";
 
 /** Up to this many names are fetched one by one (in parallel); more take one listing. */
@@ -30,18 +31,33 @@ export async function findUnits(ctx: CommandContext, args: readonly string[]): P
 
 /**
  * The registered units named by `args`, for commands that act only on existing units (stop, unload,
- * destroy). Prints fleet's messages and returns undefined when there is nothing to do: no arguments
- * ("No units given") or none of them registered ("Units not found in registry"); both exit 0 as in fleet.
+ * destroy). A template argument (`web@.service`) stands for every registered instance of it, as for
+ * `start`; `destroy` also removes the template itself when it is registered. No arguments prints
+ * "No units given" and returns undefined (exit 0, as fleet); none of the units registered is an error
+ * (exit 1; fleet printed "Units not found in registry" and exited 0, hiding typos from scripts).
  */
-export async function existingUnitsOrNothing(ctx: CommandContext, args: readonly string[]): Promise<ApiUnit[] | undefined> {
+export async function existingUnitsOrNothing(ctx: CommandContext, args: readonly string[], opts: { includeTemplates?: boolean } = {}): Promise<ApiUnit[] | undefined> {
   if (args.length === 0) {
     ctx.err("No units given");
     return undefined;
   }
-  const units = await findUnits(ctx, args);
+  const templates = new Set(args.map(mangleUnitName).filter(isTemplate));
+  const plain = args.filter((a) => !isTemplate(mangleUnitName(a)));
+  const units = plain.length > 0 ? await findUnits(ctx, plain) : [];
+  if (templates.size > 0) {
+    const api = await ctx.api();
+    const have = new Set(units.map((u) => u.name));
+    for (const u of await api.listUnits(ctx.signal)) {
+      const ofTemplate = templates.has(templateOf(u.name) ?? "") || (opts.includeTemplates === true && templates.has(u.name));
+      if (ofTemplate && !have.has(u.name)) {
+        units.push(u);
+        have.add(u.name);
+      }
+    }
+  }
   if (units.length === 0) {
-    ctx.err("Units not found in registry");
-    return undefined;
+    const what = templates.size > 0 ? ` (no instances of ${[...templates].join(", ")} either)` : "";
+    throw new CliError(`Units not found in registry${what}: check the names with "fleetctl list-unit-files"`);
   }
   return units;
 }

@@ -199,7 +199,7 @@ export const unload: Action<BlockOpts> = async (ctx, args, opts) => {
 };
 
 export const destroy: Action<BlockOpts> = async (ctx, args) => {
-  const units = await existingUnitsOrNothing(ctx, args);
+  const units = await existingUnitsOrNothing(ctx, args, { includeTemplates: true });
   if (units === undefined) return 0;
   const api = await ctx.api();
   // "not found" means somebody else destroyed it meanwhile: the outcome we want.

@@ -84,7 +84,11 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(stopInactive).toEqual({ code: 1, stdout: "", stderr: "Unable to stop unit hello.service in state inactive\n" });
     const destroy = await env.run(["destroy", "hello.service", "missing.service"]);
     expect(destroy).toEqual({ code: 0, stdout: "Destroyed hello.service\n", stderr: "" });
-    expect(await env.run(["destroy", "hello.service"])).toEqual({ code: 0, stdout: "", stderr: "Units not found in registry\n" });
+    expect(await env.run(["destroy", "hello.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'Units not found in registry: check the names with "fleetctl list-unit-files"\n',
+    });
     expect(await env.run(["cat", "hello"])).toEqual({ code: 1, stdout: "", stderr: "Unit hello.service not found\n" });
   });
 
@@ -110,6 +114,23 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     for (const n of [1, 2, 3]) expect(env.cluster.runningOn(`web@${n}.service`)).toHaveLength(1);
     const template = await env.run(["list-unit-files", "--no-legend", "--fields=unit,dstate"]);
     expect(template.stdout).toContain("web@.service\tinactive\n");
+  });
+
+  it("stops, unloads and destroys every instance of a template, as start does; none found exits 1", async () => {
+    // Relies on the previous test: web@1..3 launched from the registered template web@.service.
+    const stop = await env.run(["stop", "web@.service"]);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout.trim().split("\n").filter((l) => /^Unit web@[123]\.service loaded on /.test(l))).toHaveLength(3);
+    for (const n of [1, 2, 3]) expect(env.cluster.runningOn(`web@${n}.service`)).toEqual([]);
+    const unload = await env.run(["unload", "web@.service"]);
+    expect(unload.code).toBe(0);
+    expect(unload.stdout).toBe("Unit web@1.service inactive\nUnit web@2.service inactive\nUnit web@3.service inactive\n");
+    const destroy = await env.run(["destroy", "web@.service"]);
+    expect(destroy.code).toBe(0);
+    expect(destroy.stdout.trim().split("\n").sort()).toEqual(["Destroyed web@.service", "Destroyed web@1.service", "Destroyed web@2.service", "Destroyed web@3.service"]);
+    const none = await env.run(["stop", "web@.service"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("Units not found in registry (no instances of web@.service either)");
   });
 
   it("handles many units in one command (listings instead of one request per unit)", async () => {
