@@ -55,16 +55,23 @@ interface ApiHandle {
   addresses: string[];
 }
 
-async function startApi(
-  config: FleetConfig,
-  version: string,
-  registry: Registry,
-  operations: () => DeployOperations,
-  env: NodeJS.ProcessEnv,
-  pid: number,
-  emit: (e: ServerEvent) => void,
-): Promise<ApiHandle> {
+interface ApiWiring {
+  config: FleetConfig;
+  version: string;
+  registry: Registry;
+  operations: () => DeployOperations;
+  /** The current etcd store (follows reconnects), for the dashboard's watches. */
+  store: () => EtcdStore;
+  machineId: string;
+  env: NodeJS.ProcessEnv;
+  pid: number;
+  emit: (e: ServerEvent) => void;
+}
+
+async function startApi({ config, version, registry, operations, store, machineId, env, pid, emit }: ApiWiring): Promise<ApiHandle> {
   const api = await import("./api/index");
+  const { ClusterFeed, createDashboardRoutes } = await import("./dashboard/index");
+  const feed = new ClusterFeed({ store, onWarning: (message) => emit({ source: "api", level: "warn", message }) });
   const server = api.createApiServer({
     backend: api.registryBackend(registry),
     operations: api.operationsBackend({
@@ -74,6 +81,7 @@ async function startApi(
     }),
     version,
     tokenLimit: config.tokenLimit,
+    dashboard: createDashboardRoutes({ feed, servedBy: machineId }),
     onError: (err, req) => {
       const message = `${req.method} ${req.url}: ${(err as Error).message}`;
       // 503s while not registered are expected (duplicate machine ID, etcd away) and logged elsewhere.
@@ -92,7 +100,13 @@ async function startApi(
   );
   const addresses: string[] = [];
   for (const spec of specs) addresses.push((await server.listen(spec)).address);
-  return { close: () => server.close(), addresses };
+  return {
+    close: async () => {
+      await server.close();
+      await feed.close();
+    },
+    addresses,
+  };
 }
 
 /** The machine ID: `machine_id` if set, else the first line of `machine_id_file`. */
@@ -182,7 +196,17 @@ export class FleetServer {
     });
     server.monitorDone = monitor.run(server.root.signal);
     if (options.api ?? true) {
-      server.api = await startApi(options.config, options.version, server.registryView(), () => server.operations, options.env ?? process.env, options.pid ?? process.pid, (e) => server.options.onEvent?.(e));
+      server.api = await startApi({
+        config: options.config,
+        version: options.version,
+        registry: server.registryView(),
+        operations: () => server.operations,
+        store: () => server.conn.store,
+        machineId,
+        env: options.env ?? process.env,
+        pid: options.pid ?? process.pid,
+        emit: (e) => server.options.onEvent?.(e),
+      });
       server.emit("api", "info", `API listening on ${server.api.addresses.join(", ")}`);
     }
     return server;

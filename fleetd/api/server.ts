@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { API_UNAVAILABLE_MESSAGE } from "../../lib/api/types";
 import { anySignal } from "../../lib/async/any-signal";
+import type { DashboardRoutes } from "../dashboard/dashboard-routes";
 import { BackendConflictError, BackendInvalidError, BackendNotFoundError, BackendUnavailableError, type ApiBackend } from "./backend";
 import { hasBearerToken } from "./bearer-auth";
 import { discoveryDocument } from "./discovery";
@@ -30,6 +31,8 @@ export interface ApiServerOptions {
   tokenLimit?: number;
   /** Called with every request that failed with a 5xx, for fleetd's log (libraries do not log). */
   onError?: (err: unknown, req: IncomingMessage) => void;
+  /** The web dashboard (`fleetd/dashboard/`): its page at `/`, its live feed under `/dashboard/v1/`. */
+  dashboard?: DashboardRoutes;
 }
 
 /** Who may use a listener: anybody who can reach it, or only holders of a bearer token. */
@@ -58,10 +61,16 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const servers: { server: Server; bound: BoundListener }[] = [];
   const closing = new AbortController();
 
-  const route = async (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> => {
+  const route = async (req: IncomingMessage, res: ServerResponse, auth: ListenerAuth, signal: AbortSignal): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://domain-sock");
     const path = url.pathname;
     if (path === "/") throw new HttpError(405, "method not allowed: the API lives under /fleet/v1/");
+    const dashboard = options.dashboard;
+    if (dashboard?.isData(path)) {
+      if (!options.backend.isRegistered()) throw new HttpError(503, API_UNAVAILABLE_MESSAGE);
+      await dashboard.serveData(req, res, { path, listener: auth.kind, signal });
+      return;
+    }
     const prefix = PREFIXES.find((p) => path === p || path.startsWith(`${p}/`));
     if (prefix === undefined) throw new HttpError(404, `no such resource: ${path}`);
     if (!options.backend.isRegistered()) throw new HttpError(503, API_UNAVAILABLE_MESSAGE);
@@ -107,6 +116,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   const handle = (req: IncomingMessage, res: ServerResponse, auth: ListenerAuth = { kind: "open" }): void => {
     res.setHeader("Server", `fleetd/${options.version}`);
+    const dashboard = options.dashboard;
+    const assetPath = dashboard ? new URL(req.url ?? "/", "http://domain-sock").pathname : "";
+    if (dashboard?.isAsset(req, assetPath)) {
+      // The page holds no cluster data, and a browser cannot send a bearer token when it navigates.
+      serveAsset(dashboard, req, res, assetPath);
+      return;
+    }
     if (auth.kind === "bearer" && !hasBearerToken(req, auth.token)) {
       req.resume();
       sendError(res, 401, "missing or wrong credentials: send \"Authorization: Bearer <api_token>\" (see fleetd's api_token option)", {
@@ -118,7 +134,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const abortRequest = (): void => requestAbort.abort(new Error("client closed the connection"));
     res.on("close", abortRequest);
     const { signal, dispose } = anySignal([requestAbort.signal, closing.signal]);
-    route(req, res, signal)
+    route(req, res, auth, signal)
       .catch((err: unknown) => {
         if (res.headersSent) {
           res.destroy();
@@ -133,6 +149,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         res.off("close", abortRequest);
         dispose();
       });
+  };
+
+  const serveAsset = (dashboard: DashboardRoutes, req: IncomingMessage, res: ServerResponse, path: string): void => {
+    dashboard.serveAsset(req, res, path).catch((err: unknown) => {
+      options.onError?.(err, req);
+      if (res.headersSent) res.destroy();
+      else sendError(res, 500, `internal error: cannot serve the dashboard's ${path}: ${(err as Error).message}`);
+    });
   };
 
   return {

@@ -27,6 +27,8 @@ export interface InstanceOptions {
   transitionDelayMs?: number;
   /** Simulated start-up time of a service (default transitionDelayMs). */
   startDelayMs?: number;
+  /** Serve fleetd's HTTP API (listeners from `extra`: api_socket, api_tcp_listen...). Default false. */
+  api?: boolean;
 }
 
 export interface FleetInstance {
@@ -86,7 +88,7 @@ export class FleetCluster {
       config: testConfig(this.etcd, this.prefix, id, { ...opts, extra: { lease_file: join(tmpdir(), `fleet-lease-${this.token}-${id}`), ...opts.extra } }),
       version: "test",
       unitManager: manager,
-      api: false,
+      api: opts.api ?? false,
       engineResyncMs: 60_000,
       onEvent: (e) => events.push(e),
     });

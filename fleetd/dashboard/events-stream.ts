@@ -1,0 +1,71 @@
+/**
+ * `GET /dashboard/v1/events`: the dashboard's live feed as Server-Sent Events. The first event is a
+ * `snapshot` (everything), then `delta`s as the cluster changes; a `snapshot` again replaces
+ * everything (after fleetd re-read etcd). A comment line every `heartbeatMs` keeps proxies and SSH
+ * tunnels from closing an idle stream. The browser reads it with `fetch` (so it can send the bearer
+ * token in a header; `EventSource` cannot), and reconnects after an error.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { DashboardDelta, DashboardListenerAuth, DashboardSnapshot } from "../../lib/api/dashboard-types";
+import type { ClusterFeed } from "./cluster-feed";
+
+export interface EventsStreamOptions {
+  feed: ClusterFeed;
+  listener: DashboardListenerAuth;
+  /** This fleetd's machine ID, shown by the page. */
+  servedBy?: string;
+  /** Aborted when the client goes away or the API shuts down. */
+  signal: AbortSignal;
+  /** Default 15 s. */
+  heartbeatMs?: number;
+  /**
+   * A client that does not read (its socket buffer holds more than this many bytes) is dropped; it
+   * reconnects and gets a fresh snapshot instead of making fleetd buffer without bound. Default 32 MiB.
+   */
+  maxBufferedBytes?: number;
+}
+
+/** Serves one event stream until the client disconnects or the API closes. */
+export async function serveEventsStream(req: IncomingMessage, res: ServerResponse, options: EventsStreamOptions): Promise<void> {
+  const maxBuffered = options.maxBufferedBytes ?? 32 * 1024 * 1024;
+  const done = new AbortController();
+  const send = (event: string, data: unknown): void => {
+    if (done.signal.aborted) return;
+    if (!res.headersSent) {
+      res.writeHead(200, {
+        "Content-Type": "text/event-stream; charset=utf-8",
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+        "X-Content-Type-Options": "nosniff",
+      });
+    }
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    if (res.writableLength > maxBuffered) done.abort();
+  };
+  const unsubscribe = await options.feed.subscribe(
+    {
+      snapshot: (view) => {
+        const snapshot: DashboardSnapshot = { ...view, listener: options.listener, ...(options.servedBy ? { servedBy: options.servedBy } : {}) };
+        send("snapshot", snapshot);
+      },
+      delta: (delta: DashboardDelta) => send("delta", delta),
+    },
+    options.signal,
+  );
+  req.resume();
+  const heartbeat = setInterval(() => {
+    if (!done.signal.aborted) res.write(": keep-alive\n\n");
+  }, options.heartbeatMs ?? 15_000);
+  try {
+    await new Promise<void>((resolve) => {
+      if (options.signal.aborted || done.signal.aborted) resolve();
+      options.signal.addEventListener("abort", () => resolve(), { once: true });
+      done.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  } finally {
+    done.abort();
+    clearInterval(heartbeat);
+    unsubscribe();
+    res.end();
+  }
+}

@@ -1,0 +1,114 @@
+/** The side panel of the selected unit: its fields, the unit file, and actions when allowed. */
+import type { DashboardMachine, DashboardUnit } from "../../../lib/api/dashboard-types";
+import type { Credentials } from "./credentials";
+import { byId, el } from "./dom";
+import { ACTION_VERBS, fetchUnitFile, runUnitAction, type UnitAction } from "./unit-actions";
+
+export class DetailPanel {
+  private readonly root = byId("detail");
+  private readonly message = byId("detail-message");
+  private readonly file = byId("detail-file");
+  private name = "";
+  private fileAbort: AbortController | undefined;
+  private armedDestroy = false;
+  private actionsAllowed = false;
+
+  constructor(
+    private readonly credentials: Credentials,
+    private readonly onClose: () => void,
+  ) {
+    byId("detail-close").addEventListener("click", () => this.onClose());
+    byId("detail-actions").addEventListener("click", (ev) => {
+      const button = (ev.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
+      if (button && !button.disabled) void this.act(button.dataset.action as UnitAction, button);
+    });
+  }
+
+  get selected(): string {
+    return this.name;
+  }
+
+  open(name: string): void {
+    if (name !== this.name) {
+      this.name = name;
+      this.message.textContent = "";
+      this.disarm();
+      this.loadFile();
+    }
+    this.root.hidden = false;
+  }
+
+  close(): void {
+    this.name = "";
+    this.fileAbort?.abort();
+    this.root.hidden = true;
+  }
+
+  /** Redraws the fields from the latest data; `unit` undefined = destroyed meanwhile. */
+  render(unit: DashboardUnit | undefined, machine: DashboardMachine | undefined, actionsAllowed: boolean): void {
+    if (!this.name) return;
+    this.actionsAllowed = actionsAllowed;
+    byId("detail-name").textContent = this.name;
+    const fields: [string, string][] = unit
+      ? [
+          ["desired", unit.desiredState],
+          ["current", unit.global ? "global" : (unit.currentState ?? "-")],
+          ["machine", unit.global ? `${unit.globalMachines ?? 0} machines, ${unit.globalActive ?? 0} active` : unit.machineID ? `${unit.machineID}${machine?.primaryIP ? ` (${machine.primaryIP})` : ""}` : "-"],
+          ["systemd", unit.systemd ? `${unit.systemd.load} / ${unit.systemd.active} / ${unit.systemd.sub}` : "-"],
+          ["hash", unit.hash],
+          ...(unit.template ? ([["template", unit.template]] as [string, string][]) : []),
+          ...(unit.revision !== undefined ? ([["revision", String(unit.revision)]] as [string, string][]) : []),
+          ...(unit.unscheduled ? ([["why unscheduled", unit.unscheduled]] as [string, string][]) : []),
+        ]
+      : [["state", "destroyed"]];
+    byId("detail-fields").replaceChildren(...fields.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
+    for (const b of byId("detail-actions").querySelectorAll<HTMLButtonElement>("button")) {
+      b.disabled = !unit || !actionsAllowed;
+      b.title = actionsAllowed ? "" : "read-only: enter the API token to act on units";
+    }
+  }
+
+  private loadFile(): void {
+    this.fileAbort?.abort();
+    const abort = (this.fileAbort = new AbortController());
+    this.file.textContent = "…";
+    fetchUnitFile(this.credentials, this.name, abort.signal).then(
+      (text) => {
+        if (!abort.signal.aborted) this.file.textContent = text;
+      },
+      (err: unknown) => {
+        if (!abort.signal.aborted) this.file.textContent = (err as Error).message;
+      },
+    );
+  }
+
+  private disarm(): void {
+    this.armedDestroy = false;
+    const b = byId("detail-actions").querySelector<HTMLButtonElement>('button[data-action="destroy"]');
+    if (b) b.textContent = "Destroy";
+  }
+
+  private async act(action: UnitAction, button: HTMLButtonElement): Promise<void> {
+    if (!this.actionsAllowed) return;
+    const name = this.name;
+    if (action === "destroy" && !this.armedDestroy) {
+      // Two clicks, no modal: destroying is the one action that cannot be undone.
+      this.armedDestroy = true;
+      button.textContent = "Confirm destroy";
+      this.message.textContent = `Click "Confirm destroy" to remove ${name} from the cluster.`;
+      return;
+    }
+    this.disarm();
+    this.message.className = "message";
+    this.message.textContent = `${ACTION_VERBS[action]}: sending…`;
+    try {
+      await runUnitAction(this.credentials, name, action);
+      if (this.name === name) this.message.textContent = `${ACTION_VERBS[action]} ${name}: accepted`;
+    } catch (err) {
+      if (this.name === name) {
+        this.message.className = "message error";
+        this.message.textContent = (err as Error).message;
+      }
+    }
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Harness of the dashboard suites: Debian's chromium driven by playwright-core (a fresh profile per
+ * browser, no network beyond loopback), and fleet clusters whose first machine serves the real fleetd
+ * API (FleetServer with its dashboard) on a loopback TCP listener with a bearer token.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { EtcdInstance } from "../helpers/etcd";
+import { FleetCluster, type FleetInstance, type InstanceOptions } from "../helpers/fleet-cluster";
+
+export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+export interface TestBrowser {
+  context: BrowserContext;
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/** Starts chromium with a fresh profile directory (removed on close). */
+export async function launchBrowser(viewport = { width: 1440, height: 900 }): Promise<TestBrowser> {
+  const profile = await mkdtemp(join(tmpdir(), "dashboard-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport });
+  return {
+    context,
+    newPage: () => context.newPage(),
+    close: async () => {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface DashboardCluster {
+  cluster: FleetCluster;
+  /** The machine whose fleetd serves the API and dashboard. */
+  server: FleetInstance;
+  /** `http://127.0.0.1:<port>/` */
+  url: string;
+  token: string;
+  dir: string;
+  close(): Promise<void>;
+}
+
+/** The API options of a fleetd that serves the dashboard on loopback TCP. */
+export function apiOptions(dir: string, id: string, listener: { token: string } | { open: true }): InstanceOptions {
+  return {
+    api: true,
+    extra: {
+      api_socket: join(dir, `${id}.sock`),
+      api_tcp_listen: "127.0.0.1:0",
+      ...("token" in listener ? { api_token: listener.token } : { api_tcp_open: "true" }),
+    },
+  };
+}
+
+/** A cluster of `ids` (metadata per machine); the first one serves the API with `token`. */
+export async function startDashboardCluster(etcd: EtcdInstance, ids: readonly string[], metadata: Record<string, string> = {}, token = "s3cret-dashboard-token"): Promise<DashboardCluster> {
+  const dir = await mkdtemp(join(tmpdir(), "dashboard-"));
+  const cluster = new FleetCluster(etcd);
+  const [first, ...rest] = ids;
+  const server = await cluster.add(first!, { ...apiOptions(dir, first!, { token }), ...(metadata[first!] ? { metadata: metadata[first!] } : {}) });
+  await Promise.all(rest.map((id) => cluster.add(id, metadata[id] ? { metadata: metadata[id] } : {})));
+  await cluster.waitMachines();
+  const http = server.server.apiAddresses.find((a) => a.startsWith("http://"));
+  if (!http) throw new Error(`fleetd ${first!} has no TCP API listener: ${server.server.apiAddresses.join(", ")}`);
+  return {
+    cluster,
+    server,
+    url: `${http}/`,
+    token,
+    dir,
+    close: async () => {
+      await cluster.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const ROWS = "#units-rows > .row.unit:not([hidden])";
+
+/** Names of the unit rows the page shows right now (rendered rows of the virtual table). */
+export async function shownUnits(page: Page): Promise<string[]> {
+  return attributes(page, ROWS, "data-unit");
+}
+
+/** An attribute of every element matching `selector`, in document order. */
+export async function attributes(page: Page, selector: string, name: string): Promise<string[]> {
+  return Promise.all((await page.locator(selector).all()).map(async (l) => (await l.getAttribute(name)) ?? ""));
+}
+
+/** The cell texts of each row matching `selector` (table rows: their `td`s). */
+export async function rowTexts(page: Page, selector: string, cell = "td"): Promise<string[][]> {
+  return Promise.all((await page.locator(selector).all()).map((l) => l.locator(cell).allTextContents()));
+}
+
+/** The text of a unit's row cells: [name, machine, desired, current, systemd, revision, reason]. */
+export async function unitCells(page: Page, name: string): Promise<string[] | undefined> {
+  const [cells] = await rowTexts(page, `${ROWS}[data-unit="${name}"]`, "span");
+  return cells;
+}
+
+/** Column numbers of {@link unitCells}. */
+export const COLUMN = { name: 0, machine: 1, desired: 2, current: 3, systemd: 4, revision: 5, reason: 6 } as const;
+
+/** Waits until the unit's row shows `text` in `column` (fails after `timeoutMs`). */
+export async function waitForCell(page: Page, name: string, column: keyof typeof COLUMN, text: string, timeoutMs: number): Promise<void> {
+  await page
+    .locator(`${ROWS}[data-unit="${name}"] > span:nth-child(${COLUMN[column] + 1})`)
+    .filter({ hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) })
+    .waitFor({ timeout: timeoutMs });
+}
