@@ -9,6 +9,7 @@ import { build } from "esbuild";
 import { readFile, mkdir, rename } from "node:fs/promises";
 import path from "node:path";
 import { etcdProtoJSON } from "./etcd-proto.mjs";
+import { buildDashboardAssets } from "./dashboard-assets.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const grpcServices = path.join(root, "fleetd/registry/grpc-services.ts");
@@ -33,6 +34,19 @@ const inlineEtcdProtos = {
   },
 };
 
+// fleetd run from source builds the dashboard's browser files on first use (fleetd/dashboard/assets.ts);
+// the bundle gets them built here, as strings, so dist/fleetd.cjs needs neither esbuild nor web/.
+const dashboardAssets = await buildDashboardAssets();
+const inlineDashboardAssets = {
+  name: "inline-dashboard-assets",
+  setup(b) {
+    b.onLoad({ filter: /fleetd[\\/]dashboard[\\/]assets\.ts$/ }, () => ({
+      contents: `export function loadDashboardAssets() { return Promise.resolve(${JSON.stringify(dashboardAssets)}); }`,
+      loader: "ts",
+    }));
+  },
+};
+
 const targets = [
   { entry: "fleetd/main.ts", out: "dist/fleetd.cjs" },
   { entry: "fleetctl/main.ts", out: "dist/fleetctl.cjs" },
@@ -51,7 +65,7 @@ for (const t of targets) {
     target: "node18",
     format: "cjs",
     banner: { js: "#!/usr/bin/env node" },
-    plugins: [inlineEtcdProtos],
+    plugins: [inlineEtcdProtos, inlineDashboardAssets],
     // ssh2's optional native crypto and cpu-features are tried in try/catch and have JS fallbacks.
     // dbus-next requires "x11" lazily, only to find a session bus through X11 (never on a host).
     external: ["cpu-features", "*.node", "x11"],
