@@ -16,7 +16,7 @@ export async function downCluster(root: string, name: string, log: (line: string
   const spec = await loadCluster(root, name);
   const netns = spec?.netns ?? `corefleet-${name}`;
   for (const m of spec?.machines ?? []) {
-    const vm = await Vm.attach(paths.machine(m.index).dir).catch(() => undefined);
+    const vm = await Vm.find(paths.machine(m.index).dir);
     if (!vm) continue;
     await vm.kill();
     await rm(vm.record.qmpSocket, { force: true });

@@ -16,7 +16,7 @@ export async function clusterStatus(root: string, spec: ClusterSpec, signal?: Ab
   const paths = clusterPaths(root, spec.name);
   return Promise.all(
     spec.machines.map(async (m): Promise<MachineStatus> => {
-      const vm = await Vm.attach(paths.machine(m.index).dir).catch(() => undefined);
+      const vm = await Vm.find(paths.machine(m.index).dir);
       const running = vm?.isRunning() ?? false;
       const base = { index: m.index, hostname: m.hostname, ip: m.ip, sshPort: m.sshPort, running };
       return running ? { ...base, health: await checkMachine(paths, m, signal) } : base;

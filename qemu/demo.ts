@@ -33,7 +33,7 @@ async function ensureImage(imageDir: string): Promise<void> {
 async function ensureCluster(root: string, imageDir: string): Promise<ClusterSpec> {
   const existing = await loadCluster(root, NAME);
   if (existing) {
-    const running = await Promise.all(existing.machines.map(async (m) => (await Vm.attach(path.join(root, NAME, "machines", String(m.index))).catch(() => undefined))?.isRunning() ?? false));
+    const running = await Promise.all(existing.machines.map(async (m) => (await Vm.find(path.join(root, NAME, "machines", String(m.index))))?.isRunning() ?? false));
     if (existing.machines.length >= 3 && running.every(Boolean)) {
       say(`demo: reusing the running cluster "${NAME}" (${existing.machines.length} machines)`);
       return existing;

@@ -3,7 +3,8 @@
  * "degraded"), no unit has failed, and its console log shows none of the known failure patterns.
  * Used by `up`, `status` and after every end-to-end test.
  */
-import { open, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { openIfExists } from "./vm";
 import type { ClusterPaths, MachineSpec } from "./cluster-layout";
 import { runOnMachine } from "./machine-ssh";
 
@@ -39,7 +40,7 @@ export class ConsoleScanner {
 
   /** Every failure pattern seen so far. */
   async scan(): Promise<{ name: string; line: string }[]> {
-    const fh = await open(this.file, "r").catch(() => undefined);
+    const fh = await openIfExists(this.file);
     if (!fh) return this.found;
     try {
       const size = (await fh.stat()).size;

@@ -20,3 +20,28 @@ describe("qemuArgs", () => {
     expect(joined.endsWith("-netdev user,id=n0 -device virtio-net-pci,netdev=n0")).toBe(true);
   });
 });
+
+describe("Vm.find", () => {
+  it("finds no VM where none was launched, and calls a corrupt vm.json an error naming the file", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { Vm } = await import("./vm");
+    const dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-vm-find-"));
+    try {
+      expect(await Vm.find(dir)).toBeUndefined();
+      await expect(Vm.attach(dir)).rejects.toThrow(`Cannot attach to the VM in ${dir}: it has no vm.json (it was never launched there)`);
+      const file = path.join(dir, "vm.json");
+      await writeFile(file, '{"name": "core-1", "pid": 12');
+      await expect(Vm.find(dir)).rejects.toThrow(`Cannot read ${file}: it is not valid JSON`);
+      await writeFile(file, "[]");
+      await expect(Vm.find(dir)).rejects.toThrow(`Cannot read ${file}: it is not a VM record (no name and pid)`);
+      await writeFile(file, JSON.stringify({ name: "core-1", pid: 2 ** 22 + 1, workDir: dir, consoleLog: path.join(dir, "console.log") }));
+      const vm = await Vm.find(dir);
+      expect(vm?.pid).toBe(2 ** 22 + 1);
+      expect(await vm?.consoleText()).toBe("");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -174,7 +174,7 @@ export class Vm {
       paths.varsFile = path.join(workDir, "OVMF_VARS.fd");
       if (!(await exists(paths.varsFile))) await copyFile(o.boot.firmwareVars ?? "/usr/share/OVMF/OVMF_VARS_4M.fd", paths.varsFile);
     }
-    const existing = await Vm.attach(workDir).catch(() => undefined);
+    const existing = await Vm.find(workDir);
     if (existing?.isRunning()) {
       throw new Error(`Cannot launch VM "${o.name}": it is already running as pid ${existing.pid} (workDir ${workDir}); stop it first`);
     }
@@ -196,8 +196,33 @@ export class Vm {
 
   /** Finds a machine launched earlier (possibly by another process) from its workDir. */
   static async attach(workDir: string): Promise<Vm> {
+    const vm = await Vm.find(workDir);
+    if (!vm) throw new Error(`Cannot attach to the VM in ${path.resolve(workDir)}: it has no vm.json (it was never launched there)`);
+    return vm;
+  }
+
+  /**
+   * The VM recorded in `workDir`, or undefined when nothing was ever launched there (no vm.json).
+   * A vm.json that cannot be read or parsed is an error naming the file, never "no VM".
+   */
+  static async find(workDir: string): Promise<Vm | undefined> {
     const file = path.join(path.resolve(workDir), "vm.json");
-    const record = JSON.parse(await readFile(file, "utf8")) as VmRecord;
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new Error(`Cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    let record: VmRecord;
+    try {
+      record = JSON.parse(text) as VmRecord;
+    } catch (err) {
+      throw new Error(`Cannot read ${file}: it is not valid JSON (${(err as Error).message}); remove the machine's directory or run the cluster's down command`, { cause: err });
+    }
+    if (typeof record !== "object" || record === null || typeof record.pid !== "number" || typeof record.name !== "string") {
+      throw new Error(`Cannot read ${file}: it is not a VM record (no name and pid); remove the machine's directory or run the cluster's down command`);
+    }
     return new Vm(record);
   }
 
@@ -229,7 +254,7 @@ export class Vm {
 
   /** The console log from byte `fromOffset` (default: all of it). */
   async consoleText(fromOffset = 0): Promise<string> {
-    const fh = await open(this.record.consoleLog, "r").catch(() => undefined);
+    const fh = await openIfExists(this.record.consoleLog);
     if (fh === undefined) return "";
     try {
       const size = (await fh.stat()).size;
@@ -314,6 +339,16 @@ function socketPath(workDir: string): string {
   const p = path.join(workDir, "qmp.sock");
   if (Buffer.byteLength(p) < 100) return p;
   return path.join(os.tmpdir(), `corefleet-qmp-${createHash("sha256").update(workDir).digest("hex").slice(0, 16)}.sock`);
+}
+
+/** Opens `file` for reading, or undefined when it does not exist yet (QEMU creates it when it starts). */
+export async function openIfExists(file: string): Promise<import("node:fs/promises").FileHandle | undefined> {
+  try {
+    return await open(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new Error(`Cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 async function exists(p: string): Promise<boolean> {

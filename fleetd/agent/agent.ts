@@ -128,6 +128,7 @@ export class Agent {
       unsubscribe();
       unLost();
       clearTimeout(this.publishTimer);
+      // Expected: closing a watch fails only while etcd is away, and the stream goes with the client.
       await this.watch?.close().catch(() => undefined);
       this.watch = undefined;
     }
@@ -158,7 +159,12 @@ export class Agent {
   private async register(signal: AbortSignal): Promise<void> {
     // Only the first registration of a run may resume the previous run's lease; a lease lost later
     // is gone for good.
-    const resume = this.firstRegistration ? await this.leaseMemory?.load().catch(() => undefined) : undefined;
+    const resume = this.firstRegistration
+      ? await this.leaseMemory?.load().catch((err: unknown) => {
+          this.emit({ level: "warn", message: `Cannot read the remembered lease: ${(err as Error).message}; registering on a new lease (a duplicate-ID wait is possible until the old one expires)` });
+          return undefined;
+        })
+      : undefined;
     this.firstRegistration = false;
     await this.backoff(
       `Registering machine ${this.session.machineId}`,
@@ -192,6 +198,7 @@ export class Agent {
           onError: (err) => {
             // The watch cannot resume (e.g. compaction): read everything again, keep units running.
             this.emit({ level: "warn", message: `Schedule watch ended (${err.message}); re-reading the schedule` });
+            // Expected: this watch already ended with an error; cancelling it may fail too.
             void this.watch?.close().catch(() => undefined);
             this.followSchedule(signal).then(
               () => this.nudge(),
@@ -361,7 +368,7 @@ export class Agent {
     }
     if (names.length > 0) await this.manager.reload(signal).catch((err: unknown) => this.emit({ level: "error", message: `Cannot reload systemd while leaving: ${(err as Error).message}` }));
     clearTimeout(this.publishTimer);
-    await this.leaseMemory?.clear().catch(() => undefined);
+    await this.leaseMemory?.clear().catch((err: unknown) => this.emit({ level: "warn", message: `Cannot forget the remembered lease: ${(err as Error).message}` }));
     await this.session.leave(signal).catch((err: unknown) => this.emit({ level: "warn", message: `Cannot revoke the lease while leaving: ${(err as Error).message}` }));
   }
 }

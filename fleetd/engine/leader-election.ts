@@ -104,10 +104,12 @@ export class LeaderElection {
           if (signal.aborted) break;
           // Keep campaigning whatever failed: an engine that gives up can leave the cluster leaderless.
           this.emit({ level: "warn", message: `Engine election${isRetriable(err) ? "" : " (unexpected error)"}: ${(err as Error).message}` });
+          // Rejects only when aborted, which ends the loop.
           await delay(this.options.retryMs ?? 1_000, signal).catch(() => undefined);
         }
       }
     } finally {
+      // Expected: closing fails only while etcd is away; the stream goes with the client.
       await watch?.close().catch(() => undefined);
     }
   }
@@ -121,7 +123,9 @@ export class LeaderElection {
     const lease = this.lease;
     this.lease = undefined;
     this.setLeading(false);
-    await lease?.revoke().catch(() => undefined);
+    await lease?.revoke().catch((err: unknown) =>
+      this.emit({ level: "warn", message: `Cannot revoke the engine leader lease: ${(err as Error).message}; another engine takes over when it expires` }),
+    );
   }
 
   /** Stops keepalives without revoking (as a crash would): leadership passes after the TTL. */

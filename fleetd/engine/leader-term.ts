@@ -114,6 +114,8 @@ export class LeaderTerm {
   private async closeWatches(): Promise<void> {
     const w = this.watches;
     this.watches = [];
+    // Expected: closing fails only while etcd is away (the handle already ignores that); any other
+    // failure leaves a watch whose changes this closed term ignores.
     await Promise.all(w.map((h) => h.close().catch(() => undefined)));
   }
 

@@ -131,6 +131,7 @@ export class MachineSession {
       throw err;
     }
     if (!created) {
+      // Expected to be harmless: an unused lease that cannot be revoked expires after its TTL.
       await lease.revoke().catch(() => undefined);
       throw new DuplicateMachineError(this.machine.id);
     }
@@ -252,14 +253,19 @@ export class MachineSession {
     if (!lease) return;
     // Say we are leaving on purpose, so the engine moves our units at once instead of waiting for us
     // to come back; then revoke (presence and states go in one step).
+    let markFailed: Error | undefined;
     await this.store
       .call(
         `mark machine ${this.machine.id} as leaving`,
         (o) => this.store.client.kv.put({ key: Buffer.from(this.store.keys.machine(this.machine.id)), value: Buffer.from(JSON.stringify({ ...this.machine, leaving: true })), lease: lease.id }, o),
         signal,
       )
-      .catch(() => undefined);
+      .catch((err: unknown) => {
+        markFailed = err as Error;
+      });
     await lease.revoke(signal);
+    // Revoked, but without the mark the engine waits machine_loss_grace before moving our units.
+    if (markFailed) throw new Error(`${markFailed.message}; the lease is revoked, but its units move only after machine_loss_grace`, { cause: markFailed });
   }
 
   /** Stops keepalives without revoking (the lease expires after its TTL, as after a crash). */
