@@ -76,8 +76,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** Concurrent API writes per command (keeps 1,000-unit commands fast without flooding fleetd). */
-export const WRITE_CONCURRENCY = 8;
+/**
+ * Concurrent API writes per command. fleetd packs concurrent PUTs into shared etcd transactions
+ * (fleetd/REGISTRY.md), so more in flight means bigger batches; 32 stays far below fleetd's limits.
+ */
+export const WRITE_CONCURRENCY = 32;
 
 /** Global units (`Global=true` in `[X-Fleet]`) are run by every matching agent, never waited for. */
 export function isGlobalUnit(unit: ApiUnit): boolean {
