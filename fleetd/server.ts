@@ -9,7 +9,7 @@
  * running units kept).
  */
 import { readFile } from "node:fs/promises";
-import { networkInterfaces } from "node:os";
+import { availableParallelism, networkInterfaces, totalmem } from "node:os";
 import type { Etcd3 } from "etcd3";
 import { API_UNAVAILABLE_MESSAGE } from "../lib/api/types";
 import { Agent } from "./agent/agent";
@@ -241,6 +241,10 @@ export class FleetServer {
       metadata: { ...this.config.metadata },
       version: this.options.version,
       disableEngine: this.config.disableEngine,
+      capacity: {
+        cpus: this.config.capacityCpus ?? Math.max(1, availableParallelism()) * 1000,
+        memory: this.config.capacityMemory ?? totalmem(),
+      },
     };
   }
 

@@ -1,7 +1,7 @@
 /** list-machines, list-units, list-unit-files: fleet's columns through Go's tabwriter, or JSON. */
 import type { Command } from "commander";
 import type { ApiMachine, ApiUnit, ApiUnitState } from "../../lib/api/types";
-import { parseRequirements, unitHash } from "../../lib/unit";
+import { formatCpus, formatMemory, parseRequirements, parseResources, unitHash } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
@@ -20,8 +20,26 @@ interface ListOpts {
 
 type Column<T> = (item: T, full: boolean) => string;
 
+/** What the units scheduled on each machine need (milli-CPUs, bytes): for the `allocated` field. */
+type Allocation = Map<string, { cpus: number; memory: number }>;
+
+function machineFields(allocation: Allocation): Record<string, Column<ApiMachine>> {
+  return {
+    ...MACHINE_FIELDS,
+    allocated: (m) => {
+      const a = allocation.get(m.id) ?? { cpus: 0, memory: 0 };
+      const cap = m.capacity;
+      return `${formatCpus(a.cpus)}${cap ? ` of ${formatCpus(cap.cpus)}` : ""}, ${formatMemory(a.memory)}${cap ? ` of ${formatMemory(cap.memory)}` : ""}`;
+    },
+  };
+}
+
 const MACHINE_FIELDS: Record<string, Column<ApiMachine>> = {
   machine: (m, full) => machineIdLegend(m.id, full),
+  // corefleet additions (not in the default columns): capacity and what scheduled units take of it.
+  cpus: (m) => (m.capacity ? formatCpus(m.capacity.cpus) : "-"),
+  memory: (m) => (m.capacity ? formatMemory(m.capacity.memory) : "-"),
+  allocated: () => "-",
   ip: (m) => m.primaryIP || "-",
   metadata: (m) => {
     const keys = Object.keys(m.metadata ?? {}).sort();
@@ -101,9 +119,38 @@ async function machineMap(ctx: CommandContext): Promise<Map<string, ApiMachine>>
 export const listMachines: Action<ListOpts> = async (ctx, _args, opts) => {
   const fields = parseFields(opts.fields ?? "machine,ip,metadata", MACHINE_FIELDS);
   const machines = [...(await machineMap(ctx)).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  print(ctx, machines, MACHINE_FIELDS, fields, opts);
+  const allocation: Allocation = fields.includes("allocated") ? await allocationByMachine(ctx) : new Map();
+  print(ctx, machines, machineFields(allocation), fields, opts);
   return 0;
 };
+
+/** Needs of non-global units summed on their target machine, and of global units where they report state. */
+async function allocationByMachine(ctx: CommandContext): Promise<Allocation> {
+  let units: ApiUnit[];
+  let states: ApiUnitState[];
+  try {
+    const api = await ctx.api();
+    [units, states] = await Promise.all([api.listUnits(ctx.signal), api.listUnitStates({}, ctx.signal)]);
+  } catch (err) {
+    throw apiFailure("Error retrieving units for the allocated field from fleet API", err);
+  }
+  const out: Allocation = new Map();
+  const add = (machineId: string, needs: { cpus: number; memory: number }): void => {
+    const a = out.get(machineId) ?? { cpus: 0, memory: 0 };
+    out.set(machineId, { cpus: a.cpus + needs.cpus, memory: a.memory + needs.memory });
+  };
+  const globals = new Map<string, { cpus: number; memory: number }>();
+  for (const u of units) {
+    const needs = parseResources(u.options);
+    if (parseRequirements(u.name, u.options).requirements.global) globals.set(u.name, needs);
+    else if (u.machineID) add(u.machineID, needs);
+  }
+  for (const st of states) {
+    const needs = globals.get(st.name);
+    if (needs !== undefined && st.machineID) add(st.machineID, needs);
+  }
+  return out;
+}
 
 export const listUnits: Action<ListOpts> = async (ctx, _args, opts) => {
   const probe = unitStateFields(new Map());

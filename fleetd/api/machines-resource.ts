@@ -35,5 +35,6 @@ function wireMachine(m: ApiMachine): ApiMachine {
   const out: ApiMachine = { id: m.id };
   if (m.primaryIP) out.primaryIP = m.primaryIP;
   if (m.metadata && Object.keys(m.metadata).length > 0) out.metadata = m.metadata;
+  if (m.capacity) out.capacity = m.capacity;
   return out;
 }

@@ -6,6 +6,7 @@
  */
 import { parse as parseIni } from "ini";
 import { parseGoDuration } from "./duration";
+import { parseCpus, parseMemory } from "../../lib/unit/resources";
 
 /**
  * Default `machine_loss_grace`: a few seconds, so a powered-off machine's units run elsewhere about
@@ -51,6 +52,10 @@ export interface FleetConfig {
   publicIp: string;
   /** `metadata` (default ""): `k=v,k2=v2`, spaces trimmed, last duplicate wins. */
   metadata: Record<string, string>;
+  /** `capacity_cpus` (default "": the host's CPU count, os.cpus()): CPUs this machine offers units, e.g. `3.5`; in milli-CPUs. */
+  capacityCpus: number | undefined;
+  /** `capacity_memory` (default "": the host's memory, os.totalmem()): bytes offered, e.g. `6G` (K/M/G/T, 1024-based). */
+  capacityMemory: number | undefined;
   /** `agent_ttl` (default `30s`, Go duration): TTL of presence and states; also the new leader's grace. */
   agentTtlSeconds: number;
   /**
@@ -178,6 +183,24 @@ const SPECS: Record<string, Spec> = {
   engine_reconcile_interval: { field: "engineReconcileIntervalSeconds", parse: seconds },
   public_ip: { field: "publicIp", parse: str },
   metadata: { field: "metadata", parse: parseMetadata },
+  capacity_cpus: {
+    field: "capacityCpus",
+    parse: (s) => {
+      if (s.value.trim() === "") return undefined;
+      const milli = parseCpus(s.value, true);
+      if (milli === undefined) fail(s, 'expected a number of CPUs such as 4, 3.5 or 500m, or empty for the host\'s CPU count');
+      return milli;
+    },
+  },
+  capacity_memory: {
+    field: "capacityMemory",
+    parse: (s) => {
+      if (s.value.trim() === "") return undefined;
+      const bytes = parseMemory(s.value);
+      if (bytes === undefined || s.value.trim().endsWith("%") || s.value.trim() === "infinity") fail(s, "expected bytes with an optional K, M, G or T suffix such as 6G, or empty for the host's memory");
+      return bytes;
+    },
+  },
   agent_ttl: {
     field: "agentTtlSeconds",
     parse: (s) => {
@@ -242,6 +265,8 @@ export function defaultConfig(): FleetConfig {
     engineReconcileIntervalSeconds: 2,
     publicIp: "",
     metadata: {},
+    capacityCpus: undefined,
+    capacityMemory: undefined,
     agentTtlSeconds: 30,
     machineLossGraceSeconds: DEFAULT_MACHINE_LOSS_GRACE_SECONDS,
     unitsDirectory: "/run/fleet/units",

@@ -202,7 +202,7 @@ export class LeaderTerm {
       if (m) {
         this.holds.seen(id);
         this.inModel.add(id);
-        this.model.setMachine({ id, publicIP: m.publicIP, metadata: this.mirror.metadataOf(id) });
+        this.model.setMachine({ id, publicIP: m.publicIP, metadata: this.mirror.metadataOf(id), ...(validCapacity(m.capacity) ? { capacity: m.capacity } : {}) });
       } else if (this.inModel.delete(id)) {
         if (this.mirror.departed.delete(id)) {
           this.emit({ level: "info", message: `Machine ${id} left the cluster; moving its units` });
@@ -319,4 +319,11 @@ export class LeaderTerm {
       this.onLostLeadership();
     }
   }
+}
+
+/** A capacity record another fleetd wrote is used only when both amounts are non-negative numbers. */
+function validCapacity(c: unknown): c is { cpus: number; memory: number } {
+  if (typeof c !== "object" || c === null) return false;
+  const { cpus, memory } = c as Record<string, unknown>;
+  return typeof cpus === "number" && typeof memory === "number" && cpus >= 0 && memory >= 0;
 }

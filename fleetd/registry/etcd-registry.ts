@@ -220,6 +220,7 @@ export class EtcdRegistry implements Registry {
         const out: ApiMachine = { id: m.id };
         if (m.publicIP) out.primaryIP = m.publicIP;
         if (Object.keys(merged).length > 0) out.metadata = merged;
+        if (m.capacity !== undefined) out.capacity = { cpus: m.capacity.cpus, memory: m.capacity.memory };
         return out;
       })
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -14,6 +14,8 @@ export interface MachineRecord {
   version: string;
   /** The machine does not take part in leader election (`disable_engine`). */
   disableEngine: boolean;
+  /** What the machine offers units (milli-CPUs, bytes): config or host. Absent in records of older fleetd. */
+  capacity?: { cpus: number; memory: number };
   /** Set just before a graceful leave: its units may move at once, no grace for a comeback. */
   leaving?: boolean;
 }

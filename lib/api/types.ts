@@ -66,6 +66,8 @@ export interface ApiMachine {
   id: string;
   primaryIP?: string;
   metadata?: Record<string, string>;
+  /** corefleet addition (fleet's clients ignore it): what the machine offers, milli-CPUs and bytes. */
+  capacity?: { cpus: number; memory: number };
 }
 
 /** `GET /state`. */
