@@ -119,7 +119,7 @@ async function machineMap(ctx: CommandContext): Promise<Map<string, ApiMachine>>
 export const listMachines: Action<ListOpts> = async (ctx, _args, opts) => {
   const fields = parseFields(opts.fields ?? "machine,ip,metadata", MACHINE_FIELDS);
   const machines = [...(await machineMap(ctx)).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const allocation: Allocation = fields.includes("allocated") ? await allocationByMachine(ctx) : new Map();
+  const allocation: Allocation = fields.includes("allocated") ? await allocationByMachine(ctx) : (new Map() as Allocation);
   print(ctx, machines, machineFields(allocation), fields, opts);
   return 0;
 };
