@@ -16,6 +16,7 @@ import { run } from "../../lib/process/run";
 import { filesLayer, writeOciArchive } from "../../image-builder/oci-archive";
 import type { ContainerSpec } from "../../image-builder/profile";
 import { pushImage, readArchiveIndex } from "../../image-builder/push";
+import { resolveImageDigest } from "../../lib/image/image-reference";
 import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const EPOCH = 1735689600;
@@ -96,6 +97,17 @@ describe("image-builder push against a docker-registry on loopback", () => {
     const manifest = JSON.parse(await readFile(path.join(pulled, "blobs/sha256", digest.slice(7)), "utf8")) as { layers: { digest: string }[] };
     const layer = path.join(pulled, "blobs/sha256", manifest.layers[0]?.digest.slice(7) ?? "");
     expect((await run("tar", ["-xzOf", layer, "srv/www/index.html"])).stdout).toBe("version 1\n");
+  });
+
+  it("resolves the pushed tag to the digest the registry serves, and names a tag it does not have", async () => {
+    const file = path.join(dir, "v1.oci.tar");
+    const { digest } = await readArchiveIndex(file);
+    await expect(resolveImageDigest(`127.0.0.1:${registryPort}/app:1`)).resolves.toBe(`127.0.0.1:${registryPort}/app@${digest}`);
+    await expect(resolveImageDigest(`127.0.0.1:${registryPort}/app:9`)).rejects.toThrow(
+      `Cannot resolve image "127.0.0.1:${registryPort}/app:9" (127.0.0.1:${registryPort}/v2/app/manifests/9): the registry has no such tag (manifest unknown); push it first (image-builder push)`,
+    );
+    const closed = await freePort();
+    await expect(resolveImageDigest(`127.0.0.1:${closed}/app:1`)).rejects.toThrow(/ECONNREFUSED.*; is the registry running and reachable from here\?$/);
   });
 
   it("says which reference is missing when a pull names a tag that was never pushed", async () => {
