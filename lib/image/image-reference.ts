@@ -74,7 +74,7 @@ export async function resolveImageDigest(text: string, o: ResolveOptions = {}): 
       host: ref.host, port, method: "HEAD", path: `/v2/${ref.repository}/manifests/${encodeURIComponent(tag)}`,
       headers: { Accept: ACCEPT, Host: ref.registry, Connection: "close" },
       timeout: o.timeoutMs ?? 30_000,
-      ...(socket ? { createConnection: () => socket as never } : {}),
+      ...(socket ? { createConnection: () => socket } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     }, (res) => {
       res.resume();
