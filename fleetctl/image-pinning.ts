@@ -14,11 +14,15 @@ import { connectTunnelHost, forwardThrough } from "./ssh/tunnel";
 /** The `--set` key that names a unit's image (`Environment=image=` in units/web@.service). */
 export const IMAGE_KEY = "image";
 
-/** True when `value` is a registry reference with a tag (or none) but no digest: something to pin. */
+/**
+ * True when `value` names a registry by HOST:PORT (the cluster's) with a tag (or none) but no digest:
+ * something to pin. Local names (`localhost/web:2`, podman's own storage) and registries without a
+ * port are sent as they are.
+ */
 export function needsPinning(key: string, value: string): boolean {
   if (key !== IMAGE_KEY) return false;
   const ref = parseImageReference(value);
-  return ref !== undefined && ref.digest === undefined;
+  return ref?.port !== undefined && ref.digest === undefined;
 }
 
 /**
