@@ -8,7 +8,6 @@ import { startE2eCluster, stopE2eCluster, type E2eCluster } from "./helpers/e2e-
 import { dbusUnitManagerScenario } from "./scenarios/dbus-unit-manager";
 import { failureScenario } from "./scenarios/failures";
 import { placementScenario } from "./scenarios/placement";
-import { rolloutScenario } from "./scenarios/rollouts";
 import { webScenario } from "./scenarios/web";
 
 let cluster: E2eCluster | undefined;
@@ -32,7 +31,6 @@ describe.sequential("corefleet on a 3-machine QEMU cluster", () => {
 
   describe("D-Bus unit manager on real systemd", () => dbusUnitManagerScenario(get));
   describe("web@1..3 through fleetctl --tunnel", () => webScenario(get));
-  describe("deploy and scale of web@.service", () => rolloutScenario(get));
   describe("placement on real hosts", () => placementScenario(get));
   describe("failures", () => failureScenario(get));
 });

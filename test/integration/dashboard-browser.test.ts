@@ -4,6 +4,7 @@
  * managers: the page asks for the token, lists machines and units as the API reports them, follows
  * changes live, refuses actions without the token, acts with it, and takes docs/dashboard.png.
  */
+import { availableParallelism, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -68,10 +69,12 @@ describe("dashboard in chromium", () => {
     const machines = await rowTexts(page, "#machines-body tr");
     const apiMachines = await fleet.cluster.registry.listMachines();
     expect(apiMachines.map((m) => m.id)).toEqual([M1, M2, M3]);
-    expect(machines.map(([id, ip, meta, , failed, version, health]) => [id, ip, meta, failed, version, health])).toEqual([
-      [M1.slice(0, 8), apiMachines[0]!.primaryIP, "region=eurole=web", "0", "test", "healthy"],
-      [M2.slice(0, 8), apiMachines[1]!.primaryIP, "region=usrole=web", "0", "test", "healthy"],
-      [M3.slice(0, 8), apiMachines[2]!.primaryIP, "region=eurole=db", "0", "test", "healthy"],
+    // Each fleetd publishes the host's capacity (capacity_cpus/capacity_memory unset).
+    const capacity = `cpus=${availableParallelism() * 1000} memory=${totalmem()}`;
+    expect(machines.map(([id, ip, meta, , failed, cap, version, health]) => [id, ip, meta, failed, cap, version, health])).toEqual([
+      [M1.slice(0, 8), apiMachines[0]!.primaryIP, "region=eurole=web", "0", capacity, "test", "healthy"],
+      [M2.slice(0, 8), apiMachines[1]!.primaryIP, "region=usrole=web", "0", capacity, "test", "healthy"],
+      [M3.slice(0, 8), apiMachines[2]!.primaryIP, "region=eurole=db", "0", capacity, "test", "healthy"],
     ]);
     // Each unit's row shows what the fleet API says about it.
     const api = await fleet.cluster.registry.listUnits();

@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run, type RunResult } from "../../lib/process/run";
@@ -79,7 +79,7 @@ describe("the fleetd process", () => {
         const r = await get(join(dir, "a.sock"), "/fleet/v1/machines");
         return r.status === 200 ? r.body : undefined;
       }, { timeoutMs: 30_000, describe: first.log });
-      expect(JSON.parse(machines)).toEqual({ machines: [{ id: "aaaa1111", primaryIP: "10.1.2.3", metadata: { role: "test" } }] });
+      expect(JSON.parse(machines)).toEqual({ machines: [{ id: "aaaa1111", primaryIP: "10.1.2.3", metadata: { role: "test" }, capacity: { cpus: availableParallelism() * 1000, memory: totalmem() } }] });
       const dupFleetd = (second = startFleetd("aaaa1111", join(dir, "b.sock"), prefix));
       const dup = await waitFor("the duplicate's API to answer", async () => get(join(dir, "b.sock"), "/fleet/v1/units").catch(() => false as const), { timeoutMs: 30_000, describe: dupFleetd.log });
       expect(dup.status).toBe(503);

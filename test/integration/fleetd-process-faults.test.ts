@@ -108,10 +108,10 @@ describe("fleetd processes under reloads and etcd faults", () => {
     const mark = a.log().length;
     const since = (): string => a.log().slice(mark);
     proxy.block();
-    const cutAt = Date.now();
     await waitFor("the server monitor line", () => since().includes(MONITOR_LINE), { timeoutMs: 30_000, describe: a.log });
-    // Not before the TTL (2 s) ran out without a heartbeat.
-    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(2_000);
+    // When it triggers relative to the last heartbeat (TTL) is asserted with a manual clock in
+    // fleetd/server-monitor.test.ts; here the last heartbeat came up to one keepalive period before
+    // the cut, so wall-clock bounds would only measure this machine's load.
     await delay(1_000);
     proxy.unblock();
     await waitFor("aaa to heartbeat again", () => /Server monitor: heartbeat succeeded again/.test(since()), { timeoutMs: 30_000, describe: a.log });

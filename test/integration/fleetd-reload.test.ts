@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryUnitManager } from "../../fleetd/agent/memory-unit-manager";
@@ -46,7 +46,7 @@ describe("SIGHUP reload (in-process server with its API)", () => {
         const r = await get(socket, "/fleet/v1/machines");
         return r.body.includes("ssd") ? r : undefined;
       });
-      expect(JSON.parse(machines.body)).toEqual({ machines: [{ id: "h1", primaryIP: expect.any(String) as string, metadata: { disk: "ssd", zone: "a" } }] });
+      expect(JSON.parse(machines.body)).toEqual({ machines: [{ id: "h1", primaryIP: expect.any(String) as string, metadata: { disk: "ssd", zone: "a" }, capacity: { cpus: availableParallelism() * 1000, memory: totalmem() } }] });
       expect(await unitTable(cluster)).toEqual({ "u.service": "launched@h1" });
       expect(manager.count("stop") + manager.count("unload")).toBe(0);
       expect(manager.running()).toEqual(["u.service"]);

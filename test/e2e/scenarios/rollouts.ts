@@ -2,6 +2,9 @@
  * Operations on the web template (needs web@1..3 running, from the web scenario): a rolling deploy
  * while every instance keeps answering HTTP (at most max-unavailable down at any sampled moment), and
  * scale 3 → 5 → 2 → 3 (web@4/5 cannot be placed: Conflicts=web@*.service on 3 machines).
+ *
+ * Not wired into cluster.test.ts yet: it has never completed on a QEMU cluster (the cluster did not
+ * come up in its only attempt, on an overloaded host); wire it in once a run passes with it.
  */
 import { expect, it } from "vitest";
 import type { E2eCluster } from "../helpers/e2e-cluster";

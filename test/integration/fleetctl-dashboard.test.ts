@@ -1,0 +1,114 @@
+/**
+ * `fleetctl dashboard`: a local port forwarded to a real fleetd serving its API and dashboard (real
+ * etcd, the real CLI in-process), directly to its unix socket and through `--tunnel` (loopback SSH server, direct-tcpip)
+ * to its token-guarded TCP listener. The page, the API and the live feed answer through the forward,
+ * and the TCP listener's credentials still apply.
+ */
+import { writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { utils } from "ssh2";
+import { etcdFixture } from "../helpers/fleet-fixture";
+import { waitFor } from "../helpers/fleet-cluster";
+import { startDashboardCluster, type DashboardCluster } from "./dashboard-harness";
+import { fleetctl, type RunOptions, type RunResult } from "./fleetctl-harness";
+import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+
+const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+describe("fleetctl dashboard", () => {
+  const etcd = etcdFixture();
+  let dc: DashboardCluster;
+  let server: TestSshServer;
+  let identity: string;
+
+  beforeAll(async () => {
+    dc = await startDashboardCluster(etcd(), [M1], {}, "s3cret");
+    const key = utils.generateKeyPairSync("ed25519");
+    identity = join(dc.dir, "id_ed25519");
+    await writeFile(identity, key.private, { mode: 0o600 });
+    server = await startSshServer({ clientPublicKey: key.public, binDir: dc.dir });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await dc?.close();
+  });
+
+  const run = (argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> =>
+    fleetctl(argv, { FLEETCTL_ENDPOINT: `unix://${join(dc.dir, `${M1}.sock`)}`, HOME: dc.dir }, { cwd: dc.dir, ...opts });
+
+  /** Runs `fleetctl dashboard` until `body` is done, then Ctrl-C; returns the run's result. */
+  async function withDashboard(argv: string[], body: (base: string) => Promise<void>): Promise<RunResult> {
+    const port = await freePort();
+    const ctrlC = new AbortController();
+    const done = run([...argv, "dashboard", "--local-port", String(port)], { signal: ctrlC.signal });
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await waitFor("the dashboard's local port to answer", async () => (await fetch(`${base}/`).catch(() => undefined))?.ok);
+      await body(base);
+    } finally {
+      ctrlC.abort();
+    }
+    return done;
+  }
+
+  it("forwards a local port to fleetd's unix socket: the page, the API and the live feed answer", async () => {
+    const r = await withDashboard([], async (base) => {
+      const page = await fetch(`${base}/`);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      expect(await page.text()).toContain("<title>fleet dashboard</title>");
+      const machines = (await (await fetch(`${base}/fleet/v1/machines`)).json()) as { machines: { id: string }[] };
+      expect(machines.machines.map((m) => m.id)).toEqual([M1]);
+      const feed = await fetch(`${base}/dashboard/v1/events`);
+      expect(feed.status).toBe(200);
+      const reader = feed.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value as Uint8Array);
+      expect(first).toContain(M1);
+      await reader.cancel();
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Dashboard of unix://.*${M1}\\.sock at http://127\\.0\\.0\\.1:\\d+/\nPress Ctrl-C to stop\\.\n$`));
+  });
+
+  it("through --tunnel to a token-guarded TCP listener: the URL carries the token, requests without it are refused", async () => {
+    const tcp = { address: dc.url.replace(/\/$/, "") };
+    const tunnel = ["--identity-file", identity, "--known-hosts-file", join(dc.dir, "known_hosts"), "--strict-host-key-checking=false",
+      "--tunnel", `127.0.0.1:${server.port}`, "--endpoint", tcp.address, "--api-token", "s3cret"];
+    const before = server.tcpipChannels;
+    const r = await withDashboard(tunnel, async (base) => {
+      expect(await (await fetch(`${base}/`)).text()).toContain("<title>fleet dashboard</title>");
+      expect((await fetch(`${base}/fleet/v1/machines`)).status).toBe(401);
+      expect((await fetch(`${base}/dashboard/v1/events`)).status).toBe(401);
+      const ok = await fetch(`${base}/fleet/v1/machines`, { headers: { authorization: "Bearer s3cret" } });
+      expect(ok.status).toBe(200);
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Dashboard of ${tcp.address} via 127.0.0.1:${server.port} at http://127.0.0.1:`);
+    expect(r.stdout).toContain("/#token=s3cret\n");
+    expect(server.tcpipChannels).toBeGreaterThan(before);
+  });
+
+  it("says which port it cannot open", async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const r = await run(["dashboard", "--local-port", String(port)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`Cannot open the dashboard on 127.0.0.1:${port}: listen EADDRINUSE`);
+      expect(r.stderr).toContain("choose another --local-port");
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
+  });
+});
