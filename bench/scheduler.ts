@@ -18,6 +18,11 @@
  * --submit api|batch|single: api = one `PUT /units/<name>` with desiredState launched per unit through
  * the real HTTP API (what fleet's Go client and `fleetctl start` do); batch = bulk registry
  * transactions of up to 127 units (no user can do this); single = one registry call per unit.
+ * --resources: resources and spread on. Machines publish capacities of four shapes (2-16 CPUs, 4-32 GiB,
+ * round robin) and metadata zone=z0..z6; every unit asks `[X-Fleet] CPUs=250m`, `Memory=512M`,
+ * `Spread=zone`. Adds placement figures: machines overcommitted (must be 0), zone skew of the
+ * template's instances (max - min per zone; ≤ 1 is even), highest and mean dominant share (max of CPU
+ * and memory allocated / capacity), and units on the fullest machine; they sit under `placement`.
  * The last line is one JSON object (largest size, with every size under `sizes`).
  * BENCH_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine+API process.
  */
@@ -53,8 +58,19 @@ const { values } = parseArgs({
     "data-dir": { type: "string", default: "/dev/shm" },
     submit: { type: "string", default: "batch" },
     timeout: { type: "string", default: "600" },
+    resources: { type: "boolean", default: false },
   },
 });
+const RESOURCES = values.resources === true;
+/** --resources: what each unit asks, and the machines' shapes (milli-CPUs, bytes) and zones. */
+const UNIT_NEEDS = { cpus: 250, memory: 512 * 1024 ** 2 };
+const MACHINE_SHAPES = [
+  { cpus: 4_000, memory: 8 * 1024 ** 3 },
+  { cpus: 8_000, memory: 16 * 1024 ** 3 },
+  { cpus: 2_000, memory: 4 * 1024 ** 3 },
+  { cpus: 16_000, memory: 32 * 1024 ** 3 },
+];
+const ZONES = 7;
 const SUBMIT = values.submit ?? "batch";
 if (!["api", "batch", "single"].includes(SUBMIT)) throw new Error(`--submit ${SUBMIT}: use api, batch or single`);
 const CLIENTS = Number(values.clients);
@@ -196,10 +212,57 @@ interface SizeFigures {
   engine_rss_mb: number;
   agent_process_rss_mb: number;
   agent_rss_kb_per_machine: number;
+  placement?: PlacementFigures;
+}
+
+/** --resources: how the units landed (from the agents' own unit managers). */
+interface PlacementFigures {
+  overcommitted_machines: number;
+  zone_skew: number;
+  zone_min: number;
+  zone_max: number;
+  max_dominant_share: number;
+  mean_dominant_share: number;
+  max_units_on_a_machine: number;
+  min_units_on_a_machine: number;
+}
+
+function placementFigures(agents: readonly { index: number; manager: TimedManager }[]): PlacementFigures {
+  const perZone = new Array<number>(ZONES).fill(0);
+  let overcommitted = 0;
+  let maxShare = 0;
+  let sumShare = 0;
+  let maxUnits = 0;
+  let minUnits = Number.POSITIVE_INFINITY;
+  for (const { index, manager } of agents) {
+    const n = manager.running().filter((name) => name.startsWith("bench@")).length;
+    const cap = MACHINE_SHAPES[index % MACHINE_SHAPES.length]!;
+    const cpus = n * UNIT_NEEDS.cpus;
+    const memory = n * UNIT_NEEDS.memory;
+    if (cpus > cap.cpus || memory > cap.memory) overcommitted++;
+    const share = Math.max(cpus / cap.cpus, memory / cap.memory);
+    maxShare = Math.max(maxShare, share);
+    sumShare += share;
+    maxUnits = Math.max(maxUnits, n);
+    minUnits = Math.min(minUnits, n);
+    perZone[index % ZONES]! += n;
+  }
+  const zoneMin = Math.min(...perZone);
+  const zoneMax = Math.max(...perZone);
+  return {
+    overcommitted_machines: overcommitted,
+    zone_skew: zoneMax - zoneMin,
+    zone_min: zoneMin,
+    zone_max: zoneMax,
+    max_dominant_share: Number(maxShare.toFixed(3)),
+    mean_dominant_share: Number((sumShare / Math.max(1, agents.length)).toFixed(3)),
+    max_units_on_a_machine: maxUnits,
+    min_units_on_a_machine: Number.isFinite(minUnits) ? minUnits : 0,
+  };
 }
 
 async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
-  log(`bench:scheduler: ${UNITS} units on ${MACHINES} machines, ${CLIENTS} shared etcd clients, submit ${SUBMIT} (concurrency ${CONCURRENCY})`);
+  log(`bench:scheduler: ${UNITS} units on ${MACHINES} machines, ${CLIENTS} shared etcd clients, submit ${SUBMIT} (concurrency ${CONCURRENCY})${RESOURCES ? `, resources and spread on (${ZONES} zones)` : ""}`);
   const etcd = await startEtcd({ dataDirParent: DATA_DIR, extraArgs: ["--quota-backend-bytes=8589934592"] });
   log(`etcd data directory under ${DATA_DIR} (${DATA_DIR.startsWith("/dev/shm") ? "tmpfs: measures fleetd, not this disk's fsync" : "on disk"})`);
   const dir = await mkdtemp(join(tmpdir(), "bench-scheduler-"));
@@ -208,7 +271,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
   setMaxListeners(0, controller.signal);
   const clients = Array.from({ length: CLIENTS }, () => createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 }));
   const benchClient = createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 });
-  const agents: { store: CountingStore; manager: TimedManager; done: Promise<void> }[] = [];
+  const agents: { index: number; store: CountingStore; manager: TimedManager; done: Promise<void> }[] = [];
   const startedAt = new Map<string, number>();
   const submittedAt = new Map<string, number>();
   let engine: EngineProcess | undefined;
@@ -231,10 +294,11 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     for (let i = 0; i < MACHINES; i++) {
       const id = `m${String(i).padStart(5, "0")}`;
       const store = new CountingStore(clients[i % CLIENTS]!, `${PREFIX}schedule/${id}/`);
-      const session = new MachineSession(store, { machine: { id, publicIP: `10.${i >> 8}.${i & 255}.1`, metadata: {}, version: "bench", disableEngine: true }, ttlSeconds: TTL });
+      const shape = RESOURCES ? { metadata: { zone: `z${i % ZONES}` }, capacity: { ...MACHINE_SHAPES[i % MACHINE_SHAPES.length]! } } : { metadata: {} };
+      const session = new MachineSession(store, { machine: { id, publicIP: `10.${i >> 8}.${i & 255}.1`, version: "bench", disableEngine: true, ...shape }, ttlSeconds: TTL });
       const manager = new TimedManager(startedAt);
       const agent = new Agent({ session, manager, onEvent: (e) => e.level === "error" && log(`agent ${id}: ${e.message}`) });
-      agents.push({ store, manager, done: agent.run(controller.signal) });
+      agents.push({ index: i, store, manager, done: agent.run(controller.signal) });
     }
     const benchStore = new EtcdStore(benchClient, { prefix: PREFIX, requestTimeoutMs: 30_000 });
     const registry = new EtcdRegistry(benchStore, { isRegistered: () => true });
@@ -272,7 +336,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     });
 
     // 4. Submit, then wait for every unit launched.
-    const text = "[Unit]\nDescription=bench unit %i\n\n[Service]\nExecStart=/bin/sleep infinity\n";
+    const text = `[Unit]\nDescription=bench unit %i\n\n[Service]\nExecStart=/bin/sleep infinity\n${RESOURCES ? `\n[X-Fleet]\nCPUs=${UNIT_NEEDS.cpus}m\nMemory=${UNIT_NEEDS.memory / 1024 ** 2}M\nSpread=zone\n` : ""}`;
     const options = parseUnitFile(text);
     const names = Array.from({ length: UNITS }, (_, i) => `bench@${i}.service`);
     const before = await etcdWriteCounters(etcd.endpoint);
@@ -308,6 +372,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     await new Promise((r) => setTimeout(r, 500)); // let trailing writes land before reading counters
     const after = await etcdWriteCounters(etcd.endpoint);
     const statsAfter = await engine.stats();
+    const placement = RESOURCES ? placementFigures(agents) : undefined;
     const loadLatencies = names.map((n) => startedAt.get(n)! - submittedAt.get(n)!).filter((x) => Number.isFinite(x));
 
     // 5. Idle latency: probe units one at a time into the idle cluster, PUT → StartUnit.
@@ -358,6 +423,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       engine_rss_mb: mb(statsAfter.rssBytes),
       agent_process_rss_mb: mb(benchRss),
       agent_rss_kb_per_machine: Math.round((benchRss - rssBeforeAgents) / 1024 / MACHINES),
+      ...(placement ? { placement } : {}),
     };
     log("");
     log(`submit ${UNITS} units (${SUBMIT}):          ${figures.submit_seconds.toFixed(2)} s`);
@@ -372,6 +438,10 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
     if (SUBMIT === "api") log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine} KB per simulated machine)`);
+    if (placement) {
+      log(`placement (resources + spread):        ${placement.overcommitted_machines} machines overcommitted (target 0); zone skew ${placement.zone_skew} (${placement.zone_min}..${placement.zone_max} per zone, target ≤ 1)`);
+      log(`allocation (dominant share):           max ${placement.max_dominant_share}, mean ${placement.mean_dominant_share}; units per machine ${placement.min_units_on_a_machine}..${placement.max_units_on_a_machine}`);
+    }
     log(JSON.stringify(figures));
     log("");
     return figures;
@@ -402,6 +472,8 @@ async function main(): Promise<void> {
       latency_p50_ms: largest.latency_p50_ms,
       latency_p99_ms: largest.latency_p99_ms,
       engine_rss_mb: largest.engine_rss_mb,
+      resources: RESOURCES,
+      ...(largest.placement ? { placement: largest.placement } : {}),
       sizes,
     }),
   );
