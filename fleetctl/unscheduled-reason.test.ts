@@ -38,5 +38,7 @@ describe("how fleetctl explains an unscheduled unit", () => {
     const none = { summary: "no machines are registered", excludedBy: {}, machines: [], moreMachines: 0, since: "" };
     expect(remedy("x.service", none)).toBe('Start fleetd on at least one machine ("fleetctl list-machines" shows none).');
     expect(remedy("x.service", { ...none, excludedBy: { MachineOf: 2 } })).toMatch(/^Get the unit it must run beside \(MachineOf\) scheduled first/);
+    // Resources counts like the other rules: the remedy is about room, not about metadata.
+    expect(remedy("x.service", { ...none, excludedBy: { MachineMetadata: 1, Resources: 2 } })).toMatch(/^Add a machine with room for it, stop units to free CPU or memory/);
   });
 });

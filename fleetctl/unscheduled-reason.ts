@@ -3,10 +3,8 @@
  * (`unscheduledReason` on a unit, an extension of the fleet API) turned into the message grammar we
  * use everywhere: what, which unit, why, what to do.
  */
-import type { ApiUnit, ApiUnscheduledReason } from "../lib/api/types";
+import { EXCLUSION_RULES, type ApiUnit, type ApiUnscheduledReason } from "../lib/api/types";
 import { machineIdLegend } from "./legend";
-
-const RULE_ORDER = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces"];
 
 /** True when the unit wants a machine (desired loaded/launched), has none, and is not global. */
 export function isUnscheduled(unit: ApiUnit, global: boolean): boolean {
@@ -16,7 +14,7 @@ export function isUnscheduled(unit: ApiUnit, global: boolean): boolean {
 /** The rule that excluded the most machines (ties: check order), or undefined when none did. */
 function mainRule(reason: ApiUnscheduledReason): string | undefined {
   let best: string | undefined;
-  for (const rule of RULE_ORDER) {
+  for (const rule of EXCLUSION_RULES) {
     const n = reason.excludedBy[rule] ?? 0;
     if (n > 0 && (best === undefined || n > (reason.excludedBy[best] ?? 0))) best = rule;
   }
@@ -40,6 +38,8 @@ export function remedy(name: string, reason: ApiUnscheduledReason | undefined): 
       return `Add a machine, or stop the units it conflicts with, ${edit}.`;
     case "Replaces":
       return `Add a machine, or stop the units that replace it, ${edit}.`;
+    case "Resources":
+      return `Add a machine with room for it, stop units to free CPU or memory ("fleetctl list-machines --fields machine,cpus,memory,allocated" shows what is left), raise capacity_cpus / capacity_memory in fleet.conf if the host has more, or lower its CPUs= / Memory= (CPUQuota= / MemoryMax=) and run "fleetctl start --replace ${name}".`;
     default:
       return `Start fleetd on at least one machine ("fleetctl list-machines" shows none).`;
   }

@@ -153,4 +153,21 @@ describe("unscheduled reasons (engine side of invariant 4)", () => {
     expect(reasons.size).toBe(500);
     expect(rounds).toBe(Math.ceil(500 / (EXPLAIN_BUDGET / machines)));
   });
+  it("counts Resources in the record like the other rules, with each machine's room", () => {
+    const model = new SchedulerModel();
+    model.setMachine({ id: "m1", metadata: {}, capacity: { cpus: 2000, memory: 1024 ** 3 } });
+    model.setMachine({ id: "m2", metadata: { role: "web" } });
+    model.setMachine({ id: "m3", metadata: {}, capacity: { cpus: 500, memory: 1024 ** 3 } });
+    model.setUnit(unit("big.service", "CPUs=4"));
+    const reasons = new UnscheduledReasons(keys, () => new Date("2026-01-01T00:00:00Z"));
+    const plan = reasons.plan(model.reconcile().unscheduled, (n) => model.explain(n), 3);
+    const record = writes(plan.groups)["/t/unscheduled/big.service"] as { summary: string; excludedBy: Record<string, number>; machines: { machineID: string; rule: string; detail: string }[] };
+    expect(record.summary).toBe("no machine can run it (3 machines): 3 excluded by Resources");
+    expect(record.excludedBy).toEqual({ Resources: 3 });
+    expect(record.machines.map((m) => [m.machineID, m.rule, m.detail])).toEqual([
+      ["m1", "Resources", "unit needs 4 CPUs, machine has 2 CPUs free of 2 CPUs"],
+      ["m2", "Resources", "machine publishes no capacity (an older fleetd or fleet agent), so it takes no unit with CPU or memory needs"],
+      ["m3", "Resources", "unit needs 4 CPUs, machine has 0.5 CPUs free of 0.5 CPUs"],
+    ]);
+  });
 });

@@ -11,10 +11,10 @@
  * cluster cannot stall placement.
  */
 import type { ApiMachineExclusion } from "../../lib/api/types";
-import { UNSCHEDULED_MACHINES_SHOWN } from "../../lib/api/types";
+import { EXCLUSION_RULES, UNSCHEDULED_MACHINES_SHOWN } from "../../lib/api/types";
 import type { StoredKv } from "../registry/etcd-store";
 import { parseRecord, type Keys, type UnscheduledRecord } from "../registry/keys";
-import type { ExclusionRule, MachineExclusion, UnscheduledUnit } from "../scheduler/types";
+import type { MachineExclusion, UnscheduledUnit } from "../scheduler/types";
 import type { OpGroup } from "./placement-plan";
 
 /** Longest detail kept per machine. */
@@ -26,8 +26,6 @@ const MAX_DETAIL_CHARS = 200;
 export const MAX_RECORD_BYTES = 6 * 1024;
 /** Rule checks (units explained × machines) per pass before the remaining explanations wait a pass. */
 export const EXPLAIN_BUDGET = 100_000;
-
-const RULES: readonly ExclusionRule[] = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces"];
 
 /** What changed, as op groups for the engine's placement transactions. */
 export interface ReasonPlan {
@@ -138,7 +136,7 @@ export class UnscheduledReasons {
 /** The record for a report and its per-machine explanation, bounded in entries and bytes. */
 export function buildRecord(report: UnscheduledUnit, exclusions: readonly MachineExclusion[], since: string): UnscheduledRecord {
   const excludedBy: Record<string, number> = {};
-  for (const rule of RULES) {
+  for (const rule of EXCLUSION_RULES) {
     const n = report.excludedBy[rule];
     if (n !== undefined && n > 0) excludedBy[rule] = n;
   }

@@ -1,8 +1,6 @@
 /** Human-readable summary of why no machine can take a unit. */
 import type { Refusal } from "./cluster-state";
-import type { ExclusionRule } from "./types";
-
-const ORDER: readonly ExclusionRule[] = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces", "Resources", "Spread"];
+import { EXCLUSION_RULES as ORDER } from "../../lib/api/types";
 
 /** e.g. "no machine can run it (3 machines): 2 excluded by MachineMetadata, 1 by Conflicts". */
 export function summarizeRefusal(refusal: Refusal): string {

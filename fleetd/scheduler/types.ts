@@ -1,7 +1,7 @@
 /**
  * Plain-data inputs and outputs of the scheduler. No I/O: the engine feeds these from its etcd model.
  */
-import type { UnitTargetState } from "../../lib/api/types";
+import type { EXCLUSION_RULES, UnitTargetState } from "../../lib/api/types";
 import type { Requirements, ResourceAmounts } from "../../lib/unit/index";
 
 /** A live machine. `metadata` = static (config) merged with dynamic (API) metadata. */
@@ -22,7 +22,7 @@ export interface SchedulerUnit {
 }
 
 /** Why a machine cannot take a unit. */
-export type ExclusionRule = "MachineID" | "MachineMetadata" | "MachineOf" | "Conflicts" | "Replaces" | "Resources" | "Spread";
+export type ExclusionRule = (typeof EXCLUSION_RULES)[number];
 
 /** One machine ruled out for one unit, and why. */
 export interface MachineExclusion {

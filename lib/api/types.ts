@@ -31,10 +31,17 @@ export interface ApiUnit {
   unscheduledReason?: ApiUnscheduledReason;
 }
 
+/**
+ * The scheduler's rules, in the order it checks them (and the order summaries and remedies name them).
+ * Spread is a preference, not a limit: it never leaves a unit without a machine, so it appears in
+ * `fleetctl why` and never in an unscheduled reason's counts.
+ */
+export const EXCLUSION_RULES = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces", "Resources", "Spread"] as const;
+
 /** One machine ruled out for a unit, and the rule that excluded it. */
 export interface ApiMachineExclusion {
   machineID: string;
-  /** MachineID, MachineOf, MachineMetadata, Conflicts or Replaces. */
+  /** One of {@link EXCLUSION_RULES}: MachineID, MachineOf, MachineMetadata, Conflicts, Replaces, Resources. */
   rule: string;
   /** e.g. `unit requires role=db, machine has role=web`. */
   detail: string;

@@ -33,6 +33,12 @@ describe("resource-aware placement across fleetd instances (real etcd)", () => {
     await waitFor(`the leader to explain ${left}`, () => leader?.server.engine?.lastResult()?.unscheduled.some((u) => u.unit === left));
     const why = leader!.server.engine!.explain(left)!;
     expect(why.map((e) => [e.machineId, e.rule]).sort()).toEqual([["m1", "Resources"], ["m2", "Resources"]]);
+    // The recorded reason (P/unscheduled/, what list-unit-files and status show) counts Resources like the other rules.
+    const reason = await waitFor(`the recorded reason of ${left}`, async () => (await cluster.registry.getUnit(left))?.unscheduledReason);
+    expect(reason.summary).toBe("no machine can run it (2 machines): 2 excluded by Resources");
+    expect(reason.excludedBy).toEqual({ Resources: 2 });
+    expect(reason.machines.map((m) => [m.machineID, m.rule])).toEqual([["m1", "Resources"], ["m2", "Resources"]]);
+    expect(reason.machines[0]!.detail).toMatch(/^unit needs 600 MiB of memory, machine has 4\d\d(\.\d+)? MiB free of 1 GiB$/);
   });
 
   it("a unit with MemoryLimit= is placed on a machine that publishes the host's capacity by default", async () => {
