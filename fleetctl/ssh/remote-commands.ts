@@ -13,6 +13,7 @@ import type { Action } from "../commands/action";
 import { parseCount } from "../commands/action";
 import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
+import { machineFullLegend } from "../legend";
 import { isGlobalUnit } from "../unit-lookup";
 import { describeUnscheduled, isUnscheduled } from "../unscheduled-reason";
 import { fdForward } from "./fd-forward";
@@ -96,27 +97,55 @@ async function requireUnit(ctx: CommandContext, arg: string, missing: (name: str
   return unit;
 }
 
-/** Machines a unit runs on: its target, or for a global unit every machine reporting a state for it. */
-async function machinesOf(ctx: CommandContext, unit: ApiUnit): Promise<string[]> {
-  if (!isGlobalUnit(unit)) return unit.machineID ? [unit.machineID] : [];
+/**
+ * Machines a global unit is on: those publishing a state for it (their agents load it; a state goes
+ * with the unload or with the machine's lease), in machine-ID order.
+ */
+async function machinesOfGlobal(ctx: CommandContext, unit: ApiUnit): Promise<string[]> {
   const states = await (await ctx.api()).listUnitStates({ unitName: unit.name }, ctx.signal);
-  return [...new Set(states.map((s) => s.machineID))];
+  return [...new Set(states.filter((s) => s.name === unit.name).map((s) => s.machineID))].sort();
+}
+
+/**
+ * A global unit's status on every machine that has it, each after a header naming the machine; all
+ * machines are shown even when one fails, and the exit code is the first non-zero one.
+ */
+async function statusOfGlobal(ctx: CommandContext, unit: ApiUnit, sshPort: number, separate: () => void): Promise<number> {
+  const machineIDs = await machinesOfGlobal(ctx, unit);
+  if (machineIDs.length === 0) {
+    throw new CliError(`Global unit ${unit.name} is on no machine: no machine matches its [X-Fleet] section, or it is inactive ("fleetctl list-units" shows where units run)`);
+  }
+  const machines = await ctx.machines();
+  let exit = 0;
+  for (const machineID of machineIDs) {
+    separate();
+    ctx.out(`${unit.name} on ${machineFullLegend(machineID, machines.get(machineID), false)}:`);
+    const code = await runOnMachine(ctx, machineID, `systemctl status -l ${shellQuote(unit.name)}`, sshPort);
+    if (ctx.signal.aborted) return code;
+    if (exit === 0) exit = code;
+  }
+  return exit;
 }
 
 export const status: Action<RemoteOpts> = async (ctx, args, opts) => {
   if (args.length === 0) throw new CliError("One or more units must be provided");
   let first = true;
+  const separate = (): void => {
+    if (!first) ctx.out("");
+    first = false;
+  };
   for (const arg of args) {
     const unit = await requireUnit(ctx, arg, (n) => `Unit ${n} does not exist.`);
-    const global = isGlobalUnit(unit);
-    if (isUnscheduled(unit, global)) throw new CliError(describeUnscheduled(unit));
-    if (!global && (unit.currentState ?? "inactive") === "inactive") throw new CliError(`Unit ${unit.name} does not appear to be loaded.`);
-    for (const machineID of await machinesOf(ctx, unit)) {
-      if (!first) ctx.out("");
-      first = false;
-      const code = await runOnMachine(ctx, machineID, `systemctl status -l ${shellQuote(unit.name)}`, opts.sshPort ?? 22);
+    if (isGlobalUnit(unit)) {
+      const code = await statusOfGlobal(ctx, unit, opts.sshPort ?? 22, separate);
       if (code !== 0) throw new ExitCode(code);
+      continue;
     }
+    if (isUnscheduled(unit, false)) throw new CliError(describeUnscheduled(unit));
+    if ((unit.currentState ?? "inactive") === "inactive" || !unit.machineID) throw new CliError(`Unit ${unit.name} does not appear to be loaded.`);
+    separate();
+    const code = await runOnMachine(ctx, unit.machineID, `systemctl status -l ${shellQuote(unit.name)}`, opts.sshPort ?? 22);
+    if (code !== 0) throw new ExitCode(code);
   }
   return 0;
 };

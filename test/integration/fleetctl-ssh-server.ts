@@ -23,7 +23,15 @@ export interface TestSshServer {
 }
 
 /** Starts the server; `clientPublicKey` is the only key accepted (OpenSSH public format). */
-export async function startSshServer(opts: { clientPublicKey: string; binDir: string; hostKey?: string }): Promise<TestSshServer> {
+export async function startSshServer(opts: {
+  clientPublicKey: string;
+  binDir: string;
+  hostKey?: string;
+  /** Loopback address to listen on (default 127.0.0.1), so several servers stand for several machines. */
+  host?: string;
+  /** Port to listen on (default any free one). */
+  port?: number;
+}): Promise<TestSshServer> {
   const host = opts.hostKey ? { private: opts.hostKey, public: "" } : utils.generateKeyPairSync("ed25519");
   const hostParsed = utils.parseKey(host.private);
   if (hostParsed instanceof Error) throw hostParsed;
@@ -128,7 +136,13 @@ export async function startSshServer(opts: { clientPublicKey: string; binDir: st
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   const port = (server.address() as AddressInfo).port;
   return {
     port,
