@@ -86,14 +86,43 @@ export async function shownUnits(page: Page): Promise<string[]> {
   return attributes(page, ROWS, "data-unit");
 }
 
+/*
+ * Every read below happens in one evaluation inside the page, so it sees one rendered frame. Reading
+ * matches one by one (`locator.all()`, then a call per match) races the page's renders: when a render
+ * hides or recycles rows between the two, the later match no longer exists and playwright waits for
+ * it until its 30 s action timeout (the browser suite's "flakiness" after its first test).
+ */
+
+/** What the reads use of a DOM element (the test code is typed without the DOM library). */
+interface PageElement {
+  getAttribute(name: string): string | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+  textContent: string | null;
+  disabled?: boolean;
+}
+
 /** An attribute of every element matching `selector`, in document order. */
 export async function attributes(page: Page, selector: string, name: string): Promise<string[]> {
-  return Promise.all((await page.locator(selector).all()).map(async (l) => (await l.getAttribute(name)) ?? ""));
+  return page.locator(selector).evaluateAll((els, attr) => (els as unknown as PageElement[]).map((e) => e.getAttribute(attr) ?? ""), name);
 }
 
 /** The cell texts of each row matching `selector` (table rows: their `td`s). */
 export async function rowTexts(page: Page, selector: string, cell = "td"): Promise<string[][]> {
-  return Promise.all((await page.locator(selector).all()).map((l) => l.locator(cell).allTextContents()));
+  return page.locator(selector).evaluateAll((els, c) => (els as unknown as PageElement[]).map((e) => [...e.querySelectorAll(c)].map((x) => x.textContent ?? "")), cell);
+}
+
+/** Whether each element matching `selector` is disabled, in document order. */
+export async function disabledStates(page: Page, selector: string): Promise<boolean[]> {
+  return page.locator(selector).evaluateAll((els) => (els as unknown as PageElement[]).map((e) => e.disabled === true));
+}
+
+/** Back to the unfiltered, grouped table with no unit selected (each test starts from there). */
+export async function resetView(page: Page): Promise<void> {
+  if (!page.url().startsWith("http")) return;
+  if ((await page.inputValue("#filter")) !== "") await page.fill("#filter", "");
+  if ((await page.inputValue("#state-filter")) !== "") await page.selectOption("#state-filter", "");
+  await page.setChecked("#group", true);
+  if (await page.isVisible("#detail")) await page.click("#detail-close");
 }
 
 /** The text of a unit's row cells: [name, machine, desired, current, systemd, revision, reason]. */
