@@ -13,6 +13,7 @@
  */
 import { ClusterState } from "./cluster-state";
 import { Pass } from "./reconcile-pass";
+import { countMovable, nextMove, type RebalancePlan } from "./rebalance";
 import { sameSchedulingInputs, toUnitRecord } from "./records";
 import { RetryTracker } from "./retry-tracker";
 import type { MachineExclusion, MachineVerdict, ReconcileResult, SchedulerMachine, SchedulerUnit } from "./types";
@@ -150,6 +151,23 @@ export class SchedulerModel {
   why(name: string): MachineVerdict[] | undefined {
     const unit = this.state.units.get(name);
     return unit === undefined ? undefined : this.state.evaluate(unit);
+  }
+
+  /**
+   * `fleetctl rebalance`: up to `maxMoves` moves of placed units onto less loaded (or better spread)
+   * machines, each applied to the model before the next is chosen (see ./rebalance.ts). The engine
+   * never calls this on its own.
+   */
+  rebalance(maxMoves: number): RebalancePlan {
+    const considered = countMovable(this.state);
+    const moves: RebalancePlan["moves"] = [];
+    while (moves.length < maxMoves) {
+      const move = nextMove(this.state);
+      if (move === undefined) break;
+      moves.push(move);
+      this.setPlacement(move.unit, move.to);
+    }
+    return { moves, considered };
   }
 
   // ---- Deciding ----
