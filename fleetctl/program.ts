@@ -14,7 +14,9 @@ import { registerHistory } from "./commands/history";
 import { registerInspect } from "./commands/inspect";
 import { registerLifecycle } from "./commands/lifecycle";
 import { registerListings } from "./commands/listings";
+import { registerRebalance } from "./commands/rebalance";
 import { registerScale } from "./commands/scale";
+import { registerWhy } from "./commands/why";
 import type { Action } from "./commands/action";
 import type { CliIO, CommandContext, FleetApi } from "./context";
 import { GLOBAL_FLAG_HELP, resolveGlobals, type GlobalOptions } from "./global-options";
@@ -157,6 +159,8 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
   registerScale(program, bind);
   registerDeploy(program, bind);
   registerHistory(program, bind);
+  registerWhy(program, bind);
+  registerRebalance(program, bind);
   for (const r of deps.registrars ?? []) r(program, bind);
   return program;
 }

@@ -18,6 +18,7 @@ import type { UnitManager } from "./agent/unit-manager";
 import type { FleetConfig } from "./config/config";
 import { DeployController } from "./deploy/deploy-controller";
 import { DeployOperations } from "./deploy/deploy-operations";
+import { SchedulerOperations } from "./engine/scheduler-operations";
 import { Engine } from "./engine/engine";
 import { LeaderElection } from "./engine/leader-election";
 import { EtcdRegistry } from "./registry/etcd-registry";
@@ -60,6 +61,7 @@ interface ApiWiring {
   version: string;
   registry: Registry;
   operations: () => DeployOperations;
+  scheduler: () => SchedulerOperations;
   /** The current etcd store (follows reconnects), for the dashboard's watches. */
   store: () => EtcdStore;
   machineId: string;
@@ -68,7 +70,7 @@ interface ApiWiring {
   emit: (e: ServerEvent) => void;
 }
 
-async function startApi({ config, version, registry, operations, store, machineId, env, pid, emit }: ApiWiring): Promise<ApiHandle> {
+async function startApi({ config, version, registry, operations, scheduler, store, machineId, env, pid, emit }: ApiWiring): Promise<ApiHandle> {
   const api = await import("./api/index");
   const { ClusterFeed, createDashboardRoutes } = await import("./dashboard/index");
   const feed = new ClusterFeed({ store, onWarning: (message) => emit({ source: "api", level: "warn", message }) });
@@ -78,6 +80,10 @@ async function startApi({ config, version, registry, operations, store, machineI
       getDeployment: (t, s) => operations().getDeployment(t, s),
       deploy: (t, r, s) => operations().deploy(t, r, s),
       scale: (t, r, s) => operations().scale(t, r, s),
+    }),
+    scheduler: api.schedulerBackend({
+      why: (u, s) => scheduler().why(u, s),
+      rebalance: (r, s) => scheduler().rebalance(r, s),
     }),
     version,
     tokenLimit: config.tokenLimit,
@@ -161,6 +167,8 @@ export class FleetServer {
   private registry!: EtcdRegistry;
   /** Scale and rolling deployments for the API (follows reconnects like the registry). */
   private operations!: DeployOperations;
+  /** `why` and `rebalance` for the API, and the automatic rebalance (follows reconnects too). */
+  private scheduler!: SchedulerOperations;
   private components: AbortController | undefined;
   private tasks: Promise<void>[] = [];
   private api: ApiHandle | undefined;
@@ -201,6 +209,7 @@ export class FleetServer {
         version: options.version,
         registry: server.registryView(),
         operations: () => server.operations,
+        scheduler: () => server.scheduler,
         store: () => server.conn.store,
         machineId,
         env: options.env ?? process.env,
@@ -264,6 +273,7 @@ export class FleetServer {
     this.conn = { client, store, session, key: connectionKey(c, this.machineId) };
     this.registry = new EtcdRegistry(store, { isRegistered: () => session.registered });
     this.operations = new DeployOperations(store);
+    this.scheduler = new SchedulerOperations(store);
   }
 
   private startComponents(): void {
@@ -299,8 +309,23 @@ export class FleetServer {
         const deploys = new DeployController({ store: this.conn.store, leadership, onEvent: (e) => this.emit("engine", e.level, e.message) });
         this.tasks.push(deploys.run(signal).catch(fail("Deploy controller")));
       }
+      if (c.rebalanceIntervalSeconds > 0) this.tasks.push(this.autoRebalance(c.rebalanceIntervalSeconds * 1000, c.rebalanceMaxMoves, signal).catch(fail("Automatic rebalance")));
     } else {
       this.engine = undefined;
+    }
+  }
+
+  /** `rebalance_interval`: while this fleetd's engine leads, a rebalance within `rebalance_max_moves` every interval. */
+  private async autoRebalance(intervalMs: number, maxMoves: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await systemClock.sleep(intervalMs, signal).catch(() => undefined);
+      if (signal.aborted || !this.engine?.isLeader) continue;
+      try {
+        const plan = await this.scheduler.rebalance({ maxMoves }, signal);
+        for (const m of plan.moves) this.emit("engine", m.outcome === "moved" ? "info" : "warn", `Rebalance: ${m.unit} from ${m.from} to ${m.to} (${m.reason}): ${m.outcome ?? "planned"}`);
+      } catch (err) {
+        if (!signal.aborted) this.emit("engine", "warn", `Automatic rebalance failed: ${(err as Error).message}; trying again in ${intervalMs / 1000} s`);
+      }
     }
   }
 

@@ -13,3 +13,4 @@ export {
 } from "./backend";
 export { registryBackend } from "./registry-backend";
 export { operationsBackend, type OperationsBackend } from "./operations-backend";
+export { schedulerBackend, type SchedulerBackend } from "./scheduler-resource";

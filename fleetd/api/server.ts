@@ -18,6 +18,7 @@ import { bindListener, type ApiListenerSpec, type BoundListener } from "./listen
 import { machines } from "./machines-resource";
 import type { OperationsBackend } from "./operations-backend";
 import { deploymentItem, scaleItem } from "./operations-resource";
+import { rebalance, whyItem, type SchedulerBackend } from "./scheduler-resource";
 import { listStates, stateItem } from "./state-resource";
 import { listUnits, unitItem, type ResourceContext } from "./units-resource";
 
@@ -27,6 +28,8 @@ export interface ApiServerOptions {
   version: string;
   /** Scale and rolling deployments (`/scale/…`, `/deployments/…`); absent = those paths answer 404. */
   operations?: OperationsBackend;
+  /** `fleetctl why` and `fleetctl rebalance` (`/why/…`, `/rebalance`); absent = those paths answer 404. */
+  scheduler?: SchedulerBackend;
   /** Default page size of list responses (fleet's `token_limit`, default 100). */
   tokenLimit?: number;
   /** Called with every request that failed with a 5xx, for fleetd's log (libraries do not log). */
@@ -109,6 +112,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       case "deployments":
         if (item === undefined) break;
         await deploymentItem(ctx, options.operations, item);
+        return;
+      case "why":
+        if (item === undefined) break;
+        await whyItem(ctx, options.scheduler, item);
+        return;
+      case "rebalance":
+        if (item !== undefined) break;
+        await rebalance(ctx, options.scheduler);
         return;
     }
     throw new HttpError(404, `no such resource: ${path}`);

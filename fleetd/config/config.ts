@@ -67,6 +67,13 @@ export interface FleetConfig {
    * A machine that is really gone (powered off) has its units moved after about agent_ttl + this.
    */
   machineLossGraceSeconds: number;
+  /**
+   * `rebalance_interval` (default `0`: never, Go duration): how often the leading engine's fleetd runs
+   * `fleetctl rebalance --max-moves <rebalance_max_moves>` on its own. Off unless set.
+   */
+  rebalanceIntervalSeconds: number;
+  /** `rebalance_max_moves` (default 1): the disruption budget of each automatic rebalance. */
+  rebalanceMaxMoves: number;
   /** `units_directory` (default `/run/fleet/units`). */
   unitsDirectory: string;
   /** `systemd_user` (default false): use the user's systemd instead of the system one (not supported yet). */
@@ -219,6 +226,16 @@ const SPECS: Record<string, Spec> = {
       return ms / 1000;
     },
   },
+  rebalance_interval: {
+    field: "rebalanceIntervalSeconds",
+    parse: (s) => {
+      if (s.value.trim() === "" || s.value.trim() === "0") return 0;
+      const ms = parseGoDuration(s.value.trim());
+      if (ms === undefined || ms < 1000) fail(s, "expected 0 (never: the default) or a Go duration of at least 1s such as 10m");
+      return ms / 1000;
+    },
+  },
+  rebalance_max_moves: { field: "rebalanceMaxMoves", parse: int(1, 1000) },
   systemd_user: { field: "systemdUser", parse: bool },
   token_limit: { field: "tokenLimit", parse: int(1, 65535) },
   disable_engine: { field: "disableEngine", parse: bool },
@@ -269,6 +286,8 @@ export function defaultConfig(): FleetConfig {
     capacityMemory: undefined,
     agentTtlSeconds: 30,
     machineLossGraceSeconds: DEFAULT_MACHINE_LOSS_GRACE_SECONDS,
+    rebalanceIntervalSeconds: 0,
+    rebalanceMaxMoves: 1,
     unitsDirectory: "/run/fleet/units",
     systemdUser: false,
     tokenLimit: 100,

@@ -22,6 +22,7 @@ import { MachineHolds } from "./machine-holds";
 import { packBatches, planUnit, type OpGroup } from "./placement-plan";
 import type { PlacementWriter } from "./placement-writer";
 import type { ScheduleStore } from "./schedule-store";
+import { validCapacity } from "./snapshot-model";
 import { UnscheduledReasons } from "./unscheduled-reasons";
 
 /** Placement transactions in flight at once. */
@@ -319,11 +320,4 @@ export class LeaderTerm {
       this.onLostLeadership();
     }
   }
-}
-
-/** A capacity record another fleetd wrote is used only when both amounts are non-negative numbers. */
-function validCapacity(c: unknown): c is { cpus: number; memory: number } {
-  if (typeof c !== "object" || c === null) return false;
-  const { cpus, memory } = c as Record<string, unknown>;
-  return typeof cpus === "number" && typeof memory === "number" && cpus >= 0 && memory >= 0;
 }

@@ -20,6 +20,7 @@ import type {
 } from "./types";
 import { API_BASE_PATH } from "./types";
 import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, DeploymentRecord } from "./deploy-types";
+import type { ApiRebalancePlan, ApiRebalanceRequest, ApiWhy } from "./scheduler-types";
 import { StreamSocket } from "./stream-socket";
 
 /** Per-request limit through a tunnel when none is configured: a stuck channel must not hang forever. */
@@ -351,5 +352,15 @@ export class ApiClient {
   /** Extension: a template's revisions and its current or last rollout (`GET /deployments/<template>`). */
   async getDeployment(template: string, signal?: AbortSignal): Promise<DeploymentRecord> {
     return (await this.call<DeploymentRecord>("GET", `deployments/${encodeURIComponent(template)}`, [200], undefined, signal))!;
+  }
+
+  /** Extension: per machine, why the scheduler would or would not put the unit there (`GET /why/<unit>`). */
+  async why(unit: string, signal?: AbortSignal): Promise<ApiWhy> {
+    return (await this.call<ApiWhy>("GET", `why/${encodeURIComponent(unit)}`, [200], undefined, signal))!;
+  }
+
+  /** Extension: moves placed units onto less loaded machines, or plans it with `dryRun` (`POST /rebalance`). */
+  async rebalance(request: ApiRebalanceRequest, signal?: AbortSignal): Promise<ApiRebalancePlan> {
+    return (await this.call<ApiRebalancePlan>("POST", "rebalance", [200], request, signal))!;
   }
 }
