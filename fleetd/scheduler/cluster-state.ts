@@ -8,7 +8,7 @@ import { ConflictHosts } from "./conflict-hosts";
 import { LoadOrder, preferMachine } from "./load-order";
 import { toMachineRecord, type MachineRecord, type UnitRecord } from "./records";
 import { needsNothing, shareAfter } from "./resource-fit";
-import { checkMachine, type ClusterView } from "./rules";
+import { checkMachine, isCircularReplace, type ClusterView } from "./rules";
 import { compareScores, SpreadIndex, type SpreadCounts } from "./spread-index";
 import type { ExclusionRule, MachineExclusion, MachineVerdict, SchedulerMachine } from "./types";
 import type { ResourceAmounts } from "../../lib/unit/index";
@@ -48,6 +48,8 @@ export class ClusterState implements ClusterView {
   /** Placements on machines that are not present, by machine ID. */
   readonly orphans = new Map<string, Set<string>>();
   private readonly conflictHosts = new ConflictHosts();
+  /** Non-global units with Replaces patterns (few): candidates for circular pairs. */
+  private readonly replacers = new Set<string>();
   private readonly byShortId = new Map<string, Set<string>>();
   private readonly byMetadata = new Map<string, Set<string>>();
   private readonly order = new LoadOrder();
@@ -250,11 +252,34 @@ export class ClusterState implements ClusterView {
   /** Indexes a unit's patterns (call when it enters the model). */
   registerUnit(unit: UnitRecord): void {
     for (const glob of unit.conflicts) this.conflictHosts.addUser(glob.pattern, () => this.placedPairs());
+    if (unit.replaces.length > 0 && !unit.global) this.replacers.add(unit.name);
   }
 
   /** Drops a unit's patterns from the indexes (call when it leaves or before it is replaced). */
   unregisterUnit(unit: UnitRecord): void {
     for (const glob of unit.conflicts) this.conflictHosts.removeUser(glob.pattern);
+    this.replacers.delete(unit.name);
+  }
+
+  /** Placed units that form a circular Replaces pair with `unit` (usually none). */
+  placedCircularPartners(unit: UnitRecord): string[] {
+    if (unit.replaces.length === 0) return [];
+    const partners: string[] = [];
+    for (const name of this.replacers) {
+      const other = name === unit.name ? undefined : this.units.get(name);
+      if (other !== undefined && this.placements.has(name) && isCircularReplace(other, unit)) partners.push(name);
+    }
+    return partners.sort();
+  }
+
+  circularPartnerOf(unit: UnitRecord): { name: string; machineId: string } | undefined {
+    const placedSelf = this.placements.has(unit.name);
+    for (const name of this.placedCircularPartners(unit)) {
+      if (placedSelf && unit.name < name) continue;
+      const machineId = this.placements.get(name);
+      if (machineId !== undefined) return { name, machineId };
+    }
+    return undefined;
   }
 
   private *placedPairs(): Generator<readonly [string, string]> {

@@ -148,6 +148,15 @@ function checkRules(world: World, snap: Snapshot): void {
       }
     }
   }
+  // At most one unit of a circular Replaces pair is placed, cluster-wide.
+  const placed = [...snap.placements.keys()];
+  for (const a of placed) {
+    for (const b of placed) {
+      const ra = world.units.get(a)?.requirements.replaces ?? [];
+      const rb = world.units.get(b)?.requirements.replaces ?? [];
+      expect(a !== b && ra.some((p) => globMatch(p, b)) && rb.some((p) => globMatch(p, a)), `circular Replaces pair ${a} and ${b} both placed`).toBe(false);
+    }
+  }
 }
 
 describe.each([false, true])("scheduler invariants under random changes (resources and spread: %s)", (resources) => {

@@ -67,7 +67,8 @@ export class Pass {
       this.pending.delete(name);
       this.refusals.forget(name);
     }
-    if (placedOn !== undefined) worklist.add(name);
+    // A changed unit may now form a circular Replaces pair with placed units: only one may stay.
+    if (placedOn !== undefined) for (const partner of [name, ...this.state.placedCircularPartners(unit)]) worklist.add(partner);
     else if (unit.desiredState !== "inactive") this.pending.add(name);
   }
 

@@ -16,6 +16,12 @@ export interface ClusterView {
   placementOf(name: string): string | undefined;
   /** Whether a global unit is currently on the machine. */
   globalOn(name: string, machineId: string): boolean;
+  /**
+   * A placed unit that `unit` replaces and that replaces `unit` (circular Replaces), which keeps
+   * `unit` off every machine: at most one of such a pair runs. When both are placed (a fleet cluster's
+   * pair from before), the one whose name sorts first stays.
+   */
+  circularPartnerOf(unit: UnitRecord): { name: string; machineId: string } | undefined;
 }
 
 /** Options for {@link checkMachine}. */
@@ -24,7 +30,10 @@ export interface CheckOptions {
   ignoreConflictsWith?: (name: string) => boolean;
 }
 
-/** True when A replaces B and B replaces A: the pair is ignored (and refused at submit time). */
+/**
+ * True when A replaces B and B replaces A. Such a pair never displaces each other; instead only one of
+ * the two runs (see `ClusterView.circularPartnerOf`).
+ */
 export function isCircularReplace(a: UnitRecord, b: UnitRecord): boolean {
   return a.replaces.some((g) => g.match(b.name)) && b.replaces.some((g) => g.match(a.name));
 }
@@ -62,6 +71,14 @@ export function checkMachine(view: ClusterView, machine: MachineRecord, unit: Un
     if (other === undefined || isCircularReplace(other, unit)) continue;
     const glob = other.replaces.find((g) => g.match(unit.name));
     if (glob !== undefined) return { machineId, rule: "Replaces", detail: `"${holder}" on this machine replaces it (pattern "${glob.pattern}")` };
+  }
+  const partner = unit.replaces.length > 0 ? view.circularPartnerOf(unit) : undefined;
+  if (partner !== undefined) {
+    return {
+      machineId,
+      rule: "Replaces",
+      detail: `it and "${partner.name}" (on machine ${partner.machineId}) replace each other (circular Replaces): only one of the two runs, and "${partner.name}" was scheduled first`,
+    };
   }
   const resources = resourceProblem(machine, unit);
   if (resources !== undefined) return { machineId, rule: "Resources", detail: resources };

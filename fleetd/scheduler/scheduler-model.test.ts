@@ -396,13 +396,62 @@ describe("Replaces", () => {
     expect(r.model.explain("old.service")).toEqual([{ machineId: "m1", rule: "Replaces", detail: '"new.service" on this machine replaces it (pattern "old.service")' }]);
   });
 
-  it("ignores circular Replaces (refused at submit time)", () => {
-    const r = schedule({
-      machines: [machine("m1")],
-      units: [unit("a.service", "Replaces=b.service"), unit("b.service", "Replaces=a.service")],
-      placements: { "a.service": "m1", "b.service": "m1" },
-    });
+  const pair = (): SchedulerUnit[] => [unit("a.service", "Replaces=b.service"), unit("b.service", "Replaces=a*.service")];
+  const circularDetail = (partner: string, on: string): string =>
+    `it and "${partner}" (on machine ${on}) replace each other (circular Replaces): only one of the two runs, and "${partner}" was scheduled first`;
+
+  it("runs one unit of a circular Replaces pair: the one placed stays, the other stays unscheduled and says why", () => {
+    const r = schedule({ machines: [machine("m1"), machine("m2")], units: pair(), placements: { "b.service": "m2" } });
     expect(r.decisions).toEqual([]);
+    expect(r.unscheduled).toEqual([{ unit: "a.service", reason: "no machine can run it (2 machines): 2 excluded by Replaces", excludedBy: { Replaces: 2 } }]);
+    expect(r.model.explain("a.service")).toEqual([
+      { machineId: "m1", rule: "Replaces", detail: circularDetail("b.service", "m2") },
+      { machineId: "m2", rule: "Replaces", detail: circularDetail("b.service", "m2") },
+    ]);
+  });
+
+  it("places only the first of a circular pair submitted together", () => {
+    const r = schedule({ machines: [machine("m1"), machine("m2")], units: pair() });
+    expect(brief(r.decisions)).toEqual(["+a.service@m1"]);
+    expect(r.unscheduled.map((u) => u.unit)).toEqual(["b.service"]);
+  });
+
+  it("unschedules one of a circular pair found running together (the name sorting first stays)", () => {
+    const r = schedule({ machines: [machine("m1"), machine("m2")], units: pair(), placements: { "a.service": "m1", "b.service": "m2" } });
+    expect(brief(r.decisions)).toEqual(["-b.service@m2"]);
+    expect(r.decisions[0]?.reason).toBe(`Replaces: ${circularDetail("a.service", "m1")}`);
+    expect(r.model.placementOf("a.service")).toBe("m1");
+  });
+
+  it("closing the circle by changing a running unit leaves only one of the two running", () => {
+    const model = new SchedulerModel();
+    model.setMachine(machine("m1"));
+    model.setMachine(machine("m2"));
+    model.setUnit(unit("a.service", "Replaces=b.service"));
+    model.setUnit(unit("c.service"));
+    expect(brief(model.reconcile().decisions)).toEqual(["+a.service@m1", "+c.service@m2"]);
+    // A unit named b arrives on m2 and does not replace a: both run.
+    model.setUnit(unit("b.service"));
+    expect(brief(model.reconcile().decisions)).toEqual(["+b.service@m2"]);
+    model.setUnit(unit("b.service", "Replaces=a.service"));
+    expect(brief(model.reconcile().decisions)).toEqual(["-b.service@m2"]);
+    expect(model.placementOf("a.service")).toBe("m1");
+  });
+
+  it("schedules the waiting unit of a circular pair once the running one is gone or inactive", () => {
+    const model = new SchedulerModel();
+    model.setMachine(machine("m1"));
+    const [a, b] = pair();
+    model.setUnit(b!);
+    expect(brief(model.reconcile().decisions)).toEqual(["+b.service@m1"]);
+    model.setUnit(a!);
+    expect(model.reconcile().decisions).toEqual([]);
+    model.setUnit({ ...b!, desiredState: "inactive" });
+    expect(brief(model.reconcile().decisions)).toEqual(["-b.service@m1", "+a.service@m1"]);
+    model.setUnit(b!);
+    expect(model.reconcile().decisions).toEqual([]);
+    model.removeUnit("a.service");
+    expect(brief(model.reconcile().decisions)).toEqual(["-a.service@m1", "+b.service@m1"]);
   });
 });
 
