@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { buildUnit } from "../../lib/unit/index";
+import { SchedulerModel } from "./scheduler-model";
+import type { SchedulerUnit } from "./types";
+
+const unit = (name: string, xfleet = "", desiredState: SchedulerUnit["desiredState"] = "launched"): SchedulerUnit => ({ ...buildUnit(name, `[Service]\nExecStart=/bin/true\n[X-Fleet]\n${xfleet}\n`), desiredState });
+const verdicts = (model: SchedulerModel, name: string): string[][] | undefined => model.why(name)?.map((v) => [v.machineId, v.verdict, v.rule ?? "-"]);
+
+describe("why: every rule names the machines it excludes", () => {
+  const model = new SchedulerModel();
+  model.setMachine({ id: "m1", metadata: { role: "web" } });
+  model.setMachine({ id: "m2", metadata: { role: "db" } });
+  model.setMachine({ id: "m3", metadata: { role: "web" } });
+  model.setUnit(unit("db.service", "MachineMetadata=role=db"));
+  model.setUnit(unit("web@1.service", "Conflicts=web@*.service\nMachineMetadata=role=web"));
+  model.setUnit(unit("web@2.service", "Conflicts=web@*.service\nMachineMetadata=role=web"));
+  model.setUnit(unit("agent.service", "MachineOf=db.service"));
+  model.setUnit(unit("pinned.service", "MachineID=m3"));
+  model.setUnit(unit("new.service", "Replaces=old.service\nMachineID=m1"));
+  model.setUnit(unit("old.service"));
+  model.reconcile();
+
+  it("MachineMetadata and the current machine", () => {
+    expect(verdicts(model, "db.service")).toEqual([
+      ["m1", "excluded", "MachineMetadata"],
+      ["m2", "current", "-"],
+      ["m3", "excluded", "MachineMetadata"],
+    ]);
+    expect(model.why("db.service")?.[0]?.detail).toBe("unit requires role=db, machine has role=web");
+  });
+
+  it("Conflicts: the machine holding the other instance", () => {
+    model.setUnit(unit("web@3.service", "Conflicts=web@*.service\nMachineMetadata=role=web"));
+    const v = model.why("web@3.service")!;
+    expect(v.map((x) => x.rule)).toEqual(["Conflicts", "MachineMetadata", "Conflicts"]);
+    expect(v[0]?.detail).toMatch(/^unit conflicts with "web@\d\.service"/);
+    model.removeUnit("web@3.service");
+  });
+
+  it("MachineOf, MachineID, Replaces", () => {
+    expect(verdicts(model, "agent.service")).toEqual([
+      ["m1", "excluded", "MachineOf"],
+      ["m2", "current", "-"],
+      ["m3", "excluded", "MachineOf"],
+    ]);
+    expect(verdicts(model, "pinned.service")).toEqual([
+      ["m1", "excluded", "MachineID"],
+      ["m2", "excluded", "MachineID"],
+      ["m3", "current", "-"],
+    ]);
+    expect(model.placementOf("new.service")).toBe("m1");
+    const old = model.why("old.service")!;
+    expect(old.find((v) => v.machineId === "m1")).toMatchObject({ verdict: "excluded", rule: "Replaces" });
+    expect(old.find((v) => v.machineId === model.placementOf("old.service"))?.verdict).toBe("current");
+  });
+
+  it("an unscheduled unit: the best machine, or every machine excluded", () => {
+    model.setUnit(unit("later.service", "", "inactive"));
+    expect(model.why("later.service")?.filter((v) => v.verdict === "best")).toHaveLength(1);
+    model.setUnit(unit("nowhere.service", "MachineMetadata=role=cache"));
+    model.reconcile();
+    expect(model.why("nowhere.service")?.every((v) => v.verdict === "excluded" && v.rule === "MachineMetadata")).toBe(true);
+    expect(model.why("unknown.service")).toBeUndefined();
+  });
+});
