@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildUnit } from "../../lib/unit/index";
 import { SchedulerModel } from "./scheduler-model";
@@ -61,5 +62,23 @@ describe("why: every rule names the machines it excludes", () => {
     model.reconcile();
     expect(model.why("nowhere.service")?.every((v) => v.verdict === "excluded" && v.rule === "MachineMetadata")).toBe(true);
     expect(model.why("unknown.service")).toBeUndefined();
+  });
+});
+
+describe("the units/worker@.service example (Spread=zone, CPUs=, Memory=)", () => {
+  it("spreads five instances 2/2/1 over three zones and says so in why", () => {
+    const text = readFileSync(new URL("../../units/worker@.service", import.meta.url), "utf8");
+    const model = new SchedulerModel();
+    const zones = { m1: "a", m2: "a", m3: "b", m4: "c" } as const;
+    for (const [id, zone] of Object.entries(zones)) model.setMachine({ id, metadata: { zone }, capacity: { cpus: 2000, memory: 1024 ** 3 } });
+    for (let i = 1; i <= 5; i++) model.setUnit({ ...buildUnit(`worker@${i}.service`, text), desiredState: "launched" });
+    model.reconcile();
+    const perZone: Record<string, number> = { a: 0, b: 0, c: 0 };
+    for (let i = 1; i <= 5; i++) perZone[zones[model.placementOf(`worker@${i}.service`) as keyof typeof zones]]! += 1;
+    expect(Object.values(perZone).sort()).toEqual([1, 2, 2]);
+    model.setUnit({ ...buildUnit("worker@6.service", text), desiredState: "launched" });
+    const v = model.why("worker@6.service")!;
+    expect(v.filter((x) => x.rule === "Spread").length).toBeGreaterThan(0);
+    expect(v.find((x) => x.verdict === "best")).toBeDefined();
   });
 });
