@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiClient } from "../../lib/api/client";
 import { run } from "../../lib/process/run";
 import { submit, unitText, waitFor, type FleetCluster } from "../helpers/fleet-cluster";
 import { fleetFixture } from "../helpers/fleet-fixture";
@@ -152,6 +153,16 @@ describe("fleetctl why / rebalance (built CLI, real fleetds and etcd)", () => {
     expect((await fleetctl(s1, ["rebalance", "--max-moves", "5"])).stdout).toBe("Nothing to move: no move lowers the load or the spread skew\n");
 
     expect(await fleetctl(s1, ["rebalance", "--max-moves", "0"])).toEqual({ code: 1, stdout: "", stderr: "Invalid --max-moves 0: use a whole number from 1 to 1000 (the most units moved)\n" });
+    // The API checks its input too (scripts call it directly).
+    const api = new ApiClient({ endpoint: `unix://${s1}` });
+    try {
+      await expect(api.rebalance({ maxMoves: 0 })).rejects.toMatchObject({ status: 400, message: "invalid max-moves 0: use a whole number from 1 to 1000" });
+      await expect(api.rebalance({ maxMoves: 2, deadlineMs: 10 })).rejects.toMatchObject({ status: 400, message: "invalid deadline 10 ms per move: use from 1 s to 1 h" });
+      await expect(api.why("nope.service")).rejects.toMatchObject({ status: 404, message: "unit nope.service does not exist in the cluster (fleetctl list-unit-files lists the units)" });
+      expect((await api.rebalance({ maxMoves: 3, dryRun: true })).moves).toEqual([]);
+    } finally {
+      api.close();
+    }
   }, 120_000);
   it("rebalance_interval in fleet.conf: the leader's fleetd rebalances on its own, off by default", async () => {
     const auto = { rebalance_interval: "1s", rebalance_max_moves: "1" };
