@@ -207,11 +207,18 @@ export class EtcdStore {
       }));
       handlers.onChanges(changes, Number(res.header.revision));
     });
-    watcher.on("error", (err) => handlers.onError(translateEtcdError(err, `watch ${prefix}`)));
+    // etcd3 drops a watcher it reports an error for (e.g. canceled because its revision was
+    // compacted): cancelling it then waits forever for an answer that never comes, so close() must not.
+    let failed = false;
+    watcher.on("error", (err) => {
+      failed = true;
+      handlers.onError(translateEtcdError(err, `watch ${prefix}`));
+    });
     if (handlers.onDisconnect) watcher.on("disconnected", handlers.onDisconnect);
     if (handlers.onReconnect) watcher.on("connected", handlers.onReconnect);
     return {
       close: async () => {
+        if (failed) return;
         try {
           await watcher.cancel();
         } catch (err) {
