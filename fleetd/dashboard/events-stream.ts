@@ -4,6 +4,10 @@
  * everything (after fleetd re-read etcd). A comment line every `heartbeatMs` keeps proxies and SSH
  * tunnels from closing an idle stream. The browser reads it with `fetch` (so it can send the bearer
  * token in a header; `EventSource` cannot), and reconnects after an error.
+ *
+ * Every event carries an `id:` (the feed's position). A client that reconnects with `Last-Event-ID:`
+ * set to the last one it got receives, as its first event, a `delta` of what changed meanwhile when
+ * the feed can tell, or else a `snapshot`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DashboardDelta, DashboardListenerAuth, DashboardSnapshot } from "../../lib/api/dashboard-types";
@@ -29,7 +33,7 @@ export interface EventsStreamOptions {
 export async function serveEventsStream(req: IncomingMessage, res: ServerResponse, options: EventsStreamOptions): Promise<void> {
   const maxBuffered = options.maxBufferedBytes ?? 32 * 1024 * 1024;
   const done = new AbortController();
-  const send = (event: string, data: unknown): void => {
+  const send = (event: string, data: unknown, id: string): void => {
     if (done.signal.aborted) return;
     if (!res.headersSent) {
       res.writeHead(200, {
@@ -39,18 +43,20 @@ export async function serveEventsStream(req: IncomingMessage, res: ServerRespons
         "X-Content-Type-Options": "nosniff",
       });
     }
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     if (res.writableLength > maxBuffered) done.abort();
   };
+  const lastEventId = req.headers["last-event-id"];
   const unsubscribe = await options.feed.subscribe(
     {
-      snapshot: (view) => {
+      snapshot: (view, id) => {
         const snapshot: DashboardSnapshot = { ...view, listener: options.listener, ...(options.servedBy ? { servedBy: options.servedBy } : {}) };
-        send("snapshot", snapshot);
+        send("snapshot", snapshot, id);
       },
-      delta: (delta: DashboardDelta) => send("delta", delta),
+      delta: (delta: DashboardDelta, id) => send("delta", delta, id),
     },
     options.signal,
+    typeof lastEventId === "string" && lastEventId !== "" ? lastEventId : undefined,
   );
   req.resume();
   const heartbeat = setInterval(() => {

@@ -11,6 +11,8 @@ export interface TcpProxy {
   readonly endpoint: string;
   block(): void;
   unblock(): void;
+  /** Closes every open connection (both sides) at once; the server keeps accepting new ones. */
+  reset(): void;
   /**
    * Drops every packet to and from the proxy's port in the kernel (iptables on lo), as the e2e suite
    * does with tc inside a VM: established connections stall, new SYNs go unanswered and TCP backs off.
@@ -67,6 +69,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     unblock: () => {
       blocked = false;
       for (const s of sockets) s.resume();
+    },
+    reset: () => {
+      for (const s of sockets) s.destroy();
     },
     close: async () => {
       await undrop();

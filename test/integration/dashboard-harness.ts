@@ -7,6 +7,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { DASHBOARD_EVENTS_PATH, type DashboardDelta, type DashboardSnapshot } from "../../lib/api/dashboard-types";
+import { ClusterState } from "../../fleetd/dashboard/web/cluster-state";
+import { readEventStream } from "../../fleetd/dashboard/web/event-stream";
 import type { EtcdInstance } from "../helpers/etcd";
 import { FleetCluster, type FleetInstance, type InstanceOptions } from "../helpers/fleet-cluster";
 
@@ -140,4 +143,59 @@ export async function waitForCell(page: Page, name: string, column: keyof typeof
     .locator(`${ROWS}[data-unit="${name}"] > span:nth-child(${COLUMN[column] + 1})`)
     .filter({ hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) })
     .waitFor({ timeout: timeoutMs });
+}
+
+/** One client of the dashboard feed over HTTP, outside a browser: the page's own reader and model. */
+export interface FeedClient {
+  /** The page's model of the cluster, fed by the events as the page applies them. */
+  readonly state: ClusterState;
+  /** Every event received: its type and id (`snapshot` or `delta`). */
+  readonly events: { event: string; id: string | undefined; data: string }[];
+  /** The id of the last event. */
+  readonly lastId: string | undefined;
+  /** Resolves when the stream ends (rejects on an error other than close()). */
+  readonly done: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens `GET /dashboard/v1/events` with the token (and `Last-Event-ID` when given). */
+export function connectFeed(baseUrl: string, token: string, options: { lastEventId?: string; state?: ClusterState } = {}): FeedClient {
+  const abort = new AbortController();
+  const state = options.state ?? new ClusterState();
+  const events: FeedClient["events"] = [];
+  let lastId: string | undefined;
+  const headers: Record<string, string> = { Authorization: `Bearer ${token}`, ...(options.lastEventId ? { "Last-Event-ID": options.lastEventId } : {}) };
+  const done = readEventStream(
+    new URL(DASHBOARD_EVENTS_PATH, baseUrl).href,
+    headers,
+    {
+      onOpen: () => undefined,
+      onEvent: (event, data, id) => {
+        events.push({ event, id, data });
+        lastId = id;
+        if (event === "snapshot") state.applySnapshot(JSON.parse(data) as DashboardSnapshot);
+        else if (event === "delta") state.applyDelta(JSON.parse(data) as DashboardDelta);
+      },
+    },
+    abort.signal,
+  ).catch((err: unknown) => {
+    if (!abort.signal.aborted) throw err;
+  });
+  return {
+    state,
+    events,
+    get lastId() {
+      return lastId;
+    },
+    done,
+    close: async () => {
+      abort.abort();
+      await done;
+    },
+  };
+}
+
+/** A client's units as a comparable text (sorted by name). */
+export function unitsOf(state: ClusterState): string {
+  return JSON.stringify([...state.units.values()].sort((a, b) => (a.name < b.name ? -1 : 1)));
 }

@@ -1,7 +1,8 @@
 /**
  * Reads fleetd's Server-Sent Events with `fetch` (EventSource cannot send an Authorization header):
  * frames separated by a blank line, `event:` and `data:` fields, comment lines (heartbeats) only
- * prove the connection is alive. Ends when the server closes or the signal aborts.
+ * prove the connection is alive. Ends when the server closes or the signal aborts. Each event's
+ * `id:` is handed on, so the caller can resume with `Last-Event-ID` after a reconnect.
  */
 
 /** The listener refused our credentials (401): the page asks for a token. */
@@ -11,7 +12,7 @@ export class UnauthorizedError extends Error {
 
 export interface StreamHandlers {
   onOpen(): void;
-  onEvent(event: string, data: string): void;
+  onEvent(event: string, data: string, id: string | undefined): void;
 }
 
 /** Nothing (not even a heartbeat) for this long means the connection is dead. */
@@ -55,6 +56,7 @@ export async function readEventStream(url: string, headers: Record<string, strin
 
 function dispatch(frame: string, handlers: StreamHandlers): void {
   let event = "message";
+  let id: string | undefined;
   const data: string[] = [];
   for (const line of frame.split("\n")) {
     if (line.startsWith(":")) continue;
@@ -63,8 +65,9 @@ function dispatch(frame: string, handlers: StreamHandlers): void {
     const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
     if (field === "event") event = value;
     else if (field === "data") data.push(value);
+    else if (field === "id") id = value;
   }
-  if (data.length > 0) handlers.onEvent(event, data.join("\n"));
+  if (data.length > 0) handlers.onEvent(event, data.join("\n"), id);
 }
 
 /** The API's `{"error":{"message"}}` text, or the status line. */

@@ -21,6 +21,8 @@ credentials.adoptFragment(window.location, window.history);
 const collapsed = new Set<string>();
 let openListenerActions = false;
 let connection: AbortController | undefined;
+/** The feed position of the last event applied: a reconnect asks only for what changed since. */
+let lastEventId = "";
 
 const filter = byId<HTMLInputElement>("filter");
 const stateFilter = byId<HTMLSelectElement>("state-filter");
@@ -136,15 +138,16 @@ async function connect(): Promise<void> {
     try {
       await readEventStream(
         EVENTS_URL,
-        credentials.headers(),
+        { ...credentials.headers(), ...(lastEventId ? { "Last-Event-ID": lastEventId } : {}) },
         {
           onOpen: () => {
             backoff = 500;
           },
-          onEvent: (event, data) => {
+          onEvent: (event, data, id) => {
             if (event === "snapshot") state.applySnapshot(JSON.parse(data) as DashboardSnapshot);
-            else if (event === "delta") state.applyDelta(JSON.parse(data) as DashboardDelta);
+            else if (event === "delta" && lastEventId !== "") state.applyDelta(JSON.parse(data) as DashboardDelta);
             else return;
+            lastEventId = id ?? "";
             setStatus("live", `live · revision ${state.revision}`);
             scheduleRender();
           },
