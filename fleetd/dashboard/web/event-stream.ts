@@ -28,7 +28,7 @@ export async function readEventStream(url: string, headers: Record<string, strin
     timer = setTimeout(abort, SILENCE_LIMIT_MS);
   };
   try {
-    const res = await fetch(url, { headers: { ...headers, Accept: "text/event-stream" }, cache: "no-store", signal: watchdog.signal });
+    const res = await fetch(url, { headers: { ...headers, Accept: "text/event-stream" }, signal: watchdog.signal });
     if (res.status === 401) throw new UnauthorizedError(await errorText(res));
     if (!res.ok || !res.body) throw new Error(`the event stream answered ${res.status}: ${await errorText(res)}`);
     handlers.onOpen();
