@@ -5,7 +5,7 @@ import { UNIT_TARGET_STATES } from "../../lib/api/types";
 import type { ApiBackend } from "./backend";
 import { HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
 import { pageOf } from "./paging";
-import { circularReplacesProblem, hasReplaces, isTemplate, sameUnitBody, unitNameProblem, unitOptionsProblem } from "./unit-rules";
+import { isTemplate, unitNameProblem, unitOptionsProblem } from "./unit-rules";
 
 /** What a resource handler gets for one request. */
 export interface ResourceContext {
@@ -106,32 +106,13 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
   }
   const nameProblem = unitNameProblem(su.name);
   if (nameProblem) throw new HttpError(400, nameProblem);
-  if (su.options.length > 0 && !hasReplaces(su.name, su.options)) {
+  if (su.options.length > 0) {
     await putUnitWithOptions(ctx, su);
     return;
   }
+  // No options: a desired-state change of an existing unit (fleetctl load/start/stop/unload).
   const existing = await ctx.backend.getUnit(su.name, ctx.signal);
-  let create = false;
-  if (!existing) {
-    if (su.options.length === 0) throw new HttpError(409, "unit does not exist and options field empty");
-    create = true;
-  } else if (su.options.length > 0) {
-    // Same name, other body: a new version that replaces the old one (fleetctl --replace).
-    create = !sameUnitBody(su.options, existing.options);
-  }
-  if (create) {
-    const problem = unitOptionsProblem(su.name, su.options);
-    if (problem) throw new HttpError(400, problem);
-    const circular = await circularReplacesProblem(su.name, su.options, () => ctx.backend.listUnits(ctx.signal));
-    if (circular) throw new HttpError(400, circular);
-    const desiredState = su.desiredState ?? "inactive";
-    if (isTemplate(su.name) && desiredState !== "inactive") {
-      throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
-    }
-    await ctx.backend.createUnit({ name: su.name, options: su.options, desiredState }, ctx.signal);
-    sendEmpty(ctx.res, 201);
-    return;
-  }
+  if (!existing) throw new HttpError(409, "unit does not exist and options field empty");
   if (!su.desiredState) throw new HttpError(409, "must provide DesiredState to update existing unit");
   if (isTemplate(su.name) && su.desiredState !== "inactive") {
     throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
@@ -141,9 +122,9 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
 }
 
 /**
- * The common PUT (fleetctl submit/start, fleet's client): options given, no Replaces patterns. Same
- * answers as the general path below, but create-first: the create-only write itself tells whether
- * the unit existed (and with which body), so a new unit costs one (batched) transaction, no read.
+ * A PUT with options (fleetctl submit/start, fleet's client), create-first: the create-only write
+ * itself tells whether the unit existed (and with which body), so a new unit costs one (batched)
+ * transaction, no read. A new body for an existing name replaces it (fleetctl --replace).
  */
 async function putUnitWithOptions(ctx: ResourceContext, su: PutBody): Promise<void> {
   const problem = unitOptionsProblem(su.name, su.options);

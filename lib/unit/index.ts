@@ -8,8 +8,8 @@ export {
 export { substituteSpecifiers } from "./specifiers";
 export { compileGlob, globMatch, hasGlobMeta, type Glob } from "./glob";
 export {
-  X_FLEET_SECTION, emptyRequirements, findCircularReplaces, parseMultiValue, parseRequirements, validateRequirements,
-  type ParsedRequirements, type ReplacesEntry, type Requirements,
+  X_FLEET_SECTION, emptyRequirements, parseMultiValue, parseRequirements, validateRequirements,
+  type ParsedRequirements, type Requirements,
 } from "./requirements";
 export { buildUnit, templateActivationProblem, validateUnit, type Unit } from "./unit";
 export { formatCpus, formatMemory, parseCpus, parseMemory, parseResources, type ParsedResources, type ResourceAmounts } from "./resources";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { UnitOption } from "../api/types";
-import { findCircularReplaces, parseMultiValue, parseRequirements, validateRequirements } from "./requirements";
+import { parseMultiValue, parseRequirements, validateRequirements } from "./requirements";
 import { parseUnitFile } from "./unit-file";
 import { UnitValidationError } from "./errors";
 
@@ -128,21 +128,5 @@ describe("validateRequirements (fleet's messages, fleet's order)", () => {
     "MachineOf=a.service\nConflicts=b.service\n", "Replaces=a.service\nMachineMetadata=r=1\n",
   ])("accepts %j", (body) => {
     expect(validateRequirements("x.service", req(body, "x.service"))).toBeUndefined();
-  });
-});
-
-describe("findCircularReplaces", () => {
-  it("refuses A replaces B when B replaces A, naming both", () => {
-    const err = findCircularReplaces({ name: "a.service", replaces: ["b*.service"] }, [
-      { name: "c.service", replaces: ["a.service"] },
-      { name: "b1.service", replaces: ["a.*"] },
-    ]);
-    expect(err?.reason).toBe("circular Replaces between a.service and b1.service");
-  });
-
-  it("accepts one-way replaces and self-matching patterns", () => {
-    expect(findCircularReplaces({ name: "a.service", replaces: ["b.service"] }, [{ name: "b.service", replaces: [] }])).toBeUndefined();
-    expect(findCircularReplaces({ name: "a.service", replaces: ["*.service"] }, [{ name: "a.service", replaces: ["*.service"] }])).toBeUndefined();
-    expect(findCircularReplaces({ name: "a.service", replaces: [] }, [{ name: "b.service", replaces: ["a.service"] }])).toBeUndefined();
   });
 });

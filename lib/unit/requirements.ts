@@ -169,8 +169,8 @@ function unique(values: readonly string[]): string[] {
 
 /**
  * fleet's `ValidateRequirements`, same order and texts. Returns the first problem as a typed error,
- * or `undefined` when the combination is acceptable. Cross-unit rules (circular Replaces, MachineOf
- * cycles) need the other units: see {@link findCircularReplaces}.
+ * or `undefined` when the combination is acceptable. Cross-unit rules need the other units and are the
+ * scheduler's (a circular Replaces pair runs one unit at most, see fleetd/scheduler/README.md).
  */
 export function validateRequirements(unitName: string, requirements: Requirements): UnitValidationError | undefined {
   const problem = requirementsProblem(requirements);
@@ -203,30 +203,5 @@ function requirementsProblem(r: Requirements): string | undefined {
   const badKey = r.spread.find((k) => !/^[A-Za-z0-9_.-]+$/.test(k));
   if (badKey !== undefined) return `invalid Spread key ${JSON.stringify(badKey)}: give machine metadata keys, e.g. Spread=zone`;
   if (r.global && r.spread.length > 0) return "Spread cannot be used with Global";
-  return undefined;
-}
-
-/** A unit name with the `Replaces` patterns it carries (what {@link findCircularReplaces} needs). */
-export interface ReplacesEntry {
-  name: string;
-  replaces: readonly string[];
-}
-
-/**
- * Circular Replaces are refused on purpose: when A replaces B and B replaces A, each placement would
- * evict the other forever (fleet silently ignored the pair, which hid the mistake). Returns the error
- * "circular Replaces between A and B" for the first unit in `others` that `unit` forms a cycle with,
- * or `undefined`. A unit whose own pattern matches its own name is not a cycle (it is ignored).
- */
-export function findCircularReplaces(unit: ReplacesEntry, others: Iterable<ReplacesEntry>): UnitValidationError | undefined {
-  if (unit.replaces.length === 0) return undefined;
-  const mine = unit.replaces.map(compileGlob);
-  for (const other of others) {
-    if (other.name === unit.name || other.replaces.length === 0) continue;
-    if (!mine.some((g) => g.match(other.name))) continue;
-    if (other.replaces.some((p) => compileGlob(p).match(unit.name))) {
-      return new UnitValidationError(unit.name, `circular Replaces between ${unit.name} and ${other.name}`);
-    }
-  }
   return undefined;
 }

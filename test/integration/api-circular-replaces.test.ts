@@ -1,70 +1,67 @@
 /**
- * PUT /units/<name> refuses a unit that would replace, and be replaced by, a unit already in the
- * cluster (the scheduler ignores such pairs, so accepting them would silently not honour Replaces).
- * Real etcd, real EtcdRegistry, real API over a unix socket, the shared API client.
+ * Circular Replaces (A replaces B, B replaces A), as fleet accepted them: PUT /units accepts both, and
+ * at most one of the two ever runs. The one running stays; the other stays unscheduled with the reason
+ * shown by the API and `fleetctl status`, and is scheduled once the first is gone. Real etcd, two
+ * fleetds (engine + agent, in-memory unit managers), the real API over a unix socket and the real CLI.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Etcd3 } from "etcd3";
-import { ApiClient, ApiError } from "../../lib/api/client";
+import { ApiClient } from "../../lib/api/client";
 import { parseUnitFile } from "../../lib/unit";
-import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/api";
-import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
-import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
+import { unitText, waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
-import { unitText } from "../helpers/fleet-cluster";
+import { FleetctlEnv } from "./fleetctl-harness";
 
-describe("PUT /units refuses circular Replaces", () => {
+const M1 = "f1b2c3d4e5f60718293a4b5c6d7e8f91";
+const M2 = "f2b2c3d4e5f60718293a4b5c6d7e8f92";
+
+describe("circular Replaces: both accepted, one runs", () => {
   const etcd = etcdFixture();
-  let client: Etcd3;
-  let api: ApiServer;
-  let dir: string;
+  let env: FleetctlEnv;
   let fleet: ApiClient;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "api-replaces-"));
-    client = createEtcdClient({ endpoints: [etcd().endpoint] });
-    const registry = new EtcdRegistry(new EtcdStore(client, { prefix: "/replaces-test/" }), { isRegistered: () => true });
-    api = createApiServer({ backend: registryBackend(registry), version: "0.1.0" });
-    await api.listen({ kind: "unix", path: join(dir, "fleet.sock") });
-    fleet = new ApiClient({ endpoint: `unix://${join(dir, "fleet.sock")}` });
+    env = await FleetctlEnv.start(etcd(), [M1, M2]);
+    fleet = new ApiClient({ endpoint: `unix://${env.socket}` });
   });
 
   afterAll(async () => {
     fleet?.close();
-    await api?.close();
-    client?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await env?.close();
   });
 
   const put = (name: string, replaces: string[]): Promise<void> =>
     fleet.createUnit({ name, options: parseUnitFile(unitText(replaces.length > 0 ? { Replaces: replaces } : {})), desiredState: "launched" });
+  const running = (): string[] => [M1, M2].flatMap((m) => env.cluster.get(m).manager.running().filter((u) => u === "old.service" || u === "new-1.service"));
 
-  it("accepts a one-way Replaces and refuses the unit that would close the circle, naming both", async () => {
+  it("accepts the unit closing the circle, keeps the running one, and explains why the other waits", async () => {
     await put("old.service", ["new*.service"]);
-    await put("other.service", ["old.service"]);
-    const err = await put("new-1.service", ["old.service"]).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).status).toBe(400);
-    expect((err as ApiError).message).toMatch(/^circular Replaces between new-1\.service and old\.service: .*remove the matching Replaces pattern from one of them/);
-    expect(await fleet.getUnit("new-1.service")).toBeUndefined();
+    await waitFor("old.service running", () => running().join(",") === "old.service", { describe: () => env.cluster.describe() });
+    await put("new-1.service", ["old.service"]);
+    const waiting = await waitFor("new-1.service's unscheduled reason", async () => (await fleet.getUnit("new-1.service"))?.unscheduledReason);
+    expect(waiting.summary).toBe("no machine can run it (2 machines): 2 excluded by Replaces");
+    const where = (await fleet.getUnit("old.service"))?.machineID;
+    const detail = `it and "old.service" (on machine ${where}) replace each other (circular Replaces): only one of the two runs, and "old.service" was scheduled first`;
+    expect(waiting.machines).toEqual([M1, M2].map((machineID) => ({ machineID, rule: "Replaces", detail })));
+    expect(running()).toEqual(["old.service"]);
+    const status = await env.run(["status", "new-1.service"]);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain("Unit new-1.service is not scheduled on any machine: no machine can run it (2 machines): 2 excluded by Replaces\n");
+    expect(status.stderr).toContain("replace each other (circular Replaces)");
   });
 
-  it("refuses replacing a unit's body with one that closes the circle, and keeps the old body", async () => {
-    await put("b.service", []);
-    await put("a.service", ["b.service"]);
-    const before = await fleet.getUnit("b.service");
-    await expect(put("b.service", ["a.service"])).rejects.toThrow(/circular Replaces between b\.service and a\.service/);
-    expect((await fleet.getUnit("b.service"))?.options).toEqual(before?.options);
-  });
-
-  it("does not refuse a unit whose Replaces matches itself or units that do not replace it", async () => {
-    await put("self.service", ["self.service", "other.service"]);
-    expect((await fleet.getUnit("self.service"))?.name).toBe("self.service");
+  it("schedules the waiting unit once the running one is destroyed, and never runs both", async () => {
+    const both: string[][] = [];
+    const sample = setInterval(() => {
+      const now = running();
+      if (now.length > 1) both.push(now);
+    }, 5);
+    try {
+      expect(await fleet.destroyUnit("old.service")).toBe(true);
+      await waitFor("new-1.service running", () => running().join(",") === "new-1.service", { describe: () => env.cluster.describe() });
+    } finally {
+      clearInterval(sample);
+    }
+    expect(both).toEqual([]);
+    expect((await fleet.getUnit("new-1.service"))?.unscheduledReason).toBeUndefined();
   });
 });
