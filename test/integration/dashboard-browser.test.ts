@@ -7,10 +7,11 @@
 import { availableParallelism, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
+import type { DeploymentRecord } from "../../lib/api/deploy-types";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { submit, unitText, waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
-import { apiOptions, attributes, disabledStates, launchBrowser, resetView, rowTexts, shownUnits, startDashboardCluster, unitCells, waitForCell, type DashboardCluster, type TestBrowser } from "./dashboard-harness";
+import { apiOptions, attributes, disabledStates, launchBrowser, resetView, rowTexts, shownUnits, startDashboardCluster, unitCells, waitForCell, waitForText, type DashboardCluster, type TestBrowser } from "./dashboard-harness";
 
 const M1 = "4f1d2c3b5a6978800112233445566771";
 const M2 = "9a8b7c6d5e4f30211223344556677882";
@@ -173,6 +174,60 @@ describe("dashboard in chromium", () => {
     await page.waitForSelector('[data-unit="scratch.service"]', { state: "detached" });
     expect(await page.textContent("#detail-fields")).toBe("statedestroyed");
     await page.click("#detail-close");
+  });
+
+  it("scales and deploys a template with the token, and refuses both without it", async () => {
+    const web = async (): Promise<string[]> => (await fleet.cluster.registry.listUnits()).filter((u) => /^web@\d+\.service$/.test(u.name)).map((u) => u.name);
+    // Without the Authorization header the page's origin gets nothing done (no cookie would help either).
+    const refused = await page.evaluate(async () => {
+      const post = (path: string, body: unknown): Promise<Response> => fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      const scale = await post("fleet/v1/scale/web%40.service", { instances: 1 });
+      const deploy = await post("fleet/v1/deployments/web%40.service", { set: { image: "evil" } });
+      return [scale.status, deploy.status];
+    });
+    expect(refused).toEqual([401, 401]);
+    expect(await web()).toHaveLength(5);
+    // Scale and deploy work on a template in the cluster (here only for this test: a dozen units stay).
+    await submit(fleet.cluster, "web@.service", UNITS[0]![1], "inactive");
+
+    await page.click('[data-unit="web@1.service"]');
+    await page.waitForSelector("#detail-template:not([hidden])");
+    expect(await page.textContent("#template-name")).toBe("web@.service");
+    expect(await page.inputValue("#scale-count")).toBe("5");
+    await page.fill("#scale-count", "6");
+    await page.click("#scale-apply");
+    await waitForText(page, "#template-message", "scale web@.service: 5 → 6 (created web@6.service)");
+    await page.locator('[data-unit="web@6.service"]').waitFor({ state: "attached", timeout: 15_000 });
+    expect(await web()).toHaveLength(6);
+
+    // Bad input is explained, and nothing is sent.
+    await page.fill("#deploy-set", "image");
+    await page.click("#deploy-apply");
+    expect(await page.textContent("#template-message")).toBe('Cannot deploy web@.service: "image" is not KEY=VALUE: write e.g. image=registry.cluster:5000/web:2 (several separated by spaces)');
+    await page.fill("#deploy-set", "image=web:2 tier=blue");
+    await page.click("#deploy-apply");
+    await waitForText(page, "#template-message", "deploy web@.service: revision 2 rolling out to 6 instances");
+    const deployment = async (): Promise<DeploymentRecord> => {
+      const res = await fetch(`${fleet.url}fleet/v1/deployments/web%40.service`, { headers: { Authorization: `Bearer ${fleet.token}` } });
+      return (await res.json()) as DeploymentRecord;
+    };
+    await waitFor("the rollout succeeded", async () => {
+      const d = await deployment();
+      if (d.rollout?.outcome !== "succeeded") throw new Error(d.rollout ? `${d.rollout.phase}: ${d.rollout.message}` : "no rollout");
+      return true;
+    }, { timeoutMs: 45_000 });
+    const body = await fleet.cluster.registry.getUnit("web@3.service");
+    expect(body?.options.filter((o) => o.name === "Environment").map((o) => o.value)).toEqual(expect.arrayContaining(["image=web:2", "tier=blue"]));
+    await waitForCell(page, "web@3.service", "current", "launched", 15_000);
+
+    // Back to five instances (the screenshot shows a dozen units).
+    await page.fill("#scale-count", "5");
+    await page.click("#scale-apply");
+    await page.locator('[data-unit="web@6.service"]').waitFor({ state: "detached", timeout: 15_000 });
+    expect(await web()).toHaveLength(5);
+    await page.click("#detail-close");
+    await fleet.cluster.registry.destroyUnit("web@.service");
+    await page.locator('[data-unit="web@.service"]').waitFor({ state: "detached", timeout: 15_000 });
   });
 
   it("is read-only on an open listener until the operator enables actions", async () => {

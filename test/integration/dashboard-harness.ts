@@ -11,7 +11,7 @@ import { DASHBOARD_EVENTS_PATH, type DashboardDelta, type DashboardSnapshot } fr
 import { ClusterState } from "../../fleetd/dashboard/web/cluster-state";
 import { readEventStream } from "../../fleetd/dashboard/web/event-stream";
 import type { EtcdInstance } from "../helpers/etcd";
-import { FleetCluster, type FleetInstance, type InstanceOptions } from "../helpers/fleet-cluster";
+import { FleetCluster, waitFor, type FleetInstance, type InstanceOptions } from "../helpers/fleet-cluster";
 
 export const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -198,4 +198,17 @@ export function connectFeed(baseUrl: string, token: string, options: { lastEvent
 /** A client's units as a comparable text (sorted by name). */
 export function unitsOf(state: ClusterState): string {
   return JSON.stringify([...state.units.values()].sort((a, b) => (a.name < b.name ? -1 : 1)));
+}
+
+/** Waits until `selector`'s text is `want`; on timeout the error shows the last text seen. */
+export async function waitForText(page: Page, selector: string, want: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(
+    `${selector} to read ${JSON.stringify(want)}`,
+    async () => {
+      const text = await page.textContent(selector);
+      if (text !== want) throw new Error(`it reads ${JSON.stringify(text)}`);
+      return true;
+    },
+    { timeoutMs },
+  );
 }

@@ -2,7 +2,7 @@
 import type { DashboardMachine, DashboardUnit } from "../../../lib/api/dashboard-types";
 import type { Credentials } from "./credentials";
 import { byId, el } from "./dom";
-import { ACTION_VERBS, fetchUnitFile, runUnitAction, type UnitAction } from "./unit-actions";
+import { ACTION_VERBS, fetchUnitFile, parseAssignments, runDeploy, runScale, runUnitAction, type UnitAction } from "./unit-actions";
 
 export class DetailPanel {
   private readonly root = byId("detail");
@@ -12,6 +12,12 @@ export class DetailPanel {
   private fileAbort: AbortController | undefined;
   private armedDestroy = false;
   private actionsAllowed = false;
+  /** The template of the selected instance whose scale/deploy controls are shown. */
+  private template = "";
+  private readonly templateSection = byId("detail-template");
+  private readonly templateMessage = byId("template-message");
+  private readonly scaleCount = byId<HTMLInputElement>("scale-count");
+  private readonly deploySet = byId<HTMLInputElement>("deploy-set");
 
   constructor(
     private readonly credentials: Credentials,
@@ -22,6 +28,8 @@ export class DetailPanel {
       const button = (ev.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
       if (button && !button.disabled) void this.act(button.dataset.action as UnitAction, button);
     });
+    byId("scale-apply").addEventListener("click", () => void this.templateAction("scale"));
+    byId("deploy-apply").addEventListener("click", () => void this.templateAction("deploy"));
   }
 
   get selected(): string {
@@ -40,12 +48,16 @@ export class DetailPanel {
 
   close(): void {
     this.name = "";
+    this.template = "";
     this.fileAbort?.abort();
     this.root.hidden = true;
   }
 
-  /** Redraws the fields from the latest data; `unit` undefined = destroyed meanwhile. */
-  render(unit: DashboardUnit | undefined, machine: DashboardMachine | undefined, actionsAllowed: boolean): void {
+  /**
+   * Redraws the fields from the latest data; `unit` undefined = destroyed meanwhile. `instances`: how
+   * many instances its template has (the scale control starts from it).
+   */
+  render(unit: DashboardUnit | undefined, machine: DashboardMachine | undefined, actionsAllowed: boolean, instances = 0): void {
     if (!this.name) return;
     this.actionsAllowed = actionsAllowed;
     byId("detail-name").textContent = this.name;
@@ -65,6 +77,48 @@ export class DetailPanel {
     for (const b of byId("detail-actions").querySelectorAll<HTMLButtonElement>("button")) {
       b.disabled = !unit || !actionsAllowed;
       b.title = actionsAllowed ? "" : "read-only: enter the API token to act on units";
+    }
+    const template = unit?.template ?? (this.name === "" ? "" : this.template);
+    if (template !== this.template) {
+      this.template = template;
+      this.templateMessage.textContent = "";
+      this.scaleCount.value = String(instances);
+      this.deploySet.value = "";
+    }
+    this.templateSection.hidden = template === "";
+    byId("template-name").textContent = template;
+    for (const b of this.templateSection.querySelectorAll<HTMLButtonElement>("button")) {
+      b.disabled = !actionsAllowed;
+      b.title = actionsAllowed ? "" : "read-only: enter the API token to scale or deploy";
+    }
+  }
+
+  private async templateAction(kind: "scale" | "deploy"): Promise<void> {
+    const template = this.template;
+    if (!this.actionsAllowed || !template) return;
+    const show = (text: string, error = false): void => {
+      if (this.template !== template) return;
+      this.templateMessage.className = error ? "message error" : "message";
+      this.templateMessage.textContent = text;
+    };
+    try {
+      if (kind === "scale") {
+        const n = Number(this.scaleCount.value);
+        if (this.scaleCount.value.trim() === "" || !Number.isInteger(n) || n < 0) throw new Error(`Cannot scale ${template}: "${this.scaleCount.value}" is not an instance count (0, 1, 2, …)`);
+        show(`scale ${template} to ${n}: sending…`);
+        show(await runScale(this.credentials, template, n));
+      } else {
+        let set: Record<string, string>;
+        try {
+          set = parseAssignments(this.deploySet.value);
+        } catch (err) {
+          throw new Error(`Cannot deploy ${template}: ${(err as Error).message}`);
+        }
+        show(`deploy ${template}: sending…`);
+        show(await runDeploy(this.credentials, template, set));
+      }
+    } catch (err) {
+      show((err as Error).message, true);
     }
   }
 

@@ -124,7 +124,9 @@ function render(): void {
   const selected = detail.selected;
   if (selected) {
     const u = state.units.get(selected);
-    detail.render(u, u?.machineID !== undefined ? state.machines.get(u.machineID) : undefined, actionsAllowed());
+    let instances = 0;
+    if (u?.template !== undefined) for (const other of state.units.values()) if (other.template === u.template) instances++;
+    detail.render(u, u?.machineID !== undefined ? state.machines.get(u.machineID) : undefined, actionsAllowed(), instances);
   }
 }
 

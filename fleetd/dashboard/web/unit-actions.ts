@@ -1,8 +1,10 @@
 /**
  * Actions on a unit through fleet's own API, with the bearer token in a header (so a page on another
  * site can never make the browser act: it cannot set that header without a CORS preflight fleetd
- * does not grant). start = desired launched, stop = loaded, unload = inactive, destroy = DELETE.
+ * does not grant). start = desired launched, stop = loaded, unload = inactive, destroy = DELETE; and
+ * on a template: scale (instance count) and deploy (`Environment=KEY=VALUE` assignments, rolling).
  */
+import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest } from "../../../lib/api/deploy-types";
 import type { UnitTargetState } from "../../../lib/api/types";
 import type { Credentials } from "./credentials";
 import { errorText } from "./event-stream";
@@ -42,4 +44,39 @@ export async function fetchUnitFile(credentials: Credentials, name: string, sign
     lines.push(`${o.name}=${o.value}`);
   }
   return lines.join("\n");
+}
+
+/**
+ * `KEY=VALUE` assignments separated by spaces (as `fleetctl deploy --set` takes them one by one).
+ * Throws an Error that says which word is wrong and what to write.
+ */
+export function parseAssignments(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const eq = word.indexOf("=");
+    if (eq <= 0) throw new Error(`"${word}" is not KEY=VALUE: write e.g. image=registry.cluster:5000/web:2 (several separated by spaces)`);
+    out[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  if (Object.keys(out).length === 0) throw new Error("nothing to deploy: write KEY=VALUE (e.g. image=registry.cluster:5000/web:2)");
+  return out;
+}
+
+async function postJson<T>(credentials: Credentials, path: string, body: unknown, what: string): Promise<T> {
+  const res = await fetch(path, { method: "POST", headers: credentials.headers({ "Content-Type": "application/json" }), body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`Cannot ${what}: fleetd answered ${res.status}: ${await errorText(res)}`);
+  return (await res.json()) as T;
+}
+
+/** Creates or destroys instances of `template` to reach `instances` (`POST /fleet/v1/scale/<template>`); says what it did. */
+export async function runScale(credentials: Credentials, template: string, instances: number): Promise<string> {
+  const plan = await postJson<ApiScalePlan>(credentials, `fleet/v1/scale/${encodeURIComponent(template)}`, { instances } satisfies ApiScaleRequest, `scale ${template} to ${instances}`);
+  const changes = [...(plan.create.length ? [`created ${plan.create.join(", ")}`] : []), ...(plan.destroy.length ? [`destroyed ${plan.destroy.join(", ")}`] : [])];
+  return `scale ${template}: ${plan.from} → ${plan.to}${changes.length ? ` (${changes.join("; ")})` : " (nothing to do)"}`;
+}
+
+/** Starts a rolling deployment of `template` with `Environment=` assignments (`POST /fleet/v1/deployments/<template>`). */
+export async function runDeploy(credentials: Credentials, template: string, set: Record<string, string>): Promise<string> {
+  const plan = await postJson<ApiDeployPlan>(credentials, `fleet/v1/deployments/${encodeURIComponent(template)}`, { set } satisfies ApiDeployRequest, `deploy ${template}`);
+  if (plan.instances.length === 0) return `deploy ${template}: revision ${plan.revision}, every instance already runs it`;
+  return `deploy ${template}: revision ${plan.revision} rolling out to ${plan.instances.length} instance${plan.instances.length === 1 ? "" : "s"}`;
 }
