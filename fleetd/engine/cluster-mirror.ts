@@ -138,3 +138,10 @@ export class ClusterMirror {
     else this.placements.set(name, machine);
   }
 }
+
+/** A capacity record another fleetd wrote is used only when both amounts are non-negative numbers. */
+export function validCapacity(c: unknown): c is { cpus: number; memory: number } {
+  if (typeof c !== "object" || c === null) return false;
+  const { cpus, memory } = c as Record<string, unknown>;
+  return typeof cpus === "number" && typeof memory === "number" && cpus >= 0 && memory >= 0;
+}

@@ -16,13 +16,12 @@ import { isRetriable } from "../registry/errors";
 import type { StoredKv, WatchHandle } from "../registry/etcd-store";
 import { DEFAULT_MAX_TXN_OPS } from "../registry/machine-session";
 import { Waker } from "../common/waker";
-import { ClusterMirror, emptyTouched, mirroredPrefixes, type Touched } from "./cluster-mirror";
+import { ClusterMirror, emptyTouched, mirroredPrefixes, validCapacity, type Touched } from "./cluster-mirror";
 import type { EngineEvent, EngineSettings, EngineStats } from "./engine-options";
 import { MachineHolds } from "./machine-holds";
 import { packBatches, planUnit, type OpGroup } from "./placement-plan";
 import type { PlacementWriter } from "./placement-writer";
 import type { ScheduleStore } from "./schedule-store";
-import { validCapacity } from "./snapshot-model";
 import { UnscheduledReasons } from "./unscheduled-reasons";
 
 /** Placement transactions in flight at once. */

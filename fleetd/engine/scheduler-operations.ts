@@ -12,13 +12,14 @@
  * for (the unit active on its new machine) before the next, so at most one unit is down at a time
  * and a move that does not come up stops the rebalance.
  */
-import type { ICompare, IRequestOp } from "etcd3";
+import type { ICompare } from "etcd3";
 import type { ApiRebalanceMove, ApiRebalancePlan, ApiRebalanceRequest, ApiWhy } from "../../lib/api/scheduler-types";
 import { isTemplate } from "../../lib/unit";
 import type { Clock } from "../../lib/async/clock";
 import { systemClock } from "../../lib/async/clock";
 import type { EtcdStore } from "../registry/etcd-store";
-import { parseRecord, prefixEnd, type ScheduleRecord, type StateRecord } from "../registry/keys";
+import { parseRecord, prefixEnd, type StateRecord } from "../registry/keys";
+import { planUnit } from "./placement-plan";
 import { readSnapshotModel, type SnapshotModel } from "./snapshot-model";
 
 /** Most moves one request may ask for. */
@@ -103,26 +104,20 @@ export class SchedulerOperations {
     return { dryRun, maxMoves, considered: considered ?? 0, moves };
   }
 
-  /** Writes one move like the engine would, guarded by what it was planned from. */
+  /** Writes one move as the engine writes one (`planUnit`), guarded as well by what it was planned from. */
   private async write(snap: SnapshotModel, move: ApiRebalanceMove, signal?: AbortSignal): Promise<boolean> {
     const k = this.store.keys;
-    const unit = snap.mirror.units.get(move.unit);
-    const text = unit === undefined ? undefined : snap.texts.get(unit.record.hash);
-    if (unit === undefined || text === undefined) return false;
-    const record: ScheduleRecord = { hash: unit.record.hash, desiredState: unit.record.desiredState, text };
+    if (snap.mirror.placements.get(move.unit) !== move.from) return false;
+    const group = planUnit(snap.mirror, move.unit, { placement: move.to, machines: [move.to] }, (hash) => snap.texts.get(hash));
+    // No group, or no schedule entry for the new machine (its body is missing): nothing to write.
+    if (group === undefined || !group.ops.some((op) => op.request_put?.key?.toString() === k.schedule(move.to, move.unit))) return false;
     const compare: ICompare[] = [
-      { key: Buffer.from(k.placement(move.unit)), target: "Value", result: "Equal", value: Buffer.from(move.from) },
-      { key: Buffer.from(k.unit(move.unit)), target: "Mod", result: "Equal", mod_revision: unit.modRevision },
+      ...group.compares,
       { key: Buffer.from(k.machine(move.to)), target: "Version", result: "Greater", version: 0 },
       // Nothing placed on (or changed in) the new machine since the plan was made.
       { key: Buffer.from(k.schedule(move.to)), range_end: prefixEnd(k.schedule(move.to)), target: "Mod", result: "Less", mod_revision: snap.revision + 1 },
     ];
-    const success: IRequestOp[] = [
-      { request_put: { key: Buffer.from(k.placement(move.unit)), value: Buffer.from(move.to) } },
-      { request_delete_range: { key: Buffer.from(k.schedule(move.from, move.unit)) } },
-      { request_put: { key: Buffer.from(k.schedule(move.to, move.unit)), value: Buffer.from(JSON.stringify(record)) } },
-    ];
-    const res = await this.store.txn(`move ${move.unit} from ${move.from} to ${move.to}`, { compare, success }, signal);
+    const res = await this.store.txn(`move ${move.unit} from ${move.from} to ${move.to}`, { compare, success: group.ops }, signal);
     return res.succeeded;
   }
 

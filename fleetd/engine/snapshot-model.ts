@@ -10,7 +10,7 @@
 import { parseRequirements, parseUnitFile } from "../../lib/unit";
 import type { ScheduleStore } from "./schedule-store";
 import { SchedulerModel } from "../scheduler/scheduler-model";
-import { ClusterMirror, emptyTouched, mirroredPrefixes } from "./cluster-mirror";
+import { ClusterMirror, emptyTouched, mirroredPrefixes, validCapacity } from "./cluster-mirror";
 
 /** The model, the mirror it was fed from, and the revision of the read. */
 export interface SnapshotModel {
@@ -74,11 +74,4 @@ function bodiesByHash(texts: ReadonlyMap<string, string>): Map<string, ReturnTyp
     }
   }
   return out;
-}
-
-/** A capacity record another fleetd wrote is used only when both amounts are non-negative numbers. */
-export function validCapacity(c: unknown): c is { cpus: number; memory: number } {
-  if (typeof c !== "object" || c === null) return false;
-  const { cpus, memory } = c as Record<string, unknown>;
-  return typeof cpus === "number" && typeof memory === "number" && cpus >= 0 && memory >= 0;
 }
