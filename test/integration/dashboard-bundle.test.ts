@@ -107,7 +107,9 @@ describe("the bundled fleetd's dashboard", () => {
       const r = await get(`${base}/dashboard/v1/events`, { Authorization: `Bearer ${TOKEN}` }, true);
       expect(r.res.statusCode).toBe(200);
       expect(r.res.headers["content-type"]).toBe("text/event-stream; charset=utf-8");
-      const [event, data] = r.body.split("\n");
+      // The first event: "id: <feed>.<seq>", "event: snapshot", "data: <json>" (ids since Last-Event-ID resume).
+      const [id, event, data] = r.body.split("\n");
+      expect(id).toMatch(/^id: \S+$/);
       expect(event).toBe("event: snapshot");
       const s = JSON.parse(data!.slice("data: ".length)) as DashboardSnapshot;
       return s.machines.length === 1 ? s : undefined;
