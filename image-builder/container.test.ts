@@ -13,4 +13,14 @@ describe("container images", () => {
     expect(c.config.Env).toContain("PORT=8080");
     expect(c.rootfs.diff_ids).toEqual(["sha256:ab"]);
   });
+
+  it("adds the files layer's history, the exposed ports and the working directory for an image directory", () => {
+    const c = imageConfig({ name: "web", packages: ["busybox-static"], cmd: ["x"], workdir: "/srv", ports: [80, 8080], files: [{ from: "/a/www", to: "/srv/web" }] }, ["ab", "cd"], 0) as {
+      config: { ExposedPorts: object; WorkingDir: string }; rootfs: { diff_ids: string[] }; history: { created_by: string }[];
+    };
+    expect(c.config.ExposedPorts).toEqual({ "80/tcp": {}, "8080/tcp": {} });
+    expect(c.config.WorkingDir).toBe("/srv");
+    expect(c.rootfs.diff_ids).toEqual(["sha256:ab", "sha256:cd"]);
+    expect(c.history.map((h) => h.created_by)).toEqual(["image-builder container --packages busybox-static", "image-builder container: files /srv/web"]);
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * `npm start` (after scripts/setup.sh and the bundle): builds the image if it is missing, brings up a
- * 3-machine cluster ("default"), starts web@1..3 through fleetctl --tunnel, waits until they are
- * active, and prints `fleetctl list-units` and how to reach the web instances and the cluster.
+ * 3-machine cluster ("default"), starts the cluster registry, builds the web image from units/web/
+ * and pushes it there through an SSH forward, starts web@1..3 through fleetctl --tunnel, waits until
+ * they are active, and prints `fleetctl list-units` and how to reach the web instances and the cluster.
  */
 import { access } from "node:fs/promises";
 import path from "node:path";
@@ -13,6 +14,8 @@ import { downCluster } from "./cluster-down";
 import { loadCluster } from "./cluster-store";
 import { upCluster } from "./cluster-up";
 import { envLines } from "./cluster-env";
+import { buildImageDir, pushToCluster } from "./cluster-images";
+import { REGISTRY_ADDRESS } from "./cluster-registry";
 import { Vm } from "./vm";
 
 const NAME = process.env.COREFLEET_CLUSTER ?? "default";
@@ -52,6 +55,17 @@ async function main(): Promise<void> {
   const spec = await ensureCluster(root, imageDir);
   const via = spec.machines[0];
   if (!via) throw new Error(`Cluster "${NAME}" has no machines`);
+  // build → push → run: the cluster registry, the web image built from units/web/ on this host
+  // (Debian packages, no registry contacted), pushed through an SSH forward via machine 1.
+  say("demo: fleetctl start units/registry.service");
+  await runFleetctl(root, spec, via, ["start", "--no-block", "units/registry.service"], { timeoutMs: 5 * 60_000 });
+  const archive = path.join(repoRoot, "build", "containers", "web.oci.tar");
+  say("demo: npx tsx image-builder/main.ts container units/web");
+  const t0 = Date.now();
+  await buildImageDir(path.join(repoRoot, "units", "web"), archive, { log: say });
+  say(`demo: image-builder push web --to ${REGISTRY_ADDRESS}/web:1 --tunnel`);
+  const pushed = await pushToCluster(root, spec, via, archive, "web:1", { waitMs: 5 * 60_000, log: (l) => say(`demo: ${l}`) });
+  say(`demo: pushed ${pushed.pinned} (build + push ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   say(`demo: fleetctl start ${WEB.map((w) => `units/${w}`).join(" ")}`);
   // --no-block: the wait below polls list-units itself (a blocking start over the tunnel was seen to hang
   // after the units were launched).
@@ -82,6 +96,11 @@ async function main(): Promise<void> {
       "",
       "Web instances (addresses exist only inside the cluster's network namespace):",
       ...spec.machines.map((m) => `  sudo ip netns exec ${spec.netns} node -e 'fetch("http://${m.ip}/").then(r => r.text()).then(console.log)'    # ${m.hostname}`),
+      "",
+      `A new web version (after the eval below): edit units/web/www/index.html, then`,
+      "  npx tsx image-builder/main.ts container units/web",
+      `  npx tsx image-builder/main.ts push web --to ${REGISTRY_ADDRESS}/web:2 --tunnel`,
+      `  node dist/fleetctl.cjs deploy web@.service --set image=${REGISTRY_ADDRESS}/web:2`,
       "",
       "fleetctl against the cluster (SSH tunnel through 127.0.0.1):",
       `  eval "$(npx tsx qemu/main.ts env${NAME === "default" ? "" : ` --name ${NAME}`})"; node dist/fleetctl.cjs list-machines`,

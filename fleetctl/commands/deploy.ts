@@ -10,6 +10,7 @@ import { isTemplate, mangleUnitName } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
+import { pinImageSets } from "../image-pinning";
 import { followRollout } from "../operations/progress";
 import { localFileOf, readLocalUnit } from "../unit-source";
 import type { Action } from "./action";
@@ -80,7 +81,8 @@ export const deploy: Action<RolloutOpts> = async (ctx, args, opts) => {
   const request: ApiDeployRequest = limits(opts);
   const file = await localFileOf(ctx, args[0]!);
   if (file) request.options = [...(await readLocalUnit(ctx, file, template)).options];
-  if (opts.set && opts.set.length > 0) request.set = parseSet(opts.set);
+  // image=HOST:PORT/NAME:TAG is pinned to the digest the registry serves now (fleetctl/image-pinning.ts).
+  if (opts.set && opts.set.length > 0) request.set = await pinImageSets(ctx, parseSet(opts.set));
   if (!file && !request.set) {
     throw new CliError(`Nothing to deploy for ${template}: no local file ${args[0]!} and no --set; give the changed template file (e.g. units/web@.service) or --set KEY=VALUE`);
   }
@@ -141,7 +143,8 @@ export function registerDeploy(program: Command, bind: <O>(a: Action<O>) => (...
       `
 The new body is the local file named by the argument (units/web@.service) when it exists, else the
 template's body in the cluster; --set then sets environment variables in it (the unit uses them as
-\${KEY}). Each instance is switched to the new body on its machine (stop, then start) while at most
+\${KEY}). --set image=HOST:PORT/NAME:TAG is first resolved to HOST:PORT/NAME@sha256:... by asking that
+registry (through the --tunnel host when one is set), so every instance runs the same image. Each instance is switched to the new body on its machine (stop, then start) while at most
 --max-unavailable instances are down; --max-surge first starts extra instances web@surge-R-K.service
 of the new body (make-before-break) where placement allows, and removes them at the end. The first
 instance not active within --deadline stops the rollout and every instance is rolled back. The

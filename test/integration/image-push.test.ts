@@ -16,6 +16,11 @@ import { run } from "../../lib/process/run";
 import { filesLayer, writeOciArchive } from "../../image-builder/oci-archive";
 import type { ContainerSpec } from "../../image-builder/profile";
 import { pushImage, readArchiveIndex } from "../../image-builder/push";
+import { resolveImageDigest } from "../../lib/image/image-reference";
+import { PassThrough } from "node:stream";
+import type { CommandContext } from "../../fleetctl/context";
+import { resolveGlobals } from "../../fleetctl/global-options";
+import { pinImageSets } from "../../fleetctl/image-pinning";
 import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const EPOCH = 1735689600;
@@ -98,6 +103,17 @@ describe("image-builder push against a docker-registry on loopback", () => {
     expect((await run("tar", ["-xzOf", layer, "srv/www/index.html"])).stdout).toBe("version 1\n");
   });
 
+  it("resolves the pushed tag to the digest the registry serves, and names a tag it does not have", async () => {
+    const file = path.join(dir, "v1.oci.tar");
+    const { digest } = await readArchiveIndex(file);
+    await expect(resolveImageDigest(`127.0.0.1:${registryPort}/app:1`)).resolves.toBe(`127.0.0.1:${registryPort}/app@${digest}`);
+    await expect(resolveImageDigest(`127.0.0.1:${registryPort}/app:9`)).rejects.toThrow(
+      `Cannot resolve image "127.0.0.1:${registryPort}/app:9" (127.0.0.1:${registryPort}/v2/app/manifests/9): the registry has no such tag (manifest unknown); push it first (image-builder push)`,
+    );
+    const closed = await freePort();
+    await expect(resolveImageDigest(`127.0.0.1:${closed}/app:1`)).rejects.toThrow(/ECONNREFUSED.*; is the registry running and reachable from here\?$/);
+  });
+
   it("says which reference is missing when a pull names a tag that was never pushed", async () => {
     const r = await run("skopeo", ["inspect", "--tls-verify=false", `docker://127.0.0.1:${registryPort}/app:nope`], { allowFailure: true });
     expect(r.exitCode).not.toBe(0);
@@ -145,6 +161,23 @@ describe("image-builder push against a docker-registry on loopback", () => {
       expect(ssh.tcpipChannels).toBeGreaterThan(before);
       const inspect = await run("skopeo", ["inspect", "--tls-verify=false", `docker://127.0.0.1:${registryPort}/app:2`]);
       expect((JSON.parse(inspect.stdout) as { Digest: string }).Digest).toBe(digest);
+    });
+
+    it("fleetctl pins --set image=TAG to its digest, asking the registry through the --tunnel host", async () => {
+      const { digest } = await readArchiveIndex(path.join(dir, "v2.oci.tar"));
+      const stderr: string[] = [];
+      const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough(), env: {} };
+      const globals = resolveGlobals({ tunnel: `127.0.0.1:${ssh.port}`, identityFile: identity, knownHostsFile: knownHosts }, {});
+      const ctx = { io, globals: () => globals, err: (l: string) => stderr.push(l), signal: new AbortController().signal } as unknown as CommandContext;
+      const before = ssh.tcpipChannels;
+      const sets = await pinImageSets(ctx, { image: `127.0.0.1:${registryPort}/app:2`, other: "x:1" });
+      expect(sets).toEqual({ image: `127.0.0.1:${registryPort}/app@${digest}`, other: "x:1" });
+      expect(ssh.tcpipChannels).toBe(before + 1);
+      expect(stderr).toEqual([`image 127.0.0.1:${registryPort}/app:2 is 127.0.0.1:${registryPort}/app@${digest}`]);
+      await expect(pinImageSets(ctx, { image: `127.0.0.1:${registryPort}/app:404` })).rejects.toThrow("the registry has no such tag (manifest unknown)");
+      // Already pinned, or not a registry reference: left alone, no connection made.
+      expect(await pinImageSets(ctx, { image: `127.0.0.1:${registryPort}/app@${digest}` })).toEqual({ image: `127.0.0.1:${registryPort}/app@${digest}` });
+      expect(ssh.tcpipChannels).toBe(before + 2);
     });
 
     it("fails with ssh's reason when the host key is not the known one, and leaves no ssh behind", async () => {
