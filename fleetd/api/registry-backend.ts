@@ -1,6 +1,6 @@
 /**
  * Adapts fleetd's etcd `Registry` to the API's `ApiBackend`, translating the registry's typed errors
- * into the API's (404/400/503) once, here.
+ * into the API's (404/400/409/503) once, here.
  */
 import type { Registry } from "../registry/registry";
 import { ConflictError, EtcdUnavailableError, TemplateActivationError, UnitNotFoundError } from "../registry/errors";
