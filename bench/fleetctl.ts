@@ -97,6 +97,7 @@ async function main(): Promise<void> {
           "agent_ttl=10s",
         ].join("\n"),
       );
+      // The fleetds are killed by the abort at the end; how they exit is not a figure of this bench.
       exited.push(runProcess(process.execPath, ["--import", "tsx", FLEETD_MAIN, "--config", conf], { signal: fleetds.signal, allowFailure: true, captureStdout: false }).catch(() => undefined));
     }
     const endpoint = `unix://${join(dir, "fleet-1.sock")}`;

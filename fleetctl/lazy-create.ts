@@ -30,6 +30,7 @@ async function warnOnDifferentLocalUnit(ctx: CommandContext, arg: string, existi
   const registryHash = unitHash(existing.options);
   const file = await localFileOf(ctx, arg);
   if (file) {
+    // As fleet: the comparison is only a warning; a local file that cannot be read or parsed skips it.
     const local = await readLocalUnit(ctx, file, existing.name).catch(() => undefined);
     if (local && local.hash !== registryHash) {
       ctx.err(`WARNING: Unit ${existing.name} in registry differs from local unit file ${file}. Add --replace to override.`);
@@ -39,6 +40,7 @@ async function warnOnDifferentLocalUnit(ctx: CommandContext, arg: string, existi
   if (!isInstance(existing.name)) return;
   const templateFile = await localTemplateFileOf(ctx, arg);
   if (!templateFile) return;
+  // As above: only a warning, skipped when the local template cannot be read or parsed.
   const template = await readLocalUnit(ctx, templateFile, existing.name).catch(() => undefined);
   if (template && template.hash !== registryHash) {
     ctx.err(`WARNING: Unit ${existing.name} in registry differs from local template unit file ${templateFile}. Add --replace to override.`);

@@ -318,6 +318,7 @@ export class FleetServer {
   /** `rebalance_interval`: while this fleetd's engine leads, a rebalance within `rebalance_max_moves` every interval. */
   private async autoRebalance(intervalMs: number, maxMoves: number, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      // Rejects only when aborted, which the loop condition handles.
       await systemClock.sleep(intervalMs, signal).catch(() => undefined);
       if (signal.aborted || !this.engine?.isLeader) continue;
       try {

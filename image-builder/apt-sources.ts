@@ -6,6 +6,7 @@
  */
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { undefinedIfMissing } from "../lib/fs/missing";
 
 export interface AptSources {
   /** Files to pass to mmdebstrap as mirror arguments. */
@@ -68,10 +69,10 @@ export async function readHostAptSources(workDir: string, root = "/"): Promise<A
   const entries: SourceEntry[] = [];
   let content = "";
   const dDir = path.join(root, "etc/apt/sources.list.d");
-  const names = (await readdir(dDir).catch(() => [] as string[])).filter((n) => n.endsWith(".sources") || n.endsWith(".list")).sort();
+  const names = ((await readdir(dDir).catch(undefinedIfMissing)) ?? []).filter((n) => n.endsWith(".sources") || n.endsWith(".list")).sort();
   const candidates = [path.join(root, "etc/apt/sources.list"), ...names.map((n) => path.join(dDir, n))];
   for (const file of candidates) {
-    const text = await readFile(file, "utf8").catch(() => undefined);
+    const text = await readFile(file, "utf8").catch(undefinedIfMissing);
     if (text === undefined) continue;
     const found = file.endsWith(".sources") ? parseDeb822(text) : parseOneLine(text);
     if (found.length === 0) continue;

@@ -5,6 +5,7 @@
  */
 import { readFile, readdir, rm, lstat, stat } from "node:fs/promises";
 import path from "node:path";
+import { undefinedIfMissing } from "../lib/fs/missing";
 import { run } from "../lib/process/run";
 
 /** Name and version of each installed package (from /var/lib/dpkg/status), sorted by name. */
@@ -37,8 +38,8 @@ export async function dropPackages(root: string, packages: readonly string[]): P
       if (file === "" || file === "/." ) continue;
       const p = path.join(root, file);
       // stat follows links: the merged-/usr links (/bin -> usr/bin) are listed by some packages and must stay.
-      const st = await stat(p).catch(() => undefined);
-      const lst = await lstat(p).catch(() => undefined);
+      const st = await stat(p).catch(undefinedIfMissing);
+      const lst = await lstat(p).catch(undefinedIfMissing);
       if (lst !== undefined && !(st?.isDirectory() ?? false)) await rm(p, { force: true });
     }
   }

@@ -157,6 +157,7 @@ export const listUnits: Action<ListOpts> = async (ctx, _args, opts) => {
   const fields = parseFields(opts.fields ?? "unit,machine,active,sub", probe);
   // Both requests at once: the machine list is small and needed for the MACHINE column.
   const machinesWanted = fields.includes("machine") ? machineMap(ctx) : Promise.resolve(new Map<string, ApiMachine>());
+  // Not swallowed: it is awaited below; this only keeps a failure from being "unhandled" meanwhile.
   machinesWanted.catch(() => undefined);
   let states: ApiUnitState[];
   try {

@@ -117,6 +117,8 @@ export async function connectSsh(globals: GlobalOptions, io: CliIO, target: SshT
             key,
           ),
         );
+        // The chain only orders the prompts on one terminal: this check's failure is reported to
+        // its own caller (who awaits `check`), and must not fail the next host's prompt.
         promptChains.set(
           io.stdin,
           check.catch(() => undefined),

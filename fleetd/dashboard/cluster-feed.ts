@@ -248,6 +248,7 @@ export class ClusterFeed {
       } catch (err) {
         if (this.closed.signal.aborted) return;
         this.options.onWarning?.(`Dashboard feed: cannot read the cluster: ${(err as Error).message}; retrying`);
+        // Rejects only when the feed is closed, which the next pass checks.
         await delay(this.options.retryDelayMs ?? 1_000, this.closed.signal).catch(() => undefined);
       }
     }

@@ -74,6 +74,7 @@ async function writeAtomic(file: string, content: string | Buffer, mode = 0o644)
     // /etc/machine-id may be a mount point (systemd bind-mounts it on first boot): write through it.
     if ((err as NodeJS.ErrnoException).code !== "EBUSY") throw err;
     await writeFile(file, content);
+    // Best effort: the content is already written through the mount; a leftover temporary file is harmless.
     await rename(tmp, `${tmp}.unused`).catch(() => undefined);
   }
 }
