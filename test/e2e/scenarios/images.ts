@@ -93,6 +93,8 @@ export function newImageScenario(cluster: () => E2eCluster): void {
     const pushed = await pushToCluster(c.root, c.spec, c.machine(1), archive, "web:2");
     expect(pushed.digest).toBe(built);
 
+    // deploy works on the template (the rollout scenario submitted it; submitting again is harmless).
+    await c.fleetctl(["submit", "units/web@.service"]);
     const r = await c.fleetctl(["deploy", "web@.service", "--set", `image=${REGISTRY_ADDRESS}/web:2`], { timeoutMs: 12 * 60_000 });
     // The tag was resolved to its digest at deploy time: the instances' unit files name the digest.
     expect(`${r.stdout}${r.stderr}`).toContain(built);

@@ -2,9 +2,6 @@
  * Operations on the web template (needs web@1..3 running, from the web scenario): a rolling deploy
  * while every instance keeps answering HTTP (at most max-unavailable down at any sampled moment), and
  * scale 3 → 5 → 2 → 3 (web@4/5 cannot be placed: Conflicts=web@*.service on 3 machines).
- *
- * Not wired into cluster.test.ts yet: it has never completed on a QEMU cluster (the cluster did not
- * come up in its only attempt, on an overloaded host); wire it in once a run passes with it.
  */
 import { expect, it } from "vitest";
 import type { E2eCluster } from "../helpers/e2e-cluster";
@@ -40,6 +37,9 @@ export function rolloutScenario(cluster: () => E2eCluster): void {
     const c = cluster();
     const rows = await waitWebActive(c);
     const ips = rows.map((r) => c.byId(r.machineId)!.ip);
+    // As in fleet, starting web@N from units/web@.service creates only the instances: deploy and scale
+    // work on the template, which is submitted first (without it both exit 1 and say so).
+    await c.fleetctl(["submit", "units/web@.service"]);
     const plan = await c.fleetctl(["deploy", "--dry-run", "--set", "WEB_REVISION=2", "units/web@.service"]);
     expect(plan.stdout).toContain("3 instance(s) to update: web@1.service web@2.service web@3.service; max unavailable 1, max surge 0");
     const sampler = sampleHttp(c, ips);
