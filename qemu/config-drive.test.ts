@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -28,6 +28,41 @@ describe("config drive", () => {
     const back = await readConfigDrive(iso);
     expect(back.label).toBe("config-2");
     expect(back.userData).toBe(text);
+  });
+});
+
+describe("config drive when xorriso crashes", () => {
+  /** A xorriso that dies of `signal` on its first `crashes` runs, then is the real one; counts its runs. */
+  async function crashingXorriso(dir: string, crashes: number, how: string): Promise<{ path: string; runs: () => Promise<number> }> {
+    const count = path.join(dir, "runs");
+    await writeFile(count, "");
+    const shim = path.join(dir, "xorriso");
+    await writeFile(shim, `#!/bin/sh\necho run >> ${count}\nif [ "$(wc -l < ${count})" -le ${crashes} ]; then ${how}; fi\nexec xorriso "$@"\n`);
+    await chmod(shim, 0o755);
+    return { path: shim, runs: async () => (await readFile(count, "utf8")).split("\n").filter(Boolean).length };
+  }
+
+  it("runs a xorriso killed by SIGSEGV again and writes a drive that reads back", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "cfgdrive-crash-"));
+    dirs.push(dir);
+    const x = await crashingXorriso(dir, 2, "kill -SEGV $$");
+    const iso = path.join(dir, "drive.iso");
+    await writeConfigDrive(iso, "#cloud-config\nhostname: a\n", undefined, { xorriso: x.path });
+    expect(await x.runs()).toBe(3);
+    expect((await readConfigDrive(iso)).userData).toBe("#cloud-config\nhostname: a\n");
+  });
+
+  it("gives up after 3 crashes, and at once on an error exit, leaving no drive behind", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "cfgdrive-crash-"));
+    dirs.push(dir);
+    const always = await crashingXorriso(dir, 99, "kill -SEGV $$");
+    const iso = path.join(dir, "drive.iso");
+    await expect(writeConfigDrive(iso, "x", undefined, { xorriso: always.path })).rejects.toThrow(/SIGSEGV/);
+    expect(await always.runs()).toBe(3);
+    const failing = await crashingXorriso(dir, 99, "exit 5");
+    await expect(writeConfigDrive(iso, "x", undefined, { xorriso: failing.path })).rejects.toThrow(/code 5/);
+    expect(await failing.runs()).toBe(1);
+    await expect(readFile(iso)).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
 

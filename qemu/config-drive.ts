@@ -5,13 +5,20 @@
 import { mkdtemp, mkdir, rename, rm, writeFile, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { run } from "../lib/process/run";
+import { ProcessError, run } from "../lib/process/run";
 import { withSignal } from "./with-signal";
 
 const USER_DATA = "openstack/latest/user_data";
 
-/** Writes `isoPath` with `userData` as the config drive's user_data. */
-export async function writeConfigDrive(isoPath: string, userData: string, signal?: AbortSignal): Promise<void> {
+/** Attempts at writing a drive when xorriso dies of a signal (it crashed once with SIGSEGV here, not reproducibly). */
+const XORRISO_ATTEMPTS = 3;
+
+/**
+ * Writes `isoPath` with `userData` as the config drive's user_data. A xorriso killed by a signal is
+ * run again (up to 3 times in all, each retry logged to stderr); a xorriso that exits with an error
+ * code fails at once, since running it again would fail the same way.
+ */
+export async function writeConfigDrive(isoPath: string, userData: string, signal?: AbortSignal, options: { xorriso?: string } = {}): Promise<void> {
   const staging = await mkdtemp(path.join(os.tmpdir(), "corefleet-cfgdrive-"));
   try {
     const file = path.join(staging, USER_DATA);
@@ -19,7 +26,14 @@ export async function writeConfigDrive(isoPath: string, userData: string, signal
     await writeFile(file, userData, { mode: 0o600 });
     const tmp = `${isoPath}.tmp`;
     await rm(tmp, { force: true });
-    await run("xorriso", ["-as", "mkisofs", "-quiet", "-V", "config-2", "-J", "-R", "-o", tmp, staging], { ...withSignal(signal), timeoutMs: 60_000 });
+    const args = ["-as", "mkisofs", "-quiet", "-V", "config-2", "-J", "-R", "-o", tmp, staging];
+    for (let attempt = 1; ; attempt++) {
+      await rm(tmp, { force: true });
+      const r = await run(options.xorriso ?? "xorriso", args, { ...withSignal(signal), timeoutMs: 60_000, allowFailure: true });
+      if (r.exitCode === 0) break;
+      if (r.signal === null || attempt >= XORRISO_ATTEMPTS || signal?.aborted) throw new ProcessError(r);
+      process.stderr.write(`config drive ${isoPath}: xorriso was killed by ${r.signal} (attempt ${attempt} of ${XORRISO_ATTEMPTS}); running it again\n`);
+    }
     await rename(tmp, isoPath);
   } finally {
     await rm(staging, { recursive: true, force: true });
