@@ -76,7 +76,8 @@ export function newImageScenario(cluster: () => E2eCluster): void {
   it("web@1..3 pulled the pushed image on their machines: the pull is in the journal, every container runs its digest", async () => {
     const c = cluster();
     expect(web1Digest, "the registry scenario pushed web:1").not.toBe("");
-    const journal = await c.fleetctl(["journal", "--lines", "200", "web@2.service"]);
+    // Every HTTP request of the scenarios before logs two lines: read far enough back for the last start's pull.
+    const journal = await c.fleetctl(["journal", "--lines", "5000", "web@2.service"]);
     expect(journal.stdout).toContain(`${REGISTRY_ADDRESS}/web:1`);
     expect(await runningDigests(c)).toEqual([web1Digest, web1Digest, web1Digest]);
   });
