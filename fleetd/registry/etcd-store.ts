@@ -55,6 +55,10 @@ export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
       // every failed call (deadline, unavailable); with a subchannel pool per channel that reset really
       // opens a new TCP connection (a fresh SYN) instead of reusing the shared, stuck subchannel.
       "grpc.use_local_subchannel_pool": 1,
+      // grpc-js refuses answers over 4 MiB by default: a listing of ~20,000 unit records or states
+      // (the engine's resync, `GET /state`) failed with RESOURCE_EXHAUSTED and the engine stopped
+      // placing at ~90,000 units. etcd's own answers are bounded by its data; accept them whole.
+      "grpc.max_receive_message_length": -1,
     },
     faultHandling: {
       host: () => noop,
