@@ -14,7 +14,8 @@
  *
  * Flags: --units N (default 10000), --machines M (default 3), --runs R (default 5).
  */
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -28,7 +29,7 @@ import { startEtcd } from "../test/helpers/etcd";
 
 const FLEETD_MAIN = new URL("../fleetd/main.ts", import.meta.url).pathname;
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -39,7 +40,7 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined | fal
       last = err;
     }
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
-    await delay(200);
+    await delay(intervalMs);
   }
 }
 
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "bench-fleetctl-"));
   const fleetds = new AbortController();
   const exited: Promise<unknown>[] = [];
+  const logs: WriteStream[] = [];
   try {
     for (let i = 1; i <= machineCount; i++) {
       const conf = join(dir, `fleet-${i}.conf`);
@@ -98,7 +100,13 @@ async function main(): Promise<void> {
         ].join("\n"),
       );
       // The fleetds are killed by the abort at the end; how they exit is not a figure of this bench.
-      exited.push(runProcess(process.execPath, ["--import", "tsx", FLEETD_MAIN, "--config", conf], { signal: fleetds.signal, allowFailure: true, captureStdout: false }).catch(() => undefined));
+      // Each fleetd's output goes to fleet-<i>.log; its tail is printed if the bench fails.
+      const log = createWriteStream(join(dir, `fleet-${i}.log`));
+      logs.push(log);
+      const write = (chunk: string): void => void log.write(chunk);
+      exited.push(
+        runProcess(process.execPath, ["--import", "tsx", FLEETD_MAIN, "--config", conf], { signal: fleetds.signal, allowFailure: true, captureStdout: false, onStdout: write, onStderr: write }).catch(() => undefined),
+      );
     }
     const endpoint = `unix://${join(dir, "fleet-1.sock")}`;
     const probe = new ApiClient({ endpoint });
@@ -118,7 +126,22 @@ async function main(): Promise<void> {
         }
       }),
     );
-    await waitFor(`${units} units launched`, async () => (await client.listUnitStates()).filter((s) => s.systemdActiveState === "active").length === units, 600_000);
+    // Polled at most ~10 times a second, less at big N: each poll lists every state.
+    let active = 0;
+    let lastReport = Date.now();
+    await waitFor(
+      `${units} units launched`,
+      async () => {
+        active = (await client.listUnitStates()).filter((s) => s.systemdActiveState === "active").length;
+        if (Date.now() - lastReport > 10_000) {
+          console.log(`setup: ${active} of ${units} units active after ${((Date.now() - setup0) / 1000).toFixed(0)} s`);
+          lastReport = Date.now();
+        }
+        return active === units;
+      },
+      600_000,
+      Math.max(200, units / 100),
+    );
     const setupSeconds = (Date.now() - setup0) / 1000;
     console.log(`setup: ${units} units submitted (16 PUTs in flight) and launched on ${machineCount} machines in ${setupSeconds.toFixed(1)} s`);
 
@@ -192,7 +215,15 @@ async function main(): Promise<void> {
     console.log(processLine);
     console.log(`targets: each < 1 s (fleet: minutes with 2,500 units)`);
     console.log(JSON.stringify(result));
+  } catch (err) {
+    for (const [i, log] of logs.entries()) {
+      await new Promise((r) => log.end(r));
+      const text = await readFile(join(dir, `fleet-${i + 1}.log`), "utf8");
+      console.error(`--- fleetd ${i + 1}, last lines of its log:\n${text.split("\n").slice(-15).join("\n")}`);
+    }
+    throw err;
   } finally {
+    for (const log of logs) log.end();
     fleetds.abort();
     await Promise.all(exited);
     await etcd.cleanup();
