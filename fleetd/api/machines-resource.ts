@@ -2,14 +2,14 @@
 import type { ApiMachine } from "../../lib/api/types";
 import { HttpError, readJsonBody, sendEmpty, sendJson } from "./http-io";
 import { MetadataPatchError, parseMetadataPatch } from "./metadata-patch";
-import { pageOf } from "./paging";
 import type { ResourceContext } from "./units-resource";
 
 export async function machines(ctx: ResourceContext): Promise<void> {
   if (ctx.req.method === "GET") {
-    const all = await ctx.backend.listMachines(ctx.signal);
-    all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const page = pageOf(all, ctx.query, ctx.tokenLimit);
+    const page = await ctx.listings.page("machines", ctx.query, ctx.tokenLimit, async () => {
+      const all = await ctx.backend.listMachines(ctx.signal);
+      return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    });
     sendJson(ctx.res, 200, { machines: page.items.map(wireMachine), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) });
     return;
   }

@@ -16,6 +16,7 @@ import { discoveryDocument } from "./discovery";
 import { HttpError, sendError, sendJson } from "./http-io";
 import { bindListener, type ApiListenerSpec, type BoundListener } from "./listeners";
 import { machines } from "./machines-resource";
+import { ListingSnapshots } from "./paging";
 import type { OperationsBackend } from "./operations-backend";
 import { deploymentItem, scaleItem } from "./operations-resource";
 import { rebalance, whyItem, type SchedulerBackend } from "./scheduler-resource";
@@ -63,6 +64,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   }
   const servers: { server: Server; bound: BoundListener }[] = [];
   const closing = new AbortController();
+  const listings = new ListingSnapshots();
 
   const route = async (req: IncomingMessage, res: ServerResponse, auth: ListenerAuth, signal: AbortSignal): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://domain-sock");
@@ -78,7 +80,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (prefix === undefined) throw new HttpError(404, `no such resource: ${path}`);
     if (!options.backend.isRegistered()) throw new HttpError(503, API_UNAVAILABLE_MESSAGE);
     const rest = path.slice(prefix.length).replace(/^\/+/, "");
-    const ctx: ResourceContext = { req, res, backend: options.backend, query: url.searchParams, tokenLimit, signal };
+    const ctx: ResourceContext = { req, res, backend: options.backend, query: url.searchParams, tokenLimit, listings, signal };
     const [resource, ...tail] = rest.split("/");
     const item = tail.length > 0 ? decodeURIComponent(tail.join("/")) : undefined;
     if (item !== undefined && (item === "" || item.includes("/"))) throw new HttpError(404, `no such resource: ${path}`);

@@ -2,7 +2,6 @@
 import type { ApiUnitState } from "../../lib/api/types";
 import type { UnitStateFilter } from "./backend";
 import { HttpError, sendJson } from "./http-io";
-import { pageOf } from "./paging";
 import type { ResourceContext } from "./units-resource";
 
 function byNameThenMachine(a: ApiUnitState, b: ApiUnitState): number {
@@ -24,12 +23,13 @@ export async function listStates(ctx: ResourceContext): Promise<void> {
   const unitName = ctx.query.get("unitName");
   if (machineID) filter.machineID = machineID;
   if (unitName) filter.unitName = unitName;
-  const states = await ctx.backend.listUnitStates(filter, ctx.signal);
-  const matching = states.filter(
-    (s) => (!filter.machineID || s.machineID === filter.machineID) && (!filter.unitName || s.name === filter.unitName),
-  );
-  matching.sort(byNameThenMachine);
-  const page = pageOf(matching, ctx.query, ctx.tokenLimit);
+  const page = await ctx.listings.page(`state\n${filter.machineID ?? ""}\n${filter.unitName ?? ""}`, ctx.query, ctx.tokenLimit, async () => {
+    const states = await ctx.backend.listUnitStates(filter, ctx.signal);
+    const matching = states.filter(
+      (s) => (!filter.machineID || s.machineID === filter.machineID) && (!filter.unitName || s.name === filter.unitName),
+    );
+    return matching.sort(byNameThenMachine);
+  });
   sendJson(ctx.res, 200, { states: page.items, ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) });
 }
 

@@ -4,7 +4,7 @@ import type { ApiUnit, UnitOption, UnitTargetState } from "../../lib/api/types";
 import { UNIT_TARGET_STATES } from "../../lib/api/types";
 import type { ApiBackend } from "./backend";
 import { HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
-import { pageOf } from "./paging";
+import type { ListingSnapshots } from "./paging";
 import { isTemplate, unitNameProblem, unitOptionsProblem } from "./unit-rules";
 
 /** What a resource handler gets for one request. */
@@ -14,14 +14,17 @@ export interface ResourceContext {
   backend: ApiBackend;
   query: URLSearchParams;
   tokenLimit: number;
+  /** Pages after the first are cut from the first page's snapshot (`paging.ts`). */
+  listings: ListingSnapshots;
   signal: AbortSignal;
 }
 
 /** `GET /units`: all units sorted by name, paged. */
 export async function listUnits(ctx: ResourceContext): Promise<void> {
-  const units = await ctx.backend.listUnits(ctx.signal);
-  units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const page = pageOf(units, ctx.query, ctx.tokenLimit);
+  const page = await ctx.listings.page("units", ctx.query, ctx.tokenLimit, async () => {
+    const units = await ctx.backend.listUnits(ctx.signal);
+    return units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  });
   sendJson(ctx.res, 200, { units: page.items.map(wireUnit), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) });
 }
 

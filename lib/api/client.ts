@@ -4,7 +4,7 @@
  * byte stream the caller opens (an SSH tunnel). Used by fleetctl, the tests, the qemu tool and bench.
  *
  * List calls ask for big pages (`pageSize`, our server's extension; fleet ignores it) and follow
- * `nextPageToken` until the end, so 10,000 units take one request against fleetd.
+ * `nextPageToken` until the end, so 65,535 units take one request against fleetd.
  */
 import http from "node:http";
 import https from "node:https";
@@ -46,7 +46,7 @@ export interface ApiClientOptions {
    * tunnel (`connect`), where a channel can stall without any error reaching us.
    */
   requestTimeoutMs?: number;
-  /** Page size asked of list endpoints. Default 10,000. */
+  /** Page size asked of list endpoints. Default 65,535 (the most a fleet page token can carry). */
   pageSize?: number;
   /** Connections at most to a direct (not tunnelled) endpoint, i.e. requests in flight. Default 8. */
   maxSockets?: number;
@@ -160,7 +160,7 @@ export class ApiClient {
 
   constructor(private readonly options: ApiClientOptions) {
     this.target = parseEndpoint(options.endpoint);
-    this.pageSize = options.pageSize ?? 10_000;
+    this.pageSize = options.pageSize ?? 65_535;
     if (options.connect) this.agent = new StreamAgent(options.connect);
     else if (this.target.kind === "https") {
       this.agent = new https.Agent({
