@@ -41,14 +41,26 @@ export function sendError(res: ServerResponse, status: number, message: string, 
 
 /** Reads the whole body (bounded) and parses it as JSON; a bad body is a 400 like fleet's. */
 export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
+  // Events rather than `for await`: the async iterator cost more than the rest of a small PUT's read.
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.off("data", onData);
+        req.resume();
+        reject(new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")));
+    req.once("error", reject);
+    // A client gone before the end of its body: no "end" will come (after "end" this is a no-op).
+    req.once("close", () => reject(new HttpError(400, "the client closed the connection before the end of its request body")));
+  });
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
