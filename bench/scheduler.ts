@@ -10,7 +10,9 @@
  *   - raw etcd puts/s measured in the same run (same concurrency), and the ratio,
  *   - submit → StartUnit latency: under the load of the big submit, and in the idle cluster after it
  *     (probe units submitted one at a time),
- *   - RSS of the engine+API process and of this process (agents) per machine.
+ *   - RSS of the engine+API process and of this process (agents) per machine,
+ *   - CPU seconds etcd, the engine+API process and this process used during the launch (where the
+ *     cores went: all three share this machine).
  * Flags: --units N (10000) --machines M (1000), or --sizes 1000/100,10000/1000,... (every size in turn,
  * a fresh etcd each); --clients C (4 shared etcd clients for agents) --concurrency K (64 requests in
  * flight) --ttl S (30) --probes P (100 idle-latency units) --data-dir DIR (/dev/shm: etcd's data on
@@ -28,8 +30,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { setMaxListeners } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -126,17 +128,20 @@ class TimedManager extends MemoryUnitManager {
 }
 
 /** Sums etcd's gRPC request counters for write methods, and mvcc key writes. */
-async function etcdWriteCounters(endpoint: string): Promise<{ requests: number; keys: number }> {
+async function etcdWriteCounters(endpoint: string): Promise<{ requests: number; keys: number; byMethod: Map<string, number> }> {
   const text = await (await fetch(`${endpoint}/metrics`)).text();
   let requests = 0;
   let keys = 0;
+  const byMethod = new Map<string, number>();
   for (const line of text.split("\n")) {
+    const any = /^grpc_server_started_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)/.exec(line);
+    if (any) byMethod.set(any[1]!, (byMethod.get(any[1]!) ?? 0) + Number(any[2]));
     const m = /^grpc_server_started_total\{[^}]*grpc_method="(Put|Txn|DeleteRange)"[^}]*\} (\S+)/.exec(line);
     if (m) requests += Number(m[2]);
     const k = /^etcd_mvcc_(put|delete)_total (\S+)/.exec(line);
     if (k) keys += Number(k[2]);
   }
-  return { requests, keys };
+  return { requests, keys, byMethod };
 }
 
 async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -160,6 +165,15 @@ function log(line: string): void {
 
 const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024);
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux clock ticks of 1/100 s). */
+async function cpuSecondsOf(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which is in parentheses and may hold spaces): utime is the 12th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** The engine+API process: started, asked for stats, stopped. */
 class EngineProcess {
   private readonly child: ChildProcess;
@@ -176,6 +190,9 @@ class EngineProcess {
       this.waiting.push(resolve);
       void this.exited.then(() => reject(new Error("the bench's engine process exited")));
     });
+  }
+  get pid(): number | undefined {
+    return this.child.pid;
   }
   async ready(): Promise<void> {
     await this.next();
@@ -212,6 +229,8 @@ interface SizeFigures {
   engine_rss_mb: number;
   agent_process_rss_mb: number;
   agent_rss_kb_per_machine: number;
+  /** CPU seconds each process used from the first submit to the last unit launched. */
+  cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; wall: number };
   placement?: PlacementFigures;
 }
 
@@ -342,6 +361,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const before = await etcdWriteCounters(etcd.endpoint);
     const statsBefore = await engine.stats();
     const allLaunched = reachedTarget();
+    const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
     const start = performance.now();
     if (SUBMIT === "api") {
       await pool(names, CONCURRENCY, async (name) => {
@@ -369,6 +389,13 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     ]);
     clearTimeout(timer);
     const end = performance.now();
+    const cpuBench = process.cpuUsage(cpuBefore.bench);
+    const cpu = {
+      etcd: Number(((await cpuSecondsOf(etcd.pid)) - cpuBefore.etcd).toFixed(2)),
+      engine_api: Number(((await cpuSecondsOf(engine.pid)) - cpuBefore.engine).toFixed(2)),
+      agents_and_client: Number(((cpuBench.user + cpuBench.system) / 1e6).toFixed(2)),
+      wall: Number(((end - start) / 1000).toFixed(2)),
+    };
     await new Promise((r) => setTimeout(r, 500)); // let trailing writes land before reading counters
     const after = await etcdWriteCounters(etcd.endpoint);
     const statsAfter = await engine.stats();
@@ -423,6 +450,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       engine_rss_mb: mb(statsAfter.rssBytes),
       agent_process_rss_mb: mb(benchRss),
       agent_rss_kb_per_machine: Math.round((benchRss - rssBeforeAgents) / 1024 / MACHINES),
+      cpu_seconds: cpu,
       ...(placement ? { placement } : {}),
     };
     log("");
@@ -432,11 +460,14 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     log(`units running in memory managers:      ${running}`);
     log(`etcd keys written per unit:            ${keysPerUnit.toFixed(3)}`);
     log(`etcd write requests per unit:          ${writesPerUnit.toFixed(3)}   (submit + placement + state)`);
+    const perMethod = [...after.byMethod].map(([m, n]) => [m, n - (before.byMethod.get(m) ?? 0)] as const).filter(([, n]) => n > 0);
+    log(`etcd requests during the run, per unit: ${perMethod.map(([m, n]) => `${m} ${(n / UNITS).toFixed(3)}`).join(", ")}`);
     if (SUBMIT === "api") log(`API batching:                          ${b.writes - b0.writes} writes in ${b.writeTransactions - b0.writeTransactions} txns, ${b.reads - b0.reads} reads in ${b.readTransactions - b0.readTransactions} txns`);
     log(`engine (whole run):                    ${e.transactions} placement txns (${e.failedTransactions} failed), passes ${e.passes}, deciding ${(e.decideMs / 1000).toFixed(2)} s, writing ${(e.writeMs / 1000).toFixed(2)} s`);
     log(`watch events per agent, own / foreign: ${own.toFixed(2)} / ${foreign.toFixed(2)}   (target 0 foreign)`);
     log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
     if (SUBMIT === "api") log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
+    log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, agents+HTTP client ${cpu.agents_and_client} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine} KB per simulated machine)`);
     if (placement) {
       log(`placement (resources + spread):        ${placement.overcommitted_machines} machines overcommitted (target 0); zone skew ${placement.zone_skew} (${placement.zone_min}..${placement.zone_max} per zone, target ≤ 1)`);
