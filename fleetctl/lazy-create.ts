@@ -8,7 +8,7 @@ import { buildUnit, isInstance, mangleUnitName, unitHash, validateUnit } from ".
 import { CliError } from "./cli-error";
 import type { CommandContext } from "./context";
 import { localFileOf, localTemplateFileOf, readLocalUnit, unitSourceFor } from "./unit-source";
-import { lookupUnits, mapLimit, WRITE_CONCURRENCY } from "./unit-lookup";
+import { lookupUnits } from "./unit-lookup";
 import { waitForUnitStates } from "./wait-states";
 
 /** Desired states from which `--replace` may replace a unit, per command (fleet's table). */
@@ -79,7 +79,7 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
     if (problem) throw new CliError(`error creating Unit(${name}): ${problem.reason}`);
     planned.push({ name, options: source.options });
   }
-  await mapLimit(planned, WRITE_CONCURRENCY, (p) => api.createUnit({ name: p.name, options: p.options, desiredState: "inactive" }, ctx.signal));
+  await api.putUnits(planned.map((p) => ({ name: p.name, options: p.options, desiredState: "inactive" as const })), ctx.signal);
   const created = planned.map((p) => p.name);
   if (created.length > 0 && opts.attempts >= 0) {
     const failure = await waitForUnitStates(ctx, created, "inactive", opts.attempts);

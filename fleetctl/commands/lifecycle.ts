@@ -39,10 +39,8 @@ async function setTargetStates(ctx: CommandContext, names: readonly string[], st
     }
     triggered.push(unit);
   }
-  await mapLimit(triggered, WRITE_CONCURRENCY, async (u) => {
-    ctx.debug(`Setting Unit(${u.name}) target state to ${state}`);
-    await api.setUnitTargetState(u.name, state, ctx.signal);
-  });
+  for (const u of triggered) ctx.debug(`Setting Unit(${u.name}) target state to ${state}`);
+  await api.putUnits(triggered.map((u) => ({ name: u.name, desiredState: state })), ctx.signal);
   return triggered;
 }
 
@@ -173,7 +171,7 @@ export const stop: Action<BlockOpts> = async (ctx, args, opts) => {
     }
     change.push(u);
   }
-  await mapLimit(change, WRITE_CONCURRENCY, (u) => api.setUnitTargetState(u.name, "loaded", ctx.signal));
+  await api.putUnits(change.map((u) => ({ name: u.name, desiredState: "loaded" as const })), ctx.signal);
   const stopping = splitGlobal(ctx, change, "stop");
   const status = await waitOrTrigger(ctx, stopping, "stop", "loaded", blockAttempts(opts));
   if (status !== 0) throw new CliError(`Failed to stop units [${stopping.join(" ")}]. exit status ${status}`);
@@ -190,7 +188,7 @@ export const unload: Action<BlockOpts> = async (ctx, args, opts) => {
     if (skip) ctx.debug(`Target state of Unit(${u.name}) already inactive, skipping.`);
     return !skip;
   });
-  await mapLimit(change, WRITE_CONCURRENCY, (u) => api.setUnitTargetState(u.name, "inactive", ctx.signal));
+  await api.putUnits(change.map((u) => ({ name: u.name, desiredState: "inactive" as const })), ctx.signal);
   const waitFor = splitGlobal(ctx, change, "unload");
   const status = await waitOrTrigger(ctx, waitFor, "unload", "inactive", blockAttempts(opts));
   if (status !== 0) throw new CliError(`Failed to unload units [${waitFor.join(" ")}]. exit status ${status}`);

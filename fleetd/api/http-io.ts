@@ -1,6 +1,7 @@
 /** Small helpers for JSON responses and request bodies, shared by the API's resources. */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ApiErrorBody } from "../../lib/api/types";
+import { API_UNAVAILABLE_MESSAGE, type ApiErrorBody } from "../../lib/api/types";
+import { BackendConflictError, BackendInvalidError, BackendNotFoundError, BackendUnavailableError } from "./backend";
 
 /** An error that becomes an HTTP error response with fleet's JSON body. */
 export class HttpError extends Error {
@@ -79,4 +80,15 @@ export function requireJsonContentType(req: IncomingMessage): void {
   }
   const media = (values[0] ?? "").split(";")[0]!.trim().toLowerCase();
   if (media !== "application/json") throw new HttpError(415, `Content-Type must be application/json, not "${values[0]}"`);
+}
+
+/** The status, message and headers that answer a failed request (fleet's codes; see the README's table). */
+export function errorResponse(err: unknown): [number, string, Record<string, string>] {
+  if (err instanceof HttpError) return [err.status, err.message, err.headers];
+  if (err instanceof BackendNotFoundError) return [404, err.message, {}];
+  if (err instanceof BackendInvalidError) return [400, err.message, {}];
+  if (err instanceof BackendConflictError) return [409, err.message, {}];
+  if (err instanceof BackendUnavailableError) return [503, API_UNAVAILABLE_MESSAGE, {}];
+  if (err instanceof URIError) return [400, `malformed URL: ${err.message}`, {}];
+  return [500, `internal error: ${err instanceof Error ? err.message : String(err)}`, {}];
 }

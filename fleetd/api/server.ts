@@ -9,10 +9,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { API_UNAVAILABLE_MESSAGE } from "../../lib/api/types";
 import type { DashboardRoutes } from "../dashboard/dashboard-routes";
-import { BackendConflictError, BackendInvalidError, BackendNotFoundError, BackendUnavailableError, type ApiBackend } from "./backend";
+import type { ApiBackend } from "./backend";
 import { hasBearerToken } from "./bearer-auth";
 import { discoveryDocument } from "./discovery";
-import { HttpError, sendError, sendJson } from "./http-io";
+import { errorResponse, HttpError, sendError, sendJson } from "./http-io";
 import { bindListener, type ApiListenerSpec, type BoundListener } from "./listeners";
 import { machines } from "./machines-resource";
 import { ListingSnapshots } from "./paging";
@@ -20,7 +20,7 @@ import type { OperationsBackend } from "./operations-backend";
 import { deploymentItem, scaleItem } from "./operations-resource";
 import { rebalance, whyItem, type SchedulerBackend } from "./scheduler-resource";
 import { listStates, stateItem } from "./state-resource";
-import { listUnits, unitItem, type ResourceContext } from "./units-resource";
+import { listUnits, putUnits, unitItem, type ResourceContext } from "./units-resource";
 
 export interface ApiServerOptions {
   backend: ApiBackend;
@@ -99,8 +99,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         return;
       case "units":
         if (item === undefined) {
-          if (req.method !== "GET") throw new HttpError(405, "method not allowed on /units: use GET", { headers: { Allow: "GET" } });
-          await listUnits(ctx);
+          if (req.method === "POST") await putUnits(ctx);
+          else if (req.method === "GET") await listUnits(ctx);
+          else throw new HttpError(405, "method not allowed on /units: use GET (list) or POST (many PUTs in one request)", { headers: { Allow: "GET, POST" } });
         } else {
           await unitItem(ctx, item);
         }
@@ -156,7 +157,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           res.destroy();
           return;
         }
-        const [status, message, headers] = translate(err);
+        const [status, message, headers] = errorResponse(err);
         if (status >= 500) options.onError?.(err, req);
         req.resume();
         sendError(res, status, message, headers);
@@ -202,14 +203,4 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       );
     },
   };
-}
-
-function translate(err: unknown): [number, string, Record<string, string>] {
-  if (err instanceof HttpError) return [err.status, err.message, err.headers];
-  if (err instanceof BackendNotFoundError) return [404, err.message, {}];
-  if (err instanceof BackendInvalidError) return [400, err.message, {}];
-  if (err instanceof BackendConflictError) return [409, err.message, {}];
-  if (err instanceof BackendUnavailableError) return [503, API_UNAVAILABLE_MESSAGE, {}];
-  if (err instanceof URIError) return [400, `malformed URL: ${err.message}`, {}];
-  return [500, `internal error: ${err instanceof Error ? err.message : String(err)}`, {}];
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ApiUnit, UnitOption, UnitTargetState } from "../../lib/api/types";
 import { UNIT_TARGET_STATES } from "../../lib/api/types";
 import type { ApiBackend } from "./backend";
-import { HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
+import { errorResponse, HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
 import type { ListingSnapshots } from "./paging";
 import { isTemplate, unitNameProblem, unitOptionsProblem } from "./unit-rules";
 
@@ -107,12 +107,53 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
   if (su.name !== urlName) {
     throw new HttpError(400, `name in URL ${JSON.stringify(urlName)} differs from unit name in request body ${JSON.stringify(su.name)}`);
   }
+  sendEmpty(ctx.res, await applyPut(ctx, su));
+}
+
+/** Units one `POST /units` may carry. */
+export const MAX_UNITS_PER_POST = 10_000;
+
+/**
+ * `POST /units` (our extension; fleet answers 405): `{"units":[<PUT body>, …]}`, each item exactly a
+ * `PUT /units/<item.name>` with that body, all applied concurrently (so their writes share etcd
+ * transactions, as concurrent PUTs do), without the HTTP round trip per unit. Answers 200 with
+ * `{"results":[{"name","code","message"?}]}` in input order: each code is what that PUT would have
+ * answered (201, 204, 400, 409...). A body that is not such a list is a 400 and applies nothing.
+ */
+export async function putUnits(ctx: ResourceContext): Promise<void> {
+  requireJsonContentType(ctx.req);
+  const raw = await readJsonBody(ctx.req);
+  const list = raw !== null && typeof raw === "object" && !Array.isArray(raw) ? field(raw as Record<string, unknown>, "units") : undefined;
+  if (!Array.isArray(list)) throw new HttpError(400, 'unable to decode body: expected {"units":[{"name":…,"options":[…],"desiredState":…},…]}');
+  if (list.length > MAX_UNITS_PER_POST) throw new HttpError(400, `too many units in one request: ${list.length}; send at most ${MAX_UNITS_PER_POST} per POST`);
+  const results = await Promise.all(
+    (list as unknown[]).map(async (item, i): Promise<PutResult> => {
+      let name = `#${i}`;
+      try {
+        const named = item !== null && typeof item === "object" ? field(item as Record<string, unknown>, "name") : undefined;
+        if (typeof named !== "string" || named === "") throw new HttpError(400, `unable to decode body: units[${i}] needs a name`);
+        name = named;
+        return { name, code: await applyPut(ctx, decodePutBody(item, named)) };
+      } catch (err) {
+        const [code, message] = errorResponse(err);
+        return { name, code, message };
+      }
+    }),
+  );
+  sendJson(ctx.res, 200, { results });
+}
+
+interface PutResult {
+  name: string;
+  code: number;
+  message?: string;
+}
+
+/** Applies one PUT's body; resolves with its success status (201 created, 204 changed or same). */
+async function applyPut(ctx: ResourceContext, su: PutBody): Promise<201 | 204> {
   const nameProblem = unitNameProblem(su.name);
   if (nameProblem) throw new HttpError(400, nameProblem);
-  if (su.options.length > 0) {
-    await putUnitWithOptions(ctx, su);
-    return;
-  }
+  if (su.options.length > 0) return putUnitWithOptions(ctx, su);
   // No options: a desired-state change of an existing unit (fleetctl load/start/stop/unload).
   const existing = await ctx.backend.getUnit(su.name, ctx.signal);
   if (!existing) throw new HttpError(409, "unit does not exist and options field empty");
@@ -121,7 +162,7 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
     throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
   }
   await ctx.backend.setUnitDesiredState(su.name, su.desiredState, ctx.signal);
-  sendEmpty(ctx.res, 204);
+  return 204;
 }
 
 /**
@@ -129,19 +170,16 @@ async function putUnit(ctx: ResourceContext, urlName: string): Promise<void> {
  * itself tells whether the unit existed (and with which body), so a new unit costs one (batched)
  * transaction, no read. A new body for an existing name replaces it (fleetctl --replace).
  */
-async function putUnitWithOptions(ctx: ResourceContext, su: PutBody): Promise<void> {
+async function putUnitWithOptions(ctx: ResourceContext, su: PutBody): Promise<201 | 204> {
   const problem = unitOptionsProblem(su.name, su.options);
   if (problem) throw new HttpError(400, problem);
   if (isTemplate(su.name) && su.desiredState !== undefined && su.desiredState !== "inactive") {
     throw new HttpError(400, `cannot activate template ${JSON.stringify(su.name)}`);
   }
   const outcome = await ctx.backend.createUnit({ name: su.name, options: su.options, desiredState: su.desiredState ?? "inactive" }, ctx.signal);
-  if (outcome !== "unchanged") {
-    sendEmpty(ctx.res, 201);
-    return;
-  }
+  if (outcome !== "unchanged") return 201;
   // It exists with this very body: the request only changes the desired state.
   if (!su.desiredState) throw new HttpError(409, "must provide DesiredState to update existing unit");
   await ctx.backend.setUnitDesiredState(su.name, su.desiredState, ctx.signal);
-  sendEmpty(ctx.res, 204);
+  return 204;
 }

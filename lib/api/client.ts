@@ -22,6 +22,7 @@ import { API_BASE_PATH } from "./types";
 import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, DeploymentRecord } from "./deploy-types";
 import type { ApiRebalancePlan, ApiRebalanceRequest, ApiWhy } from "./scheduler-types";
 import { StreamSocket } from "./stream-socket";
+import { mapLimit } from "../async/map-limit";
 
 /** Per-request limit through a tunnel when none is configured: a stuck channel must not hang forever. */
 export const TUNNEL_REQUEST_TIMEOUT_MS = 60_000;
@@ -153,7 +154,19 @@ interface RawResponse {
 }
 
 /** The fleet API, one method per call fleetctl makes. */
+/** One unit of {@link ApiClient.putUnits}: the body of its `PUT /units/<name>`. */
+export interface UnitPut {
+  name: string;
+  options?: readonly UnitOption[];
+  desiredState?: UnitTargetState;
+}
+
+/** Unit PUTs in flight at once when the server has no `POST /units` (fleet). */
+const UNIT_PUTS_IN_FLIGHT = 32;
+
 export class ApiClient {
+  /** The server answered `POST /units` with 405 (fleet): unit writes go one PUT each. */
+  private bulkUnsupported = false;
   private readonly target: Target;
   private readonly agent: http.Agent;
   private readonly pageSize: number;
@@ -313,6 +326,55 @@ export class ApiClient {
   /** Creates (or, with other options, replaces) a unit. */
   async createUnit(unit: { name: string; options: readonly UnitOption[]; desiredState?: UnitTargetState }, signal?: AbortSignal): Promise<void> {
     await this.call("PUT", `units/${encodeURIComponent(unit.name)}`, [201, 204], unit, signal);
+  }
+
+  /**
+   * Many unit PUTs (creates with options, desired-state changes without) in few requests:
+   * `POST /units` to fleetd, ~1 MiB or 1,000 units per request, two requests in flight; a server
+   * without it (fleet answers 405) gets one PUT per unit, 32 in flight, and is remembered. Every
+   * unit is tried; then the first failure is thrown as the `ApiError` its own PUT would have thrown.
+   */
+  async putUnits(units: readonly UnitPut[], signal?: AbortSignal): Promise<void> {
+    const failures: ApiError[] = [];
+    const one = async (u: UnitPut): Promise<void> => {
+      await this.call("PUT", `units/${encodeURIComponent(u.name)}`, [201, 204], u, signal).catch((err: unknown) => {
+        if (!(err instanceof ApiError)) throw err;
+        failures.push(err);
+      });
+    };
+    if (this.bulkUnsupported || units.length === 1) {
+      await mapLimit(units, UNIT_PUTS_IN_FLIGHT, one);
+    } else {
+      const chunks: UnitPut[][] = [];
+      let chunk: UnitPut[] = [];
+      let bytes = 0;
+      for (const u of units) {
+        const size = JSON.stringify(u).length;
+        if (chunk.length > 0 && (chunk.length >= 1_000 || bytes + size > 1024 * 1024)) {
+          chunks.push(chunk);
+          chunk = [];
+          bytes = 0;
+        }
+        chunk.push(u);
+        bytes += size;
+      }
+      if (chunk.length > 0) chunks.push(chunk);
+      await mapLimit(chunks, 2, async (c) => {
+        if (this.bulkUnsupported) return void (await mapLimit(c, UNIT_PUTS_IN_FLIGHT, one));
+        let answer: { results?: { name: string; code: number; message?: string }[] } | undefined;
+        try {
+          answer = await this.call("POST", "units", [200], { units: c }, signal);
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.status !== 405) throw err;
+          this.bulkUnsupported = true;
+          return void (await mapLimit(c, UNIT_PUTS_IN_FLIGHT, one));
+        }
+        for (const r of answer?.results ?? []) {
+          if (r.code >= 300) failures.push(new ApiError(r.code, r.message ?? `HTTP ${r.code}`, "PUT", `units/${encodeURIComponent(r.name)}`));
+        }
+      });
+    }
+    if (failures.length > 0) throw failures[0]!;
   }
 
   /** Sets the desired state of an existing unit. */

@@ -80,7 +80,7 @@ describe("the built fleetctl binary", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe(
       [
-        `Error retrieving list of active machines from fleet API: GET /fleet/v1/machines?pageSize=10000 via unix://${sock} failed: connect ENOENT ${sock}`,
+        `Error retrieving list of active machines from fleet API: GET /fleet/v1/machines?pageSize=65535 via unix://${sock} failed: connect ENOENT ${sock}`,
         "Possible issues:",
         "  fleetd is not running or cannot be reached at the endpoint (check --endpoint / FLEETCTL_ENDPOINT, --tunnel)",
         "  etcd is unhealthy and/or lost quorum",

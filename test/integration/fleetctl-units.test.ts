@@ -244,7 +244,7 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
   it("prints fleet's hint when the API cannot be reached", async () => {
     const r = await env.run(["list-units"], { env: { FLEETCTL_ENDPOINT: `unix://${join(env.dir, "nothing.sock")}` } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^Error retrieving list of units from fleet API: GET \/fleet\/v1\/state\?pageSize=10000 via unix:\/\/.*nothing\.sock failed: connect ENOENT .*\nPossible issues:\n/);
+    expect(r.stderr).toMatch(/^Error retrieving list of units from fleet API: GET \/fleet\/v1\/state\?pageSize=65535 via unix:\/\/.*nothing\.sock failed: connect ENOENT .*\nPossible issues:\n/);
     const flagWins = await env.run(["--endpoint", `unix://${env.socket}`, "list-machines", "--no-legend", "--fields=ip"], {
       env: { FLEETCTL_ENDPOINT: "unix:///nonexistent.sock" },
     });
@@ -258,7 +258,7 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     try {
       const r = await env.run(["--request-timeout", "0.3", "list-machines"], { env: { FLEETCTL_ENDPOINT: `unix://${path}` } });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/^Error retrieving list of active machines from fleet API: GET \/fleet\/v1\/machines\?pageSize=10000 via unix:\/\/.*silent\.sock failed: no answer within 300 ms \(raise or set --request-timeout, in seconds; 0 = no limit\)\nPossible issues:/);
+      expect(r.stderr).toMatch(/^Error retrieving list of active machines from fleet API: GET \/fleet\/v1\/machines\?pageSize=65535 via unix:\/\/.*silent\.sock failed: no answer within 300 ms \(raise or set --request-timeout, in seconds; 0 = no limit\)\nPossible issues:/);
     } finally {
       silent.close();
     }
