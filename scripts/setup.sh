@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 declare -A need=(
   [etcd]=etcd-server [etcdctl]=etcd-client
   [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils
-  [mmdebstrap]=mmdebstrap [mksquashfs]=squashfs-tools [mkfs.erofs]=erofs-utils
+  [mmdebstrap]=mmdebstrap [mksquashfs]=squashfs-tools
   [mkfs.vfat]=dosfstools [mcopy]=mtools [xorriso]=xorriso
   [sshd]=openssh-server [ssh]=openssh-client [ssh-keygen]=openssh-client
   [ip]=iproute2 [busybox]=busybox-static [cpio]=cpio [zstd]=zstd
