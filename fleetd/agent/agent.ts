@@ -10,7 +10,7 @@
  *   republishes every state.
  * - After a restart it adopts the unit files on disk: still scheduled here → kept, otherwise unloaded.
  */
-import { delay } from "../../lib/async/delay";
+import { systemClock, type Clock } from "../../lib/async/clock";
 import { retry } from "../../lib/async/retry";
 import { unitHashOfText } from "../../lib/unit";
 import { Waker } from "../common/waker";
@@ -27,8 +27,14 @@ export interface AgentEvent {
   message: string;
 }
 
+/**
+ * What the agent needs of its machine's registration: `MachineSession` over etcd, or an in-memory
+ * one (`memory-agent-session.ts`) for fast deterministic tests of the agent's own logic.
+ */
+export type AgentSession = Pick<MachineSession, "machineId" | "registered" | "leaseId" | "onLost" | "register" | "readSchedule" | "watchSchedule" | "publishStates" | "leave">;
+
 export interface AgentOptions {
-  session: MachineSession;
+  session: AgentSession;
   manager: UnitManager;
   onEvent?: (event: AgentEvent) => void;
   /** Batch window for state publishing when the agent is quiet. Default 20 ms. */
@@ -42,6 +48,8 @@ export interface AgentOptions {
   maxBackoffMs?: number;
   /** Keeps the lease ID across restarts so a crashed fleetd resumes its lease. Default: none. */
   leaseMemory?: LeaseMemory;
+  /** Time for batch windows, retries and back-off (a `ManualClock` in tests). Default: real time. */
+  clock?: Clock;
 }
 
 /** What the agent believes about one unit it manages. */
@@ -53,7 +61,8 @@ interface Managed {
 }
 
 export class Agent {
-  private readonly session: MachineSession;
+  private readonly session: AgentSession;
+  private readonly clock: Clock;
   private readonly manager: UnitManager;
   private readonly emit: (e: AgentEvent) => void;
   /** Desired schedule as last seen from etcd. */
@@ -63,7 +72,8 @@ export class Agent {
   private readonly dirty = new Set<string>();
   private readonly pendingStates = new Map<string, StateRecord | undefined>();
   private readonly waker = new Waker();
-  private publishTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending publish timer, if any. */
+  private publishTimer: (() => void) | undefined;
   private publishing = false;
   private needFullRepublish = false;
   private watch: WatchHandle | undefined;
@@ -82,6 +92,7 @@ export class Agent {
     this.burstPublishDelayMs = options.burstPublishDelayMs ?? 250;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
     this.leaseMemory = options.leaseMemory;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Whether the machine is registered (the API answers 503 while not). */
@@ -119,7 +130,7 @@ export class Agent {
           // Whatever failed (systemd, a corrupt record), the agent keeps running and keeps every unit.
           if (signal.aborted) break;
           this.emit({ level: "error", message: `Agent pass failed: ${(err as Error).message}; retrying in 1 s` });
-          await delay(1_000, signal);
+          await this.clock.sleep(1_000, signal);
         }
       }
     } catch (err) {
@@ -127,7 +138,8 @@ export class Agent {
     } finally {
       unsubscribe();
       unLost();
-      clearTimeout(this.publishTimer);
+      this.publishTimer?.();
+      this.publishTimer = undefined;
       // Expected: closing a watch fails only while etcd is away, and the stream goes with the client.
       await this.watch?.close().catch(() => undefined);
       this.watch = undefined;
@@ -149,6 +161,7 @@ export class Agent {
       initialDelayMs: 100,
       maxDelayMs: this.maxBackoffMs,
       signal,
+      sleep: (ms, s) => this.clock.sleep(ms, s),
       retriable: (err) => isRetriable(err) || err instanceof LeaseLostError,
       onRetry: (err, attempt) => {
         if (attempt === 1 || attempt % 10 === 0) this.emit({ level: "warn", message: `${what} failed (attempt ${attempt}), retrying: ${(err as Error).message}` });
@@ -300,7 +313,7 @@ export class Agent {
     this.schedulePublish();
     if (failed.size > 0) {
       for (const n of failed) if (n !== "(daemon-reload)") this.dirty.add(n);
-      await delay(Math.min(this.maxBackoffMs, 1_000), signal);
+      await this.clock.sleep(Math.min(this.maxBackoffMs, 1_000), signal);
     }
   }
 
@@ -314,14 +327,11 @@ export class Agent {
 
   private schedulePublish(): void {
     if (this.publishTimer || this.publishing) return;
-    const burst = Date.now() - this.lastPublishAt < 1_000;
-    this.publishTimer = setTimeout(
-      () => {
-        this.publishTimer = undefined;
-        void this.publish();
-      },
-      burst ? this.burstPublishDelayMs : this.publishDelayMs,
-    );
+    const burst = this.clock.now() - this.lastPublishAt < 1_000;
+    this.publishTimer = this.clock.setTimer(burst ? this.burstPublishDelayMs : this.publishDelayMs, () => {
+      this.publishTimer = undefined;
+      void this.publish();
+    });
   }
 
   /** Sends pending states in one batch; on failure they stay pending (newer values win) and retry. */
@@ -335,7 +345,7 @@ export class Agent {
     const batch = new Map(this.pendingStates);
     this.pendingStates.clear();
     this.publishing = true;
-    this.lastPublishAt = Date.now();
+    this.lastPublishAt = this.clock.now();
     try {
       await this.session.publishStates(batch);
     } catch (err) {
@@ -344,7 +354,7 @@ export class Agent {
         this.nudge();
       } else {
         this.emit({ level: "warn", message: `Cannot publish ${batch.size} unit states: ${(err as Error).message}; retrying` });
-        await new Promise((r) => setTimeout(r, Math.min(this.maxBackoffMs, 500)));
+        await this.clock.sleep(Math.min(this.maxBackoffMs, 500));
       }
     } finally {
       this.publishing = false;
@@ -367,7 +377,8 @@ export class Agent {
       }
     }
     if (names.length > 0) await this.manager.reload(signal).catch((err: unknown) => this.emit({ level: "error", message: `Cannot reload systemd while leaving: ${(err as Error).message}` }));
-    clearTimeout(this.publishTimer);
+    this.publishTimer?.();
+    this.publishTimer = undefined;
     await this.leaseMemory?.clear().catch((err: unknown) => this.emit({ level: "warn", message: `Cannot forget the remembered lease: ${(err as Error).message}` }));
     await this.session.leave(signal).catch((err: unknown) => this.emit({ level: "warn", message: `Cannot revoke the lease while leaving: ${(err as Error).message}` }));
   }

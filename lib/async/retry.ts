@@ -11,6 +11,8 @@ export interface RetryOptions {
   /** Source of randomness for jitter (inject for tests). */
   random?: () => number;
   onRetry?: (err: unknown, attempt: number, waitMs: number) => void;
+  /** How to wait between attempts (inject a `ManualClock`'s sleep in tests). Default: real time. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** Calls `fn` until it succeeds, the policy gives up (the last error is thrown) or the signal aborts. */
@@ -26,7 +28,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
       if (attempt >= attempts || options.signal?.aborted || !(options.retriable?.(err) ?? true)) throw err;
       const wait = Math.round(random() * Math.min(max, initial * 2 ** (attempt - 1)));
       options.onRetry?.(err, attempt, wait);
-      await delay(wait, options.signal);
+      await (options.sleep ?? delay)(wait, options.signal);
     }
   }
 }

@@ -1,0 +1,127 @@
+/**
+ * The agent's own logic, fast and deterministic: an in-memory session and unit manager behind the
+ * agent's interfaces, time on a `ManualClock` (publish windows, retries and back-off fire only when
+ * the test moves the clock). The same agent over etcd and systemd is tested in
+ * test/integration (real etcd) and test/e2e (real systemd).
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock, settle } from "../../lib/async/manual-clock";
+import { unitHashOfText } from "../../lib/unit";
+import type { ScheduleRecord } from "../registry/keys";
+import { Agent, type AgentEvent } from "./agent";
+import { MemoryAgentSession } from "./memory-agent-session";
+import { MemoryUnitManager } from "./memory-unit-manager";
+
+const TEXT = "[Service]\nExecStart=/bin/sleep infinity\n";
+const entry = (desiredState: "loaded" | "launched", text = TEXT): ScheduleRecord => ({ hash: unitHashOfText(text), desiredState, text });
+
+/** Lets the agent and the memory manager (whose transitions take a real 0 ms timer) run. */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 1));
+    await settle(5);
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+describe("Agent (in-memory session and unit manager, manual clock)", () => {
+  const stops: AbortController[] = [];
+  afterEach(() => {
+    for (const c of stops.splice(0)) c.abort();
+  });
+
+  const start = (opts: { publishDelayMs?: number; burstPublishDelayMs?: number } = {}) => {
+    const clock = new ManualClock();
+    const session = new MemoryAgentSession("m1");
+    const manager = new MemoryUnitManager();
+    const events: AgentEvent[] = [];
+    const agent = new Agent({ session, manager, clock, onEvent: (e) => events.push(e), ...opts });
+    const stop = new AbortController();
+    stops.push(stop);
+    const done = agent.run(stop.signal);
+    return { clock, session, manager, events, agent, stop, done };
+  };
+
+  it("starts a scheduled unit and publishes its state once the publish window has passed, not before", async () => {
+    const t = start({ publishDelayMs: 20 });
+    await until("registered", () => t.session.registered);
+    t.session.setEntry("a.service", entry("launched"));
+    await until("a running", () => t.manager.running().includes("a.service"));
+    await settle();
+    expect(t.session.states.has("a.service")).toBe(false);
+    await t.clock.advance(19);
+    expect(t.session.states.has("a.service")).toBe(false);
+    await t.clock.advance(1);
+    expect(t.session.states.get("a.service")).toEqual({ hash: unitHashOfText(TEXT), loadState: "loaded", activeState: "active", subState: "running", launched: true });
+  });
+
+  it("batches changes within a second of the last publish into the longer burst window", async () => {
+    const t = start({ publishDelayMs: 20, burstPublishDelayMs: 250 });
+    await until("registered", () => t.session.registered);
+    t.session.setEntry("a.service", entry("launched"));
+    await until("a running", () => t.manager.running().includes("a.service"));
+    await t.clock.advance(20);
+    const after = t.session.publishes.length;
+    for (const n of ["b.service", "c.service", "d.service"]) t.session.setEntry(n, entry("launched"));
+    await until("b, c, d running", () => t.manager.running().length === 4);
+    await t.clock.advance(249);
+    expect(t.session.publishes.length).toBe(after);
+    await t.clock.advance(1);
+    expect(t.session.publishes.length).toBe(after + 1);
+    expect([...t.session.publishes.at(-1)!.keys()].sort()).toEqual(["b.service", "c.service", "d.service"]);
+  });
+
+  it("after losing its lease, registers again and republishes every state (they went with the lease), keeping the units running", async () => {
+    const t = start({ publishDelayMs: 20 });
+    await until("registered", () => t.session.registered);
+    t.session.setEntry("a.service", entry("launched"));
+    t.session.setEntry("b.service", entry("loaded"));
+    await until("a running", () => t.manager.running().includes("a.service"));
+    await t.clock.advance(20);
+    expect(t.session.states.size).toBe(2);
+    t.session.loseLease();
+    expect(t.session.states.size).toBe(0);
+    await until("registered again", () => t.session.registrations === 2);
+    await t.clock.advance(250);
+    expect([...t.session.states.keys()].sort()).toEqual(["a.service", "b.service"]);
+    expect(t.session.states.get("b.service")).toMatchObject({ activeState: "inactive", launched: false });
+    expect(t.manager.count("stop")).toBe(0);
+    expect(t.manager.running()).toEqual(["a.service"]);
+    expect(t.events.some((e) => e.level === "warn" && /registering machine m1 again/.test(e.message))).toBe(true);
+  });
+
+  it("keeps a state that failed to publish and sends it again after 500 ms, the newest value winning", async () => {
+    const t = start({ publishDelayMs: 20, burstPublishDelayMs: 250 });
+    await until("registered", () => t.session.registered);
+    t.session.failPublishes = 1;
+    t.session.setEntry("a.service", entry("launched"));
+    await until("a running", () => t.manager.running().includes("a.service"));
+    await t.clock.advance(20);
+    expect(t.session.states.has("a.service")).toBe(false);
+    expect(t.events.some((e) => e.level === "warn" && e.message.startsWith("Cannot publish 1 unit states: etcd did not answer in time"))).toBe(true);
+    // Meanwhile the engine asks for a stop: the retry carries the newer state only.
+    t.session.setEntry("a.service", entry("loaded"));
+    await until("a stopped", () => !t.manager.running().includes("a.service"));
+    await t.clock.advance(500 + 250);
+    expect(t.session.states.get("a.service")).toMatchObject({ activeState: "inactive", launched: false });
+    expect(t.session.publishes).toHaveLength(1);
+  });
+
+  it("unloads a unit whose schedule entry goes and deletes its state; a new body replaces the old unit", async () => {
+    const t = start({ publishDelayMs: 20 });
+    await until("registered", () => t.session.registered);
+    t.session.setEntry("a.service", entry("launched"));
+    t.session.setEntry("b.service", entry("launched"));
+    await until("both running", () => t.manager.running().length === 2);
+    await t.clock.advance(20);
+    t.session.setEntry("a.service", undefined);
+    const v2 = "[Service]\nExecStart=/bin/sleep 1000\n";
+    t.session.setEntry("b.service", entry("launched", v2));
+    await until("a gone, b reloaded", () => !t.manager.disk.has("a.service") && t.manager.disk.get("b.service") === v2 && t.manager.running().includes("b.service"));
+    await t.clock.advance(250);
+    expect([...t.session.states.keys()]).toEqual(["b.service"]);
+    expect(t.session.states.get("b.service")).toMatchObject({ hash: unitHashOfText(v2), activeState: "active", launched: true });
+    expect(t.manager.count("unload", "b.service")).toBe(1);
+  });
+});
