@@ -28,6 +28,9 @@ export interface EtcdConnectionOptions {
  * Creates an etcd3 client whose retries are ours: no hidden retries or circuit breaker inside the
  * client (callers retry with their own policy and know when etcd is down), fast watch reconnects.
  */
+/** Keys per answer of a paged snapshot read ({@link EtcdStore.rangeMany}). */
+export const RANGE_PAGE_KEYS = 2_000;
+
 export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
   const opts: IOptions = {
     hosts: [...options.endpoints],
@@ -163,21 +166,35 @@ export class EtcdStore {
     return { revision: Number(res.header.revision), kvs: res.kvs.map(decodeKv) };
   }
 
-  /** Several prefix ranges read atomically in one transaction (one consistent snapshot). */
+  /**
+   * Several prefix ranges read as one consistent snapshot: one transaction reads the first
+   * {@link RANGE_PAGE_KEYS} keys of each at one revision, and ranges with more keys continue in
+   * pages at that same revision. Pages keep every answer small: a 100,000-unit cluster read in one
+   * answer (~50 MB) kept the process decoding for seconds, its gRPC keepalive pings went
+   * unanswered, and the connection was dropped on every attempt (the engine never got its snapshot).
+   */
   async rangeMany(operation: string, prefixes: readonly { prefix: string; exact?: boolean; keysOnly?: boolean }[], signal?: AbortSignal): Promise<{ revision: number; results: StoredKv[][] }> {
-    const res = await this.txn(
-      operation,
-      {
-        success: prefixes.map((p) => ({
-          request_range: { key: Buffer.from(p.prefix), ...(p.exact ? {} : { range_end: prefixEnd(p.prefix) }), ...(p.keysOnly ? { keys_only: true } : {}) },
-        })),
-      },
-      signal,
-    );
-    return {
-      revision: Number(res.header.revision),
-      results: res.responses.map((r) => r.response_range.kvs.map(decodeKv)),
-    };
+    const request = (p: { prefix: string; exact?: boolean; keysOnly?: boolean }, from?: Buffer) => ({
+      key: from ?? Buffer.from(p.prefix),
+      ...(p.exact ? {} : { range_end: prefixEnd(p.prefix), limit: RANGE_PAGE_KEYS }),
+      ...(p.keysOnly ? { keys_only: true } : {}),
+    });
+    const res = await this.txn(operation, { success: prefixes.map((p) => ({ request_range: request(p) })) }, signal);
+    const revision = Number(res.header.revision);
+    const results: StoredKv[][] = [];
+    for (const [i, r] of res.responses.entries()) {
+      const kvs = r.response_range.kvs.map(decodeKv);
+      let more = r.response_range.more;
+      while (more && kvs.length > 0) {
+        // The next page starts right after the last key read (key + NUL), at the same revision.
+        const after = Buffer.concat([Buffer.from(kvs[kvs.length - 1]!.key), Buffer.from([0])]);
+        const page: IRangeResponse = await this.call(`${operation} (keys after ${kvs.length})`, (o) => this.client.kv.range({ ...request(prefixes[i]!, after), revision }, o), signal);
+        for (const kv of page.kvs) kvs.push(decodeKv(kv));
+        more = page.more && page.kvs.length > 0;
+      }
+      results.push(kvs);
+    }
+    return { revision, results };
   }
 
   async txn(operation: string, req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {

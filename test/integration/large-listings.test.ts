@@ -2,7 +2,8 @@
  * Listings bigger than gRPC's default 4 MiB message, on a real etcd: grpc-js refuses such an answer
  * (RESOURCE_EXHAUSTED) unless the client raises its receive limit, which stopped `GET /state` and the
  * engine's resync at about 20,000 units. 24,000 states of a realistic size (~6 MiB in one range) must
- * list whole, through the registry and through the HTTP API.
+ * list whole, through the registry and through the HTTP API; and the engine's snapshot read
+ * (`rangeMany`) comes in pages of 2,000 keys at one revision, so no answer is that big.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -63,6 +64,41 @@ describe("listings over 4 MiB on a real etcd", () => {
     const states = await registry.listStates();
     expect(states).toHaveLength(STATES);
     expect(new Set(states.map((s) => s.name)).size).toBe(STATES);
+  });
+
+  it("a snapshot read of several prefixes comes in pages at one revision, whole and consistent under concurrent writes", async () => {
+    const store = new EtcdStore(client, { prefix: PREFIX, requestTimeoutMs: 30_000 });
+    const keys = new Keys(PREFIX);
+    for (let i = 0; i < 5; i++) await client.put(keys.machine(`m${i}`)).value("{}");
+    // Writers add states (and machines) while the read pages through 24,000 states.
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) await client.put(keys.state(`late-${written++}.service`, MACHINE)).value("{}");
+    })();
+    const ranges = async (): Promise<number> => {
+      const text = await (await fetch(`${etcd.endpoint}/metrics`)).text();
+      return Number(/^grpc_server_started_total\{[^}]*grpc_method="Range"[^}]*\} (\S+)/m.exec(text)?.[1] ?? 0);
+    };
+    const rangesBefore = await ranges();
+    const { revision, results } = await store.rangeMany("read", [{ prefix: keys.statesAll }, { prefix: keys.machines }]);
+    // One transaction for the first page of each prefix, then one range per further 2,000 states.
+    expect((await ranges()) - rangesBefore).toBeGreaterThanOrEqual(Math.floor(STATES / 2_000));
+    writing = false;
+    await writer;
+    expect(written).toBeGreaterThan(0);
+    const [states = [], machines = []] = results;
+    expect(machines).toHaveLength(5);
+    expect(states.every((kv) => kv.modRevision <= revision)).toBe(true);
+    expect(states.filter((kv) => kv.key.includes("/big-"))).toHaveLength(STATES);
+    // Nothing written after the snapshot's revision, nothing twice, in key order.
+    const late = states.filter((kv) => kv.key.includes("/late-")).length;
+    const atRevision = await client.getAll().prefix(keys.statesAll).exec();
+    expect(states.length).toBe(STATES + late);
+    expect(new Set(states.map((kv) => kv.key)).size).toBe(states.length);
+    expect(states.map((kv) => kv.key)).toEqual([...states.map((kv) => kv.key)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    expect(Number(atRevision.header.revision)).toBeGreaterThan(revision);
+    await client.delete().prefix(`${keys.statesAll}late-`).exec();
   });
 
   it("GET /fleet/v1/state pages through all of them", async () => {
