@@ -229,7 +229,10 @@ export class LeaderTerm {
     }
     for (const name of t.placements) this.feedPlacement(name);
 
-    const result = this.model.reconcile();
+    // Units of held machines are left alone by the model itself (no unschedule-then-hold churn on
+    // every pass: at 100,000 units that was most of the engine's CPU while machines were away).
+    const now = this.clock.now();
+    const result = this.model.reconcile({ holding: (m) => !this.mirror.machines.has(m) && this.holds.held(m, now) });
     const decisions = this.holdDuringGrace(result.decisions);
     for (const d of decisions) names.add(d.unit);
     this.lastResult = result;

@@ -36,9 +36,14 @@ export class Pass {
     return unit !== undefined && !unit.global && unit.desiredState !== "inactive";
   }
 
-  /** Units whose machine went away: unschedule, and queue the non-global ones for a new machine. */
-  unscheduleOrphans(): void {
+  /**
+   * Units whose machine went away: unschedule, and queue the non-global ones for a new machine.
+   * Machines `holding` names are skipped whole: their units are not touched (nor re-examined) while
+   * held, so a pass costs nothing per unit of a held machine.
+   */
+  unscheduleOrphans(holding?: (machineId: string) => boolean): void {
     for (const [machineId, names] of [...this.state.orphans]) {
+      if (holding?.(machineId)) continue;
       for (const name of [...names].sort()) {
         const reason = `target Machine(${machineId}) went away`;
         if (this.state.placements.get(name) === machineId) {

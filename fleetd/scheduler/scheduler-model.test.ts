@@ -499,3 +499,34 @@ describe("incremental passes", () => {
     expect(model.reconcile().decisions).toEqual([]);
   });
 });
+
+describe("units of a held machine (the engine's grace for a machine that may come back)", () => {
+  it("stay placed and cost no decision while held; the first pass that no longer holds the machine moves them", () => {
+    const model = new SchedulerModel();
+    for (const m of ["m1", "m2"]) model.setMachine(machine(m));
+    for (const n of ["a", "b", "c", "d"]) model.setUnit(unit(`${n}.service`));
+    model.reconcile();
+    const onM1 = ["a.service", "b.service", "c.service", "d.service"].filter((n) => model.placementOf(n) === "m1");
+    expect(onM1).toEqual(["a.service", "c.service"]);
+    model.removeMachine("m1");
+    for (let i = 0; i < 3; i++) {
+      const held = model.reconcile({ holding: (id) => id === "m1" });
+      expect(held.decisions).toEqual([]);
+      expect(placements(model, onM1)).toEqual({ "a.service": "m1", "c.service": "m1" });
+    }
+    const moved = model.reconcile({ holding: () => false });
+    expect(brief(moved.decisions)).toEqual(["-a.service@m1", "-c.service@m1", "+a.service@m2", "+c.service@m2"]);
+  });
+
+  it("a held machine that comes back keeps its units without any decision", () => {
+    const model = new SchedulerModel();
+    model.setMachine(machine("m1"));
+    model.setUnit(unit("a.service"));
+    model.reconcile();
+    model.removeMachine("m1");
+    expect(model.reconcile({ holding: () => true }).decisions).toEqual([]);
+    model.setMachine(machine("m1"));
+    expect(model.reconcile().decisions).toEqual([]);
+    expect(model.placementOf("a.service")).toBe("m1");
+  });
+});

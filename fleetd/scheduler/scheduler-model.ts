@@ -172,10 +172,14 @@ export class SchedulerModel {
 
   // ---- Deciding ----
 
-  /** One pass: decisions (already applied to the model) and the units left without a machine. */
-  reconcile(): ReconcileResult {
+  /**
+   * One pass: decisions (already applied to the model) and the units left without a machine.
+   * `holding(id)`: the units of that absent machine stay where they are for now (the engine's grace
+   * for a machine that may come back); they are unscheduled by the first pass that no longer holds it.
+   */
+  reconcile(options: { holding?: (machineId: string) => boolean } = {}): ReconcileResult {
     const pass = new Pass(this.state, this.pending, this.refusals);
-    pass.unscheduleOrphans();
+    pass.unscheduleOrphans(options.holding);
 
     const recheckGlobals = new Set<string>();
     const worklist = new Set<string>();
