@@ -24,13 +24,13 @@ export interface EtcdConnectionOptions {
   maxWatchBackoffMs?: number;
 }
 
+/** Keys per answer of a paged snapshot read ({@link EtcdStore.rangeMany}). */
+export const RANGE_PAGE_KEYS = 2_000;
+
 /**
  * Creates an etcd3 client whose retries are ours: no hidden retries or circuit breaker inside the
  * client (callers retry with their own policy and know when etcd is down), fast watch reconnects.
  */
-/** Keys per answer of a paged snapshot read ({@link EtcdStore.rangeMany}). */
-export const RANGE_PAGE_KEYS = 2_000;
-
 export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
   const opts: IOptions = {
     hosts: [...options.endpoints],
