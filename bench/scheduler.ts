@@ -21,6 +21,8 @@
  * the real HTTP API (what fleet's Go client does); api-bulk = `ApiClient.putUnits`, the `POST /units`
  * requests of up to 1,000 units that our fleetctl sends (submit/start); batch = bulk registry
  * transactions of up to 127 units (no user can do this); single = one registry call per unit.
+ * Simulated machines keep their leases alive every TTL/3 (10 s), not fleetd's default 2 s: 10,000
+ * machines in this one process would otherwise send 5,000 keepalives/s, more work than the units.
  * --resources: resources and spread on. Machines publish capacities of four shapes (2-16 CPUs, 4-32 GiB,
  * round robin) and metadata zone=z0..z6; every unit asks `[X-Fleet] CPUs=250m`, `Memory=512M`,
  * `Spread=zone`. Adds placement figures: machines overcommitted (must be 0), zone skew of the
@@ -315,7 +317,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       const id = `m${String(i).padStart(5, "0")}`;
       const store = new CountingStore(clients[i % CLIENTS]!, `${PREFIX}schedule/${id}/`);
       const shape = RESOURCES ? { metadata: { zone: `z${i % ZONES}` }, capacity: { ...MACHINE_SHAPES[i % MACHINE_SHAPES.length]! } } : { metadata: {} };
-      const session = new MachineSession(store, { machine: { id, publicIP: `10.${i >> 8}.${i & 255}.1`, version: "bench", disableEngine: true, ...shape }, ttlSeconds: TTL });
+      const session = new MachineSession(store, { machine: { id, publicIP: `10.${i >> 8}.${i & 255}.1`, version: "bench", disableEngine: true, ...shape }, ttlSeconds: TTL, keepaliveIntervalMs: (TTL * 1000) / 3 });
       const manager = new TimedManager(startedAt);
       const agent = new Agent({ session, manager, onEvent: (e) => e.level === "error" && log(`agent ${id}: ${e.message}`) });
       agents.push({ index: i, store, manager, done: agent.run(controller.signal) });

@@ -21,6 +21,8 @@ export interface MachineSessionOptions {
   machine: MachineRecord;
   /** Presence/state lease TTL (fleet's `agent_ttl`). */
   ttlSeconds: number;
+  /** Lease keepalive period; default min(TTL/3, 2 s) (see lease-keeper.ts). */
+  keepaliveIntervalMs?: number;
   maxTxnOps?: number;
   /**
    * The lease this machine's presence is on in a session being replaced (a SIGHUP that changed the
@@ -47,6 +49,11 @@ export class MachineSession {
     this.machine = options.machine;
     this.handover = options.handover;
     this.maxOps = options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+  }
+
+  private leaseOptions(): { ttlSeconds: number; intervalMs?: number } {
+    const { ttlSeconds, keepaliveIntervalMs } = this.options;
+    return keepaliveIntervalMs === undefined ? { ttlSeconds } : { ttlSeconds, intervalMs: keepaliveIntervalMs };
   }
 
   get machineId(): string {
@@ -99,7 +106,7 @@ export class MachineSession {
       const { kvs } = await this.store.range(`read machine ${this.machine.id}`, this.store.keys.machine(this.machine.id), { exact: true, ...(signal ? { signal } : {}) });
       const held = kvs[0]?.lease;
       if (held !== undefined && ours.includes(held)) {
-        const resumed = await LeaseKeeper.resume(this.store, held, { ttlSeconds: this.options.ttlSeconds }, signal);
+        const resumed = await LeaseKeeper.resume(this.store, held, this.leaseOptions(), signal);
         if (resumed) {
           await this.store.call(
             `register machine ${this.machine.id}`,
@@ -112,7 +119,7 @@ export class MachineSession {
         }
       }
     }
-    const lease = await LeaseKeeper.grant(this.store, { ttlSeconds: this.options.ttlSeconds }, signal);
+    const lease = await LeaseKeeper.grant(this.store, this.leaseOptions(), signal);
     let created: boolean;
     try {
       const res = await this.store.txn(
@@ -146,7 +153,7 @@ export class MachineSession {
    */
   private async takeOver(fromLeaseId: string, signal?: AbortSignal): Promise<boolean> {
     const key = Buffer.from(this.store.keys.machine(this.machine.id));
-    const lease = await LeaseKeeper.grant(this.store, { ttlSeconds: this.options.ttlSeconds }, signal);
+    const lease = await LeaseKeeper.grant(this.store, this.leaseOptions(), signal);
     let moved: boolean;
     try {
       const res = await this.store.txn(
