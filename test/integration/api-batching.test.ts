@@ -4,7 +4,6 @@
  * the HTTP API each get their own answer, a conflict stays that unit's own, and a batch etcd refuses
  * leaves nothing written.
  */
-import { request } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +15,7 @@ import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
 import { parseRecord, type UnitRecord } from "../../fleetd/registry/keys";
 import { TxnBatcher } from "../../fleetd/registry/txn-batcher";
 import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { socketRequest } from "../helpers/socket-request";
 
 const MAX_OPS = 8;
 const body = (what: string): { section: string; name: string; value: string }[] => [
@@ -24,19 +24,7 @@ const body = (what: string): { section: string; name: string; value: string }[] 
 ];
 
 function put(socketPath: string, name: string, payload: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(payload);
-    const req = request(
-      { socketPath, method: "PUT", path: `/fleet/v1/units/${encodeURIComponent(name)}`, headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8").on("data", (c: string) => (text += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
+  return socketRequest(socketPath, "PUT", `/fleet/v1/units/${encodeURIComponent(name)}`, JSON.stringify(payload));
 }
 
 describe("batched unit writes on a real etcd (--max-txn-ops 8)", () => {

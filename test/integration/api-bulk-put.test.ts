@@ -4,7 +4,7 @@
  * transactions, a malformed request applies nothing; and the client falls back to one PUT per unit
  * against a server that answers 405 as fleet's does (our API behind a proxy that refuses the POST).
  */
-import { createServer, request, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,22 +15,16 @@ import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { ApiClient, ApiError } from "../../lib/api/client";
 import { startEtcd, type EtcdInstance } from "../helpers/etcd";
+import { socketRequest } from "../helpers/socket-request";
 
 const body = (what: string): { section: string; name: string; value: string }[] => [
   { section: "Unit", name: "Description", value: what },
   { section: "Service", name: "ExecStart", value: "/bin/sleep 1000" },
 ];
 
-function post(socketPath: string, payload: string, contentType = "application/json"): Promise<{ status: number; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method: "POST", path: "/fleet/v1/units", headers: { "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as unknown) : undefined }));
-    });
-    req.on("error", reject);
-    req.end(payload);
-  });
+async function post(socketPath: string, payload: string, contentType = "application/json"): Promise<{ status: number; json: unknown }> {
+  const { status, body: text } = await socketRequest(socketPath, "POST", "/fleet/v1/units", payload, contentType);
+  return { status, json: text ? (JSON.parse(text) as unknown) : undefined };
 }
 
 describe("POST /fleet/v1/units on a real etcd", () => {
