@@ -8,12 +8,11 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { utils } from "ssh2";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { waitFor } from "../helpers/fleet-cluster";
 import { startDashboardCluster, type DashboardCluster } from "./dashboard-harness";
 import { fleetctl, type RunOptions, type RunResult } from "./fleetctl-harness";
-import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 
@@ -33,7 +32,7 @@ describe("fleetctl dashboard", () => {
 
   beforeAll(async () => {
     dc = await startDashboardCluster(etcd(), [M1], {}, "s3cret");
-    const key = utils.generateKeyPairSync("ed25519");
+    const key = ed25519KeyPair();
     identity = join(dc.dir, "id_ed25519");
     await writeFile(identity, key.private, { mode: 0o600 });
     server = await startSshServer({ clientPublicKey: key.public, binDir: dc.dir });

@@ -7,11 +7,10 @@
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { utils } from "ssh2";
 import { waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv, type RunOptions } from "./fleetctl-harness";
-import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1000000000000000000000000000001";
 const M2 = "b2000000000000000000000000000002";
@@ -37,7 +36,7 @@ describe("fleetctl status and restart of a global unit", () => {
     await mkdir(binDir);
     await writeFile(join(binDir, "systemctl"), '#!/bin/sh\necho "systemctl $*"\ncase "$*" in *ok*) exit 0;; esac\nexit 3\n');
     await chmod(join(binDir, "systemctl"), 0o755);
-    const key = utils.generateKeyPairSync("ed25519");
+    const key = ed25519KeyPair();
     identity = join(env.dir, "id_ed25519");
     await writeFile(identity, key.private, { mode: 0o600 });
     // One SSH server per machine, all on one port (--ssh-port is one value for every machine).

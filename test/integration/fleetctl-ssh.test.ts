@@ -9,14 +9,13 @@ import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { utils } from "ssh2";
 import { run } from "../../lib/process/run";
 import { delay } from "../../lib/async/delay";
 import { md5Fingerprint } from "../../fleetctl/ssh/known-hosts";
 import { waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv, type RunOptions } from "./fleetctl-harness";
-import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 const MAIN_TS = fileURLToPath(new URL("../../fleetctl/main.ts", import.meta.url));
@@ -42,7 +41,7 @@ describe("fleetctl over SSH", () => {
     await script("systemctl", 'echo "systemctl $*"\ncase "$*" in *ok*) exit 0;; esac\nexit 3');
     await script("journalctl", 'echo "journalctl $*"');
     await script("fleetctl", `exec node --import tsx ${MAIN_TS} "$@"`);
-    const key = utils.generateKeyPairSync("ed25519");
+    const key = ed25519KeyPair();
     identity = join(env.dir, "id_ed25519");
     await writeFile(identity, key.private, { mode: 0o600 });
     server = await startSshServer({ clientPublicKey: key.public, binDir });
@@ -127,7 +126,7 @@ describe("fleetctl over SSH", () => {
   });
 
   it("refuses a changed host key with OpenSSH's warning, unless checking is off", async () => {
-    const other = utils.generateKeyPairSync("ed25519").public;
+    const other = ed25519KeyPair().public;
     const wrongFile = join(env.dir, "known_hosts_wrong");
     await writeFile(wrongFile, `# comment\n${address()} ${other}\n`);
     const r = await ssh(["--known-hosts-file", wrongFile, "ssh", "--ssh-port", String(server.port), "a1b2", "true"]);

@@ -8,14 +8,14 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Client, utils } from "ssh2";
+import { Client } from "ssh2";
 import { ApiClient } from "../../lib/api/client";
 import { delay } from "../../lib/async/delay";
 import { createApiServer, registryBackend } from "../../fleetd/api";
 import { forwardThrough } from "../../fleetctl/ssh/tunnel";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv } from "./fleetctl-harness";
-import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 
@@ -28,7 +28,7 @@ describe("fleetctl --tunnel keep-alive", () => {
 
   beforeAll(async () => {
     env = await FleetctlEnv.start(etcd(), [M1]);
-    const key = utils.generateKeyPairSync("ed25519");
+    const key = ed25519KeyPair();
     identity = join(env.dir, "id_ed25519");
     await writeFile(identity, key.private, { mode: 0o600 });
     const binDir = join(env.dir, "bin");

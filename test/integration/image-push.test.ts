@@ -9,7 +9,6 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { utils } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { delay } from "../../lib/async/delay";
 import { run } from "../../lib/process/run";
@@ -21,7 +20,7 @@ import { PassThrough } from "node:stream";
 import type { CommandContext } from "../../fleetctl/context";
 import { resolveGlobals } from "../../fleetctl/global-options";
 import { pinImageSets } from "../../fleetctl/image-pinning";
-import { startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
 
 const EPOCH = 1735689600;
 let dir = "";
@@ -139,7 +138,7 @@ describe("image-builder push against a docker-registry on loopback", () => {
     let identity = "";
     let knownHosts = "";
     beforeAll(async () => {
-      const key = utils.generateKeyPairSync("ed25519");
+      const key = ed25519KeyPair();
       identity = path.join(dir, "id_ed25519");
       await writeFile(identity, key.private);
       await chmod(identity, 0o600);
@@ -182,7 +181,7 @@ describe("image-builder push against a docker-registry on loopback", () => {
 
     it("fails with ssh's reason when the host key is not the known one, and leaves no ssh behind", async () => {
       const wrong = path.join(dir, "known_hosts_wrong");
-      await writeFile(wrong, `[127.0.0.1]:${ssh.port} ${utils.generateKeyPairSync("ed25519").public}\n`);
+      await writeFile(wrong, `[127.0.0.1]:${ssh.port} ${ed25519KeyPair().public}\n`);
       await expect(pushImage({ archive: path.join(dir, "v2.oci.tar"), to: { host: "127.0.0.1", port: registryPort, name: "app", tag: "3" },
         tunnel: { via: `127.0.0.1:${ssh.port}`, identityFile: identity, knownHostsFile: wrong } })).rejects.toThrow(
         /^Cannot open the SSH forward to 127\.0\.0\.1:\d+ through core@127\.0\.0\.1:\d+: .*Host key verification failed/s,
