@@ -23,6 +23,7 @@ import { Writable } from "node:stream";
 import { PassThrough } from "node:stream";
 import { ApiClient } from "../lib/api/client";
 import { delay } from "../lib/async/delay";
+import { mapLimit } from "../lib/async/map-limit";
 import { run as runProcess } from "../lib/process/run";
 import { parseUnitFile } from "../lib/unit";
 import { runFleetctl } from "../fleetctl/program";
@@ -121,15 +122,7 @@ async function main(): Promise<void> {
     // One PUT per unit, 16 in flight (fleet's client path). Not fleetctl's POST /units: at 100,000
     // units that burst overloads three fleetds on two cores (leases and leadership lost, resync
     // storms; open in issue 11), and this bench is about listing, not submitting.
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < names.length) {
-          const name = names[next++]!;
-          await client.createUnit({ name, options, desiredState: "launched" });
-        }
-      }),
-    );
+    await mapLimit(names, 16, (name) => client.createUnit({ name, options, desiredState: "launched" }));
     // Polled at most ~10 times a second, less at big N: each poll lists every state.
     let active = 0;
     let lastReport = Date.now();

@@ -48,6 +48,7 @@ import { parseRecord, type StateRecord } from "../fleetd/registry/keys";
 import { MachineSession } from "../fleetd/registry/machine-session";
 import type { TxnBatcherStats } from "../fleetd/registry/txn-batcher";
 import { ApiClient } from "../lib/api/client";
+import { mapLimit } from "../lib/async/map-limit";
 import { parseUnitFile } from "../lib/unit";
 import { startEtcd } from "../test/helpers/etcd";
 
@@ -130,30 +131,22 @@ class TimedManager extends MemoryUnitManager {
   }
 }
 
-/** Sums etcd's gRPC request counters for write methods, and mvcc key writes. */
+/** etcd's gRPC requests per method and summed for the write methods, and mvcc key writes. */
 async function etcdWriteCounters(endpoint: string): Promise<{ requests: number; keys: number; byMethod: Map<string, number> }> {
   const text = await (await fetch(`${endpoint}/metrics`)).text();
   let requests = 0;
   let keys = 0;
   const byMethod = new Map<string, number>();
   for (const line of text.split("\n")) {
-    const any = /^grpc_server_started_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)/.exec(line);
-    if (any) byMethod.set(any[1]!, (byMethod.get(any[1]!) ?? 0) + Number(any[2]));
-    const m = /^grpc_server_started_total\{[^}]*grpc_method="(Put|Txn|DeleteRange)"[^}]*\} (\S+)/.exec(line);
-    if (m) requests += Number(m[2]);
+    const m = /^grpc_server_started_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)/.exec(line);
+    if (m) {
+      byMethod.set(m[1]!, (byMethod.get(m[1]!) ?? 0) + Number(m[2]));
+      if (m[1] === "Put" || m[1] === "Txn" || m[1] === "DeleteRange") requests += Number(m[2]);
+    }
     const k = /^etcd_mvcc_(put|delete)_total (\S+)/.exec(line);
     if (k) keys += Number(k[2]);
   }
   return { requests, keys, byMethod };
-}
-
-async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 function percentile(xs: readonly number[], p: number): number {
@@ -302,7 +295,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     // 1. Raw etcd puts/s on this machine, now, with the same concurrency as the submit.
     const rawN = Math.min(UNITS, 10_000);
     const rawStart = performance.now();
-    await pool(
+    await mapLimit(
       Array.from({ length: rawN }, (_, i) => `/raw/${i}`),
       CONCURRENCY,
       async (k) => void (await benchClient.put(k).value("x".repeat(200))),
@@ -370,19 +363,19 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       for (const name of names) submittedAt.set(name, performance.now());
       await api.putUnits(names.map((name) => ({ name, options, desiredState: "launched" as const })));
     } else if (SUBMIT === "api") {
-      await pool(names, CONCURRENCY, async (name) => {
+      await mapLimit(names, CONCURRENCY, async (name) => {
         submittedAt.set(name, performance.now());
         await api!.createUnit({ name, options, desiredState: "launched" });
       });
     } else if (SUBMIT === "single") {
-      await pool(names, CONCURRENCY, async (name) => {
+      await mapLimit(names, CONCURRENCY, async (name) => {
         submittedAt.set(name, performance.now());
         await registry.createUnit({ name, options, desiredState: "launched" });
       });
     } else {
       const chunks: string[][] = [];
       for (let i = 0; i < names.length; i += 1_000) chunks.push(names.slice(i, i + 1_000));
-      await pool(chunks, 4, async (chunk) => {
+      await mapLimit(chunks, 4, async (chunk) => {
         for (const name of chunk) submittedAt.set(name, performance.now());
         await registry.createUnits(chunk.map((name) => ({ name, options, desiredState: "launched" as const })));
       });

@@ -62,11 +62,10 @@ export async function existingUnitsOrNothing(ctx: CommandContext, args: readonly
   return units;
 }
 
-export { mapLimit } from "../lib/async/map-limit";
-
 /**
- * Concurrent API writes per command. fleetd packs concurrent PUTs into shared etcd transactions
- * (fleetd/REGISTRY.md), so more in flight means bigger batches; 32 stays far below fleetd's limits.
+ * Concurrent per-unit API calls of one command that has no bulk form (destroy; unit writes go
+ * through `ApiClient.putUnits`). fleetd packs concurrent requests into shared etcd transactions
+ * (fleetd/REGISTRY.md); 32 stays far below fleetd's limits.
  */
 export const WRITE_CONCURRENCY = 32;
 
