@@ -169,9 +169,9 @@ export class EtcdStore {
   /**
    * Several prefix ranges read as one consistent snapshot: one transaction reads the first
    * {@link RANGE_PAGE_KEYS} keys of each at one revision, and ranges with more keys continue in
-   * pages at that same revision. Pages keep every answer small: a 100,000-unit cluster read in one
-   * answer (~50 MB) kept the process decoding for seconds, its gRPC keepalive pings went
-   * unanswered, and the connection was dropped on every attempt (the engine never got its snapshot).
+   * pages at that same revision. Pages keep every answer small (a 100,000-unit cluster is ~50 MB in
+   * one answer, decoded in one go). At 100,000 units on 2 cores the engine's connection still
+   * dropped with pages (issue 11): that cause is not known yet.
    */
   async rangeMany(operation: string, prefixes: readonly { prefix: string; exact?: boolean; keysOnly?: boolean }[], signal?: AbortSignal): Promise<{ revision: number; results: StoredKv[][] }> {
     const request = (p: { prefix: string; exact?: boolean; keysOnly?: boolean }, from?: Buffer) => ({
