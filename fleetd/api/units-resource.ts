@@ -115,8 +115,8 @@ export const MAX_UNITS_PER_POST = 10_000;
 
 /**
  * `POST /units` (our extension; fleet answers 405): `{"units":[<PUT body>, …]}`, each item exactly a
- * `PUT /units/<item.name>` with that body, all applied concurrently (so their writes share etcd
- * transactions, as concurrent PUTs do), without the HTTP round trip per unit. Answers 200 with
+ * `PUT /units/<item.name>` with that body, applied concurrently (so their writes share etcd
+ * transactions, as concurrent PUTs do) except that items of one name apply in input order, without the HTTP round trip per unit. Answers 200 with
  * `{"results":[{"name","code","message"?}]}` in input order: each code is what that PUT would have
  * answered (201, 204, 400, 409...). A body that is not such a list is a 400 and applies nothing.
  */
@@ -126,21 +126,33 @@ export async function putUnits(ctx: ResourceContext): Promise<void> {
   const list = raw !== null && typeof raw === "object" && !Array.isArray(raw) ? field(raw as Record<string, unknown>, "units") : undefined;
   if (!Array.isArray(list)) throw new HttpError(400, 'unable to decode body: expected {"units":[{"name":…,"options":[…],"desiredState":…},…]}');
   if (list.length > MAX_UNITS_PER_POST) throw new HttpError(400, `too many units in one request: ${list.length}; send at most ${MAX_UNITS_PER_POST} per POST`);
+  // Items of one name apply in input order (each after the one before it); different names at once.
+  const lastOf = new Map<string, Promise<unknown>>();
   const results = await Promise.all(
-    (list as unknown[]).map(async (item, i): Promise<PutResult> => {
-      let name = `#${i}`;
-      try {
-        const named = item !== null && typeof item === "object" ? field(item as Record<string, unknown>, "name") : undefined;
-        if (typeof named !== "string" || named === "") throw new HttpError(400, `unable to decode body: units[${i}] needs a name`);
-        name = named;
-        return { name, code: await applyPut(ctx, decodePutBody(item, named)) };
-      } catch (err) {
-        const [code, message] = errorResponse(err);
-        return { name, code, message };
-      }
+    (list as unknown[]).map((item, i): Promise<PutResult> => {
+      const named = item !== null && typeof item === "object" ? field(item as Record<string, unknown>, "name") : undefined;
+      const apply = (): Promise<PutResult> => applyItem(ctx, item, i);
+      if (typeof named !== "string") return apply();
+      const result = (lastOf.get(named) ?? Promise.resolve()).then(apply);
+      lastOf.set(named, result);
+      return result;
     }),
   );
   sendJson(ctx.res, 200, { results });
+}
+
+/** One item of a `POST /units`: decoded and applied as its own PUT; failures become its result. */
+async function applyItem(ctx: ResourceContext, item: unknown, i: number): Promise<PutResult> {
+  let name = `#${i}`;
+  try {
+    const named = item !== null && typeof item === "object" ? field(item as Record<string, unknown>, "name") : undefined;
+    if (typeof named !== "string" || named === "") throw new HttpError(400, `unable to decode body: units[${i}] needs a name`);
+    name = named;
+    return { name, code: await applyPut(ctx, decodePutBody(item, named)) };
+  } catch (err) {
+    const [code, message] = errorResponse(err);
+    return { name, code, message };
+  }
 }
 
 interface PutResult {
