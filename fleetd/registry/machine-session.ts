@@ -37,6 +37,12 @@ export class MachineSession {
   private lease: LeaseKeeper | undefined;
   /** Leases of register attempts that failed without an answer (their create may have landed). */
   private unansweredLeaseIds: string[] = [];
+  /**
+   * Leases etcd declared gone while we held them. etcd revokes expired leases at a bounded rate
+   * (1,000/s in 3.4), so after a mass expiry our presence key can outlive its lease for seconds: it is
+   * ours, not a duplicate's, and the next registration takes it over instead of waiting.
+   */
+  private lostLeaseIds: string[] = [];
   private machine: MachineRecord;
   private readonly maxOps: number;
   private readonly lostListeners = new Set<(err: LeaseLostError) => void>();
@@ -100,8 +106,9 @@ export class MachineSession {
       if (moved) return;
     }
     // Ours too: leases of earlier attempts whose create timed out without an answer (on a slow etcd
-    // the create may have landed; without this the retry took our own key for a duplicate's).
-    const ours = [...(resumeLeaseId ? [resumeLeaseId] : []), ...this.unansweredLeaseIds];
+    // the create may have landed; without this the retry took our own key for a duplicate's), and
+    // leases we lost whose key etcd has not removed yet.
+    const ours = [...(resumeLeaseId ? [resumeLeaseId] : []), ...this.unansweredLeaseIds, ...this.lostLeaseIds];
     if (ours.length > 0) {
       const { kvs } = await this.store.range(`read machine ${this.machine.id}`, this.store.keys.machine(this.machine.id), { exact: true, ...(signal ? { signal } : {}) });
       const held = kvs[0]?.lease;
@@ -114,9 +121,12 @@ export class MachineSession {
             signal,
           );
           this.unansweredLeaseIds = [];
+          this.lostLeaseIds = [];
           this.adopt(resumed);
           return;
         }
+        // Its lease expired but etcd has not removed the key yet: move the key to a new lease.
+        if (await this.takeOver(held, signal)) return;
       }
     }
     const lease = await LeaseKeeper.grant(this.store, this.leaseOptions(), signal);
@@ -143,12 +153,13 @@ export class MachineSession {
       throw new DuplicateMachineError(this.machine.id);
     }
     this.unansweredLeaseIds = [];
+    this.lostLeaseIds = [];
     this.adopt(lease);
   }
 
   /**
-   * Moves the presence key from `fromLeaseId` (our previous session's) to a new lease with this
-   * session's TTL, if it is still on that lease. Returns false when it is not (another etcd, or the
+   * Moves the presence key from `fromLeaseId` (our previous session's, or a lease of ours etcd has
+   * expired but not yet revoked) to a new lease with this session's TTL, if it is still on that lease. Returns false when it is not (another etcd, or the
    * old lease expired): the caller registers as usual.
    */
   private async takeOver(fromLeaseId: string, signal?: AbortSignal): Promise<boolean> {
@@ -175,6 +186,7 @@ export class MachineSession {
       return false;
     }
     this.unansweredLeaseIds = [];
+    this.lostLeaseIds = [];
     this.adopt(lease);
     return true;
   }
@@ -182,6 +194,7 @@ export class MachineSession {
   private adopt(lease: LeaseKeeper): void {
     lease.onLost((err) => {
       if (this.lease !== lease) return;
+      this.lostLeaseIds = [...this.lostLeaseIds.slice(-3), lease.id];
       for (const l of [...this.lostListeners]) l(err);
     });
     this.lease = lease;

@@ -4,19 +4,32 @@
  */
 import type { ITxnRequest, ITxnResponse } from "etcd3";
 import { describe, expect, it } from "vitest";
-import { DuplicateMachineError, EtcdUnavailableError } from "../../fleetd/registry/errors";
+import { DuplicateMachineError, EtcdUnavailableError, LeaseLostError } from "../../fleetd/registry/errors";
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { MachineSession } from "../../fleetd/registry/machine-session";
 import { etcdFixture } from "../helpers/fleet-fixture";
 
-/** An EtcdStore whose next `txn` is carried out by etcd but answered with a timeout. */
+/**
+ * An EtcdStore whose next `txn` is carried out by etcd but answered with a timeout; or that plays an
+ * etcd that has expired one lease without revoking it yet (etcd 3.4 revokes at most 1,000 expired
+ * leases a second, so after a mass expiry keys outlive their leases for seconds): a put on that lease
+ * answers "lease not found", a look-up answers TTL -1, and its keys are still there.
+ */
 class LostReplyStore extends EtcdStore {
   loseNextTxnReply = false;
+  expiredLease: string | undefined;
   override async txn(operation: string, req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
+    if (this.expiredLease !== undefined && req.success?.some((op) => op.request_put?.lease === this.expiredLease)) {
+      throw new Error("etcdserver: requested lease not found (test)");
+    }
     const res = await super.txn(operation, req, signal);
     if (!this.loseNextTxnReply) return res;
     this.loseNextTxnReply = false;
     throw new EtcdUnavailableError(operation, { cause: new Error("4 DEADLINE_EXCEEDED: the reply was lost (test)") });
+  }
+  override async call<T>(operation: string, fn: (opts: { deadline: Date }) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.expiredLease !== undefined && operation === `look up lease ${this.expiredLease}`) return { ID: this.expiredLease, TTL: "-1" } as T;
+    return super.call(operation, fn, signal);
   }
 }
 
@@ -43,6 +56,36 @@ describe("machine registration with a lost etcd reply (real etcd)", () => {
       expect(session.leaseId).toBe(landedOn);
       // A different fleetd with the same ID is still refused.
       const twin = new MachineSession(new EtcdStore(client, { prefix: "/lost-reply/" }), { machine: machine(id), ttlSeconds: 30 });
+      await expect(twin.register()).rejects.toBeInstanceOf(DuplicateMachineError);
+    } finally {
+      await session.leave().catch(() => undefined);
+      client.close();
+    }
+  });
+
+  it("takes its presence key back from its own lost lease that etcd has not revoked yet, keeping duplicates out", async () => {
+    const client = createEtcdClient({ endpoints: [etcd().endpoint] });
+    const store = new LostReplyStore(client, { prefix: "/lost-lease/" });
+    const id = "fedcba9876543210fedcba9876543210";
+    const session = new MachineSession(store, { machine: machine(id), ttlSeconds: 30 });
+    const lost: LeaseLostError[] = [];
+    session.onLost((err) => lost.push(err));
+    try {
+      await session.register();
+      const first = session.leaseId;
+      store.expiredLease = first;
+      await expect(session.publishStates(new Map([["a.service", { hash: "0", loadState: "loaded", activeState: "active", subState: "running", launched: true }]]))).rejects.toBeInstanceOf(LeaseLostError);
+      expect(lost).toHaveLength(1);
+      expect(session.registered).toBe(false);
+      // etcd still holds the key on the expired lease; a new registration is not a duplicate's.
+      expect((await store.range("read", store.keys.machine(id), { exact: true })).kvs[0]?.lease).toBe(first);
+
+      await session.register();
+      expect(session.registered).toBe(true);
+      expect(session.leaseId).not.toBe(first);
+      const { kvs } = await store.range("read", store.keys.machine(id), { exact: true });
+      expect(kvs[0]?.lease).toBe(session.leaseId);
+      const twin = new MachineSession(new EtcdStore(client, { prefix: "/lost-lease/" }), { machine: machine(id), ttlSeconds: 30 });
       await expect(twin.register()).rejects.toBeInstanceOf(DuplicateMachineError);
     } finally {
       await session.leave().catch(() => undefined);
