@@ -7,7 +7,8 @@
 import type { DashboardDelta, DashboardMachine, DashboardUnit } from "../../lib/api/dashboard-types";
 import { mergeMetadata } from "../registry/etcd-registry";
 import type { StoredKv, WatchChange } from "../registry/etcd-store";
-import { Keys, parseRecord, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "../registry/keys";
+import { parseRecord, type Keys, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "../registry/keys";
+import { applyMetadataChange, clusterKey, snapshotPuts, type DynamicMetadata } from "../common/watched-keys";
 
 /** The prefixes the view reads and watches, in the order `load()` expects them. */
 export function viewedPrefixes(keys: Keys): string[] {
@@ -31,7 +32,7 @@ function optionalObject(value: unknown): Record<string, unknown> | undefined {
 
 export class ClusterView {
   private readonly machines = new Map<string, MachineRecord>();
-  private readonly metadata = new Map<string, Record<string, string>>();
+  private readonly metadata: DynamicMetadata = new Map();
   private readonly units = new Map<string, UnitRecord>();
   private readonly placements = new Map<string, string>();
   /** unit → machine → state */
@@ -51,7 +52,7 @@ export class ClusterView {
     this.states.clear();
     this.unscheduled.clear();
     const touched = emptyViewTouched();
-    for (const kvs of results) for (const kv of kvs) this.apply({ type: "put", key: kv.key, value: kv.value, modRevision: kv.modRevision }, touched);
+    for (const c of snapshotPuts(results)) this.apply(c, touched);
   }
 
   /** Applies one watched change and records what it touched; a corrupt value is reported, not thrown. */
@@ -64,49 +65,43 @@ export class ClusterView {
   }
 
   private applyChange(c: WatchChange, t: ViewTouched): void {
-    const k = this.keys;
-    if (c.key.startsWith(k.machines)) {
-      const id = c.key.slice(k.machines.length);
-      if (c.type === "delete") this.machines.delete(id);
-      else this.machines.set(id, parseRecord<MachineRecord>(c.key, c.value));
-      t.machines.add(id);
-    } else if (c.key.startsWith(k.metadataAll)) {
-      const parts = Keys.split2(c.key.slice(k.metadataAll.length));
-      if (!parts) return;
-      const [id, key] = parts;
-      let m = this.metadata.get(id);
-      if (!m) this.metadata.set(id, (m = {}));
-      if (c.type === "delete") delete m[key];
-      else m[key] = c.value.toString("utf8");
-      t.machines.add(id);
-    } else if (c.key.startsWith(k.units)) {
-      const name = c.key.slice(k.units.length);
-      if (c.type === "delete") this.units.delete(name);
-      else this.units.set(name, parseRecord<UnitRecord>(c.key, c.value));
-      t.units.add(name);
-    } else if (c.key.startsWith(k.placements)) {
-      const name = c.key.slice(k.placements.length);
-      if (c.type === "delete") this.placements.delete(name);
-      else this.placements.set(name, c.value.toString("utf8"));
-      t.units.add(name);
-    } else if (c.key.startsWith(k.statesAll)) {
-      const parts = Keys.split2(c.key.slice(k.statesAll.length));
-      if (!parts) return;
-      const [name, machine] = parts;
-      let perUnit = this.states.get(name);
-      if (c.type === "delete") {
-        perUnit?.delete(machine);
-        if (perUnit?.size === 0) this.states.delete(name);
-      } else {
-        if (!perUnit) this.states.set(name, (perUnit = new Map<string, StateRecord>()));
-        perUnit.set(machine, parseRecord<StateRecord>(c.key, c.value));
+    const at = clusterKey(this.keys, c.key);
+    switch (at?.kind) {
+      case "machine":
+        if (c.type === "delete") this.machines.delete(at.id);
+        else this.machines.set(at.id, parseRecord<MachineRecord>(c.key, c.value));
+        t.machines.add(at.id);
+        return;
+      case "metadata":
+        applyMetadataChange(this.metadata, at, c, t);
+        return;
+      case "unit":
+        if (c.type === "delete") this.units.delete(at.name);
+        else this.units.set(at.name, parseRecord<UnitRecord>(c.key, c.value));
+        t.units.add(at.name);
+        return;
+      case "placement":
+        if (c.type === "delete") this.placements.delete(at.name);
+        else this.placements.set(at.name, c.value.toString("utf8"));
+        t.units.add(at.name);
+        return;
+      case "state": {
+        let perUnit = this.states.get(at.name);
+        if (c.type === "delete") {
+          perUnit?.delete(at.machine);
+          if (perUnit?.size === 0) this.states.delete(at.name);
+        } else {
+          if (!perUnit) this.states.set(at.name, (perUnit = new Map<string, StateRecord>()));
+          perUnit.set(at.machine, parseRecord<StateRecord>(c.key, c.value));
+        }
+        t.units.add(at.name);
+        return;
       }
-      t.units.add(name);
-    } else if (c.key.startsWith(k.unscheduledAll)) {
-      const name = c.key.slice(k.unscheduledAll.length);
-      if (c.type === "delete") this.unscheduled.delete(name);
-      else this.unscheduled.set(name, readSummary(c));
-      t.units.add(name);
+      case "unscheduled":
+        if (c.type === "delete") this.unscheduled.delete(at.name);
+        else this.unscheduled.set(at.name, readSummary(c));
+        t.units.add(at.name);
+        return;
     }
   }
 

@@ -5,7 +5,8 @@
  */
 import { mergeMetadata } from "../registry/etcd-registry";
 import type { StoredKv, WatchChange } from "../registry/etcd-store";
-import { Keys, parseRecord, type MachineRecord, type ScheduleRecord, type UnitRecord } from "../registry/keys";
+import { parseRecord, type Keys, type MachineRecord, type ScheduleRecord, type UnitRecord } from "../registry/keys";
+import { applyMetadataChange, clusterKey, snapshotPuts, type DynamicMetadata } from "../common/watched-keys";
 
 /** A schedule entry as the engine tracks it (the text is not kept: it is in the body). */
 export interface ScheduleEntry {
@@ -32,7 +33,7 @@ export function mirroredPrefixes(keys: Keys): string[] {
 
 export class ClusterMirror {
   readonly machines = new Map<string, MachineRecord>();
-  readonly metadata = new Map<string, Record<string, string>>();
+  readonly metadata: DynamicMetadata = new Map();
   readonly units = new Map<string, { record: UnitRecord; modRevision: number }>();
   readonly placements = new Map<string, string>();
   /** machine → unit → entry */
@@ -51,63 +52,54 @@ export class ClusterMirror {
 
   /** Loads the results of a snapshot read of {@link mirroredPrefixes}, in that order. */
   load(results: readonly StoredKv[][], touched: Touched): void {
-    for (const kvs of results) for (const kv of kvs) this.apply({ type: "put", key: kv.key, value: kv.value, modRevision: kv.modRevision }, touched);
+    for (const c of snapshotPuts(results)) this.apply(c, touched);
   }
 
   /** Applies one watched change; records what it touched. Changes equal to what we hold are no-ops. */
   apply(c: WatchChange, t: Touched): void {
-    const k = this.keys;
-    if (c.key.startsWith(k.machines)) {
-      const id = c.key.slice(k.machines.length);
-      if (c.type === "delete") {
-        this.machines.delete(id);
-      } else {
-        const record = parseRecord<MachineRecord>(c.key, c.value);
-        // A leaving machine is no longer a scheduling target.
-        if (record.leaving) this.machines.delete(id);
-        else this.machines.set(id, record);
-        if (record.leaving) this.departed.add(id);
-        else this.departed.delete(id);
+    const at = clusterKey(this.keys, c.key);
+    switch (at?.kind) {
+      case "machine":
+        if (c.type === "delete") {
+          this.machines.delete(at.id);
+        } else {
+          const record = parseRecord<MachineRecord>(c.key, c.value);
+          // A leaving machine is no longer a scheduling target.
+          if (record.leaving) this.machines.delete(at.id);
+          else this.machines.set(at.id, record);
+          if (record.leaving) this.departed.add(at.id);
+          else this.departed.delete(at.id);
+        }
+        t.machines.add(at.id);
+        return;
+      case "metadata":
+        applyMetadataChange(this.metadata, at, c, t);
+        return;
+      case "unit": {
+        const cur = this.units.get(at.name);
+        if (c.type === "delete") {
+          if (!cur) return;
+          this.units.delete(at.name);
+        } else {
+          if (cur && cur.modRevision === c.modRevision) return;
+          this.units.set(at.name, { record: parseRecord<UnitRecord>(c.key, c.value), modRevision: c.modRevision });
+        }
+        t.units.add(at.name);
+        return;
       }
-      t.machines.add(id);
-    } else if (c.key.startsWith(k.metadataAll)) {
-      const parts = Keys.split2(c.key.slice(k.metadataAll.length));
-      if (!parts) return;
-      const [id, key] = parts;
-      let m = this.metadata.get(id);
-      if (!m) this.metadata.set(id, (m = {}));
-      if (c.type === "delete") delete m[key];
-      else m[key] = c.value.toString("utf8");
-      t.machines.add(id);
-    } else if (c.key.startsWith(k.units)) {
-      const name = c.key.slice(k.units.length);
-      const cur = this.units.get(name);
-      if (c.type === "delete") {
-        if (!cur) return;
-        this.units.delete(name);
-      } else {
-        if (cur && cur.modRevision === c.modRevision) return;
-        this.units.set(name, { record: parseRecord<UnitRecord>(c.key, c.value), modRevision: c.modRevision });
+      case "placement": {
+        const machine = c.type === "delete" ? undefined : c.value.toString("utf8");
+        if (this.placements.get(at.name) === machine) return;
+        if (machine === undefined) this.placements.delete(at.name);
+        else this.placements.set(at.name, machine);
+        t.placements.add(at.name);
+        return;
       }
-      t.units.add(name);
-    } else if (c.key.startsWith(k.placements)) {
-      const name = c.key.slice(k.placements.length);
-      const machine = c.type === "delete" ? undefined : c.value.toString("utf8");
-      if (this.placements.get(name) === machine) return;
-      if (machine === undefined) this.placements.delete(name);
-      else this.placements.set(name, machine);
-      t.placements.add(name);
-    } else if (c.key.startsWith(k.scheduleAll)) {
-      const parts = Keys.split2(c.key.slice(k.scheduleAll.length));
-      if (!parts) return;
-      const [machine, name] = parts;
-      if (c.type === "delete") {
-        if (!this.setSchedule(machine, name, undefined)) return;
-      } else {
-        const r = parseRecord<ScheduleRecord>(c.key, c.value);
-        if (!this.setSchedule(machine, name, { hash: r.hash, desiredState: r.desiredState })) return;
+      case "schedule": {
+        const r = c.type === "delete" ? undefined : parseRecord<ScheduleRecord>(c.key, c.value);
+        if (this.setSchedule(at.machine, at.name, r && { hash: r.hash, desiredState: r.desiredState })) t.placements.add(at.name);
+        return;
       }
-      t.placements.add(name);
     }
   }
 
