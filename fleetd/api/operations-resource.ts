@@ -63,10 +63,17 @@ export async function deploymentItem(ctx: ResourceContext, ops: OperationsBacken
     if (typeof body.deadlineMs !== "number") throw new HttpError(400, "field deadlineMs must be a number of milliseconds");
     req.deadlineMs = body.deadlineMs;
   }
+  if (body.requestId !== undefined) {
+    if (typeof body.requestId !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(body.requestId)) {
+      throw new HttpError(400, "field requestId must be 1 to 128 of the characters A-Z a-z 0-9 . _ : - (e.g. a UUID)");
+    }
+    req.requestId = body.requestId;
+  }
   const mu = optionalString(body, "maxUnavailable");
   const ms = optionalString(body, "maxSurge");
   if (mu !== undefined) req.maxUnavailable = mu;
   if (ms !== undefined) req.maxSurge = ms;
   const plan = await backend.deploy(template, req, ctx.signal);
-  sendJson(ctx.res, plan.dryRun ? 200 : 201, plan);
+  // A replay (same requestId as the current rollout) created nothing this time: 200.
+  sendJson(ctx.res, plan.dryRun || plan.replayed === true ? 200 : 201, plan);
 }

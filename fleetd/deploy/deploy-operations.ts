@@ -6,6 +6,7 @@
 import type { ICompare, IRequestOp } from "etcd3";
 import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, RevisionRecord, RolloutRecord } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
+import { diffLines, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
 import { buildUnit, isTemplate, parseUnitFile, parseUnitName } from "../../lib/unit";
 import type { EtcdStore } from "../registry/etcd-store";
 import type { UnitRecord } from "../registry/keys";
@@ -78,6 +79,9 @@ export class DeployOperations {
     }
     const view = await readTemplate(this.store, template, signal);
     const tpl = this.needTemplate("deploy", view);
+    // A retry of a request whose answer was lost: answer with the rollout it started, start nothing.
+    const replay = req.dryRun === true || req.requestId === undefined ? undefined : replayedPlan(view.deployment?.record, req.requestId);
+    if (replay) return replay;
     this.refuseWhileRolling("deploy", view);
     const currentText = await this.bodyText(tpl.record.hash, template, signal);
     const history = view.deployment?.record.revisions ?? [];
@@ -130,7 +134,7 @@ export class DeployOperations {
     const stamp = new Date(this.now()).toISOString();
     if (revisions.length === 0) revisions.push({ revision: 1, hash: tpl.record.hash, text: currentText, createdAt: stamp, change: "initial", outcome: "succeeded" });
     const revision = Math.max(last, revisions.at(-1)!.revision) + 1;
-    revisions.push({ revision, hash: unit.hash, text: unit.text, createdAt: stamp, change });
+    revisions.push({ revision, hash: unit.hash, text: unit.text, createdAt: stamp, change, ...(req.requestId !== undefined ? { requestId: req.requestId } : {}) });
     const plan: ApiDeployPlan = {
       template,
       dryRun: req.dryRun === true,
@@ -167,6 +171,7 @@ export class DeployOperations {
       surge: [],
       maxUnavailableSeen: 0,
       message: `waiting for the leading engine to start rolling ${instances.length} instance(s)`,
+      ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
     };
     const record: DeploymentRecord = { template, revisions: revisions.slice(-MAX_REVISIONS), rollout };
     const k = this.store.keys;
@@ -221,11 +226,10 @@ export class DeployOperations {
   }
 }
 
-/** Lines removed (`- `) and added (`+ `), in order of appearance (small unit files: a set difference). */
-export function diffLines(before: string, after: string): string[] {
-  const a = before.split("\n");
-  const b = after.split("\n");
-  const inB = new Set(b);
-  const inA = new Set(a);
-  return [...a.filter((l) => !inB.has(l) && l.trim() !== "").map((l) => `- ${l}`), ...b.filter((l) => !inA.has(l) && l.trim() !== "").map((l) => `+ ${l}`)];
+/** The plan of the rollout that request `requestId` started (a retry), or undefined: the request is new. */
+function replayedPlan(record: DeploymentRecord | undefined, requestId: string): ApiDeployPlan | undefined {
+  const r = rolloutOfRequest(record, requestId);
+  return record && r ? { ...planOfRollout(record, r), replayed: true } : undefined;
 }
+
+export { diffLines };

@@ -21,6 +21,8 @@ export interface RevisionRecord {
   change: string;
   /** Outcome of the rollout that introduced it ("succeeded", "rolled-back", "failed"); absent while running. */
   outcome?: RolloutOutcome;
+  /** The `requestId` of the deploy/rollback request that recorded it, when the client sent one. */
+  requestId?: string;
 }
 
 /** The rollout in progress (or the last one, with `phase: "done"`). */
@@ -59,6 +61,8 @@ export interface RolloutRecord {
   maxUnavailableSeen: number;
   /** Human-readable last step, for `fleetctl deploy` progress lines. */
   message: string;
+  /** The `requestId` of the request that started it, when the client sent one (a retry with it is answered with this rollout). */
+  requestId?: string;
 }
 
 export interface DeploymentRecord {
@@ -82,6 +86,12 @@ export interface ApiDeployRequest {
   /** Per-instance deadline to become active. Default {@link DEFAULT_DEADLINE_MS}. */
   deadlineMs?: number;
   dryRun?: boolean;
+  /**
+   * Client-chosen ID of this request (1 to 128 of `A-Z a-z 0-9 . _ : -`), recorded with the rollout. A
+   * request whose ID is the current rollout's is not started again: it is answered with that rollout's
+   * plan (`replayed: true`), so a client whose answer was lost may safely send it again.
+   */
+  requestId?: string;
 }
 
 /** Answer of `POST /deployments/<template>`: what changes (and, unless `dryRun`, is now rolling). */
@@ -101,6 +111,8 @@ export interface ApiDeployPlan {
   deadlineMs: number;
   /** Body lines that differ (`- old`, `+ new`). */
   diff: string[];
+  /** The request's `requestId` had already started this rollout: nothing new was recorded. */
+  replayed?: boolean;
 }
 
 /** `POST /scale/<template>`. */
