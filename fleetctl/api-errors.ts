@@ -22,3 +22,19 @@ export function apiFailure(what: string, err: unknown): CliError {
   if (err instanceof ApiError) return new CliError(`${what}: ${err.message} (HTTP ${err.status})`, 1, { cause: err });
   return new CliError(`${what}: ${err instanceof Error ? err.message : String(err)}`, 1, { cause: err });
 }
+
+/** 500 messages that mean etcd did not answer in time or could not be reached (fleetd's wording, etcd's). */
+const ETCD_TROUBLE = /etcd is unreachable|did not answer in time|unable to communicate with etcd|deadline exceeded|request timed out|timed out|unavailable|no leader|leader changed|ECONNRESET|ECONNREFUSED|ETIMEDOUT/i;
+
+/**
+ * Why a failed API call may work when tried again, or undefined when it is final (any 4xx, a 500 that
+ * is not about etcd). Transient: the connection failed or dropped before a whole answer (including the
+ * request timeout), a 502/503/504, or a 500 saying etcd timed out or is unavailable. For a write, a
+ * transient failure is *ambiguous*: the server may have carried it out and only the answer was lost.
+ */
+export function transientFailure(err: unknown): string | undefined {
+  if (err instanceof ApiUnreachableError) return err.message;
+  if (err instanceof ApiError && (err.status === 502 || err.status === 503 || err.status === 504)) return `HTTP ${err.status}: ${err.message}`;
+  if (err instanceof ApiError && err.status === 500 && ETCD_TROUBLE.test(err.message)) return `HTTP 500: ${err.message}`;
+  return undefined;
+}

@@ -5,13 +5,14 @@
  */
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import type { ApiDeployPlan, ApiDeployRequest } from "../../lib/api/deploy-types";
+import type { ApiDeployRequest } from "../../lib/api/deploy-types";
 import { isTemplate, mangleUnitName } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { pinImageSets } from "../image-pinning";
 import { followRollout } from "../operations/progress";
+import { startRollout } from "../operations/start-rollout";
 import { localFileOf, readLocalUnit } from "../unit-source";
 import type { Action } from "./action";
 
@@ -52,13 +53,8 @@ function limits(opts: RolloutOpts): Pick<ApiDeployRequest, "maxUnavailable" | "m
 }
 
 async function run(ctx: CommandContext, template: string, request: ApiDeployRequest, opts: RolloutOpts, what: string): Promise<number> {
-  const api = await ctx.api();
-  let plan: ApiDeployPlan;
-  try {
-    plan = await api.deploy(template, request, ctx.signal);
-  } catch (err) {
-    throw apiFailure(`Error starting the ${what} of ${template}`, err);
-  }
+  // A lost answer (dropped connection, 5xx from etcd timing out) is reconciled, not reported blindly.
+  const { plan } = await startRollout(ctx, template, request, what);
   const from = plan.fromRevision !== undefined ? `revision ${plan.fromRevision}` : "its current body";
   const head = plan.dryRun ? "Would roll" : "Rolling";
   ctx.out(`${head} ${template} from ${from} to revision ${plan.revision} (${plan.change}, hash ${plan.hash.slice(0, 7)})`);

@@ -1,10 +1,13 @@
 /** `fleetctl scale web@.service=5`: creates or destroys numbered instances (highest first) to reach N. */
 import type { Command } from "commander";
-import { isTemplate, mangleUnitName } from "../../lib/unit";
-import { apiFailure } from "../api-errors";
+import type { ApiScalePlan } from "../../lib/api/deploy-types";
+import { ApiError } from "../../lib/api/client";
+import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
+import { apiFailure, transientFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import { delay } from "../../lib/async/delay";
 import type { CommandContext } from "../context";
+import { START_ATTEMPTS, startRetryDelay } from "../operations/start-rollout";
 import { ATTEMPT_MS, blockAttempts, pollDelay, waitForSystemdActive, waitForUnitStates } from "../wait-states";
 import type { Action } from "./action";
 import { parseCount } from "./action";
@@ -40,15 +43,58 @@ async function waitForUnloaded(ctx: CommandContext, names: readonly string[], at
   }
 }
 
+/** The template's numbered instances (web@1.service …) in the cluster now. */
+async function numberedInstances(ctx: CommandContext, template: string): Promise<string[]> {
+  const { prefix, suffix } = parseUnitName(template);
+  let units;
+  try {
+    units = await (await ctx.api()).listUnits(ctx.signal);
+  } catch (err) {
+    throw apiFailure(`Error listing the instances of ${template}`, err);
+  }
+  return units.map((u) => u.name).filter((n) => {
+    const p = parseUnitName(n);
+    return p.prefix === prefix && p.suffix === suffix && /^\d+$/.test(p.instance);
+  });
+}
+
+/**
+ * `POST /scale/<template>`. "Scale to N" is declarative, so a request whose answer was lost (the
+ * connection dropped, a 502/503/504, a 500 saying etcd timed out) is simply sent again, with backoff,
+ * at most {@link START_ATTEMPTS} times: had the first been carried out, the retry finds N instances
+ * and changes nothing. A 409 "changed while scaling" after a lost answer (the first write landing
+ * late) is retried too; every other error is final.
+ */
+async function requestScale(ctx: CommandContext, template: string, count: number, dryRun: boolean): Promise<{ plan: ApiScalePlan; lostAnswer?: string }> {
+  const api = await ctx.api();
+  let lost: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const plan = await api.scale(template, count, { dryRun }, ctx.signal);
+      return lost ? { plan, lostAnswer: lost } : { plan };
+    } catch (err) {
+      const why = transientFailure(err) ?? (lost && err instanceof ApiError && err.status === 409 && /changed while scaling/.test(err.message) ? `HTTP 409: ${err.message}` : undefined);
+      if (why === undefined) throw apiFailure(`Error scaling ${template}`, err);
+      lost ??= why;
+      if (attempt >= START_ATTEMPTS) {
+        throw new CliError(
+          `Error scaling ${template}: ${START_ATTEMPTS} attempts got no answer (first: ${lost}; last: ${why}); some instances may have been created or destroyed: see fleetctl list-unit-files. Check that etcd is healthy (fleetctl list-machines) and run the command again`,
+          1,
+          { cause: err },
+        );
+      }
+      ctx.err(`No answer to the scale request of ${template} (attempt ${attempt} of ${START_ATTEMPTS}: ${why}); sending it again (scaling to ${count} is safe to repeat)`);
+      await delay(startRetryDelay(attempt), ctx.signal);
+    }
+  }
+}
+
 export const scale: Action<ScaleOpts> = async (ctx, args, opts) => {
   if (args.length !== 1) throw new CliError("One argument required: TEMPLATE=COUNT, e.g. fleetctl scale web@.service=5");
   const [template, count] = parseScaleArgument(args[0]!);
-  const api = await ctx.api();
-  let plan;
-  try {
-    plan = await api.scale(template, count, { dryRun: opts.dryRun === true }, ctx.signal);
-  } catch (err) {
-    throw apiFailure(`Error scaling ${template}`, err);
+  const { plan, lostAnswer } = await requestScale(ctx, template, count, opts.dryRun === true);
+  if (lostAnswer && plan.create.length === 0 && plan.destroy.length === 0 && !plan.dryRun) {
+    ctx.err(`The answer to the first scale request of ${template} was lost (${lostAnswer}); it now has ${plan.to} instance(s): that request was carried out, or nothing had to change`);
   }
   const verb = plan.dryRun ? "Would " : "";
   for (const n of plan.create) ctx.out(`${verb}${plan.dryRun ? "create" : "Created"} ${n}`);
@@ -58,12 +104,15 @@ export const scale: Action<ScaleOpts> = async (ctx, args, opts) => {
     return 0;
   }
   const attempts = blockAttempts(opts);
-  if (attempts >= 0 && plan.create.length > 0) {
-    const failure = (await waitForUnitStates(ctx, plan.create, "launched", attempts)) ?? (await waitForSystemdActive(ctx, plan.create, attempts));
+  // After a lost answer the instances the first request created are not known: wait for all of them.
+  const waitFor = lostAnswer ? await numberedInstances(ctx, template) : plan.create;
+  if (attempts >= 0 && waitFor.length > 0) {
+    const failure = (await waitForUnitStates(ctx, waitFor, "launched", attempts)) ?? (await waitForSystemdActive(ctx, waitFor, attempts));
     if (failure) throw new CliError(`Error waiting for the new instances of ${template}: ${failure}`);
   }
   if (attempts >= 0 && plan.destroy.length > 0) await waitForUnloaded(ctx, plan.destroy, attempts);
-  ctx.out(`Scaled ${template} from ${plan.from} to ${plan.to} instances`);
+  // After a lost answer the retry saw the state the first request left: "from" is not the start.
+  ctx.out(lostAnswer && plan.from === plan.to ? `Scaled ${template} to ${plan.to} instances` : `Scaled ${template} from ${plan.from} to ${plan.to} instances`);
   return 0;
 };
 

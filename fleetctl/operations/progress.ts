@@ -1,19 +1,56 @@
 /** Follows a rollout until it ends, printing each new step (`fleetctl deploy`, `rollback`). */
 import type { DeploymentRecord, RolloutRecord } from "../../lib/api/deploy-types";
 import { delay } from "../../lib/async/delay";
+import { apiFailure, transientFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 
 /** Poll period while following a rollout. */
 export const FOLLOW_INTERVAL_MS = 250;
 
-/** Waits for the rollout of `revision` to finish; returns it, throws a CliError unless it succeeded. */
-export async function followRollout(ctx: CommandContext, template: string, revision: number): Promise<RolloutRecord> {
+/** How long polls may keep failing transiently (fleetd or etcd briefly away) before following gives up. */
+export const FOLLOW_OUTAGE_MS = 60_000;
+
+/** Wait after the n-th failed poll in a row (1-based): 0.5 s doubling up to 5 s. */
+function outageDelay(n: number): number {
+  return Math.min(5_000, 500 * 2 ** (n - 1));
+}
+
+/**
+ * Reads the deployment; transient failures (connection errors, 502/503/504, a 500 about etcd) are
+ * retried with backoff for up to `outageMs`, with one note when they start and one when they end.
+ */
+async function pollDeployment(ctx: CommandContext, template: string, revision: number, outageMs: number): Promise<DeploymentRecord> {
   const api = await ctx.api();
+  let since: number | undefined;
+  for (let failures = 1; ; failures++) {
+    try {
+      const record = await api.getDeployment(template, ctx.signal);
+      if (since !== undefined) ctx.err(`Reading the rollout of ${template} works again; following it`);
+      return record;
+    } catch (err) {
+      const why = transientFailure(err);
+      if (why === undefined) throw apiFailure(`Error following the rollout of ${template} to revision ${revision}`, err);
+      since ??= Date.now();
+      if (failures === 1) ctx.err(`Cannot read the rollout of ${template} (${why}); retrying for up to ${Math.round(outageMs / 1000)} s (the rollout goes on in the cluster)`);
+      if (Date.now() - since + outageDelay(failures) > outageMs) {
+        throw new CliError(
+          `Error following the rollout of ${template} to revision ${revision}: reading it failed for ${((Date.now() - since) / 1000).toFixed(0)} s (last: ${why}); the rollout goes on in the cluster without fleetctl: see fleetctl history ${template}`,
+          1,
+          { cause: err },
+        );
+      }
+      await delay(outageDelay(failures), ctx.signal);
+    }
+  }
+}
+
+/** Waits for the rollout of `revision` to finish; returns it, throws a CliError unless it succeeded. */
+export async function followRollout(ctx: CommandContext, template: string, revision: number, options: { outageMs?: number } = {}): Promise<RolloutRecord> {
   let last = "";
   const started = Date.now();
   for (;;) {
-    const record: DeploymentRecord = await api.getDeployment(template, ctx.signal);
+    const record: DeploymentRecord = await pollDeployment(ctx, template, revision, options.outageMs ?? FOLLOW_OUTAGE_MS);
     const r = record.rollout;
     if (!r || r.revision !== revision) throw new CliError(`Rollout of ${template} to revision ${revision} is no longer recorded (another deploy replaced it); see fleetctl history ${template}`);
     if (r.message !== last) {
