@@ -14,7 +14,7 @@
  * The planner applies each move to the model before choosing the next (a plan of N moves is
  * consistent), largest gain first. Not moved: global units, units bound by MachineID or MachineOf,
  * units others follow (MachineOf), units with Replaces (a move could displace others), units whose
- * machine is gone, and inactive units.
+ * machine is gone, inactive units, and completed batch units (a move would run them again).
  *
  * Cost per move: up to {@link CANDIDATE_LIMIT} units on the busiest machines are evaluated against
  * every machine (one rule check each).
@@ -49,7 +49,7 @@ interface Candidate {
 /** Whether the planner may move the unit at all. */
 export function movable(state: ClusterState, unit: UnitRecord): boolean {
   const req = unit.requirements;
-  if (unit.global || unit.desiredState === "inactive") return false;
+  if (unit.global || unit.desiredState === "inactive" || unit.completed) return false;
   if (req.machineId !== undefined || req.machineOf.length > 0 || unit.replaces.length > 0) return false;
   if ((state.followers.get(unit.name)?.size ?? 0) > 0) return false;
   const on = state.placements.get(unit.name);

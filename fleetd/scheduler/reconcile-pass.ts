@@ -33,7 +33,7 @@ export class Pass {
   }
 
   private wantsMachine(unit: UnitRecord | undefined): unit is UnitRecord {
-    return unit !== undefined && !unit.global && unit.desiredState !== "inactive";
+    return unit !== undefined && !unit.global && unit.desiredState !== "inactive" && !unit.completed;
   }
 
   /**
@@ -68,13 +68,13 @@ export class Pass {
       return;
     }
     for (const id of [...(this.state.globalPlacements.get(name) ?? [])]) this.unschedule(name, id, true, "unit is no longer global");
-    if (placedOn !== undefined || unit.desiredState === "inactive") {
+    if (placedOn !== undefined || !this.wantsMachine(unit)) {
       this.pending.delete(name);
       this.refusals.forget(name);
     }
     // A changed unit may now form a circular Replaces pair with placed units: only one may stay.
     if (placedOn !== undefined) for (const partner of [name, ...this.state.placedCircularPartners(unit)]) worklist.add(partner);
-    else if (unit.desiredState !== "inactive") this.pending.add(name);
+    else if (this.wantsMachine(unit)) this.pending.add(name);
   }
 
   /** Global units: fully for `full`, and only on `machines` for the others. Returns how many were placed. */
@@ -142,12 +142,12 @@ export class Pass {
       const exclusion = checkMachine(this.state, record, unit);
       if (exclusion !== undefined) {
         this.unschedule(name, machineId, false, `${exclusion.rule}: ${exclusion.detail}`, queue);
-        this.pending.add(name);
+        if (this.wantsMachine(unit)) this.pending.add(name);
         continue;
       }
       for (const displaced of displacedBy(this.state, record, unit)) {
         this.unschedule(displaced, machineId, false, `replaced by "${name}"`, queue);
-        this.pending.add(displaced);
+        if (this.wantsMachine(this.state.units.get(displaced))) this.pending.add(displaced);
       }
     }
   }

@@ -12,6 +12,8 @@ export interface UnitRecord {
   readonly name: string;
   readonly requirements: Requirements;
   readonly desiredState: UnitTargetState;
+  /** See `SchedulerUnit.completed` (never true for a global unit). */
+  readonly completed: boolean;
   readonly global: boolean;
   readonly conflicts: readonly Glob[];
   readonly replaces: readonly Glob[];
@@ -44,6 +46,7 @@ export function toUnitRecord(unit: SchedulerUnit): UnitRecord {
     name: unit.name,
     requirements: r,
     desiredState: unit.desiredState,
+    completed: unit.completed === true && !r.global,
     global: r.global,
     conflicts: r.conflicts.map(compileGlob),
     replaces: r.replaces.map(compileGlob),
@@ -78,7 +81,7 @@ export function metadataMatches(unit: UnitRecord, machine: MachineRecord): boole
 
 /** Same requirements and desired state: an update that needs no re-check. */
 export function sameSchedulingInputs(a: UnitRecord, b: SchedulerUnit): boolean {
-  if (a.desiredState !== b.desiredState) return false;
+  if (a.desiredState !== b.desiredState || a.completed !== (b.completed === true && !b.requirements.global)) return false;
   const x = a.requirements;
   const y = b.requirements;
   if (x === y) return true;

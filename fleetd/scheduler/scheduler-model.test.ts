@@ -105,6 +105,26 @@ describe("machine loss", () => {
     expect(model.placementOf("a.service")).toBe("m1");
   });
 
+  it("does not place a completed batch unit again when its machine goes away, nor a completed unplaced one", () => {
+    const model = new SchedulerModel();
+    for (const id of ["m1", "m2"]) model.setMachine(machine(id));
+    model.setUnit(unit("job.service"));
+    model.setUnit(unit("other.service"));
+    model.reconcile();
+    expect(model.placementOf("job.service")).toBe("m1");
+    model.setUnit({ ...unit("job.service"), completed: true });
+    // Completion alone changes nothing: it stays where it ran.
+    expect(model.reconcile().decisions).toEqual([]);
+    model.removeMachine("m1");
+    const r = model.reconcile();
+    expect(brief(r.decisions)).toEqual(["-job.service@m1"]);
+    expect(r.unscheduled).toEqual([]);
+    expect(model.placementOf("job.service")).toBeUndefined();
+    // A new body (no longer completed) runs again.
+    model.setUnit(unit("job.service", "Conflicts=nothing.service"));
+    expect(brief(model.reconcile().decisions)).toEqual(["+job.service@m2"]);
+  });
+
   it("treats a placement read from etcd on an unknown machine as gone", () => {
     const r = schedule({ machines: [machine("m2")], units: [unit("a.service")], placements: { "a.service": "m9" } });
     expect(brief(r.decisions)).toEqual(["-a.service@m9", "+a.service@m2"]);

@@ -19,6 +19,11 @@ export interface SchedulerUnit {
   readonly name: string;
   readonly requirements: Requirements;
   readonly desiredState: UnitTargetState;
+  /**
+   * A batch unit (`Type=oneshot`) that ran to success with its current body: it stays where it is
+   * while that machine lives, and is never placed again (not on a machine's loss either).
+   */
+  readonly completed?: boolean;
 }
 
 /** Why a machine cannot take a unit. */
