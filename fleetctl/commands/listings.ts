@@ -72,7 +72,8 @@ function unitFileFields(machines: Map<string, ApiMachine>, revisionOf: RevisionO
     unit: (u) => u.name,
     hash: (u, full) => (full ? unitHash(u.options) : unitHash(u.options).slice(0, 7)),
     dstate: (u) => u.desiredState || "-",
-    state: (u) => (global(u) || !u.currentState ? "-" : u.currentState),
+    // Extension: a batch unit whose body ran to success shows "completed" (fleet had no such state).
+    state: (u) => (global(u) || !u.currentState ? "-" : u.completed ? "completed" : u.currentState),
     target,
     tmachine: target,
     global: (u) => String(global(u)),

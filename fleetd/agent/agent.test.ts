@@ -124,4 +124,39 @@ describe("Agent (in-memory session and unit manager, manual clock)", () => {
     expect(t.session.states.get("b.service")).toMatchObject({ hash: unitHashOfText(v2), activeState: "active", launched: true });
     expect(t.manager.count("unload", "b.service")).toBe(1);
   });
+
+  it("records a batch unit's successful run once, and neither a failing one nor a re-run after a fleetd restart", async () => {
+    const clock = new ManualClock();
+    const manager = new MemoryUnitManager({ now: () => clock.now() });
+    const session = new MemoryAgentSession("m1");
+    const stop = new AbortController();
+    stops.push(stop);
+    void new Agent({ session, manager, clock}).run(stop.signal);
+    await until("registered", () => session.registered);
+    const job = "[Service]\nType=oneshot\nExecStart=/bin/echo done\n";
+    const bad = "[Service]\nType=oneshot\nExecStart=/bin/false\n";
+    session.setEntry("job.service", entry("launched", job));
+    session.setEntry("bad.service", entry("launched", bad));
+    await until("job recorded", () => session.completions.has("job.service"));
+    expect(session.completions.get("job.service")).toBe(unitHashOfText(job));
+    let badState = "";
+    await until("bad failed", () => {
+      void manager.states(["bad.service"]).then((m) => (badState = m.get("bad.service")?.activeState ?? ""));
+      return badState === "failed";
+    });
+    await settle(20);
+    expect(session.completions.has("bad.service")).toBe(false);
+    expect(manager.count("start", "job.service")).toBe(1);
+
+    // fleetd restarts (systemd keeps its state): the adopted job already ran on this boot.
+    stop.abort();
+    const again = new AbortController();
+    stops.push(again);
+    const session2 = new MemoryAgentSession("m1");
+    session2.setEntry("job.service", entry("launched", job));
+    void new Agent({ session: session2, manager, clock }).run(again.signal);
+    await until("registered again", () => session2.registered);
+    await settle(20);
+    expect(manager.count("start", "job.service")).toBe(1);
+  });
 });

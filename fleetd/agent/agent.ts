@@ -9,10 +9,14 @@
  *   Registration and publishing retry with backoff; after the lease is lost it registers again and
  *   republishes every state.
  * - After a restart it adopts the unit files on disk: still scheduled here → kept, otherwise unloaded.
+ * - Batch units (`Type=oneshot`): when one it started ends with systemd's Result `success`, it records
+ *   the completion on the unit (`completed`, permanent), so the engine never places it again. An
+ *   adopted batch unit that already ran to success on this boot is not started again.
  */
 import { systemClock, type Clock } from "../../lib/async/clock";
 import { retry } from "../../lib/async/retry";
 import { unitHashOfText } from "../../lib/unit";
+import { isOneshotText } from "../../lib/unit/unit-file";
 import { Waker } from "../common/waker";
 import { DuplicateMachineError, LeaseLostError, isRetriable } from "../registry/errors";
 import type { WatchHandle } from "../registry/etcd-store";
@@ -31,7 +35,7 @@ export interface AgentEvent {
  * What the agent needs of its machine's registration: `MachineSession` over etcd, or an in-memory
  * one (`memory-agent-session.ts`) for fast deterministic tests of the agent's own logic.
  */
-export type AgentSession = Pick<MachineSession, "machineId" | "registered" | "leaseId" | "onLost" | "register" | "readSchedule" | "watchSchedule" | "publishStates" | "leave">;
+export type AgentSession = Pick<MachineSession, "machineId" | "registered" | "leaseId" | "onLost" | "register" | "readSchedule" | "watchSchedule" | "publishStates" | "recordCompletion" | "leave">;
 
 export interface AgentOptions {
   session: AgentSession;
@@ -58,6 +62,22 @@ interface Managed {
   /** We asked systemd to start it (and did not stop it since). */
   launched: boolean;
   state: SystemdUnitState | undefined;
+  /** Set for batch units (`Type=oneshot`). */
+  batch?: BatchRun;
+}
+
+/** A batch unit's run: when we started it, and whether its completion is settled. */
+interface BatchRun {
+  /** Clock time just before our StartUnit; undefined until we start it (or adopt a finished run). */
+  startedAt: number | undefined;
+  /** The run ended and its completion was recorded (or it failed): nothing more to do for this run. */
+  settled: boolean;
+  /** A check is in flight. */
+  checking?: boolean;
+}
+
+function newManaged(hash: string, text: string): Managed {
+  return { hash, launched: false, state: undefined, ...(isOneshotText(text) ? { batch: { startedAt: undefined, settled: false } } : {}) };
 }
 
 export class Agent {
@@ -117,7 +137,7 @@ export class Agent {
     });
     try {
       for (const [name, text] of await this.manager.listLoaded()) {
-        this.managed.set(name, { hash: hashOfText(text), launched: false, state: undefined });
+        this.managed.set(name, newManaged(hashOfText(text), text));
         this.dirty.add(name);
       }
       await this.followSchedule(signal);
@@ -281,7 +301,7 @@ export class Agent {
     for (const [name, rec] of loads) {
       await attempt(name, "load", async () => {
         await this.manager.load(name, rec.text, signal);
-        this.managed.set(name, { hash: rec.hash, launched: false, state: undefined });
+        this.managed.set(name, newManaged(rec.hash, rec.text));
       });
     }
     if (unloads.length + loads.length > 0) await attempt("(daemon-reload)", "reload systemd for", () => this.manager.reload(signal));
@@ -294,9 +314,17 @@ export class Agent {
     }
     for (const name of starts) {
       await attempt(name, "start", async () => {
-        await this.manager.start(name, signal);
         const m = this.managed.get(name);
-        if (m) m.launched = true;
+        if (m?.batch && (await this.ranOnThisBoot(name, m.batch, signal))) {
+          m.launched = true;
+          return;
+        }
+        const startedAt = this.clock.now();
+        await this.manager.start(name, signal);
+        if (m) {
+          m.launched = true;
+          if (m.batch) m.batch = { startedAt, settled: false };
+        }
       });
     }
     // Publish what systemd says now for everything we touched (adopted units emit no change event).
@@ -323,6 +351,55 @@ export class Agent {
     m.state = state;
     this.pendingStates.set(name, stateRecord(m));
     this.schedulePublish();
+    const ended = (state.activeState === "inactive" && state.subState === "dead") || (state.activeState === "active" && state.subState === "exited");
+    if (m.batch && m.launched && ended && m.batch.startedAt !== undefined && !m.batch.settled) void this.settleBatch(name, m, m.batch);
+  }
+
+  /**
+   * An adopted batch unit (fleetd restarted) whose last run on this boot succeeded is not run again:
+   * its run counts from when it exited.
+   */
+  private async ranOnThisBoot(name: string, batch: BatchRun, signal: AbortSignal): Promise<boolean> {
+    if (batch.startedAt !== undefined) return false;
+    const run = await this.manager.lastRun(name, signal);
+    if (run?.result !== "success" || run.exitedAt === undefined) return false;
+    batch.startedAt = run.exitedAt;
+    this.emit({ level: "info", message: `Batch unit ${name} already ran to success on this boot; not starting it again` });
+    return true;
+  }
+
+  /**
+   * A batch unit we started reports an ended state: if systemd says its main process exited since our
+   * start (the state read right after StartUnit can still be the old inactive/dead) with Result
+   * success, record its completion.
+   */
+  private async settleBatch(name: string, m: Managed, batch: BatchRun): Promise<void> {
+    if (batch.checking) return;
+    batch.checking = true;
+    try {
+      const run = await this.manager.lastRun(name);
+      if (run?.exitedAt === undefined || run.exitedAt < batch.startedAt!) return; // not run yet: wait for the next report
+      batch.settled = true;
+      if (run.result !== "success") return;
+      const hash = m.hash;
+      const recorded = await retry(() => this.session.recordCompletion(name, hash), {
+        attempts: 5,
+        initialDelayMs: 200,
+        maxDelayMs: this.maxBackoffMs,
+        sleep: (ms, s) => this.clock.sleep(ms, s),
+        retriable: isRetriable,
+      });
+      this.emit({ level: "info", message: recorded ? `Batch unit ${name} completed (systemd Result=success); it will not be placed again` : `Batch unit ${name} completed, but its unit changed meanwhile; nothing recorded` });
+    } catch (err) {
+      if (this.managed.get(name)?.batch !== batch) return; // unloaded or restarted meanwhile
+      batch.settled = false;
+      this.emit({ level: "warn", message: `Cannot record the completion of batch unit ${name}: ${(err as Error).message}; retrying in ${this.maxBackoffMs} ms` });
+      this.clock.setTimer(this.maxBackoffMs, () => {
+        if (!batch.settled && this.managed.get(name)?.batch === batch) void this.settleBatch(name, m, batch);
+      });
+    } finally {
+      batch.checking = false;
+    }
   }
 
   private schedulePublish(): void {

@@ -10,7 +10,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile, lstat, readlink, unlin
 import path from "node:path";
 import { systemBus, Message, DBusError, type MessageBus, type Variant } from "dbus-next";
 import { abortReason } from "../../lib/async/delay";
-import type { SystemdUnitState, UnitManager, UnitStateChange } from "./unit-manager";
+import type { ServiceRun, SystemdUnitState, UnitManager, UnitStateChange } from "./unit-manager";
 
 /** Options of {@link DbusUnitManager.connect}. */
 export interface DbusUnitManagerOptions {
@@ -42,6 +42,7 @@ const SYSTEMD = "org.freedesktop.systemd1";
 const MANAGER_PATH = "/org/freedesktop/systemd1";
 const MANAGER_IFACE = "org.freedesktop.systemd1.Manager";
 const UNIT_IFACE = "org.freedesktop.systemd1.Unit";
+const SERVICE_IFACE = "org.freedesktop.systemd1.Service";
 const PROPS_IFACE = "org.freedesktop.DBus.Properties";
 const UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/";
 const NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit";
@@ -157,6 +158,25 @@ export class DbusUnitManager implements UnitManager {
     }
     for (const n of names) if (!out.has(n)) out.set(n, { loadState: "not-found", activeState: "inactive", subState: "dead" });
     return out;
+  }
+
+  async lastRun(name: string, signal?: AbortSignal): Promise<ServiceRun | undefined> {
+    if (!name.endsWith(".service")) return undefined;
+    let reply: Message;
+    try {
+      reply = await this.callRaw(SYSTEMD, unitObjectPath(name), PROPS_IFACE, "GetAll", "s", [SERVICE_IFACE], signal);
+    } catch (err) {
+      if (signal?.aborted) throw abortReason(signal);
+      if (dbusName(err) === NO_SUCH_UNIT || dbusName(err) === "org.freedesktop.DBus.Error.UnknownObject") return undefined;
+      throw new SystemdError(`Cannot read how "${name}" last ran through systemd: ${describe(err)}`, dbusName(err), true, { cause: err });
+    }
+    const props = (reply.body[0] ?? {}) as Record<string, Variant<unknown> | undefined>;
+    const result = props.Result?.value;
+    const exited = props.ExecMainExitTimestamp?.value;
+    if (typeof result !== "string") return undefined;
+    // Microseconds since the epoch (a uint64: dbus-next gives a bigint); 0 = never exited.
+    const us = typeof exited === "bigint" ? Number(exited) : typeof exited === "number" ? exited : 0;
+    return { result, exitedAt: us > 0 ? Math.floor(us / 1000) : undefined };
   }
 
   async listLoaded(): Promise<Map<string, string>> {

@@ -18,6 +18,8 @@ export class MemoryAgentSession implements AgentSession {
   readonly states = new Map<string, StateRecord>();
   /** Every successful `publishStates` batch, in order. */
   readonly publishes: Map<string, StateRecord | undefined>[] = [];
+  /** Completions recorded by the agent: unit name → body hash. */
+  readonly completions = new Map<string, string>();
   /** Successful registrations so far. */
   registrations = 0;
   /** The next N publishes fail with an etcd-like error (not a lease loss). */
@@ -47,6 +49,13 @@ export class MemoryAgentSession implements AgentSession {
   async register(_signal?: AbortSignal, resumeLeaseId?: string): Promise<void> {
     this.lease = resumeLeaseId ?? `lease-${++this.leaseSeq}`;
     this.registrations++;
+  }
+
+  async recordCompletion(name: string, hash: string): Promise<boolean> {
+    const entry = this.schedule.get(name);
+    if (entry === undefined || entry.hash !== hash || entry.desiredState !== "launched") return false;
+    this.completions.set(name, hash);
+    return true;
   }
 
   async readSchedule(): Promise<{ revision: number; entries: Map<string, ScheduleRecord> }> {

@@ -5,9 +5,12 @@
  *
  * Failing bodies (for rollback tests): a unit whose `ExecStart=` runs `/bin/false` or `/usr/bin/false`
  * starts and then fails, as systemd reports a service whose main process exits 1: `failed/failed`.
+ * Batch units (`Type=oneshot`) run and end: `activating/start`, then `inactive/dead` with a
+ * successful last run (or `failed/failed` for a failing body).
  */
 import { abortReason } from "../../lib/async/delay";
-import type { SystemdUnitState, UnitManager, UnitStateChange } from "./unit-manager";
+import { isOneshotText } from "../../lib/unit/unit-file";
+import type { ServiceRun, SystemdUnitState, UnitManager, UnitStateChange } from "./unit-manager";
 
 /** The "disk" of a simulated host: unit files that survive a fleetd restart (share it between managers). */
 export type MemoryDisk = Map<string, string>;
@@ -40,6 +43,7 @@ export class MemoryUnitManager implements UnitManager {
   /** Every operation in order. */
   readonly operations: MemoryOperation[] = [];
   private readonly current = new Map<string, SystemdUnitState>();
+  private readonly runs = new Map<string, ServiceRun>();
   private readonly listeners = new Set<(change: UnitStateChange) => void>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly delayMs: number;
@@ -132,6 +136,17 @@ export class MemoryUnitManager implements UnitManager {
     const text = this.disk.get(name);
     if (text === undefined) throw new Error(`Cannot start ${name}: unit not loaded (no such file in the units directory)`);
     const failing = FAILING_EXEC.test(text);
+    if (isOneshotText(text)) {
+      this.set(name, { loadState: "loaded", activeState: "activating", subState: "start" }, true);
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        if (this.closed) return;
+        this.runs.set(name, { result: failing ? "exit-code" : "success", exitedAt: this.now() });
+        this.set(name, failing ? { loadState: "loaded", activeState: "failed", subState: "failed" } : { loadState: "loaded", activeState: "inactive", subState: "dead" }, false);
+      }, Math.max(1, this.startDelayMs));
+      this.timers.add(t);
+      return;
+    }
     this.set(name, failing ? { loadState: "loaded", activeState: "failed", subState: "failed" } : { loadState: "loaded", activeState: "active", subState: "running" }, true, this.startDelayMs);
   }
 
@@ -145,6 +160,12 @@ export class MemoryUnitManager implements UnitManager {
   async states(names: readonly string[], signal?: AbortSignal): Promise<Map<string, SystemdUnitState>> {
     this.check(signal);
     return new Map(names.map((n) => [n, { ...(this.current.get(n) ?? NOT_FOUND) }]));
+  }
+
+  async lastRun(name: string, signal?: AbortSignal): Promise<ServiceRun | undefined> {
+    this.check(signal);
+    if (!name.endsWith(".service") || !this.current.has(name)) return undefined;
+    return { ...(this.runs.get(name) ?? { result: "success", exitedAt: undefined }) };
   }
 
   async listLoaded(): Promise<Map<string, string>> {

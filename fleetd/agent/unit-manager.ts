@@ -15,6 +15,14 @@ export interface SystemdUnitState {
   subState: string;
 }
 
+/** How a service's main process last ended (systemd's `Result` and `ExecMainExitTimestamp`). */
+export interface ServiceRun {
+  /** `success`, `exit-code`, `signal`, `timeout`, ... (systemd's Service.Result). */
+  result: string;
+  /** When the main process last exited (epoch ms), or undefined if it has not run since systemd started. */
+  exitedAt: number | undefined;
+}
+
 /** Emitted whenever systemd reports a change for a unit the manager was asked to watch. */
 export interface UnitStateChange {
   name: string;
@@ -38,6 +46,8 @@ export interface UnitManager {
   stop(name: string, signal?: AbortSignal): Promise<void>;
   /** Current systemd state of the named units (units unknown to systemd report loadState "not-found"). */
   states(names: readonly string[], signal?: AbortSignal): Promise<Map<string, SystemdUnitState>>;
+  /** How the service's main process last ended; undefined for units that are not services or unknown ones. */
+  lastRun(name: string, signal?: AbortSignal): Promise<ServiceRun | undefined>;
   /** Unit files present in the units directory with their text (adopted by the agent after a restart). */
   listLoaded(): Promise<Map<string, string>>;
   /**

@@ -15,6 +15,7 @@ import { BodyCache } from "../registry/body-cache";
 import { isRetriable } from "../registry/errors";
 import type { StoredKv, WatchHandle } from "../registry/etcd-store";
 import { DEFAULT_MAX_TXN_OPS } from "../registry/machine-session";
+import { isCompleted } from "../registry/keys";
 import { Waker } from "../common/waker";
 import { ClusterMirror, emptyTouched, mirroredPrefixes, validCapacity, type Touched } from "./cluster-mirror";
 import type { EngineEvent, EngineSettings, EngineStats } from "./engine-options";
@@ -225,7 +226,7 @@ export class LeaderTerm {
         continue;
       }
       const { requirements } = parseRequirements(name, body.options);
-      this.model.setUnit({ name, requirements, desiredState: u.record.desiredState });
+      this.model.setUnit({ name, requirements, desiredState: u.record.desiredState, completed: isCompleted(u.record) });
     }
     for (const name of t.placements) this.feedPlacement(name);
 

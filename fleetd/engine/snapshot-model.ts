@@ -8,6 +8,7 @@
  * Cost: one read of those prefixes (about 4 keys per unit) and one parse per distinct body.
  */
 import { parseRequirements, parseUnitFile } from "../../lib/unit";
+import { isCompleted } from "../registry/keys";
 import type { ScheduleStore } from "./schedule-store";
 import { SchedulerModel } from "../scheduler/scheduler-model";
 import { ClusterMirror, emptyTouched, mirroredPrefixes, validCapacity } from "./cluster-mirror";
@@ -47,7 +48,7 @@ export async function readSnapshotModel(store: ScheduleStore, signal?: AbortSign
       missingBodies.push(name);
       continue;
     }
-    model.setUnit({ name, requirements: parseRequirements(name, options).requirements, desiredState: u.record.desiredState });
+    model.setUnit({ name, requirements: parseRequirements(name, options).requirements, desiredState: u.record.desiredState, completed: isCompleted(u.record) });
   }
   for (const [name, u] of mirror.units) {
     if (u.record.global) model.setGlobalPlacements(name, mirror.scheduledOn.get(name) ?? []);

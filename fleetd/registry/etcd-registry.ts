@@ -9,7 +9,7 @@ import { buildUnit, isTemplate } from "../../lib/unit";
 import { BodyCache } from "./body-cache";
 import { ConflictError, TemplateActivationError, UnitNotFoundError } from "./errors";
 import type { EtcdStore, StoredKv } from "./etcd-store";
-import { Keys, parseRecord, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "./keys";
+import { Keys, isCompleted, parseRecord, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "./keys";
 import type { CreateUnitInput, CreateUnitOutcome, Registry, StateFilter } from "./registry";
 import { TxnBatcher, type GuardedWrite } from "./txn-batcher";
 
@@ -80,6 +80,7 @@ export class EtcdRegistry implements Registry {
     const unit: ApiUnit = { name: record.name, options: body ? body.options : [], desiredState: record.desiredState };
     if (record.global) return unit;
     unit.currentState = "inactive";
+    if (isCompleted(record)) unit.completed = { machineID: record.completed!.machineId, at: record.completed!.at };
     if (machine !== undefined) {
       unit.machineID = machine;
       const state = stateOn(machine);
@@ -172,7 +173,10 @@ export class EtcdRegistry implements Registry {
       name,
       (record) => {
         if (state !== "inactive" && isTemplate(name)) throw new TemplateActivationError(name);
-        return record.desiredState === state ? undefined : { ...record, desiredState: state };
+        if (record.desiredState === state) return undefined;
+        // A new desired state runs a completed batch unit again (stop then start re-runs it).
+        const { completed: _done, ...rest } = record;
+        return { ...rest, desiredState: state };
       },
       signal,
     );

@@ -28,6 +28,25 @@ export interface UnitRecord {
   desiredState: UnitTargetState;
   /** `[X-Fleet] Global=true`: scheduled on every matching machine, never placed. */
   global: boolean;
+  /**
+   * A batch unit (`Type=oneshot`) ran to success: written by the agent that ran it, only while the
+   * record is unchanged (compare on its revision). Applies while `hash` is the unit's hash; any
+   * change of desired state or body drops it, so the unit runs again.
+   */
+  completed?: UnitCompletion;
+}
+
+/** When and where a batch unit's body ran to success. */
+export interface UnitCompletion {
+  hash: string;
+  machineId: string;
+  /** ISO 8601. */
+  at: string;
+}
+
+/** Whether `record` is completed with its current body. */
+export function isCompleted(record: UnitRecord): boolean {
+  return record.completed !== undefined && record.completed.hash === record.hash && !record.global;
 }
 
 /** `P/schedule/<machine>/<name>` (permanent, written by the engine): work for one agent. */

@@ -29,6 +29,11 @@ export interface ApiUnit {
    * Present only while the unit wants a machine (desired state loaded/launched) and has none.
    */
   unscheduledReason?: ApiUnscheduledReason;
+  /**
+   * Extension: a batch unit (`Type=oneshot`) whose current body ran to success, where and when. It is
+   * not placed again (not even when that machine goes away) until its body or desired state changes.
+   */
+  completed?: { machineID: string; at: string };
 }
 
 /**

@@ -172,3 +172,18 @@ export function unitHashOfText(canonicalText: string): string {
 export function unitHash(options: readonly UnitOption[]): string {
   return unitHashOfText(serializeUnitFile(options));
 }
+
+/**
+ * Whether a unit file describes a batch unit: a service whose last `[Service] Type=` is `oneshot`
+ * (systemd: the last assignment wins). Text that does not parse is not a batch unit.
+ */
+export function isOneshotText(text: string): boolean {
+  let options: UnitOption[];
+  try {
+    options = parseUnitFile(text);
+  } catch {
+    return false;
+  }
+  const types = options.filter((o) => o.section === "Service" && o.name === "Type");
+  return types.length > 0 && types[types.length - 1]!.value.trim() === "oneshot";
+}
