@@ -34,6 +34,12 @@ export function dbusUnitManagerScenario(cluster: () => E2eCluster): void {
     expect(report.instanceEvent).toMatchObject({ activeState: "active" });
     expect(report.instanceDescription).toBe("e2e template instance 7");
     expect(report.failEvent).toMatchObject({ activeState: "failed" });
+    expect(report.failRun).toBe("exit-code");
+    expect(report.jobRunBefore).toEqual({ result: "success", exitedAt: undefined });
+    // Not asserted yet: on TCG the exit time did not come out after the start (session 8); printed to find out why.
+    console.log(`[e2e dbus] oneshot last run: ${JSON.stringify(report.jobRun)}`);
+    expect((report.jobRun as { result?: string }).result).toBe("success");
+    expect(report.jobState).toEqual({ loadState: "loaded", activeState: "inactive", subState: "dead" });
     expect(report.listed).toEqual(["e2e-fail.service", "e2e-install.service", "e2e-sleep.service", "e2e-tmpl@7.service"]);
     for (const s of Object.values(report.afterUnload as Record<string, { loadState: string }>)) expect(s.loadState).toBe("not-found");
     expect(report.filesLeft).toEqual([]);
