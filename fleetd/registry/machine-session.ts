@@ -120,8 +120,6 @@ export class MachineSession {
             (o) => this.store.client.kv.put({ key, value: Buffer.from(JSON.stringify(this.machine)), lease: resumed.id }, o),
             signal,
           );
-          this.unansweredLeaseIds = [];
-          this.lostLeaseIds = [];
           this.adopt(resumed);
           return;
         }
@@ -152,8 +150,6 @@ export class MachineSession {
       await lease.revoke().catch(() => undefined);
       throw new DuplicateMachineError(this.machine.id);
     }
-    this.unansweredLeaseIds = [];
-    this.lostLeaseIds = [];
     this.adopt(lease);
   }
 
@@ -185,13 +181,14 @@ export class MachineSession {
       await lease.revoke(signal);
       return false;
     }
-    this.unansweredLeaseIds = [];
-    this.lostLeaseIds = [];
     this.adopt(lease);
     return true;
   }
 
+  /** Holds the presence on `lease` from now on; earlier leases of ours are forgotten. */
   private adopt(lease: LeaseKeeper): void {
+    this.unansweredLeaseIds = [];
+    this.lostLeaseIds = [];
     lease.onLost((err) => {
       if (this.lease !== lease) return;
       this.lostLeaseIds = [...this.lostLeaseIds.slice(-3), lease.id];
