@@ -158,5 +158,31 @@ describe("Agent (in-memory session and unit manager, manual clock)", () => {
     await until("registered again", () => session2.registered);
     await settle(20);
     expect(manager.count("start", "job.service")).toBe(1);
+    again.abort();
+
+    // systemd unloaded the ended job and forgot its run (as real systemd does with an inactive unit):
+    // the completion this machine recorded keeps it from running again...
+    const forgetful = new MemoryUnitManager({ now: () => clock.now(), disk: manager.disk });
+    expect(await forgetful.lastRun("job.service")).toEqual({ result: "success", exitedAt: undefined });
+    const third = new AbortController();
+    stops.push(third);
+    const session3 = new MemoryAgentSession("m1");
+    session3.setEntry("job.service", entry("launched", job));
+    session3.completions.set("job.service", unitHashOfText(job));
+    void new Agent({ session: session3, manager: forgetful, clock }).run(third.signal);
+    await until("registered a third time", () => session3.registered);
+    await settle(20);
+    expect(forgetful.count("start", "job.service")).toBe(0);
+    third.abort();
+
+    // ...and without a recorded completion (or one from another machine) it runs again: at least once.
+    const fresh = new MemoryUnitManager({ now: () => clock.now(), disk: manager.disk });
+    const session4 = new MemoryAgentSession("m1");
+    session4.setEntry("job.service", entry("launched", job));
+    const fourth = new AbortController();
+    stops.push(fourth);
+    void new Agent({ session: session4, manager: fresh, clock }).run(fourth.signal);
+    await until("job run again and recorded", () => session4.completions.has("job.service"));
+    expect(fresh.count("start", "job.service")).toBe(1);
   });
 });

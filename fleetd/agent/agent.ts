@@ -35,7 +35,7 @@ export interface AgentEvent {
  * What the agent needs of its machine's registration: `MachineSession` over etcd, or an in-memory
  * one (`memory-agent-session.ts`) for fast deterministic tests of the agent's own logic.
  */
-export type AgentSession = Pick<MachineSession, "machineId" | "registered" | "leaseId" | "onLost" | "register" | "readSchedule" | "watchSchedule" | "publishStates" | "recordCompletion" | "leave">;
+export type AgentSession = Pick<MachineSession, "machineId" | "registered" | "leaseId" | "onLost" | "register" | "readSchedule" | "watchSchedule" | "publishStates" | "recordCompletion" | "completionOf" | "leave">;
 
 export interface AgentOptions {
   session: AgentSession;
@@ -315,7 +315,7 @@ export class Agent {
     for (const name of starts) {
       await attempt(name, "start", async () => {
         const m = this.managed.get(name);
-        if (m?.batch && (await this.ranOnThisBoot(name, m.batch, signal))) {
+        if (m?.batch && (await this.ranOnThisBoot(name, m, m.batch, signal))) {
           m.launched = true;
           return;
         }
@@ -356,15 +356,24 @@ export class Agent {
   }
 
   /**
-   * An adopted batch unit (fleetd restarted) whose last run on this boot succeeded is not run again:
-   * its run counts from when it exited.
+   * An adopted batch unit (fleetd restarted) that already ran to success is not run again: systemd
+   * still knows the run from this boot (its run counts from when it exited), or, once systemd has
+   * unloaded the ended unit and forgotten it, the completion this machine recorded for this body says so.
+   * A run that ended after the old fleetd stopped listening and before it recorded anything runs again
+   * (at least once, never lost).
    */
-  private async ranOnThisBoot(name: string, batch: BatchRun, signal: AbortSignal): Promise<boolean> {
+  private async ranOnThisBoot(name: string, m: Managed, batch: BatchRun, signal: AbortSignal): Promise<boolean> {
     if (batch.startedAt !== undefined) return false;
     const run = await this.manager.lastRun(name, signal);
-    if (run?.result !== "success" || run.exitedAt === undefined) return false;
-    batch.startedAt = run.exitedAt;
-    this.emit({ level: "info", message: `Batch unit ${name} already ran to success on this boot; not starting it again` });
+    if (run?.result === "success" && run.exitedAt !== undefined) {
+      batch.startedAt = run.exitedAt;
+      this.emit({ level: "info", message: `Batch unit ${name} already ran to success on this boot; not starting it again` });
+      return true;
+    }
+    const done = await this.session.completionOf(name, signal);
+    if (done?.hash !== m.hash || done.machineId !== this.session.machineId) return false;
+    m.batch = { startedAt: this.clock.now(), settled: true };
+    this.emit({ level: "info", message: `Batch unit ${name} completed here before fleetd restarted; not starting it again` });
     return true;
   }
 

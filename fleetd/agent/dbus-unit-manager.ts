@@ -63,6 +63,29 @@ export function unitObjectPath(name: string): string {
   return UNIT_PATH_PREFIX + (out || "_");
 }
 
+/** A service's run as systemd's properties give it (either part may be missing). */
+interface SignalledRun {
+  result: string | undefined;
+  exitedUs: bigint | undefined;
+}
+
+function stringValue(v: Variant<unknown> | undefined): string | undefined {
+  return typeof v?.value === "string" ? v.value : undefined;
+}
+
+/** A D-Bus uint64 (dbus-next gives a bigint). */
+function uint64Value(v: Variant<unknown> | undefined): bigint | undefined {
+  const x = v?.value;
+  return typeof x === "bigint" ? x : typeof x === "number" ? BigInt(x) : undefined;
+}
+
+/** systemd's timestamps are microseconds since the epoch; 0 means the main process never exited. */
+function toServiceRun(run: SignalledRun | undefined): ServiceRun | undefined {
+  if (run?.result === undefined) return undefined;
+  const us = run.exitedUs ?? 0n;
+  return { result: run.result, exitedAt: us > 0n ? Number(us / 1000n) : undefined };
+}
+
 /** True when the unit text has an `[Install]` section (then it is enabled at runtime when loaded). */
 export function hasInstallSection(text: string): boolean {
   return /^[ \t]*\[Install\][ \t]*$/m.test(text);
@@ -80,6 +103,13 @@ export class DbusUnitManager implements UnitManager {
   /** Units loaded through this manager, by object path (signals carry only the path). */
   private readonly watched = new Map<string, string>();
   private readonly last = new Map<string, SystemdUnitState>();
+  /**
+   * How each watched service last ran, from its Service-interface PropertiesChanged signals. systemd
+   * unloads (garbage-collects) a unit that ended inactive with success as soon as nothing references
+   * it, and a unit loaded afresh has forgotten its run (Result success, no exit time): a oneshot that
+   * exited 0 can only be seen exiting through the signal sent just before it was unloaded.
+   */
+  private readonly runs = new Map<string, SignalledRun>();
   private readonly listeners = new Set<(change: UnitStateChange) => void>();
   private readonly onMessage = (msg: Message): void => this.handleSignal(msg);
   private closed = false;
@@ -132,6 +162,7 @@ export class DbusUnitManager implements UnitManager {
     await rm(file, { force: true });
     this.watched.delete(unitObjectPath(name));
     this.last.delete(name);
+    this.runs.delete(name);
   }
 
   async reload(signal?: AbortSignal): Promise<void> {
@@ -162,21 +193,21 @@ export class DbusUnitManager implements UnitManager {
 
   async lastRun(name: string, signal?: AbortSignal): Promise<ServiceRun | undefined> {
     if (!name.endsWith(".service")) return undefined;
+    const signalled = toServiceRun(this.runs.get(name));
     let reply: Message;
     try {
       reply = await this.callRaw(SYSTEMD, unitObjectPath(name), PROPS_IFACE, "GetAll", "s", [SERVICE_IFACE], signal);
     } catch (err) {
       if (signal?.aborted) throw abortReason(signal);
-      if (dbusName(err) === NO_SUCH_UNIT || dbusName(err) === "org.freedesktop.DBus.Error.UnknownObject") return undefined;
+      if (dbusName(err) === NO_SUCH_UNIT || dbusName(err) === "org.freedesktop.DBus.Error.UnknownObject") return signalled;
       throw new SystemdError(`Cannot read how "${name}" last ran through systemd: ${describe(err)}`, dbusName(err), true, { cause: err });
     }
     const props = (reply.body[0] ?? {}) as Record<string, Variant<unknown> | undefined>;
-    const result = props.Result?.value;
-    const exited = props.ExecMainExitTimestamp?.value;
-    if (typeof result !== "string") return undefined;
-    // Microseconds since the epoch (a uint64: dbus-next gives a bigint); 0 = never exited.
-    const us = typeof exited === "bigint" ? Number(exited) : typeof exited === "number" ? exited : 0;
-    return { result, exitedAt: us > 0 ? Math.floor(us / 1000) : undefined };
+    const asked = toServiceRun({ result: stringValue(props.Result), exitedUs: uint64Value(props.ExecMainExitTimestamp) });
+    // The later exit wins: systemd's own answer, unless it unloaded the unit since the signal we kept.
+    if (!asked) return signalled;
+    if (signalled?.exitedAt !== undefined && (asked.exitedAt === undefined || asked.exitedAt < signalled.exitedAt)) return signalled;
+    return asked;
   }
 
   async listLoaded(): Promise<Map<string, string>> {
@@ -215,8 +246,19 @@ export class DbusUnitManager implements UnitManager {
   private handleSignal(msg: Message): void {
     if (msg.member !== "PropertiesChanged" || msg.interface !== PROPS_IFACE) return;
     const name = this.watched.get(msg.path);
-    if (name === undefined || msg.body[0] !== UNIT_IFACE) return;
+    if (name === undefined) return;
     const changed = (msg.body[1] ?? {}) as Record<string, Variant<unknown> | undefined>;
+    if (msg.body[0] === SERVICE_IFACE) {
+      // systemd sends the Service interface's changes before the Unit's: the run is known by the time
+      // the agent hears of the ended state.
+      const result = stringValue(changed.Result);
+      const exitedUs = uint64Value(changed.ExecMainExitTimestamp);
+      if (result === undefined && exitedUs === undefined) return;
+      const run = this.runs.get(name);
+      this.runs.set(name, { result: result ?? run?.result, exitedUs: exitedUs ?? run?.exitedUs });
+      return;
+    }
+    if (msg.body[0] !== UNIT_IFACE) return;
     const prev = this.last.get(name);
     const pick = (key: string, fallback: string | undefined): string | undefined => {
       const v = changed[key]?.value;

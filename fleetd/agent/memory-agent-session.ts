@@ -58,6 +58,11 @@ export class MemoryAgentSession implements AgentSession {
     return true;
   }
 
+  async completionOf(name: string): Promise<{ hash: string; machineId: string } | undefined> {
+    const hash = this.completions.get(name);
+    return hash === undefined ? undefined : { hash, machineId: this.machineId };
+  }
+
   async readSchedule(): Promise<{ revision: number; entries: Map<string, ScheduleRecord> }> {
     return { revision: this.revision, entries: new Map(this.schedule) };
   }

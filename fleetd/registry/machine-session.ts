@@ -291,6 +291,18 @@ export class MachineSession {
     return false;
   }
 
+  /**
+   * The completion recorded on `P/units/<name>` (by any machine), if any: an adopting agent's proof
+   * that a batch unit already ran when systemd has forgotten the run (it unloads an ended unit).
+   */
+  async completionOf(name: string, signal?: AbortSignal): Promise<{ hash: string; machineId: string } | undefined> {
+    const key = this.store.keys.unit(name);
+    const { kvs } = await this.store.range(`read unit ${name}`, key, { exact: true, ...(signal ? { signal } : {}) });
+    const kv = kvs[0];
+    const completed = kv ? parseRecord<UnitRecord>(kv.key, kv.value).completed : undefined;
+    return completed ? { hash: completed.hash, machineId: completed.machineId } : undefined;
+  }
+
   /** Graceful leave: revoking the lease removes presence and every state of ours at once. */
   async leave(signal?: AbortSignal): Promise<void> {
     const lease = this.lease;
