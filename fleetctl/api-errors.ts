@@ -23,7 +23,10 @@ export function apiFailure(what: string, err: unknown): CliError {
   return new CliError(`${what}: ${err instanceof Error ? err.message : String(err)}`, 1, { cause: err });
 }
 
-/** 500 messages that mean etcd did not answer in time or could not be reached (fleetd's wording, etcd's). */
+/**
+ * 500 messages that mean etcd did not answer in time or could not be reached (fleetd's wording, etcd's).
+ * fleetd answers 503 for these since 2026-12; fleetds from before answered some with 500, as may fleet.
+ */
 const ETCD_TROUBLE = /etcd is unreachable|did not answer in time|unable to communicate with etcd|deadline exceeded|request timed out|timed out|unavailable|no leader|leader changed|ECONNRESET|ECONNREFUSED|ETIMEDOUT/i;
 
 /**

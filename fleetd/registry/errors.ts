@@ -109,6 +109,13 @@ function describeCause(cause: unknown): string {
   return String(cause);
 }
 
+/**
+ * etcd's server-side "did not answer in time" messages (etcd's rpctypes: request timed out, leader
+ * changed, no leader, too many requests; a request context that ran out reaches us as gRPC UNKNOWN
+ * "context deadline exceeded").
+ */
+const ETCD_SERVER_BUSY = /context deadline exceeded|etcdserver: (?:request timed out|leader changed|no leader|too many requests)/;
+
 /** True for errors of the cockatiel circuit breaker etcd3 uses (open circuit = etcd unreachable). */
 function isBrokenCircuit(err: unknown): boolean {
   return err instanceof Error && (err.name === "BrokenCircuitError" || err.constructor.name === "BrokenCircuitError");
@@ -133,6 +140,11 @@ export function translateEtcdError(err: unknown, operation: string, leaseId?: st
     err instanceof ClientClosedError ||
     isBrokenCircuit(err)
   ) {
+    return new EtcdUnavailableError(operation, { cause: err });
+  }
+  if ((err instanceof GRPCGenericError || err instanceof EtcdError) && ETCD_SERVER_BUSY.test(err.message)) {
+    // etcd's own deadline or a leader election, sent with gRPC code UNKNOWN (or no mapped code): it
+    // did not answer in time, exactly as a client-side deadline. Retriable; the API answers 503.
     return new EtcdUnavailableError(operation, { cause: err });
   }
   if (err instanceof GRPCGenericError || err instanceof EtcdError) {
