@@ -9,6 +9,7 @@ import { dbusUnitManagerScenario } from "./scenarios/dbus-unit-manager";
 import { failureScenario } from "./scenarios/failures";
 import { newImageScenario, registryScenario } from "./scenarios/images";
 import { placementScenario } from "./scenarios/placement";
+import { rolloutScenario } from "./scenarios/rollouts";
 import { webScenario } from "./scenarios/web";
 
 let cluster: E2eCluster | undefined;
@@ -33,6 +34,7 @@ describe.sequential("corefleet on a 3-machine QEMU cluster", () => {
   describe("D-Bus unit manager on real systemd", () => dbusUnitManagerScenario(get));
   describe("cluster registry: build here, push through the tunnel", () => registryScenario(get));
   describe("web@1..3 through fleetctl --tunnel", () => webScenario(get));
+  describe("rolling deploy and scale of the web template", () => rolloutScenario(get));
   describe("deploy on a new image, pull errors", () => newImageScenario(get));
   describe("placement on real hosts", () => placementScenario(get));
   describe("failures", () => failureScenario(get));
