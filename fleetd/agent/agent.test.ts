@@ -11,6 +11,7 @@ import type { ScheduleRecord } from "../registry/keys";
 import { Agent, type AgentEvent } from "./agent";
 import { MemoryAgentSession } from "./memory-agent-session";
 import { MemoryUnitManager } from "./memory-unit-manager";
+import type { ServiceRun } from "./unit-manager";
 
 const TEXT = "[Service]\nExecStart=/bin/sleep infinity\n";
 const entry = (desiredState: "loaded" | "launched", text = TEXT): ScheduleRecord => ({ hash: unitHashOfText(text), desiredState, text });
@@ -184,5 +185,31 @@ describe("Agent (in-memory session and unit manager, manual clock)", () => {
     void new Agent({ session: session4, manager: fresh, clock }).run(fourth.signal);
     await until("job run again and recorded", () => session4.completions.has("job.service"));
     expect(fresh.count("start", "job.service")).toBe(1);
+  });
+  it("checks a batch unit again when its run ends while an earlier check is still asking systemd", async () => {
+    // The state read right after StartUnit is still the old inactive/dead: the agent asks how the unit
+    // last ran; systemd answers slowly (a loaded host), and the run ends meanwhile. That answer (no run
+    // yet) must not be the last word.
+    class SlowSystemd extends MemoryUnitManager {
+      asked = 0;
+      override async lastRun(name: string, signal?: AbortSignal): Promise<ServiceRun | undefined> {
+        const run = await super.lastRun(name, signal);
+        // The first question after StartUnit (the adoption check before it is not the one).
+        if (this.count("start", name) > 0 && ++this.asked === 1) await new Promise((r) => setTimeout(r, 30));
+        return run;
+      }
+    }
+    const clock = new ManualClock();
+    const manager = new SlowSystemd({ now: () => clock.now(), transitionDelayMs: 10, startDelayMs: 20 });
+    const session = new MemoryAgentSession("m1");
+    const stop = new AbortController();
+    stops.push(stop);
+    void new Agent({ session, manager, clock }).run(stop.signal);
+    await until("registered", () => session.registered);
+    const job = "[Service]\nType=oneshot\nExecStart=/bin/echo done\n";
+    session.setEntry("job.service", entry("launched", job));
+    await until("job recorded", () => session.completions.has("job.service"));
+    expect(manager.asked).toBeGreaterThanOrEqual(2);
+    expect(manager.count("start", "job.service")).toBe(1);
   });
 });

@@ -74,6 +74,8 @@ interface BatchRun {
   settled: boolean;
   /** A check is in flight. */
   checking?: boolean;
+  /** An ended state was reported while a check was in flight: check again once it is done. */
+  recheck?: boolean;
 }
 
 function newManaged(hash: string, text: string): Managed {
@@ -383,8 +385,14 @@ export class Agent {
    * success, record its completion.
    */
   private async settleBatch(name: string, m: Managed, batch: BatchRun): Promise<void> {
-    if (batch.checking) return;
+    if (batch.checking) {
+      // The report that the run ended can arrive while an earlier check (of a state read before the
+      // run began) is still asking systemd: that check may miss the exit, so look again after it.
+      batch.recheck = true;
+      return;
+    }
     batch.checking = true;
+    batch.recheck = false;
     try {
       const run = await this.manager.lastRun(name);
       if (run?.exitedAt === undefined || run.exitedAt < batch.startedAt!) return; // not run yet: wait for the next report
@@ -408,6 +416,7 @@ export class Agent {
       });
     } finally {
       batch.checking = false;
+      if (batch.recheck && !batch.settled && this.managed.get(name)?.batch === batch) void this.settleBatch(name, m, batch);
     }
   }
 
