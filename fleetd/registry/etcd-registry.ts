@@ -11,6 +11,7 @@ import { ConflictError, TemplateActivationError, UnitNotFoundError } from "./err
 import type { EtcdStore, StoredKv } from "./etcd-store";
 import { Keys, isCompleted, parseRecord, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "./keys";
 import type { CreateUnitInput, CreateUnitOutcome, Registry, StateFilter } from "./registry";
+import { batcherRecordIo, updateRecord, type RecordIo } from "./record-update";
 import { TxnBatcher, type GuardedWrite } from "./txn-batcher";
 
 /** Compare-and-swap attempts before a write reports a conflict (only concurrent writers cause retries). */
@@ -28,6 +29,7 @@ export class EtcdRegistry implements Registry {
   private readonly bodies: BodyCache;
   /** Concurrent single-unit reads and writes (one per API request) share transactions. */
   readonly batcher: TxnBatcher;
+  private readonly recordIo: RecordIo;
 
   constructor(
     private readonly store: EtcdStore,
@@ -36,6 +38,7 @@ export class EtcdRegistry implements Registry {
     this.keys = store.keys;
     this.bodies = new BodyCache(store);
     this.batcher = new TxnBatcher(store, options.maxTxnOps === undefined ? {} : { maxTxnOps: options.maxTxnOps });
+    this.recordIo = batcherRecordIo(this.batcher);
   }
 
   isRegistered(): boolean {
@@ -184,20 +187,8 @@ export class EtcdRegistry implements Registry {
 
   /** Read-modify-write of one unit record with compare on its revision; `change` returns undefined for no-op. */
   private async updateUnit(name: string, change: (record: UnitRecord) => UnitRecord | undefined, signal?: AbortSignal): Promise<void> {
-    const key = this.keys.unit(name);
-    let {
-      results: [[kv] = []],
-    } = await this.batcher.read([{ prefix: key, exact: true }], signal);
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      if (!kv) throw new UnitNotFoundError(name);
-      const next = change(parseRecord<UnitRecord>(key, kv.value));
-      if (!next) return;
-      const res = await this.batcher.write({ key, expect: kv.modRevision, puts: [{ key, value: Buffer.from(JSON.stringify(next)) }] }, signal);
-      if (res.written) return;
-      // Changed meanwhile: decide again on the value the refused transaction read.
-      kv = res.current;
-    }
-    throw new ConflictError(`update unit ${name}`);
+    const res = await updateRecord(this.recordIo, this.keys.unit(name), `update unit ${name}`, change, { attempts: CAS_ATTEMPTS, ...(signal ? { signal } : {}) });
+    if (!res.found) throw new UnitNotFoundError(name);
   }
 
   async destroyUnit(name: string, signal?: AbortSignal): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { DuplicateMachineError, LeaseLostError, translateEtcdError } from "./errors";
 import type { EtcdStore, WatchChange, WatchHandle } from "./etcd-store";
+import { storeRecordIo, updateRecord } from "./record-update";
 import { parseRecord, type MachineRecord, type ScheduleRecord, type StateRecord, type UnitRecord } from "./keys";
 import { LeaseKeeper } from "./lease-keeper";
 
@@ -269,26 +270,15 @@ export class MachineSession {
    * body and is launched, with compare on its revision. Returns false when it no longer applies.
    */
   async recordCompletion(name: string, hash: string, signal?: AbortSignal): Promise<boolean> {
-    const key = this.store.keys.unit(name);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const { kvs } = await this.store.range(`read unit ${name}`, key, { exact: true, ...(signal ? { signal } : {}) });
-      const kv = kvs[0];
-      if (!kv) return false;
-      const record = parseRecord<UnitRecord>(kv.key, kv.value);
-      if (record.hash !== hash || record.desiredState !== "launched" || record.global) return false;
-      if (record.completed?.hash === hash) return true;
-      const next: UnitRecord = { ...record, completed: { hash, machineId: this.machine.id, at: new Date().toISOString() } };
-      const res = await this.store.txn(
-        `record the completion of ${name} on machine ${this.machine.id}`,
-        {
-          compare: [{ key: Buffer.from(key), target: "Mod", result: "Equal", mod_revision: kv.modRevision }],
-          success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify(next)) } }],
-        },
-        signal,
-      );
-      if (res.succeeded) return true;
-    }
-    return false;
+    const applies = (r: UnitRecord): boolean => r.hash === hash && r.desiredState === "launched" && !r.global;
+    const res = await updateRecord<UnitRecord>(
+      storeRecordIo(this.store),
+      this.store.keys.unit(name),
+      `record the completion of ${name} on machine ${this.machine.id}`,
+      (record) => (applies(record) && record.completed?.hash !== hash ? { ...record, completed: { hash, machineId: this.machine.id, at: new Date().toISOString() } } : undefined),
+      { attempts: 3, ...(signal ? { signal } : {}) },
+    );
+    return res.found && applies(res.record) && res.record.completed?.hash === hash;
   }
 
   /**
