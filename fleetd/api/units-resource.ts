@@ -60,6 +60,8 @@ function wireUnit(u: ApiUnit): ApiUnit {
   if (u.machineID) out.machineID = u.machineID;
   // Extension (fleet's clients ignore unknown fields): why the engine has not placed it.
   if (u.unscheduledReason) out.unscheduledReason = u.unscheduledReason;
+  // Extension: a batch unit whose body ran to success.
+  if (u.completed) out.completed = u.completed;
   return out;
 }
 

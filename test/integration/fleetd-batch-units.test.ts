@@ -3,7 +3,11 @@
  * recorded on the unit and reported as completed, and it is not run again when its machine goes
  * away; a new body runs again. (The unit managers are in memory; real systemd is in test/e2e.)
  */
-import { describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { fleetctl } from "./fleetctl-harness";
 import { fleetFixture } from "../helpers/fleet-fixture";
 import { submit, unitText, waitFor } from "../helpers/fleet-cluster";
 
@@ -14,10 +18,16 @@ describe("batch units with a real etcd and several fleetds", () => {
 
   it("records a successful oneshot as completed and never runs it again when its machine goes away", async () => {
     const cluster = fx.cluster();
-    await Promise.all(["m1", "m2"].map((id) => cluster.add(id)));
+    const dir = await mkdtemp(join(tmpdir(), "batch-units-"));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const socket = join(dir, "m1.sock");
+    await Promise.all(["m1", "m2"].map((id) => cluster.add(id, id === "m1" ? { api: true, extra: { api_socket: socket } } : {})));
     await cluster.waitMachines();
     await submit(cluster, "job.service", JOB);
     const done = await waitFor("job.service completed", async () => (await cluster.registry.getUnit("job.service"))?.completed, { describe: () => cluster.describe() });
+    // What the operator sees through the API: fleetctl's STATE column says completed.
+    const files = await fleetctl(["list-unit-files", "--no-legend", "--fields", "unit,state"], { FLEETCTL_ENDPOINT: `unix://${socket}`, HOME: dir });
+    expect(files).toMatchObject({ code: 0, stdout: expect.stringMatching(/^job\.service\s+completed\n$/) as unknown });
     // Reported as it is: launched, and systemd says it ended (inactive/dead, not failed).
     const unit = await waitFor("job.service state published", async () => {
       const u = await cluster.registry.getUnit("job.service");
