@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe } from "vitest";
 import { startE2eCluster, stopE2eCluster, type E2eCluster } from "./helpers/e2e-cluster";
+import { batchScenario } from "./scenarios/batch";
 import { dbusUnitManagerScenario } from "./scenarios/dbus-unit-manager";
 import { failureScenario } from "./scenarios/failures";
 import { newImageScenario, registryScenario } from "./scenarios/images";
@@ -37,5 +38,6 @@ describe.sequential("corefleet on a 3-machine QEMU cluster", () => {
   describe("rolling deploy and scale of the web template", () => rolloutScenario(get));
   describe("deploy on a new image, pull errors", () => newImageScenario(get));
   describe("placement on real hosts", () => placementScenario(get));
+  describe("batch units", () => batchScenario(get));
   describe("failures", () => failureScenario(get));
 });
