@@ -6,7 +6,7 @@
  */
 import type { ICompare } from "etcd3";
 import { delay } from "../../lib/async/delay";
-import { isRetriable } from "../registry/errors";
+import { isRetriable, LeaseLostError } from "../registry/errors";
 import type { EtcdStore, WatchHandle } from "../registry/etcd-store";
 import { LeaseKeeper } from "../registry/lease-keeper";
 import { Waker } from "../common/waker";
@@ -102,6 +102,14 @@ export class LeaderElection {
           await this.waker.wait(signal);
         } catch (err) {
           if (signal.aborted) break;
+          if (err instanceof LeaseLostError && this.lease) {
+            // etcd refused a put on our lease ("lease not found"): it expired, even if its keepalives
+            // have not said so yet (a stream stuck on a saturated connection). Campaign on a new one
+            // at once; retrying on the dead lease would fail forever and leave the cluster leaderless.
+            this.emit({ level: "warn", message: `Engine election: lease ${this.lease.id} expired; campaigning on a new lease` });
+            this.lease.lost(new LeaseLostError(this.lease.id, "campaign for engine leadership", { cause: err }));
+            continue;
+          }
           // Keep campaigning whatever failed: an engine that gives up can leave the cluster leaderless.
           this.emit({ level: "warn", message: `Engine election${isRetriable(err) ? "" : " (unexpected error)"}: ${(err as Error).message}` });
           // Rejects only when aborted, which ends the loop.

@@ -202,10 +202,12 @@ export class MachineSession {
   async updateMachine(machine: MachineRecord, signal?: AbortSignal): Promise<void> {
     this.machine = machine;
     const lease = this.requireLease("update machine record");
-    await this.store.call(
-      `update machine ${machine.id}`,
-      (o) => this.store.client.kv.put({ key: Buffer.from(this.store.keys.machine(machine.id)), value: Buffer.from(JSON.stringify(machine)), lease: lease.id }, o),
-      signal,
+    await this.onLease(lease, "update machine record", () =>
+      this.store.call(
+        `update machine ${machine.id}`,
+        (o) => this.store.client.kv.put({ key: Buffer.from(this.store.keys.machine(machine.id)), value: Buffer.from(JSON.stringify(machine)), lease: lease.id }, o),
+        signal,
+      ),
     );
   }
 
@@ -249,18 +251,26 @@ export class MachineSession {
       return state ? { request_put: { key, value: Buffer.from(JSON.stringify(state)), lease: lease.id } } : { request_delete_range: { key } };
     });
     for (let i = 0; i < ops.length; i += this.maxOps) {
-      try {
-        await this.store.txn(`publish ${ops.length} unit states of machine ${this.machine.id}`, { success: ops.slice(i, i + this.maxOps) }, signal);
-      } catch (err) {
-        const e = translateEtcdError(err, "publish unit states", lease.id);
-        // A put on an expired lease answers "lease not found": the lease is gone for good.
-        if (/lease not found/i.test(e.message)) {
-          const lost = new LeaseLostError(lease.id, "publish unit states", { cause: err });
-          lease.lost(lost);
-          throw lost;
-        }
-        throw e;
-      }
+      await this.onLease(lease, "publish unit states", () =>
+        this.store.txn(`publish ${ops.length} unit states of machine ${this.machine.id}`, { success: ops.slice(i, i + this.maxOps) }, signal),
+      );
+    }
+  }
+
+  /**
+   * Runs a write on our lease. A put on an expired lease answers "lease not found" (a LeaseLostError
+   * from the store): the lease is gone for good even if its keepalives have not said so yet (a stream
+   * stuck on a saturated connection), so it is declared lost and the agent registers again.
+   */
+  private async onLease<T>(lease: LeaseKeeper, operation: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      const e = translateEtcdError(err, operation, lease.id);
+      if (!(e instanceof LeaseLostError)) throw e;
+      const lost = new LeaseLostError(lease.id, operation, { cause: err });
+      lease.lost(lost);
+      throw lost;
     }
   }
 

@@ -1,37 +1,13 @@
 /**
  * Registration when etcd's answer is lost (a slow etcd: the create lands, the reply misses its
- * deadline). Real etcd; the store below performs every request for real and only withholds one reply.
+ * deadline), or a lease etcd has expired but not revoked yet. Real etcd, through `LostReplyStore`.
  */
-import type { ITxnRequest, ITxnResponse } from "etcd3";
 import { describe, expect, it } from "vitest";
 import { DuplicateMachineError, EtcdUnavailableError, LeaseLostError } from "../../fleetd/registry/errors";
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { MachineSession } from "../../fleetd/registry/machine-session";
 import { etcdFixture } from "../helpers/fleet-fixture";
-
-/**
- * An EtcdStore whose next `txn` is carried out by etcd but answered with a timeout; or that plays an
- * etcd that has expired one lease without revoking it yet (etcd 3.4 revokes at most 1,000 expired
- * leases a second, so after a mass expiry keys outlive their leases for seconds): a put on that lease
- * answers "lease not found", a look-up answers TTL -1, and its keys are still there.
- */
-class LostReplyStore extends EtcdStore {
-  loseNextTxnReply = false;
-  expiredLease: string | undefined;
-  override async txn(operation: string, req: ITxnRequest, signal?: AbortSignal): Promise<ITxnResponse> {
-    if (this.expiredLease !== undefined && req.success?.some((op) => op.request_put?.lease === this.expiredLease)) {
-      throw new Error("etcdserver: requested lease not found (test)");
-    }
-    const res = await super.txn(operation, req, signal);
-    if (!this.loseNextTxnReply) return res;
-    this.loseNextTxnReply = false;
-    throw new EtcdUnavailableError(operation, { cause: new Error("4 DEADLINE_EXCEEDED: the reply was lost (test)") });
-  }
-  override async call<T>(operation: string, fn: (opts: { deadline: Date }) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (this.expiredLease !== undefined && operation === `look up lease ${this.expiredLease}`) return { ID: this.expiredLease, TTL: "-1" } as T;
-    return super.call(operation, fn, signal);
-  }
-}
+import { LostReplyStore } from "../helpers/lost-reply-store";
 
 const machine = (id: string) => ({ id, publicIP: "10.0.0.7", metadata: {}, version: "0.1.0", disableEngine: false });
 
