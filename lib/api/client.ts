@@ -22,7 +22,9 @@ import { API_BASE_PATH } from "./types";
 import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, DeploymentRecord } from "./deploy-types";
 import type { ApiRebalancePlan, ApiRebalanceRequest, ApiWhy } from "./scheduler-types";
 import { StreamSocket } from "./stream-socket";
+import { delay } from "../async/delay";
 import { mapLimit } from "../async/map-limit";
+import { retry } from "../async/retry";
 
 /** Per-request limit through a tunnel when none is configured: a stuck channel must not hang forever. */
 export const TUNNEL_REQUEST_TIMEOUT_MS = 60_000;
@@ -163,6 +165,17 @@ export interface UnitPut {
 
 /** Unit PUTs in flight at once when the server has no `POST /units` (fleet). */
 const UNIT_PUTS_IN_FLIGHT = 32;
+
+/**
+ * A unit write answered 503 (the server cannot reach etcd, or etcd is too busy to answer in time) is
+ * back-pressure: `putUnits` sends it again after 0.5, 1, 2, 4, 8 s (with jitter), 6 attempts in all,
+ * before reporting the 503. Unit PUTs are idempotent, so a write that landed but lost its answer is
+ * harmless to repeat.
+ */
+const UNAVAILABLE_RETRY = { attempts: 6, initialDelayMs: 500, maxDelayMs: 8_000, retriable: (err: unknown) => isUnavailable(err), random: () => 0.5 + Math.random() / 2 } as const;
+const isUnavailable = (err: unknown): boolean => err instanceof ApiError && err.status === 503;
+const backOffMs = (attempt: number): number =>
+  Math.round(Math.min(UNAVAILABLE_RETRY.maxDelayMs, UNAVAILABLE_RETRY.initialDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
 
 export class ApiClient {
   /** The server answered `POST /units` with 405 (fleet): unit writes go one PUT each. */
@@ -332,12 +345,13 @@ export class ApiClient {
    * Many unit PUTs (creates with options, desired-state changes without) in few requests:
    * `POST /units` to fleetd, ~1 MiB or 1,000 units per request, two requests in flight; a server
    * without it (fleet answers 405) gets one PUT per unit, 32 in flight, and is remembered. Every
-   * unit is tried; then the first failure is thrown as the `ApiError` its own PUT would have thrown.
+   * unit is tried, a 503 again after a back-off ({@link UNAVAILABLE_RETRY}); then the first failure is
+   * thrown as the `ApiError` its own PUT would have thrown.
    */
   async putUnits(units: readonly UnitPut[], signal?: AbortSignal): Promise<void> {
     const failures: ApiError[] = [];
     const one = async (u: UnitPut): Promise<void> => {
-      await this.call("PUT", `units/${encodeURIComponent(u.name)}`, [201, 204], u, signal).catch((err: unknown) => {
+      await retry(() => this.call("PUT", `units/${encodeURIComponent(u.name)}`, [201, 204], u, signal), { ...UNAVAILABLE_RETRY, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
         if (!(err instanceof ApiError)) throw err;
         failures.push(err);
       });
@@ -360,17 +374,33 @@ export class ApiClient {
       }
       if (chunk.length > 0) chunks.push(chunk);
       await mapLimit(chunks, 2, async (c) => {
-        if (this.bulkUnsupported) return void (await mapLimit(c, UNIT_PUTS_IN_FLIGHT, one));
-        let answer: { results?: { name: string; code: number; message?: string }[] } | undefined;
-        try {
-          answer = await this.call("POST", "units", [200], { units: c }, signal);
-        } catch (err) {
-          if (!(err instanceof ApiError) || err.status !== 405) throw err;
-          this.bulkUnsupported = true;
-          return void (await mapLimit(c, UNIT_PUTS_IN_FLIGHT, one));
-        }
-        for (const r of answer?.results ?? []) {
-          if (r.code >= 300) failures.push(new ApiError(r.code, r.message ?? `HTTP ${r.code}`, "PUT", `units/${encodeURIComponent(r.name)}`));
+        // Units the server answered 503 for (etcd busy or away) go again after a back-off, as a PUT
+        // of its own would be retried; any other answer is final.
+        let pending = c;
+        for (let attempt = 1; pending.length > 0; attempt++) {
+          if (this.bulkUnsupported) return void (await mapLimit(pending, UNIT_PUTS_IN_FLIGHT, one));
+          const last = attempt >= UNAVAILABLE_RETRY.attempts;
+          let answer: { results?: { name: string; code: number; message?: string }[] } | undefined;
+          try {
+            answer = await this.call("POST", "units", [200], { units: pending }, signal);
+          } catch (err) {
+            if (err instanceof ApiError && err.status === 405) {
+              this.bulkUnsupported = true;
+              continue;
+            }
+            if (!isUnavailable(err) || last) throw err;
+            await delay(backOffMs(attempt), signal);
+            continue;
+          }
+          const byName = new Map(pending.map((u) => [u.name, u]));
+          const again: UnitPut[] = [];
+          for (const r of answer?.results ?? []) {
+            const unit = byName.get(r.name);
+            if (r.code === 503 && !last && unit) again.push(unit);
+            else if (r.code >= 300) failures.push(new ApiError(r.code, r.message ?? `HTTP ${r.code}`, "PUT", `units/${encodeURIComponent(r.name)}`));
+          }
+          pending = again;
+          if (pending.length > 0) await delay(backOffMs(attempt), signal);
         }
       });
     }

@@ -1,8 +1,9 @@
 /**
  * `POST /fleet/v1/units` (many unit PUTs in one request, what our fleetctl sends) on a real etcd:
  * each item is answered exactly as its own `PUT /units/<name>` would be, the writes share etcd
- * transactions, a malformed request applies nothing; and the client falls back to one PUT per unit
- * against a server that answers 405 as fleet's does (our API behind a proxy that refuses the POST).
+ * transactions, a malformed request applies nothing; the client sends units answered 503 again after a
+ * back-off, and falls back to one PUT per unit against a server that answers 405 as fleet's does (our
+ * API behind a proxy that refuses the POST).
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -134,6 +135,41 @@ describe("POST /fleet/v1/units on a real etcd", () => {
       expect(seen.filter((s) => s.startsWith("POST"))).toEqual(["POST /fleet/v1/units"]);
       expect(seen.filter((s) => s.startsWith("PUT"))).toHaveLength(80);
       expect((await registry.listUnits()).filter((u) => u.name.startsWith("f-") && u.desiredState === "loaded")).toHaveLength(40);
+    } finally {
+      c.close();
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
+  });
+
+  it("sends units answered 503 again after a back-off (the whole request, or some of its items), until they land", async () => {
+    const seen: string[] = [];
+    const proxySocket = join(dir, "busy.sock");
+    let posts = 0;
+    const proxy: Server = createServer((req: IncomingMessage, res) => {
+      if (req.method !== "POST") return void api.handle(req, res);
+      posts++;
+      if (posts > 2) return void api.handle(req, res);
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const names = (JSON.parse(Buffer.concat(chunks).toString()) as { units: { name: string }[] }).units.map((u) => u.name);
+        seen.push(`POST ${names.length}`);
+        const unavailable = { code: 503, message: "fleet server unable to communicate with etcd" };
+        res.writeHead(posts === 1 ? 503 : 200, { "Content-Type": "application/json" });
+        // First a busy server; then one that applied only the first item (etcd failed the others' transactions).
+        if (posts === 1) return void res.end(JSON.stringify({ error: unavailable }));
+        void registry.createUnit({ name: names[0]!, options: body("b") }).then(() =>
+          res.end(JSON.stringify({ results: names.map((name, i) => (i === 0 ? { name, code: 201 } : { name, ...unavailable })) })),
+        );
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(proxySocket, r));
+    const c = new ApiClient({ endpoint: `unix://${proxySocket}` });
+    try {
+      await c.putUnits(Array.from({ length: 30 }, (_, i) => ({ name: `b-${i}.service`, options: body("b") })));
+      expect(seen).toEqual(["POST 30", "POST 30"]);
+      expect(posts).toBe(3);
+      expect((await registry.listUnits()).filter((u) => u.name.startsWith("b-"))).toHaveLength(30);
     } finally {
       c.close();
       await new Promise<void>((r) => proxy.close(() => r()));
