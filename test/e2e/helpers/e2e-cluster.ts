@@ -4,7 +4,9 @@
  * health-checked after every test, console tails printed when a test fails, removed at the end
  * (unless COREFLEET_E2E_KEEP=1).
  */
+import { spawn } from "node:child_process";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { run, type RunResult } from "../../../lib/process/run";
 import { repoRoot, runFleetctl } from "../../../qemu/cluster-fleetctl";
 import { clusterPaths, clustersRoot, type ClusterPaths, type ClusterSpec, type MachineSpec } from "../../../qemu/cluster-layout";
@@ -58,6 +60,40 @@ export class E2eCluster {
   httpGet(ip: string, port = 80): Promise<RunResult> {
     const script = `fetch("http://${ip}:${port}/",{signal:AbortSignal.timeout(10000)}).then(async r=>{process.stdout.write(await r.text());process.exit(r.ok?0:1)}).catch(e=>{console.error(e.cause?.message??e.message);process.exit(1)})`;
     return run("ip", ["netns", "exec", this.spec.netns, process.execPath, "-e", script], { timeoutMs: 30_000, allowFailure: true });
+  }
+
+  /**
+   * Samples HTTP from every address in parallel about once a second until `stop`, from one process
+   * in the cluster's namespace (a process per request, as `httpGet`, costs the host ~0.1 s of CPU
+   * each, which the TCG guests then miss). Every request opens a new connection and waits up to 10 s;
+   * `stop` returns the most addresses that failed in one round and the number of rounds.
+   */
+  sampleHttp(ips: readonly string[], port = 80): { stop: () => Promise<{ maxDown: number; samples: number }> } {
+    const script = [
+      `const http=require("http");const ips=${JSON.stringify(ips)};let on=true;`,
+      `process.stdin.on("end",()=>{on=false});process.stdin.resume();`,
+      `const get=(ip)=>new Promise((done)=>{const q=http.get({host:ip,port:${port},path:"/",agent:false,timeout:10000},(r)=>{r.resume();r.on("end",()=>done(r.statusCode>=200&&r.statusCode<300));r.on("error",()=>done(false))});q.on("timeout",()=>q.destroy(new Error("timeout")));q.on("error",()=>done(false))});`,
+      `(async()=>{while(on){const t=Date.now();const ok=await Promise.all(ips.map(get));`,
+      `process.stdout.write(JSON.stringify({down:ok.filter((x)=>!x).length})+"\\n");`,
+      `await new Promise((s)=>setTimeout(s,Math.max(0,1000-(Date.now()-t))))}process.exit(0)})();`,
+    ].join("");
+    const child = spawn("ip", ["netns", "exec", this.spec.netns, process.execPath, "-e", script], { stdio: ["pipe", "pipe", "inherit"] });
+    const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+    let maxDown = 0;
+    let samples = 0;
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const down = (JSON.parse(line) as { down: number }).down;
+      maxDown = Math.max(maxDown, down);
+      samples++;
+    });
+    return {
+      stop: async () => {
+        child.stdin.end();
+        await exited;
+        if (samples === 0) throw new Error("the HTTP sampler printed no sample (see its stderr above)");
+        return { maxDown, samples };
+      },
+    };
   }
 
   /** Health of every machine that should be running; throws with all problems and console tails. */

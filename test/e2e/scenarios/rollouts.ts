@@ -14,29 +14,6 @@ import { listUnits } from "../helpers/fleet-units";
 import { waitFor } from "../helpers/wait-for";
 import { WEB_UNITS, waitWebActive } from "./web";
 
-/** HTTP from every web machine in parallel, about once a second, until stopped; the most down at once. */
-function sampleHttp(c: E2eCluster, ips: readonly string[]): { stop: () => Promise<{ maxDown: number; samples: number }> } {
-  let running = true;
-  let maxDown = 0;
-  let samples = 0;
-  const loop = (async () => {
-    while (running) {
-      const started = Date.now();
-      const results = await Promise.all(ips.map((ip) => c.httpGet(ip)));
-      maxDown = Math.max(maxDown, results.filter((r) => r.exitCode !== 0).length);
-      samples++;
-      await new Promise((r) => setTimeout(r, Math.max(0, 1_000 - (Date.now() - started))));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return { maxDown, samples };
-    },
-  };
-}
-
 export function rolloutScenario(cluster: () => E2eCluster): void {
   it("deploy rolls web@1..3 to a new body while they keep answering HTTP, at most 1 down at once", async () => {
     const c = cluster();
@@ -47,7 +24,7 @@ export function rolloutScenario(cluster: () => E2eCluster): void {
     await c.fleetctl(["submit", "units/web@.service"]);
     const plan = await c.fleetctl(["deploy", "--dry-run", "--set", "WEB_REVISION=2", "units/web@.service"]);
     expect(plan.stdout).toContain("3 instance(s) to update: web@1.service web@2.service web@3.service; max unavailable 1, max surge 0");
-    const sampler = sampleHttp(c, ips);
+    const sampler = c.sampleHttp(ips);
     const started = Date.now();
     const r = await c.fleetctl(["deploy", "--set", "WEB_REVISION=2", "--max-unavailable", "1", "--deadline", "300s", "units/web@.service"], { timeoutMs: 15 * 60_000 });
     const ms = Date.now() - started;
