@@ -206,6 +206,46 @@ class EngineProcess {
   }
 }
 
+/**
+ * Every 10 s while a size launches, one line: units stored in etcd (submitted), StartUnit calls,
+ * units reported launched, the engine's passes and failed transactions, and each process's share of
+ * a core over the last interval; shows where a slow launch stalls.
+ */
+function startProgress(o: { start: number; etcdPid: number | undefined; engine: EngineProcess; client: Etcd3; startedAt: ReadonlyMap<string, number>; launched: ReadonlySet<string> }): { stop(): void } {
+  let last = { at: performance.now(), etcd: 0, engine: 0, bench: process.cpuUsage() };
+  let busy = false;
+  const sample = async (): Promise<void> => {
+    const now = performance.now();
+    const [etcdCpu, engineCpu, stored, stats] = await Promise.all([
+      cpuSecondsOf(o.etcdPid),
+      cpuSecondsOf(o.engine.pid),
+      o.client.getAll().prefix(`${PREFIX}units/`).count(),
+      o.engine.stats(),
+    ]);
+    const bench = process.cpuUsage();
+    const wall = (now - last.at) / 1000;
+    const share = (cpu: number): string => `${Math.round((cpu / wall) * 100)}%`;
+    if (last.etcd > 0) {
+      const benchCpu = (bench.user - last.bench.user + bench.system - last.bench.system) / 1e6;
+      const e = stats.engine;
+      log(
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
+      );
+    }
+    last = { at: now, etcd: etcdCpu, engine: engineCpu, bench };
+  };
+  const tick = (): void => {
+    if (busy) return;
+    busy = true;
+    sample()
+      .catch((err: unknown) => log(`  progress: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => (busy = false));
+  };
+  tick();
+  const timer = setInterval(tick, 10_000);
+  return { stop: () => clearInterval(timer) };
+}
+
 interface SizeFigures {
   units: number;
   machines: number;
@@ -359,6 +399,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const allLaunched = reachedTarget();
     const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
     const start = performance.now();
+    const progress = startProgress({ start, etcdPid: etcd.pid, engine, client: benchClient, startedAt, launched });
     if (SUBMIT === "api-bulk") {
       for (const name of names) submittedAt.set(name, performance.now());
       await api.putUnits(names.map((name) => ({ name, options, desiredState: "launched" as const })));
@@ -387,6 +428,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${launched.size} of ${UNITS} units launched within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS))),
     ]);
     clearTimeout(timer);
+    progress.stop();
     const end = performance.now();
     const cpuBench = process.cpuUsage(cpuBefore.bench);
     const cpu = {
