@@ -98,6 +98,8 @@ const SIZES: { units: number; machines: number }[] = values.sizes
 
 /** An EtcdStore that counts watch events whose key is outside the prefix the owner watches for itself. */
 class CountingStore extends EtcdStore {
+  /** Watch disconnections seen by all agents (etcd3 re-attaches every watch of a stream after one). */
+  static disconnects = 0;
   foreign = 0;
   own = 0;
   constructor(
@@ -109,6 +111,10 @@ class CountingStore extends EtcdStore {
   override watch(prefix: string, fromRevision: number, handlers: Parameters<EtcdStore["watch"]>[2]): Promise<WatchHandle> {
     return super.watch(prefix, fromRevision, {
       ...handlers,
+      onDisconnect: () => {
+        CountingStore.disconnects++;
+        handlers.onDisconnect?.();
+      },
       onChanges: (changes, rev) => {
         for (const c of changes) {
           if (c.key.startsWith(this.ownPrefix)) this.own++;
@@ -147,6 +153,13 @@ async function etcdWriteCounters(endpoint: string): Promise<{ requests: number; 
     if (k) keys += Number(k[2]);
   }
   return { requests, keys, byMethod };
+}
+
+/** etcd's own gauges: watchers open, and those behind (unsynced, caught up from the backend). */
+async function etcdWatchers(endpoint: string): Promise<{ watchers: number; slow: number }> {
+  const text = await (await fetch(`${endpoint}/metrics`)).text();
+  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN);
+  return { watchers: gauge("etcd_debugging_mvcc_watcher_total"), slow: gauge("etcd_debugging_mvcc_slow_watcher_total") };
 }
 
 function percentile(xs: readonly number[], p: number): number {
@@ -211,16 +224,17 @@ class EngineProcess {
  * units reported launched, the engine's passes and failed transactions, and each process's share of
  * a core over the last interval; shows where a slow launch stalls.
  */
-function startProgress(o: { start: number; etcdPid: number | undefined; engine: EngineProcess; client: Etcd3; startedAt: ReadonlyMap<string, number>; launched: ReadonlySet<string> }): { stop(): void } {
+function startProgress(o: { start: number; endpoint: string; etcdPid: number | undefined; engine: EngineProcess; client: Etcd3; startedAt: ReadonlyMap<string, number>; launched: ReadonlySet<string> }): { stop(): void } {
   let last = { at: performance.now(), etcd: 0, engine: 0, bench: process.cpuUsage() };
   let busy = false;
   const sample = async (): Promise<void> => {
     const now = performance.now();
-    const [etcdCpu, engineCpu, stored, stats] = await Promise.all([
+    const [etcdCpu, engineCpu, stored, stats, watchers] = await Promise.all([
       cpuSecondsOf(o.etcdPid),
       cpuSecondsOf(o.engine.pid),
       o.client.getAll().prefix(`${PREFIX}units/`).count(),
       o.engine.stats(),
+      etcdWatchers(o.endpoint),
     ]);
     const bench = process.cpuUsage();
     const wall = (now - last.at) / 1000;
@@ -229,7 +243,7 @@ function startProgress(o: { start: number; etcdPid: number | undefined; engine: 
       const benchCpu = (bench.user - last.bench.user + bench.system - last.bench.system) / 1e6;
       const e = stats.engine;
       log(
-        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; etcd watchers ${watchers.watchers} (${watchers.slow} slow), agents' watch disconnects ${CountingStore.disconnects}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
       );
     }
     last = { at: now, etcd: etcdCpu, engine: engineCpu, bench };
@@ -399,7 +413,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const allLaunched = reachedTarget();
     const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
     const start = performance.now();
-    const progress = startProgress({ start, etcdPid: etcd.pid, engine, client: benchClient, startedAt, launched });
+    const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, engine, client: benchClient, startedAt, launched });
     if (SUBMIT === "api-bulk") {
       for (const name of names) submittedAt.set(name, performance.now());
       await api.putUnits(names.map((name) => ({ name, options, desiredState: "launched" as const })));
