@@ -6,6 +6,7 @@
 import { Etcd3, type IOptions, type IKeyValue, type IRangeResponse, type ITxnRequest, type ITxnResponse, type IWatchResponse, type Watcher } from "etcd3";
 import { ExponentialBackoff, noop, type IBackoff } from "cockatiel";
 import { abortReason } from "../../lib/async/delay";
+import { scopeConnectionResets } from "./connection-resets";
 import { translateEtcdError } from "./errors";
 import { Keys, prefixEnd } from "./keys";
 
@@ -55,8 +56,9 @@ export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
       // cut-off host) waits out TCP's SYN back-off (1, 2, 4, 8, 16, 32 s...), so after a long outage
       // the host reconnected only at the next retransmission, seconds to a minute after etcd was
       // reachable again, and its units could be moved meanwhile. etcd3 resets its gRPC clients after
-      // every failed call (deadline, unavailable); with a subchannel pool per channel that reset really
-      // opens a new TCP connection (a fresh SYN) instead of reusing the shared, stuck subchannel.
+      // every failed call (deadline, unavailable; scoped to what failed by ./connection-resets); with a
+      // subchannel pool per channel that reset really opens a new TCP connection (a fresh SYN) instead
+      // of reusing the shared, stuck subchannel.
       "grpc.use_local_subchannel_pool": 1,
       // grpc-js refuses answers over 4 MiB by default: a listing of ~20,000 unit records or states
       // (the engine's resync, `GET /state`) failed with RESOURCE_EXHAUSTED and the engine stopped
@@ -79,7 +81,9 @@ export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
     };
   }
   if (options.auth) opts.auth = { username: options.auth.username, password: options.auth.password };
-  return new Etcd3(opts);
+  const client = new Etcd3(opts);
+  scopeConnectionResets(client);
+  return client;
 }
 
 /** A key/value read from etcd, decoded. */
