@@ -15,8 +15,21 @@ export const SNAPSHOT = `${BUNDLE_DIR}/launch.blob`;
 /** The bundles started through the launcher, each with a code cache (all accept `--version`). */
 export const CODE_CACHED_BUNDLES = ["fleetd.cjs", "fleetctl.cjs", "provision.cjs"];
 
-/** The command line that runs bundle NAME (e.g. "fleetd.cjs") from the start-up snapshot. */
+/** The script the image's commands and services start their bundle with (overlay/usr/lib/corefleet/node-launch). */
+export const NODE_LAUNCH = `${BUNDLE_DIR}/node-launch`;
+/** Marker node-launch leaves in /run once it knows whether this CPU can load the snapshot (`.ok` or `.unusable`). */
+export const SNAPSHOT_MARK = "/run/corefleet/launch-snapshot";
+
+/**
+ * The command line that runs bundle NAME (e.g. "fleetd.cjs") in the image: from the start-up
+ * snapshot when this CPU can load it, else from source (node-launch decides once per boot).
+ */
 export function launchCommand(name: string): string[] {
+  return [NODE_LAUNCH, `${BUNDLE_DIR}/${name}`];
+}
+
+/** The command line that runs bundle NAME from the start-up snapshot (the build, on the CPU that made it). */
+export function snapshotCommand(name: string): string[] {
   return ["/usr/bin/node", "--snapshot-blob", SNAPSHOT, `${BUNDLE_DIR}/${name}`];
 }
 
@@ -39,7 +52,7 @@ export async function writeStartupFiles(root: string, names: readonly string[], 
   await run("chroot", [root, "/usr/bin/node", "--snapshot-blob", SNAPSHOT, "--build-snapshot", LAUNCHER], { env: env(), timeoutMs: 120_000, ...sig });
   const caches: Record<string, number> = {};
   for (const name of names) {
-    const argv = [root, ...launchCommand(name), "--version"];
+    const argv = [root, ...snapshotCommand(name), "--version"];
     await run("chroot", argv, { env: env("write"), timeoutMs: 60_000, ...sig });
     const check = await run("chroot", argv, { env: env("require"), timeoutMs: 60_000, allowFailure: true, ...sig });
     if (check.exitCode !== 0) {

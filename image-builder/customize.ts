@@ -64,7 +64,8 @@ export async function customizeRootfs(o: CustomizeOptions): Promise<void> {
     await copyFile(file, r(`usr/lib/corefleet/${name}`));
     await chmod(r(`usr/lib/corefleet/${name}`), 0o755);
   }
-  // The commands start from the node start-up snapshot with their bundle's code cache (both made later in the build).
+  // The commands start through node-launch: from the start-up snapshot with their bundle's code cache (both
+  // made later in the build) when the CPU can load them.
   for (const command of COMMANDS) {
     await writeFile(r(`usr/bin/${command}`), `#!/bin/sh\nexec ${launchCommand(`${command}.cjs`).join(" ")} "$@"\n`, { mode: 0o755 });
   }
