@@ -36,6 +36,7 @@ import { setMaxListeners } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os, { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import type { Etcd3 } from "etcd3";
@@ -224,9 +225,21 @@ class EngineProcess {
  * units reported launched, the engine's passes and failed transactions, and each process's share of
  * a core over the last interval; shows where a slow launch stalls.
  */
-function startProgress(o: { start: number; endpoint: string; etcdPid: number | undefined; engine: EngineProcess; client: Etcd3; startedAt: ReadonlyMap<string, number>; launched: ReadonlySet<string> }): { stop(): void } {
+function startProgress(o: {
+  start: number;
+  endpoint: string;
+  etcdPid: number | undefined;
+  engine: EngineProcess;
+  client: Etcd3;
+  startedAt: ReadonlyMap<string, number>;
+  launched: ReadonlySet<string>;
+  sessions: readonly MachineSession[];
+  losses: LeaseLosses;
+}): { stop(): void } {
   let last = { at: performance.now(), etcd: 0, engine: 0, bench: process.cpuUsage() };
   let busy = false;
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
   const sample = async (): Promise<void> => {
     const now = performance.now();
     const [etcdCpu, engineCpu, stored, stats, watchers] = await Promise.all([
@@ -242,8 +255,11 @@ function startProgress(o: { start: number; endpoint: string; etcdPid: number | u
     if (last.etcd > 0) {
       const benchCpu = (bench.user - last.bench.user + bench.system - last.bench.system) / 1e6;
       const e = stats.engine;
+      const leases = leaseFigures(o.sessions);
+      const lag = `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`;
+      loopDelay.reset();
       log(
-        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; etcd watchers ${watchers.watchers} (${watchers.slow} slow), agents' watch disconnects ${CountingStore.disconnects}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; etcd watchers ${watchers.watchers} (${watchers.slow} slow), agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
       );
     }
     last = { at: now, etcd: etcdCpu, engine: engineCpu, bench };
@@ -257,7 +273,46 @@ function startProgress(o: { start: number; endpoint: string; etcdPid: number | u
   };
   tick();
   const timer = setInterval(tick, 10_000);
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      loopDelay.disable();
+    },
+  };
+}
+
+/** Machines' lease losses, by what noticed them (keepalive or probe answer, or a write on the lease). */
+class LeaseLosses {
+  total = 0;
+  private readonly by = new Map<string, number>();
+  note(err: Error): void {
+    this.total++;
+    const what = /^Cannot (.*?): lease/.exec(err.message)?.[1] ?? "other";
+    this.by.set(what, (this.by.get(what) ?? 0) + 1);
+  }
+  describe(): string {
+    return [...this.by].map(([what, n]) => `${what} ${n}`).join(", ") || "none";
+  }
+}
+
+/** How long ago etcd last acknowledged each registered machine's lease. */
+function leaseFigures(sessions: readonly MachineSession[]): { stale: number; oldestS: string; unregistered: number } {
+  const now = Date.now();
+  const periodMs = (TTL * 1000) / 3;
+  let stale = 0;
+  let oldest = 0;
+  let unregistered = 0;
+  for (const s of sessions) {
+    const at = s.lastHeartbeatAt;
+    if (at === undefined) {
+      unregistered++;
+      continue;
+    }
+    const age = now - at;
+    if (age > 2 * periodMs) stale++;
+    oldest = Math.max(oldest, age);
+  }
+  return { stale, oldestS: (oldest / 1000).toFixed(1), unregistered };
 }
 
 interface SizeFigures {
@@ -341,6 +396,8 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
   const clients = Array.from({ length: CLIENTS }, () => createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 }));
   const benchClient = createEtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000 });
   const agents: { index: number; store: CountingStore; manager: TimedManager; done: Promise<void> }[] = [];
+  const sessions: MachineSession[] = [];
+  const losses = new LeaseLosses();
   const startedAt = new Map<string, number>();
   const submittedAt = new Map<string, number>();
   let engine: EngineProcess | undefined;
@@ -365,6 +422,8 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       const store = new CountingStore(clients[i % CLIENTS]!, `${PREFIX}schedule/${id}/`);
       const shape = RESOURCES ? { metadata: { zone: `z${i % ZONES}` }, capacity: { ...MACHINE_SHAPES[i % MACHINE_SHAPES.length]! } } : { metadata: {} };
       const session = new MachineSession(store, { machine: { id, publicIP: `10.${i >> 8}.${i & 255}.1`, version: "bench", disableEngine: true, ...shape }, ttlSeconds: TTL, keepaliveIntervalMs: (TTL * 1000) / 3 });
+      session.onLost((err) => losses.note(err));
+      sessions.push(session);
       const manager = new TimedManager(startedAt);
       const agent = new Agent({ session, manager, onEvent: (e) => e.level === "error" && log(`agent ${id}: ${e.message}`) });
       agents.push({ index: i, store, manager, done: agent.run(controller.signal) });
@@ -413,7 +472,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const allLaunched = reachedTarget();
     const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
     const start = performance.now();
-    const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, engine, client: benchClient, startedAt, launched });
+    const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, engine, client: benchClient, startedAt, launched, sessions, losses });
     if (SUBMIT === "api-bulk") {
       for (const name of names) submittedAt.set(name, performance.now());
       await api.putUnits(names.map((name) => ({ name, options, desiredState: "launched" as const })));
