@@ -56,6 +56,12 @@ describe("fleetctl status and restart of a global unit", () => {
     await writeFile(join(env.dir, "ok-web.service"), "[Service]\nExecStart=/bin/sleep infinity\n\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=web\n");
     expect((await env.run(["start", "ok-web.service"])).code).toBe(0);
     await waitFor("ok-web.service on both web machines", () => env.cluster.runningOn("ok-web.service").join(",") === [M1, M2].join(","), { describe: () => env.cluster.describe() });
+    // status finds a global unit's machines by their published states, which follow the start: wait
+    // until both states are visible through the API too (CI once ran status in between).
+    await waitFor("both states of ok-web.service in list-units", async () => {
+      const r = await env.run(["list-units", "--no-legend", "--fields", "unit,machine"]);
+      return r.stdout.split("\n").filter((l) => l.startsWith("ok-web.service")).length === 2;
+    });
   });
 
   afterAll(async () => {
