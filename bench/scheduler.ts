@@ -156,11 +156,19 @@ async function etcdWriteCounters(endpoint: string): Promise<{ requests: number; 
   return { requests, keys, byMethod };
 }
 
-/** etcd's own gauges: watchers open, and those behind (unsynced, caught up from the backend). */
-async function etcdWatchers(endpoint: string): Promise<{ watchers: number; slow: number }> {
+/** etcd's own figures for the progress line: watchers open and behind (unsynced), slow applies, LeaseKeepAlive stream ends. */
+async function etcdWatchers(endpoint: string): Promise<{ watchers: number; slow: number; slowApplies: number; keepaliveEnds: string }> {
   const text = await (await fetch(`${endpoint}/metrics`)).text();
   const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN);
-  return { watchers: gauge("etcd_debugging_mvcc_watcher_total"), slow: gauge("etcd_debugging_mvcc_slow_watcher_total") };
+  // LeaseKeepAlive streams etcd ended, by gRPC code: a renewal that fails (e.g. the leader's apply loop
+  // more than 1 s behind its commits) ends the whole stream.
+  const ends = [...text.matchAll(/^grpc_server_handled_total\{grpc_code="(\w+)",grpc_method="LeaseKeepAlive"[^}]*\} (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+  return {
+    watchers: gauge("etcd_debugging_mvcc_watcher_total"),
+    slow: gauge("etcd_debugging_mvcc_slow_watcher_total"),
+    slowApplies: gauge("etcd_server_slow_apply_total"),
+    keepaliveEnds: ends.join(", ") || "none",
+  };
 }
 
 function percentile(xs: readonly number[], p: number): number {
@@ -259,7 +267,7 @@ function startProgress(o: {
       const lag = `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`;
       loopDelay.reset();
       log(
-        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; etcd watchers ${watchers.watchers} (${watchers.slow} slow), agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
       );
     }
     last = { at: now, etcd: etcdCpu, engine: engineCpu, bench };
