@@ -56,11 +56,16 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
       }
       chunks.push(chunk);
     };
+    // A client gone before the end of its body: no "end" will come. Removed at "end": every request
+    // closes after its answer, and building the error there anyway cost 1 % of the API's CPU.
+    const onClose = (): void => reject(new HttpError(400, "the client closed the connection before the end of its request body"));
     req.on("data", onData);
-    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")));
+    req.once("end", () => {
+      req.off("close", onClose);
+      resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    });
     req.once("error", reject);
-    // A client gone before the end of its body: no "end" will come (after "end" this is a no-op).
-    req.once("close", () => reject(new HttpError(400, "the client closed the connection before the end of its request body")));
+    req.once("close", onClose);
   });
   try {
     return JSON.parse(text) as unknown;
