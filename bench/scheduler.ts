@@ -92,6 +92,7 @@ const TIMEOUT_MS = Number(values.timeout) * 1000;
 const DATA_DIR = values["data-dir"] ?? "/dev/shm";
 const PREFIX = "/bench/";
 const ENGINE_PROCESS = new URL("./engine-process.ts", import.meta.url).pathname;
+const SUBMIT_PROCESS = new URL("./submit-process.ts", import.meta.url).pathname;
 const ETCD_LAUNCH = new URL("../image-builder/overlay/usr/lib/corefleet/etcd-launch", import.meta.url).pathname;
 
 const SIZES: { units: number; machines: number }[] = values.sizes
@@ -222,6 +223,47 @@ async function idleShares(o: { etcdPid: number | undefined; enginePid: number | 
   };
 }
 
+/** The operator's client (`bench/submit-process.ts`) in its own process: loaded, then told to submit. */
+class SubmitProcess {
+  private readonly child: ChildProcess;
+  private readonly lines: string[] = [];
+  private waiting: ((line: string) => void) | undefined;
+  private readonly exited: Promise<number | null>;
+  constructor(o: { socketPath: string; mode: string; units: number; concurrency: number; text: string }) {
+    this.child = spawn(process.execPath, ["--import", "tsx", SUBMIT_PROCESS, o.socketPath, o.mode, String(o.units), String(o.concurrency), JSON.stringify(o.text)], { stdio: ["pipe", "pipe", "inherit"] });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => (this.waiting ? this.waiting(line) : this.lines.push(line)));
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+  }
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  private next(): Promise<string> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    return new Promise((resolve, reject) => {
+      this.waiting = (l) => {
+        this.waiting = undefined;
+        resolve(l);
+      };
+      void this.exited.then((code) => reject(new Error(`the bench's submit process exited (code ${code}) before answering`)));
+    });
+  }
+  async ready(): Promise<void> {
+    await this.next();
+  }
+  /** Submits every unit; resolves with each unit's send time on this process's performance clock, and the client's CPU. */
+  async submit(): Promise<{ submittedAt: number[]; cpuSeconds: number }> {
+    const answer = this.next();
+    this.child.stdin!.end("go\n");
+    const { submittedAt, cpuSeconds } = JSON.parse(await answer) as { submittedAt: number[]; cpuSeconds: number };
+    await this.exited;
+    return { submittedAt: submittedAt.map((t) => t - performance.timeOrigin), cpuSeconds };
+  }
+  kill(): void {
+    this.child.kill("SIGKILL");
+  }
+}
+
 /** The engine+API process: started, asked for stats, stopped. */
 class EngineProcess {
   private readonly child: ChildProcess;
@@ -267,6 +309,8 @@ function startProgress(o: {
   start: number;
   endpoint: string;
   etcdPid: number | undefined;
+  /** The submit process, when the operator's client has one. */
+  clientPid: number | undefined;
   engine: EngineProcess;
   client: Etcd3;
   startedAt: ReadonlyMap<string, number>;
@@ -274,15 +318,17 @@ function startProgress(o: {
   sessions: readonly MachineSession[];
   losses: LeaseLosses;
 }): { stop(): void } {
-  let last = { at: performance.now(), etcd: 0, engine: 0, bench: process.cpuUsage() };
+  let last = { at: performance.now(), etcd: 0, engine: 0, client: 0, bench: process.cpuUsage() };
   let busy = false;
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
   const sample = async (): Promise<void> => {
     const now = performance.now();
-    const [etcdCpu, engineCpu, stored, stats, watchers] = await Promise.all([
+    const [etcdCpu, engineCpu, clientCpu, stored, stats, watchers] = await Promise.all([
       cpuSecondsOf(o.etcdPid),
       cpuSecondsOf(o.engine.pid),
+      // The submit process may have exited (all sent): its share is then shown as 0.
+      o.clientPid === undefined ? 0 : cpuSecondsOf(o.clientPid).catch(() => last.client),
       o.client.getAll().prefix(`${PREFIX}units/`).count(),
       o.engine.stats(),
       etcdWatchers(o.endpoint),
@@ -297,10 +343,10 @@ function startProgress(o: {
       const lag = `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`;
       loopDelay.reset();
       log(
-        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, agents+client ${share(benchCpu)}`,
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, machines ${share(benchCpu)}${o.clientPid === undefined ? "" : `, client ${share(clientCpu - last.client)}`}`,
       );
     }
-    last = { at: now, etcd: etcdCpu, engine: engineCpu, bench };
+    last = { at: now, etcd: etcdCpu, engine: engineCpu, client: clientCpu, bench };
   };
   const tick = (): void => {
     if (busy) return;
@@ -373,7 +419,7 @@ interface SizeFigures {
   agent_process_rss_mb: number;
   agent_rss_kb_per_machine: number;
   /** CPU seconds each process used from the first submit to the last unit launched. */
-  cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; wall: number };
+  cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; agents: number; client: number; wall: number };
   placement?: PlacementFigures;
 }
 
@@ -443,10 +489,13 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
   const startedAt = new Map<string, number>();
   const submittedAt = new Map<string, number>();
   let engine: EngineProcess | undefined;
+  let submitter: SubmitProcess | undefined;
   let api: ApiClient | undefined;
   try {
-    // 1. Raw etcd puts/s on this machine, now, with the same concurrency as the submit.
-    const rawN = Math.min(UNITS, 10_000);
+    // 1. Raw etcd puts/s on this machine, now, with the same concurrency as the submit: 10,000 puts
+    //    after 1,000 to warm up the client, whatever the size (1,000 cold puts ran at half the rate).
+    const rawN = 10_000;
+    await mapLimit(Array.from({ length: 1_000 }, (_, i) => `/raw/warm/${i}`), CONCURRENCY, async (k) => void (await benchClient.put(k).value("x".repeat(200))));
     const rawStart = performance.now();
     await mapLimit(
       Array.from({ length: rawN }, (_, i) => `/raw/${i}`),
@@ -513,20 +562,20 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const text = `[Unit]\nDescription=bench unit %i\n\n[Service]\nExecStart=/bin/sleep infinity\n${RESOURCES ? `\n[X-Fleet]\nCPUs=${UNIT_NEEDS.cpus}m\nMemory=${UNIT_NEEDS.memory / 1024 ** 2}M\nSpread=zone\n` : ""}`;
     const options = parseUnitFile(text);
     const names = Array.from({ length: UNITS }, (_, i) => `bench@${i}.service`);
+    // Through the API the operator's client runs in a process of its own, loaded before the clock starts.
+    submitter = SUBMIT.startsWith("api") ? new SubmitProcess({ socketPath, mode: SUBMIT, units: UNITS, concurrency: CONCURRENCY, text }) : undefined;
+    await submitter?.ready();
     const before = await etcdWriteCounters(etcd.endpoint);
     const statsBefore = await engine.stats();
     const allLaunched = reachedTarget();
     const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
     const start = performance.now();
-    const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, engine, client: benchClient, startedAt, launched, sessions, losses });
-    if (SUBMIT === "api-bulk") {
-      for (const name of names) submittedAt.set(name, performance.now());
-      await api.putUnits(names.map((name) => ({ name, options, desiredState: "launched" as const })));
-    } else if (SUBMIT === "api") {
-      await mapLimit(names, CONCURRENCY, async (name) => {
-        submittedAt.set(name, performance.now());
-        await api!.createUnit({ name, options, desiredState: "launched" });
-      });
+    const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, clientPid: submitter?.pid, engine, client: benchClient, startedAt, launched, sessions, losses });
+    let clientCpu = 0;
+    if (submitter) {
+      const sent = await submitter.submit();
+      names.forEach((name, i) => submittedAt.set(name, sent.submittedAt[i]!));
+      clientCpu = sent.cpuSeconds;
     } else if (SUBMIT === "single") {
       await mapLimit(names, CONCURRENCY, async (name) => {
         submittedAt.set(name, performance.now());
@@ -553,7 +602,9 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const cpu = {
       etcd: Number(((await cpuSecondsOf(etcd.pid)) - cpuBefore.etcd).toFixed(2)),
       engine_api: Number(((await cpuSecondsOf(engine.pid)) - cpuBefore.engine).toFixed(2)),
-      agents_and_client: Number(((cpuBench.user + cpuBench.system) / 1e6).toFixed(2)),
+      agents_and_client: Number(((cpuBench.user + cpuBench.system) / 1e6 + clientCpu).toFixed(2)),
+      agents: Number(((cpuBench.user + cpuBench.system) / 1e6).toFixed(2)),
+      client: Number(clientCpu.toFixed(2)),
       wall: Number(((end - start) / 1000).toFixed(2)),
     };
     await new Promise((r) => setTimeout(r, 500)); // let trailing writes land before reading counters
@@ -627,7 +678,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     log(`watch events per agent, own / foreign: ${own.toFixed(2)} / ${foreign.toFixed(2)}   (target 0 foreign)`);
     log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
     if (SUBMIT.startsWith("api")) log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
-    log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, agents+HTTP client ${cpu.agents_and_client} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
+    log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine} KB per simulated machine)`);
     if (placement) {
       log(`placement (resources + spread):        ${placement.overcommitted_machines} machines overcommitted (target 0); zone skew ${placement.zone_skew} (${placement.zone_min}..${placement.zone_max} per zone, target ≤ 1)`);
@@ -638,6 +689,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     return figures;
   } finally {
     controller.abort();
+    submitter?.kill();
     await Promise.all(agents.map((a) => a.done));
     api?.close();
     await engine?.stop();

@@ -1,0 +1,57 @@
+/**
+ * The operator's client of `npm run bench:scheduler --submit api|api-bulk`, in its own process (as it
+ * would be on the operator's own machine): submits `bench@0..N-1.service` through the real HTTP API
+ * with the real `ApiClient`, so its CPU is not taken from the 10,000 simulated machines' event loop
+ * (nor theirs from it). `api`: one `PUT /units/<name>` per unit, K in flight (fleet's Go client);
+ * `api-bulk`: `ApiClient.putUnits`, the `POST /units` requests our fleetctl sends.
+ *
+ * argv: <socket path> <api|api-bulk> <units> <concurrency> <unit text as JSON>. Prints `{"ready":true}`
+ * once loaded, waits for a line on stdin, submits, then prints one JSON line
+ * `{"submittedAt":[…],"cpuSeconds":…}`: for each unit, in name order, the wall-clock time (ms since the
+ * epoch, sub-millisecond) its request was sent, and the CPU this process used while submitting.
+ */
+import { createInterface } from "node:readline";
+import { ApiClient } from "../lib/api/client";
+import { mapLimit } from "../lib/async/map-limit";
+import { parseUnitFile } from "../lib/unit";
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+async function main(): Promise<void> {
+  const [socketPath, mode, units, concurrency, textJson] = process.argv.slice(2);
+  if (!socketPath || (mode !== "api" && mode !== "api-bulk") || !units || !concurrency || !textJson) {
+    throw new Error("usage: submit-process.ts <socket> <api|api-bulk> <units> <concurrency> <unit text as JSON>");
+  }
+  const options = parseUnitFile(JSON.parse(textJson) as string);
+  const names = Array.from({ length: Number(units) }, (_, i) => `bench@${i}.service`);
+  const api = new ApiClient({ endpoint: `unix://${socketPath}`, requestTimeoutMs: 120_000, maxSockets: Number(concurrency) });
+  const submittedAt = new Array<number>(names.length).fill(NaN);
+  const go = new Promise<void>((resolve) => createInterface({ input: process.stdin }).once("line", () => resolve()));
+  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+  await go;
+  const cpuBefore = process.cpuUsage();
+  if (mode === "api-bulk") {
+    submittedAt.fill(now());
+    await api.putUnits(names.map((name) => ({ name, options, desiredState: "launched" as const })));
+  } else {
+    await mapLimit(
+      names.map((name, i) => [name, i] as const),
+      Number(concurrency),
+      async ([name, i]) => {
+        submittedAt[i] = now();
+        await api.createUnit({ name, options, desiredState: "launched" });
+      },
+    );
+  }
+  const cpu = process.cpuUsage(cpuBefore);
+  api.close();
+  process.stdout.write(`${JSON.stringify({ submittedAt, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench submit process failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
