@@ -45,7 +45,8 @@ async function main(): Promise<void> {
   }
   const cpu = process.cpuUsage(cpuBefore);
   api.close();
-  process.stdout.write(`${JSON.stringify({ submittedAt, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+  // A pipe is written asynchronously: exit only once the (multi-megabyte) line is out.
+  await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify({ submittedAt, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`, () => resolve()));
 }
 
 main().then(
