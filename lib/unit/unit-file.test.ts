@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { LINE_TOO_LONG, parseUnitFile, serializeUnitFile, unitHash } from "./unit-file";
+import { isOneshotText, LINE_TOO_LONG, parseUnitFile, serializeUnitFile, unitHash } from "./unit-file";
 import { UnitFileParseError } from "./errors";
 
 const HELLO = `[Unit]
@@ -221,3 +221,16 @@ function captureParseError(text: string, source?: string): UnitFileParseError {
   }
   throw new Error("expected a parse error");
 }
+
+describe("isOneshotText", () => {
+  it("is true only when the last Type= of [Service] is oneshot", () => {
+    expect(isOneshotText("[Service]\nType=oneshot\nExecStart=/bin/true\n")).toBe(true);
+    expect(isOneshotText("[Service]\nType = oneshot \nExecStart=/bin/true\n")).toBe(true);
+    expect(isOneshotText("[Service]\nType=oneshot\nType=simple\n")).toBe(false);
+    expect(isOneshotText("[Service]\nType=simple\nType=oneshot\n")).toBe(true);
+    expect(isOneshotText("[Unit]\nType=oneshot\n[Service]\nExecStart=/bin/true\n")).toBe(false);
+    expect(isOneshotText("[Unit]\nDescription=not a oneshot\n[Service]\nExecStart=/bin/true\n")).toBe(false);
+    expect(isOneshotText("[Service]\nExecStart=/bin/true\n")).toBe(false);
+    expect(isOneshotText("not a unit file [")).toBe(false);
+  });
+});
