@@ -51,6 +51,8 @@ export interface TxnBatcherStats {
   writes: number;
   readTransactions: number;
   reads: number;
+  /** Write transactions' latency, moving average (each new one weighs 0.2), in ms. */
+  writeLatencyMs: number;
 }
 
 interface Pending<T, R> {
@@ -71,7 +73,7 @@ export interface TxnBatcherOptions {
 }
 
 export class TxnBatcher {
-  readonly stats: TxnBatcherStats = { writeTransactions: 0, writes: 0, readTransactions: 0, reads: 0 };
+  readonly stats: TxnBatcherStats = { writeTransactions: 0, writes: 0, readTransactions: 0, reads: 0, writeLatencyMs: 0 };
   private readonly maxOps: number;
   private readonly maxInFlight: number;
   private writes: PendingWrite[] = [];
@@ -206,11 +208,14 @@ export class TxnBatcher {
     this.stats.writeTransactions++;
     this.stats.writes += batch.length;
     let res;
+    const started = performance.now();
     try {
       res = await this.store.txn(batch.length === 1 ? `write ${batch[0]!.item.key}` : `write ${batch.length} keys (${batch[0]!.item.key} …)`, { compare, success, failure });
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
+    } finally {
+      this.stats.writeLatencyMs += 0.2 * (performance.now() - started - this.stats.writeLatencyMs);
     }
     if (res.succeeded) {
       const revision = Number(res.header.revision);
