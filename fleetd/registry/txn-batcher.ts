@@ -53,6 +53,8 @@ export interface TxnBatcherStats {
   reads: number;
   /** Write transactions' latency, moving average (each new one weighs 0.2), in ms. */
   writeLatencyMs: number;
+  /** Pauses between write transactions while etcd was slow (`slowWriteMs`), summed, in ms. */
+  heldMs: number;
 }
 
 interface Pending<T, R> {
@@ -70,12 +72,29 @@ export interface TxnBatcherOptions {
   maxTxnOps?: number;
   /** Transactions in flight at once (reads and writes together). Default 4. */
   maxInFlight?: number;
+  /**
+   * Back-pressure: while write transactions take longer than this on average (etcd saturated: its
+   * apply loop behind), only one write transaction is in flight and the next waits as long again
+   * (at most 2 s) after it, so the API takes in units no faster than etcd gets through them and
+   * requests wait in the queue instead. etcd 3.4 refuses lease renewals once its apply loop is more
+   * than 1 s behind, so a saturated etcd costs machines their leases. Reads are not held.
+   * Default 500 ms; 0 = never.
+   */
+  slowWriteMs?: number;
 }
 
+/** Longest pause between two write transactions while etcd is slow. */
+const MAX_WRITE_PAUSE_MS = 2_000;
+
 export class TxnBatcher {
-  readonly stats: TxnBatcherStats = { writeTransactions: 0, writes: 0, readTransactions: 0, reads: 0, writeLatencyMs: 0 };
+  readonly stats: TxnBatcherStats = { writeTransactions: 0, writes: 0, readTransactions: 0, reads: 0, writeLatencyMs: 0, heldMs: 0 };
   private readonly maxOps: number;
   private readonly maxInFlight: number;
+  private readonly slowWriteMs: number;
+  private writesInFlight = 0;
+  /** While etcd is slow: no write transaction starts before this time (performance.now()). */
+  private writesHeldUntil = 0;
+  private resumeTimer: NodeJS.Timeout | undefined;
   private writes: PendingWrite[] = [];
   private reads: PendingRead[] = [];
   private inFlight = 0;
@@ -90,6 +109,27 @@ export class TxnBatcher {
   ) {
     this.maxOps = options.maxTxnOps ?? 128;
     this.maxInFlight = options.maxInFlight ?? 4;
+    this.slowWriteMs = options.slowWriteMs ?? 500;
+  }
+
+  /** etcd answers writes slower than `slowWriteMs`: writes go one at a time, with a pause between. */
+  private get etcdSlow(): boolean {
+    return this.slowWriteMs > 0 && this.stats.writeLatencyMs > this.slowWriteMs;
+  }
+
+  /** Whether a write transaction may not start now (back-pressure while etcd is slow). */
+  private writesHeld(now: number): boolean {
+    return this.etcdSlow && (this.writesInFlight > 0 || now < this.writesHeldUntil);
+  }
+
+  /** Flushes again once the pause between writes is over. */
+  private resumeWritesLater(now: number): void {
+    if (this.resumeTimer || this.writesInFlight > 0) return;
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      this.schedule();
+    }, Math.max(1, this.writesHeldUntil - now));
+    this.resumeTimer.unref();
   }
 
   /** Performs one guarded write, batched with concurrent ones. Rejects with the store's typed errors. */
@@ -126,12 +166,19 @@ export class TxnBatcher {
 
   private flush(): void {
     while (this.inFlight < this.maxInFlight && (this.writes.length > 0 || this.reads.length > 0)) {
+      const now = performance.now();
+      const held = this.writesHeld(now);
+      const canWrite = !held && this.writes.length > 0;
       // Alternate when both kinds wait, so neither starves the other. Each take is synchronous.
-      let writeBatch = this.writes.length > 0 && (this.reads.length === 0 || !this.lastWasWrite) ? this.takeWrites() : [];
+      let writeBatch = canWrite && (this.reads.length === 0 || !this.lastWasWrite) ? this.takeWrites() : [];
       const readBatch = writeBatch.length === 0 ? this.takeReads() : [];
-      if (writeBatch.length === 0 && readBatch.length === 0 && this.writes.length > 0) writeBatch = this.takeWrites();
-      // Everything left waits for a key already in flight: the end of that transaction flushes again.
-      if (writeBatch.length === 0 && readBatch.length === 0) return;
+      if (writeBatch.length === 0 && readBatch.length === 0 && canWrite) writeBatch = this.takeWrites();
+      if (writeBatch.length === 0 && readBatch.length === 0) {
+        // Writes held back by a slow etcd go when the pause is over; anything else left waits for a
+        // key already in flight, and the end of that transaction flushes again.
+        if (held && this.writes.length > 0) this.resumeWritesLater(now);
+        return;
+      }
       this.lastWasWrite = writeBatch.length > 0;
       const run = writeBatch.length > 0 ? this.sendWrites(writeBatch) : this.sendReads(readBatch);
       this.inFlight++;
@@ -183,10 +230,18 @@ export class TxnBatcher {
   }
 
   private async sendWrites(batch: PendingWrite[]): Promise<void> {
+    this.writesInFlight++;
     try {
       await this.writeBatch(batch);
     } finally {
+      this.writesInFlight--;
       for (const p of batch) this.busyKeys.delete(p.item.key);
+      if (this.etcdSlow) {
+        const now = performance.now();
+        const pause = Math.min(this.stats.writeLatencyMs, MAX_WRITE_PAUSE_MS);
+        this.writesHeldUntil = now + pause;
+        this.stats.heldMs += pause;
+      }
     }
   }
 
