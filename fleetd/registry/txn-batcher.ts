@@ -51,7 +51,7 @@ export interface TxnBatcherStats {
   writes: number;
   readTransactions: number;
   reads: number;
-  /** Write transactions' latency, moving average (each new one weighs 0.2), in ms. */
+  /** Answered write transactions' latency, moving average (each new one weighs 0.2), in ms. */
   writeLatencyMs: number;
   /** Pauses between write transactions while etcd was slow (`slowWriteMs`), summed, in ms. */
   heldMs: number;
@@ -267,11 +267,12 @@ export class TxnBatcher {
     try {
       res = await this.store.txn(batch.length === 1 ? `write ${batch[0]!.item.key}` : `write ${batch.length} keys (${batch[0]!.item.key} …)`, { compare, success, failure });
     } catch (err) {
+      // Not counted in the average: an etcd that was away (deadline, refused) is not a slow one,
+      // and would otherwise have its writes held for a while after it is back.
       for (const p of batch) p.reject(err);
       return;
-    } finally {
-      this.stats.writeLatencyMs += 0.2 * (performance.now() - started - this.stats.writeLatencyMs);
     }
+    this.stats.writeLatencyMs += 0.2 * (performance.now() - started - this.stats.writeLatencyMs);
     if (res.succeeded) {
       const revision = Number(res.header.revision);
       for (const p of batch) p.resolve({ written: true, revision });
