@@ -492,18 +492,24 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
   let submitter: SubmitProcess | undefined;
   let api: ApiClient | undefined;
   try {
-    // 1. Raw etcd puts/s on this machine, now, with the same concurrency as the submit: 10,000 puts
-    //    after 1,000 to warm up the client, whatever the size (1,000 cold puts ran at half the rate).
+    // 1. Raw etcd puts/s on this machine, now, with the same concurrency as the submit: the best of
+    //    3 rounds of 10,000 puts after 1,000 to warm up the client, whatever the size (1,000 cold puts
+    //    ran at half the rate; single rounds varied from 3,000 to 5,600 puts/s between runs, and the
+    //    best round is the hardest baseline for the ratio).
     const rawN = 10_000;
     await mapLimit(Array.from({ length: 1_000 }, (_, i) => `/raw/warm/${i}`), CONCURRENCY, async (k) => void (await benchClient.put(k).value("x".repeat(200))));
-    const rawStart = performance.now();
-    await mapLimit(
-      Array.from({ length: rawN }, (_, i) => `/raw/${i}`),
-      CONCURRENCY,
-      async (k) => void (await benchClient.put(k).value("x".repeat(200))),
-    );
-    const rawPutsPerSecond = rawN / ((performance.now() - rawStart) / 1000);
-    log(`raw etcd puts: ${rawN} in ${((performance.now() - rawStart) / 1000).toFixed(2)} s = ${rawPutsPerSecond.toFixed(0)} puts/s`);
+    const rounds: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const rawStart = performance.now();
+      await mapLimit(
+        Array.from({ length: rawN }, (_, i) => `/raw/${round}/${i}`),
+        CONCURRENCY,
+        async (k) => void (await benchClient.put(k).value("x".repeat(200))),
+      );
+      rounds.push(rawN / ((performance.now() - rawStart) / 1000));
+    }
+    const rawPutsPerSecond = Math.max(...rounds);
+    log(`raw etcd puts: 3 rounds of ${rawN}: ${rounds.map((r) => r.toFixed(0)).join(", ")} puts/s; best ${rawPutsPerSecond.toFixed(0)}`);
 
     // 2. Machines: each a real agent with its own lease and its own watch.
     const setupStart = performance.now();
