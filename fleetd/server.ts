@@ -156,7 +156,7 @@ interface Connection {
 }
 
 function connectionKey(c: FleetConfig, machineId: string): string {
-  return JSON.stringify([c.etcdServers, c.etcdKeyPrefix, c.etcdCaFile, c.etcdCertFile, c.etcdKeyFile, c.etcdUsername, c.etcdPassword, c.etcdKeepaliveIntervalSeconds, c.agentTtlSeconds, machineId]);
+  return JSON.stringify([c.etcdServers, c.etcdKeyPrefix, c.etcdCaFile, c.etcdCertFile, c.etcdKeyFile, c.etcdUsername, c.etcdPassword, c.etcdKeepaliveIntervalSeconds, c.agentTtlSeconds, c.leaseRenewIntervalMs, machineId]);
 }
 
 export class FleetServer {
@@ -269,7 +269,12 @@ export class FleetServer {
       ...(c.etcdUsername ? { auth: { username: c.etcdUsername, password: c.etcdPassword } } : {}),
     });
     const store = new EtcdStore(client, { prefix: c.etcdKeyPrefix, requestTimeoutMs: c.etcdRequestTimeoutSeconds * 1000 });
-    const session = new MachineSession(store, { machine: this.machineRecord(), ttlSeconds: c.agentTtlSeconds, ...(handover ? { handover } : {}) });
+    const session = new MachineSession(store, {
+      machine: this.machineRecord(),
+      ttlSeconds: c.agentTtlSeconds,
+      ...(c.leaseRenewIntervalMs === undefined ? {} : { keepaliveIntervalMs: c.leaseRenewIntervalMs }),
+      ...(handover ? { handover } : {}),
+    });
     this.conn = { client, store, session, key: connectionKey(c, this.machineId) };
     this.registry = new EtcdRegistry(store, { isRegistered: () => session.registered });
     this.operations = new DeployOperations(store);

@@ -63,6 +63,17 @@ describe("fleetd configuration", () => {
     expect(() => buildConfig("etcd_keepalive_interval=1", {})).toThrow('etcd_keepalive_interval="1" (from fleet.conf): expected 0 (no pings) or at least 5 seconds');
   });
 
+  it("lease_renew_interval defaults to fleetd's min(agent_ttl/3, 2s) (empty), takes a Go duration, and is at most a third of agent_ttl", () => {
+    expect(buildConfig(undefined, {}).config.leaseRenewIntervalMs).toBeUndefined();
+    expect(buildConfig("lease_renew_interval=", {}).config.leaseRenewIntervalMs).toBeUndefined();
+    expect(buildConfig("lease_renew_interval=10s", {}).config.leaseRenewIntervalMs).toBe(10_000);
+    expect(buildConfig("lease_renew_interval=500ms\nagent_ttl=2s", {}).config.leaseRenewIntervalMs).toBe(500);
+    expect(() => buildConfig("lease_renew_interval=soon", {})).toThrow('lease_renew_interval="soon" (from fleet.conf): expected a Go duration of at least 100ms such as 10s, or empty for min(agent_ttl/3, 2s)');
+    expect(() => buildConfig("lease_renew_interval=11s", {})).toThrow(
+      new ConfigError("Invalid configuration: lease_renew_interval=11s is longer than a third of agent_ttl=30s: a lease must be renewed at least 3 times per TTL; shorten it or raise agent_ttl"),
+    );
+  });
+
   it("parses Go durations", () => {
     expect(parseGoDuration("30s")).toBe(30_000);
     expect(parseGoDuration("1m30s")).toBe(90_000);

@@ -59,6 +59,15 @@ export interface FleetConfig {
   /** `agent_ttl` (default `30s`, Go duration): TTL of presence and states; also the new leader's grace. */
   agentTtlSeconds: number;
   /**
+   * `lease_renew_interval` (default "": min(agent_ttl/3, 2s); Go duration; corefleet's own): how often
+   * the machine's lease is renewed, at most agent_ttl/3. Each renewal costs etcd 3.4 a copy of its
+   * uncommitted writes (fleetd/REGISTRY.md), so with thousands of machines a longer period (e.g. 10s)
+   * takes that load off etcd. The price: a host's lease expires up to one period before agent_ttl
+   * after it is cut off, so a cut that long minus the period plus machine_loss_grace moves its units,
+   * and a cut-off host's direct checks of its lease run at this period too.
+   */
+  leaseRenewIntervalMs: number | undefined;
+  /**
    * `machine_loss_grace` (default `10s`, Go duration; "" = the default): after a machine's presence
    * expires, how long the engine waits for it to come back before moving its units. The trade-off:
    * a host cut off from etcd for less than about agent_ttl + this (its lease expires at most 2 s
@@ -216,6 +225,15 @@ const SPECS: Record<string, Spec> = {
       return Math.ceil(ms / 1000);
     },
   },
+  lease_renew_interval: {
+    field: "leaseRenewIntervalMs",
+    parse: (s) => {
+      if (s.value.trim() === "") return undefined;
+      const ms = parseGoDuration(s.value.trim());
+      if (ms === undefined || ms < 100) fail(s, "expected a Go duration of at least 100ms such as 10s, or empty for min(agent_ttl/3, 2s)");
+      return ms;
+    },
+  },
   units_directory: { field: "unitsDirectory", parse: str },
   machine_loss_grace: {
     field: "machineLossGraceSeconds",
@@ -285,6 +303,7 @@ export function defaultConfig(): FleetConfig {
     capacityCpus: undefined,
     capacityMemory: undefined,
     agentTtlSeconds: 30,
+    leaseRenewIntervalMs: undefined,
     machineLossGraceSeconds: DEFAULT_MACHINE_LOSS_GRACE_SECONDS,
     rebalanceIntervalSeconds: 0,
     rebalanceMaxMoves: 1,
@@ -340,6 +359,11 @@ export function buildConfig(fileText: string | undefined, env: NodeJS.ProcessEnv
   }
   if (config.apiTcpListen && !config.apiToken && !config.apiTcpOpen) {
     throw new ConfigError(`Invalid configuration: api_tcp_listen="${config.apiTcpListen}" needs api_token (or api_tcp_open=true to serve it without authentication)`);
+  }
+  if (config.leaseRenewIntervalMs !== undefined && config.leaseRenewIntervalMs > (config.agentTtlSeconds * 1000) / 3) {
+    throw new ConfigError(
+      `Invalid configuration: lease_renew_interval=${config.leaseRenewIntervalMs / 1000}s is longer than a third of agent_ttl=${config.agentTtlSeconds}s: a lease must be renewed at least 3 times per TTL; shorten it or raise agent_ttl`,
+    );
   }
   const tls = [config.etcdCertFile, config.etcdKeyFile].filter((f) => f !== "").length;
   if (tls === 1) throw new ConfigError("Invalid configuration: etcd_certfile and etcd_keyfile must be given together");

@@ -31,7 +31,7 @@ describe("the fleetd process", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function startFleetd(id: string, socket: string, prefix: string): { done: Promise<RunResult>; stop: () => void; log: () => string } {
+  function startFleetd(id: string, socket: string, prefix: string, env: NodeJS.ProcessEnv = {}): { done: Promise<RunResult>; stop: () => void; log: () => string } {
     const controller = new AbortController();
     let log = "";
     const done = run(TSX, ["fleetd/main.ts"], {
@@ -46,6 +46,7 @@ describe("the fleetd process", () => {
         FLEET_AGENT_TTL: "2s",
         FLEET_PUBLIC_IP: "10.1.2.3",
         FLEET_METADATA: "role=test",
+        ...env,
       },
       signal: controller.signal,
       allowFailure: true,
@@ -68,6 +69,28 @@ describe("the fleetd process", () => {
     const missing = await run(TSX, ["fleetd/main.ts", "--config", join(dir, "nope.conf")], { allowFailure: true });
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain(`Cannot read configuration ${join(dir, "nope.conf")}`);
+  });
+
+  it("renews its lease every lease_renew_interval (etcd counts the keepalive messages)", async () => {
+    const socket = join(dir, "renew.sock");
+    const fleetd = startFleetd("cccc3333", socket, "/renew-test/", { FLEET_AGENT_TTL: "30s", FLEET_LEASE_RENEW_INTERVAL: "250ms" });
+    try {
+      await waitFor("the machine to register", async () => (await get(socket, "/fleet/v1/machines").catch(() => ({ status: 0 }))).status === 200, { timeoutMs: 30_000, describe: fleetd.log });
+      const keepalives = async (): Promise<number> => {
+        const text = await (await fetch(`${etcd().endpoint}/metrics`)).text();
+        return [...text.matchAll(/^grpc_server_msg_received_total\{[^}]*grpc_method="LeaseKeepAlive"[^}]*\} (\S+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+      };
+      const before = await keepalives();
+      await new Promise((r) => setTimeout(r, 2_000));
+      // Every 250 ms: about 8 in 2 s. The default with this TTL, min(30s/3, 2s), would send at most 2.
+      expect(await keepalives() - before).toBeGreaterThanOrEqual(5);
+    } finally {
+      fleetd.stop();
+      await fleetd.done;
+    }
+    const bad = await run(TSX, ["fleetd/main.ts"], { env: { ...process.env, FLEET_AGENT_TTL: "30s", FLEET_LEASE_RENEW_INTERVAL: "20s" }, allowFailure: true });
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain("Invalid configuration: lease_renew_interval=20s is longer than a third of agent_ttl=30s: a lease must be renewed at least 3 times per TTL; shorten it or raise agent_ttl");
   });
 
   it("serves the API once registered, answers 503 for a duplicate machine ID, and leaves on SIGTERM", async () => {
