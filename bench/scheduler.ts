@@ -35,23 +35,20 @@
  * BENCH_ETCD_ARGS adds etcd flags (e.g. "--enable-pprof" for /debug/pprof on the client URL). etcd
  * gets the flags the host image gives its members (`etcd-launch`: backend commit every 10 ms).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { setMaxListeners } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import type { Etcd3 } from "etcd3";
 import { Agent } from "../fleetd/agent/agent";
+import { EngineProcess, SubmitProcess } from "./bench-processes";
 import { MemoryUnitManager } from "../fleetd/agent/memory-unit-manager";
-import type { EngineStats } from "../fleetd/engine/engine";
 import { EtcdRegistry } from "../fleetd/registry/etcd-registry";
 import { createEtcdClient, EtcdStore, type WatchHandle } from "../fleetd/registry/etcd-store";
 import { parseRecord, type StateRecord } from "../fleetd/registry/keys";
 import { MachineSession } from "../fleetd/registry/machine-session";
-import type { TxnBatcherStats } from "../fleetd/registry/txn-batcher";
 import { ApiClient } from "../lib/api/client";
 import { mapLimit } from "../lib/async/map-limit";
 import { parseUnitFile } from "../lib/unit";
@@ -91,8 +88,6 @@ const PROBES = Number(values.probes);
 const TIMEOUT_MS = Number(values.timeout) * 1000;
 const DATA_DIR = values["data-dir"] ?? "/dev/shm";
 const PREFIX = "/bench/";
-const ENGINE_PROCESS = new URL("./engine-process.ts", import.meta.url).pathname;
-const SUBMIT_PROCESS = new URL("./submit-process.ts", import.meta.url).pathname;
 const ETCD_LAUNCH = new URL("../image-builder/overlay/usr/lib/corefleet/etcd-launch", import.meta.url).pathname;
 
 const SIZES: { units: number; machines: number }[] = values.sizes
@@ -221,83 +216,6 @@ async function idleShares(o: { etcdPid: number | undefined; enginePid: number | 
     engine: share((await cpuSecondsOf(o.enginePid)) - before.engine),
     bench: share((bench.user + bench.system) / 1e6),
   };
-}
-
-/** The operator's client (`bench/submit-process.ts`) in its own process: loaded, then told to submit. */
-class SubmitProcess {
-  private readonly child: ChildProcess;
-  private readonly lines: string[] = [];
-  private waiting: ((line: string) => void) | undefined;
-  private readonly exited: Promise<number | null>;
-  constructor(o: { socketPath: string; mode: string; units: number; concurrency: number; text: string }) {
-    this.child = spawn(process.execPath, ["--import", "tsx", SUBMIT_PROCESS, o.socketPath, o.mode, String(o.units), String(o.concurrency), JSON.stringify(o.text)], { stdio: ["pipe", "pipe", "inherit"] });
-    createInterface({ input: this.child.stdout! }).on("line", (line) => (this.waiting ? this.waiting(line) : this.lines.push(line)));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
-  }
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-  private next(): Promise<string> {
-    const line = this.lines.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    return new Promise((resolve, reject) => {
-      this.waiting = (l) => {
-        this.waiting = undefined;
-        resolve(l);
-      };
-      void this.exited.then((code) => reject(new Error(`the bench's submit process exited (code ${code}) before answering`)));
-    });
-  }
-  async ready(): Promise<void> {
-    await this.next();
-  }
-  /** Submits every unit; resolves with each unit's send time on this process's performance clock, and the client's CPU. */
-  async submit(): Promise<{ submittedAt: number[]; cpuSeconds: number }> {
-    const answer = this.next();
-    this.child.stdin!.end("go\n");
-    const { submittedAt, cpuSeconds } = JSON.parse(await answer) as { submittedAt: number[]; cpuSeconds: number };
-    await this.exited;
-    return { submittedAt: submittedAt.map((t) => t - performance.timeOrigin), cpuSeconds };
-  }
-  kill(): void {
-    this.child.kill("SIGKILL");
-  }
-}
-
-/** The engine+API process: started, asked for stats, stopped. */
-class EngineProcess {
-  private readonly child: ChildProcess;
-  private readonly waiting: ((line: string) => void)[] = [];
-  readonly exited: Promise<void>;
-
-  constructor(endpoint: string, socketPath: string) {
-    this.child = spawn(process.execPath, [...(process.env.BENCH_ENGINE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", ENGINE_PROCESS, endpoint, PREFIX, socketPath, String(TTL * 1000)], { stdio: ["pipe", "pipe", "inherit"] });
-    createInterface({ input: this.child.stdout! }).on("line", (line) => this.waiting.shift()?.(line));
-    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
-  }
-  private next(): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push(resolve);
-      void this.exited.then(() => reject(new Error("the bench's engine process exited")));
-    });
-  }
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-  async ready(): Promise<void> {
-    await this.next();
-  }
-  async stats(): Promise<{ engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number }> {
-    const answer = this.next();
-    this.child.stdin!.write("stats\n");
-    return JSON.parse(await answer) as { engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number };
-  }
-  async stop(): Promise<void> {
-    this.child.stdin!.end();
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -537,7 +455,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       await new Promise((r) => setTimeout(r, 200));
     }
     const socketPath = join(dir, "fleet.sock");
-    engine = new EngineProcess(etcd.endpoint, socketPath);
+    engine = new EngineProcess({ endpoint: etcd.endpoint, socketPath, prefix: PREFIX, graceMs: TTL * 1000 });
     await engine.ready();
     api = new ApiClient({ endpoint: `unix://${socketPath}`, requestTimeoutMs: 120_000, maxSockets: CONCURRENCY });
     log(`setup: ${MACHINES} machines registered, each watching its own schedule; engine+API process leading (${((performance.now() - setupStart) / 1000).toFixed(1)} s)`);
