@@ -11,79 +11,95 @@ import type { TxnBatcherStats } from "../fleetd/registry/txn-batcher";
 const ENGINE_PROCESS = new URL("./engine-process.ts", import.meta.url).pathname;
 const SUBMIT_PROCESS = new URL("./submit-process.ts", import.meta.url).pathname;
 
-/** The operator's client (`bench/submit-process.ts`) in its own process: loaded, then told to submit. */
-export class SubmitProcess {
+/**
+ * A child process that answers on stdout one line per request. Lines that come while nobody waits
+ * are kept in order; waiting for a line fails once the process has exited.
+ */
+class LineChild {
   private readonly child: ChildProcess;
   private readonly lines: string[] = [];
-  private waiting: ((line: string) => void) | undefined;
-  private readonly exited: Promise<number | null>;
-  constructor(o: { socketPath: string; mode: string; units: number; concurrency: number; text: string }) {
-    this.child = spawn(process.execPath, ["--import", "tsx", SUBMIT_PROCESS, o.socketPath, o.mode, String(o.units), String(o.concurrency), JSON.stringify(o.text)], { stdio: ["pipe", "pipe", "inherit"] });
-    createInterface({ input: this.child.stdout! }).on("line", (line) => (this.waiting ? this.waiting(line) : this.lines.push(line)));
+  private readonly waiting: ((line: string) => void)[] = [];
+  readonly exited: Promise<number | null>;
+  constructor(
+    private readonly what: string,
+    args: readonly string[],
+  ) {
+    this.child = spawn(process.execPath, [...args], { stdio: ["pipe", "pipe", "inherit"] });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => {
+      const waiter = this.waiting.shift();
+      if (waiter) waiter(line);
+      else this.lines.push(line);
+    });
     this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
   }
   get pid(): number | undefined {
     return this.child.pid;
   }
-  private next(): Promise<string> {
+  /** Writes `text` to its stdin (ending it when `end`), then resolves with its next line. */
+  ask(text: string | undefined, o: { end?: boolean } = {}): Promise<string> {
+    const line = this.next();
+    if (o.end) this.child.stdin!.end(text);
+    else if (text !== undefined) this.child.stdin!.write(text);
+    return line;
+  }
+  next(): Promise<string> {
     const line = this.lines.shift();
     if (line !== undefined) return Promise.resolve(line);
     return new Promise((resolve, reject) => {
-      this.waiting = (l) => {
-        this.waiting = undefined;
-        resolve(l);
-      };
-      void this.exited.then((code) => reject(new Error(`the bench's submit process exited (code ${code}) before answering`)));
+      this.waiting.push(resolve);
+      void this.exited.then((code) => reject(new Error(`the bench's ${this.what} process exited (code ${code}) before answering`)));
     });
   }
-  async ready(): Promise<void> {
-    await this.next();
-  }
-  /** Submits every unit; resolves with each unit's send time on this process's performance clock, and the client's CPU. */
-  async submit(): Promise<{ submittedAt: number[]; cpuSeconds: number }> {
-    const answer = this.next();
-    this.child.stdin!.end("go\n");
-    const { submittedAt, cpuSeconds } = JSON.parse(await answer) as { submittedAt: number[]; cpuSeconds: number };
-    await this.exited;
-    return { submittedAt: submittedAt.map((t) => t - performance.timeOrigin), cpuSeconds };
+  endInput(): void {
+    this.child.stdin!.end();
   }
   kill(): void {
     this.child.kill("SIGKILL");
   }
 }
 
-/** The engine+API process: started, asked for stats, stopped. */
-export class EngineProcess {
-  private readonly child: ChildProcess;
-  private readonly waiting: ((line: string) => void)[] = [];
-  readonly exited: Promise<void>;
-
-  constructor(o: { endpoint: string; socketPath: string; prefix: string; graceMs: number }) {
-    this.child = spawn(process.execPath, [...(process.env.BENCH_ENGINE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", ENGINE_PROCESS, o.endpoint, o.prefix, o.socketPath, String(o.graceMs)], { stdio: ["pipe", "pipe", "inherit"] });
-    createInterface({ input: this.child.stdout! }).on("line", (line) => this.waiting.shift()?.(line));
-    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
-  }
-  private next(): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push(resolve);
-      void this.exited.then(() => reject(new Error("the bench's engine process exited")));
-    });
+/** The operator's client (`bench/submit-process.ts`) in its own process: loaded, then told to submit. */
+export class SubmitProcess {
+  private readonly child: LineChild;
+  constructor(o: { socketPath: string; mode: string; units: number; concurrency: number; text: string }) {
+    this.child = new LineChild("submit", ["--import", "tsx", SUBMIT_PROCESS, o.socketPath, o.mode, String(o.units), String(o.concurrency), JSON.stringify(o.text)]);
   }
   get pid(): number | undefined {
     return this.child.pid;
   }
   async ready(): Promise<void> {
-    await this.next();
+    await this.child.next();
+  }
+  /** Submits every unit; resolves with each unit's send time on this process's performance clock, and the client's CPU. */
+  async submit(): Promise<{ submittedAt: number[]; cpuSeconds: number }> {
+    const { submittedAt, cpuSeconds } = JSON.parse(await this.child.ask("go\n", { end: true })) as { submittedAt: number[]; cpuSeconds: number };
+    await this.child.exited;
+    return { submittedAt: submittedAt.map((t) => t - performance.timeOrigin), cpuSeconds };
+  }
+  kill(): void {
+    this.child.kill();
+  }
+}
+
+/** The engine+API process: started, asked for stats, stopped. */
+export class EngineProcess {
+  private readonly child: LineChild;
+  constructor(o: { endpoint: string; socketPath: string; prefix: string; graceMs: number }) {
+    this.child = new LineChild("engine", [...(process.env.BENCH_ENGINE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", ENGINE_PROCESS, o.endpoint, o.prefix, o.socketPath, String(o.graceMs)]);
+  }
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  async ready(): Promise<void> {
+    await this.child.next();
   }
   async stats(): Promise<{ engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number }> {
-    const answer = this.next();
-    this.child.stdin!.write("stats\n");
-    return JSON.parse(await answer) as { engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number };
+    return JSON.parse(await this.child.ask("stats\n")) as { engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number };
   }
   async stop(): Promise<void> {
-    this.child.stdin!.end();
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
-    await this.exited;
+    this.child.endInput();
+    const timer = setTimeout(() => this.child.kill(), 10_000);
+    await this.child.exited;
     clearTimeout(timer);
   }
 }
