@@ -236,3 +236,30 @@ describe("failover", () => {
     expect(c.placement("x.service")).toBe("m1");
   });
 });
+
+describe("placements and schedule entries, written only by the leader and not watched", () => {
+  it("reads a failed batch's keys back when etcd has what the mirror does not, and decides again", async () => {
+    const c = cluster();
+    c.machine("m1");
+    c.machine("m2");
+    c.unit("web.service");
+    const a = c.engine("e1");
+    a.session.elect();
+    await settle();
+    const first = c.placement("web.service")!;
+    const other = first === "m1" ? "m2" : "m1";
+    expect(c.scheduledOn("web.service")).toEqual([first]);
+    // etcd moves ahead of the engine's mirror without an event for it (as after a write whose answer
+    // was lost): the unit is on the other machine now.
+    const k = c.store.keys;
+    const entry = c.store.get(k.schedule(first, "web.service"))!.value;
+    c.store.commit([], [{ request_put: { key: Buffer.from(k.placement("web.service")), value: Buffer.from(other) } }, { request_put: { key: Buffer.from(k.schedule(other, "web.service")), value: entry } }, { request_delete_range: { key: Buffer.from(k.schedule(first, "web.service")) } }]);
+    // Stopping the unit makes the engine delete its placement, compared on the value it believes.
+    c.unit("web.service", { desiredState: "inactive" });
+    await settle();
+    expect(c.placement("web.service")).toBeUndefined();
+    expect(c.scheduledOn("web.service")).toEqual([]);
+    expect(a.engine.stats.failedTransactions).toBe(1);
+    expect(a.engine.stats.resyncs).toBe(1);
+  });
+});

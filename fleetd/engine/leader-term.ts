@@ -17,10 +17,10 @@ import type { StoredKv, WatchHandle } from "../registry/etcd-store";
 import { DEFAULT_MAX_TXN_OPS } from "../registry/machine-session";
 import { isCompleted } from "../registry/keys";
 import { Waker } from "../common/waker";
-import { ClusterMirror, emptyTouched, mirroredPrefixes, validCapacity, type Touched } from "./cluster-mirror";
+import { ClusterMirror, emptyTouched, leaderWatchedPrefixes, mirroredPrefixes, validCapacity, type Touched } from "./cluster-mirror";
 import type { EngineEvent, EngineSettings, EngineStats } from "./engine-options";
 import { MachineHolds } from "./machine-holds";
-import { packBatches, planUnit, type OpGroup } from "./placement-plan";
+import { packBatches, planUnit, type Batch, type OpGroup } from "./placement-plan";
 import type { PlacementWriter } from "./placement-writer";
 import type { ScheduleStore } from "./schedule-store";
 import { UnscheduledReasons } from "./unscheduled-reasons";
@@ -146,7 +146,7 @@ export class LeaderTerm {
     // Everything known must be fed to the (possibly fresh) model: touch all units and placements.
     for (const n of [...this.mirror.placements.keys(), ...this.mirror.scheduledOn.keys()]) this.touched.placements.add(n);
     this.model.markAllDirty();
-    for (const prefix of prefixes) {
+    for (const prefix of leaderWatchedPrefixes(this.store.keys)) {
       this.watches.push(
         await this.store.watch(prefix, revision + 1, {
           onChanges: (changes) => {
@@ -274,6 +274,33 @@ export class LeaderTerm {
     return [...out];
   }
 
+  /**
+   * Puts into the mirror what etcd has for the units of a batch that failed on a compare: the keys
+   * the batch would have written, each unit's placement, then the schedule entry on the machine
+   * etcd places it on (only placement changes carry compares, so only non-global units get here).
+   */
+  private async readBack(batch: Batch, signal: AbortSignal): Promise<void> {
+    const k = this.store.keys;
+    const read = new Set<string>();
+    const readKeys = async (keys: string[]): Promise<void> => {
+      keys = [...new Set(keys)].filter((key) => key !== "" && !read.has(key));
+      for (let i = 0; i < keys.length; i += this.maxOps) {
+        const chunk = keys.slice(i, i + this.maxOps);
+        for (const key of chunk) read.add(key);
+        const { results } = await this.store.rangeMany(`read back ${chunk.length} keys of a placement transaction that found a change`, chunk.map((prefix) => ({ prefix, exact: true })), signal);
+        chunk.forEach((key, j) => {
+          const kv = results[j]?.[0];
+          this.mirror.apply(kv ? { type: "put", key, value: kv.value, modRevision: kv.modRevision } : { type: "delete", key, value: Buffer.alloc(0), modRevision: 0 }, this.touched);
+        });
+      }
+    };
+    await readKeys([...batch.ops.map((op) => String(op.request_put?.key ?? op.request_delete_range?.key ?? "")), ...batch.groups.map((g) => k.placement(g.unit))]);
+    await readKeys(batch.groups.flatMap((g) => {
+      const m = this.mirror.placements.get(g.unit);
+      return m === undefined ? [] : [k.schedule(m, g.unit)];
+    }));
+  }
+
   /** Plans one op group per unit and writes them, with `extra` groups, in guarded, packed transactions. */
   private async write(names: readonly string[], signal: AbortSignal, extra: readonly OpGroup[] = []): Promise<void> {
     const groups: OpGroup[] = [...extra];
@@ -307,7 +334,10 @@ export class LeaderTerm {
           lostLeadership = true;
           return;
         }
-        // Something we decided from changed concurrently: tell the model the truth and decide again.
+        // Something we decided from changed concurrently (a unit record: its watch brings the change),
+        // or etcd's placements differ from the mirror's (they are not watched): read the batch's keys
+        // back, tell the model the truth and decide again.
+        await this.readBack(batch, signal);
         for (const g of batch.groups) {
           this.touched.units.add(g.unit);
           this.touched.placements.add(g.unit);
