@@ -199,13 +199,16 @@ async function cpuSecondsOf(pid: number | undefined): Promise<number> {
 
 /**
  * The etcd settings the host image gives its members (`etcd-launch`), so the bench measures the etcd
- * that corefleet ships: today the backend commit interval.
+ * that corefleet ships: the backend's commit interval and limit, each `ETCD_BACKEND_*` default there
+ * as its flag.
  */
 async function imageEtcdArgs(): Promise<string[]> {
   const script = await readFile(ETCD_LAUNCH, "utf8");
-  const interval = /ETCD_BACKEND_BATCH_INTERVAL:-([^}]+)\}/.exec(script)?.[1];
-  if (!interval) throw new Error(`Cannot run the bench: ${ETCD_LAUNCH} sets no default ETCD_BACKEND_BATCH_INTERVAL`);
-  return [`--backend-batch-interval=${interval}`];
+  const args = [...script.matchAll(/ETCD_(BACKEND_[A-Z_]+):-([^}]+)\}/g)].map(([, name, value]) => `--${name!.toLowerCase().replaceAll("_", "-")}=${value}`);
+  for (const flag of ["--backend-batch-interval", "--backend-batch-limit"]) {
+    if (!args.some((a) => a.startsWith(`${flag}=`))) throw new Error(`Cannot run the bench: ${ETCD_LAUNCH} sets no default for ${flag}`);
+  }
+  return args;
 }
 
 /** Each process's share of a core over `seconds` of rest: the floor the cluster's size alone costs. */
