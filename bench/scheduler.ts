@@ -33,11 +33,15 @@
  * `npm run bench:scheduler` gives this process (10,000 simulated machines hold ~1.5 GB) a 64 MB young
  * generation: with Node's default, scavenges were 17 % of its CPU at 100k units.
  * BENCH_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine+API process;
+ * BENCH_PROFILE_DIR=/tmp/prof writes a CPU profile of this process (the simulated machines and the
+ * launch observer) from submit to all launched, one `.cpuprofile` per size.
  * BENCH_ETCD_ARGS adds etcd flags (e.g. "--enable-pprof" for /debug/pprof on the client URL). etcd
- * gets the flags the host image gives its members (`etcd-launch`: backend commit every 10 ms).
+ * gets the flags the host image gives its members (`etcd-launch`: backend commit every 10 ms or 256
+ * writes).
  */
 import { setMaxListeners } from "node:events";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
 import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -209,6 +213,25 @@ async function imageEtcdArgs(): Promise<string[]> {
     if (!args.some((a) => a.startsWith(`${flag}=`))) throw new Error(`Cannot run the bench: ${ETCD_LAUNCH} sets no default for ${flag}`);
   }
   return args;
+}
+
+/** BENCH_PROFILE_DIR: a CPU profile of this process over the measured phase (node:inspector). */
+async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return {
+    async stop(name) {
+      const { profile } = await session.post("Profiler.stop");
+      const file = join(dir, `${name}.cpuprofile`);
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+      log(`CPU profile of the simulated machines' process: ${file}`);
+    },
+  };
 }
 
 /** Each process's share of a core over `seconds` of rest: the floor the cluster's size alone costs. */
@@ -517,6 +540,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const statsBefore = await engine.stats();
     const allLaunched = reachedTarget();
     const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
+    const profiler = await startProfile();
     const start = performance.now();
     const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, clientPid: submitter?.pid, engine, client: benchClient, startedAt, launched, sessions, losses });
     let clientCpu = 0;
@@ -545,6 +569,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     ]);
     clearTimeout(timer);
     progress.stop();
+    await profiler?.stop(`bench-scheduler-${UNITS}-${MACHINES}`);
     const end = performance.now();
     const cpuBench = process.cpuUsage(cpuBefore.bench);
     const cpu = {
