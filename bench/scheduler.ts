@@ -44,7 +44,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import os, { tmpdir } from "node:os";
 import { join } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import type { Etcd3 } from "etcd3";
 import { Agent } from "../fleetd/agent/agent";
@@ -215,6 +215,25 @@ async function imageEtcdArgs(): Promise<string[]> {
   return args;
 }
 
+/** Seconds this process spent in garbage collection pauses from now until `stop()`, by kind. */
+function gcTally(): { stop(): { major: number; minor: number; other: number } } {
+  const t = { major: 0, minor: 0, other: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      const k = kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR ? "major" : kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? "minor" : "other";
+      t[k] += e.duration / 1000;
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return {
+    stop() {
+      observer.disconnect();
+      return t;
+    },
+  };
+}
+
 /** BENCH_PROFILE_DIR: a CPU profile of this process over the measured phase (node:inspector). */
 async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
   const dir = process.env.BENCH_PROFILE_DIR;
@@ -250,7 +269,7 @@ async function idleShares(o: { etcdPid: number | undefined; enginePid: number | 
 
 /**
  * Every 10 s while a size launches, one line: units stored in etcd (submitted), StartUnit calls,
- * units reported launched, the engine's passes and failed transactions, and each process's share of
+ * states in etcd (published by agents, counted there), units the launch watch saw launched, the engine's passes and failed transactions, and each process's share of
  * a core over the last interval; shows where a slow launch stalls.
  */
 function startProgress(o: {
@@ -272,12 +291,13 @@ function startProgress(o: {
   loopDelay.enable();
   const sample = async (): Promise<void> => {
     const now = performance.now();
-    const [etcdCpu, engineCpu, clientCpu, stored, stats, watchers] = await Promise.all([
+    const [etcdCpu, engineCpu, clientCpu, stored, states, stats, watchers] = await Promise.all([
       cpuSecondsOf(o.etcdPid),
       cpuSecondsOf(o.engine.pid),
       // The submit process may have exited (all sent): its share is then shown as 0.
       o.clientPid === undefined ? 0 : cpuSecondsOf(o.clientPid).catch(() => last.client),
       o.client.getAll().prefix(`${PREFIX}units/`).count(),
+      o.client.getAll().prefix(`${PREFIX}state/`).count(),
       o.engine.stats(),
       etcdWatchers(o.endpoint),
     ]);
@@ -291,7 +311,7 @@ function startProgress(o: {
       const lag = `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`;
       loopDelay.reset();
       log(
-        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${o.launched.size} launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; API write txn latency ${stats.batcher.writeLatencyMs.toFixed(0)} ms (moving average), held ${(stats.batcher.heldMs / 1000).toFixed(1)} s; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, machines ${share(benchCpu)}${o.clientPid === undefined ? "" : `, client ${share(clientCpu - last.client)}`}`,
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${states} states in etcd, ${o.launched.size} seen launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; API write txn latency ${stats.batcher.writeLatencyMs.toFixed(0)} ms (moving average), held ${(stats.batcher.heldMs / 1000).toFixed(1)} s; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, machines ${share(benchCpu)}${o.clientPid === undefined ? "" : `, client ${share(clientCpu - last.client)}`}`,
       );
     }
     last = { at: now, etcd: etcdCpu, engine: engineCpu, client: clientCpu, bench };
@@ -541,6 +561,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const allLaunched = reachedTarget();
     const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
     const profiler = await startProfile();
+    const gc = gcTally();
     const start = performance.now();
     const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, clientPid: submitter?.pid, engine, client: benchClient, startedAt, launched, sessions, losses });
     let clientCpu = 0;
@@ -570,6 +591,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     clearTimeout(timer);
     progress.stop();
     await profiler?.stop(`bench-scheduler-${UNITS}-${MACHINES}`);
+    const gcSeconds = gc.stop();
     const end = performance.now();
     const cpuBench = process.cpuUsage(cpuBefore.bench);
     const cpu = {
@@ -652,6 +674,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
     if (SUBMIT.startsWith("api")) log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
     log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
+    log(`GC pauses in the machines' process:    ${gcSeconds.major.toFixed(2)} s major, ${gcSeconds.minor.toFixed(2)} s minor, ${gcSeconds.other.toFixed(2)} s other (of its ${cpu.agents} s CPU)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine} KB per simulated machine)`);
     if (placement) {
       log(`placement (resources + spread):        ${placement.overcommitted_machines} machines overcommitted (target 0); zone skew ${placement.zone_skew} (${placement.zone_min}..${placement.zone_max} per zone, target ≤ 1)`);

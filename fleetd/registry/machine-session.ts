@@ -252,7 +252,7 @@ export class MachineSession {
     });
     for (let i = 0; i < ops.length; i += this.maxOps) {
       await this.onLease(lease, "publish unit states", () =>
-        this.store.txn(`publish ${ops.length} unit states of machine ${this.machine.id}`, { success: ops.slice(i, i + this.maxOps) }, signal),
+        this.store.write(`publish ${ops.length} unit states of machine ${this.machine.id}`, ops.slice(i, i + this.maxOps), signal),
       );
     }
   }

@@ -68,4 +68,37 @@ describe("machine registration with a lost etcd reply (real etcd)", () => {
       client.close();
     }
   });
+
+  it("publishes one state as a put on its lease and several in one transaction; both fail as lease loss once etcd revoked the lease", async () => {
+    const client = createEtcdClient({ endpoints: [etcd().endpoint] });
+    const store = new EtcdStore(client, { prefix: "/publish/" });
+    const id = "00112233445566778899aabbccddeeff";
+    const session = new MachineSession(store, { machine: machine(id), ttlSeconds: 30 });
+    const state = (hash: string) => ({ hash, loadState: "loaded", activeState: "active", subState: "running", launched: true });
+    try {
+      await session.register();
+      await session.publishStates(new Map([["a.service", state("1")]]));
+      await session.publishStates(new Map([["b.service", state("2")], ["c.service", state("3")]]));
+      const { kvs } = await store.range("read", store.keys.statesAll);
+      expect(kvs.map((kv) => [kv.key.slice(store.keys.statesAll.length), kv.lease])).toEqual([
+        [`a.service/${id}`, session.leaseId],
+        [`b.service/${id}`, session.leaseId],
+        [`c.service/${id}`, session.leaseId],
+      ]);
+      await session.publishStates(new Map([["a.service", undefined]]));
+      expect((await store.range("read", store.keys.statesAll)).kvs).toHaveLength(2);
+
+      // Revoked behind the session's back (its keepalives have not noticed yet): one state, then two.
+      await client.leaseClient.leaseRevoke({ ID: session.leaseId! });
+      await expect(session.publishStates(new Map([["d.service", state("4")]]))).rejects.toBeInstanceOf(LeaseLostError);
+      await session.register();
+      const second = session.leaseId!;
+      await client.leaseClient.leaseRevoke({ ID: second });
+      await expect(session.publishStates(new Map([["d.service", state("4")], ["e.service", state("5")]]))).rejects.toBeInstanceOf(LeaseLostError);
+      expect((await store.range("read", store.keys.statesAll)).kvs).toHaveLength(0);
+    } finally {
+      await session.leave().catch(() => undefined);
+      client.close();
+    }
+  });
 });
