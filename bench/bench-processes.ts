@@ -1,7 +1,8 @@
 /**
- * The child processes of `npm run bench:scheduler`: fleetd's side (engine + API, `engine-process.ts`)
- * and the operator's client (`submit-process.ts`), each in a process of its own so that its CPU and
- * RSS are its own. Both answer on stdout, one JSON line per request.
+ * The child processes of `npm run bench:scheduler`: fleetd's side (engine + API, `engine-process.ts`),
+ * the operator's client (`submit-process.ts`) and the launch observer (`observer-process.ts`), each in
+ * a process of its own so that its CPU and RSS are its own. Each answers on stdout, one JSON line per
+ * request.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -10,6 +11,7 @@ import type { TxnBatcherStats } from "../fleetd/registry/txn-batcher";
 
 const ENGINE_PROCESS = new URL("./engine-process.ts", import.meta.url).pathname;
 const SUBMIT_PROCESS = new URL("./submit-process.ts", import.meta.url).pathname;
+const OBSERVER_PROCESS = new URL("./observer-process.ts", import.meta.url).pathname;
 
 /**
  * A child process that answers on stdout one line per request. Lines that come while nobody waits
@@ -56,6 +58,13 @@ class LineChild {
   kill(): void {
     this.child.kill("SIGKILL");
   }
+  /** Ends its input and waits for it to exit (killed after 10 s). */
+  async stop(): Promise<void> {
+    this.endInput();
+    const timer = setTimeout(() => this.kill(), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
 }
 
 /** The operator's client (`bench/submit-process.ts`) in its own process: loaded, then told to submit. */
@@ -96,10 +105,32 @@ export class EngineProcess {
   async stats(): Promise<{ engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number }> {
     return JSON.parse(await this.child.ask("stats\n")) as { engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number };
   }
-  async stop(): Promise<void> {
-    this.child.endInput();
-    const timer = setTimeout(() => this.child.kill(), 10_000);
-    await this.child.exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return this.child.stop();
+  }
+}
+
+/** The launch observer (`bench/observer-process.ts`): says when N units are seen launched in etcd. */
+export class ObserverProcess {
+  private readonly child: LineChild;
+  constructor(o: { endpoint: string; prefix: string; fromRevision: number; warmPrefix: string }) {
+    this.child = new LineChild("observer", ["--import", "tsx", OBSERVER_PROCESS, o.endpoint, o.prefix, String(o.fromRevision), o.warmPrefix]);
+  }
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  async ready(): Promise<void> {
+    await this.child.next();
+  }
+  /**
+   * Resolves once `n` units (or `n` warm-up units) are seen launched, with the time the last was seen
+   * on this process's performance clock.
+   */
+  async reached(kind: "launched" | "warm", n: number): Promise<number> {
+    const { at } = JSON.parse(await this.child.ask(`${kind} ${n}\n`)) as { at: number };
+    return at - performance.timeOrigin;
+  }
+  stop(): Promise<void> {
+    return this.child.stop();
   }
 }

@@ -48,11 +48,10 @@ import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver 
 import { parseArgs } from "node:util";
 import type { Etcd3 } from "etcd3";
 import { Agent } from "../fleetd/agent/agent";
-import { EngineProcess, SubmitProcess } from "./bench-processes";
+import { EngineProcess, ObserverProcess, SubmitProcess } from "./bench-processes";
 import { MemoryUnitManager } from "../fleetd/agent/memory-unit-manager";
 import { EtcdRegistry } from "../fleetd/registry/etcd-registry";
 import { createEtcdClient, EtcdStore, type WatchHandle } from "../fleetd/registry/etcd-store";
-import { parseRecord, type StateRecord } from "../fleetd/registry/keys";
 import { MachineSession } from "../fleetd/registry/machine-session";
 import { ApiClient } from "../lib/api/client";
 import { mapLimit } from "../lib/async/map-limit";
@@ -269,8 +268,8 @@ async function idleShares(o: { etcdPid: number | undefined; enginePid: number | 
 
 /**
  * Every 10 s while a size launches, one line: units stored in etcd (submitted), StartUnit calls,
- * states in etcd (published by agents, counted there), units the launch watch saw launched, the engine's passes and failed transactions, and each process's share of
- * a core over the last interval; shows where a slow launch stalls.
+ * states in etcd (published by agents, counted there), the engine's passes and failed transactions,
+ * and each process's share of a core over the last interval; shows where a slow launch stalls.
  */
 function startProgress(o: {
   start: number;
@@ -281,7 +280,6 @@ function startProgress(o: {
   engine: EngineProcess;
   client: Etcd3;
   startedAt: ReadonlyMap<string, number>;
-  launched: ReadonlySet<string>;
   sessions: readonly MachineSession[];
   losses: LeaseLosses;
 }): { stop(): void } {
@@ -311,7 +309,7 @@ function startProgress(o: {
       const lag = `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`;
       loopDelay.reset();
       log(
-        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${states} states in etcd, ${o.launched.size} seen launched; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; API write txn latency ${stats.batcher.writeLatencyMs.toFixed(0)} ms (moving average), held ${(stats.batcher.heldMs / 1000).toFixed(1)} s; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, machines ${share(benchCpu)}${o.clientPid === undefined ? "" : `, client ${share(clientCpu - last.client)}`}`,
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${states} states in etcd; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; API write txn latency ${stats.batcher.writeLatencyMs.toFixed(0)} ms (moving average), held ${(stats.batcher.heldMs / 1000).toFixed(1)} s; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, machines ${share(benchCpu)}${o.clientPid === undefined ? "" : `, client ${share(clientCpu - last.client)}`}`,
       );
     }
     last = { at: now, etcd: etcdCpu, engine: engineCpu, client: clientCpu, bench };
@@ -387,7 +385,7 @@ interface SizeFigures {
   agent_process_rss_mb: number;
   agent_rss_kb_per_machine: number;
   /** CPU seconds each process used from the first submit to the last unit launched. */
-  cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; agents: number; client: number; wall: number };
+  cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; agents: number; client: number; observer: number; wall: number };
   placement?: PlacementFigures;
 }
 
@@ -458,6 +456,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
   const submittedAt = new Map<string, number>();
   let engine: EngineProcess | undefined;
   let submitter: SubmitProcess | undefined;
+  let observer: ObserverProcess | undefined;
   let api: ApiClient | undefined;
   try {
     // 1. Raw etcd puts/s on this machine, now, with the same concurrency as the submit: the median of
@@ -512,34 +511,17 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const idle = await idleShares({ etcdPid: etcd.pid, enginePid: engine.pid, seconds: 5 });
     log(`at rest (${idle.seconds} s, no units moving: keepalives every ${TTL / 3} s, watches open): CPU etcd ${idle.etcd}, engine+API ${idle.engine}, agents ${idle.bench}`);
 
-    // 3. Watch states: a unit counts once a state with launched=true and active is published for it.
-    const launched = new Set<string>();
-    const warmed = new Set<string>();
-    let warmTarget = 0;
-    let warmReached: (() => void) | undefined;
-    let target = UNITS;
-    let reached: (() => void) | undefined;
-    const reachedTarget = (): Promise<void> => new Promise<void>((r) => (launched.size >= target ? r() : (reached = r)));
-    const stateWatch = await new EtcdStore(benchClient, { prefix: PREFIX }).watch(`${PREFIX}state/`, Number((await benchClient.get("/").exec()).header.revision) + 1, {
-      onChanges: (changes) => {
-        for (const c of changes) {
-          if (c.type !== "put") continue;
-          const s = parseRecord<StateRecord>(c.key, c.value);
-          if (!s.launched || s.activeState !== "active") continue;
-          const name = c.key.slice(`${PREFIX}state/`.length).split("/")[0]!;
-          (name.startsWith(WARM_PREFIX) ? warmed : launched).add(name);
-        }
-        if (warmed.size >= warmTarget && warmReached) {
-          warmReached();
-          warmReached = undefined;
-        }
-        if (launched.size >= target && reached) {
-          reached();
-          reached = undefined;
-        }
-      },
-      onError: (err) => log(`state watch: ${err.message}`),
-    });
+    // 3. The launch observer, in its own process: a unit counts once its agent published a launched,
+    //    active state.
+    observer = new ObserverProcess({ endpoint: etcd.endpoint, prefix: PREFIX, fromRevision: Number((await benchClient.get("/").exec()).header.revision) + 1, warmPrefix: WARM_PREFIX });
+    await observer.ready();
+    const launchedBy = (n: number, what: string, ms: number): Promise<number> => {
+      let timer: NodeJS.Timeout | undefined;
+      return Promise.race([
+        observer!.reached("launched", n).finally(() => clearTimeout(timer)),
+        new Promise<number>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} not launched within ${ms / 1000} s`)), ms))),
+      ]);
+    };
 
     // 4. Submit, then wait for every unit launched.
     const text = `[Unit]\nDescription=bench unit %i\n\n[Service]\nExecStart=/bin/sleep infinity\n${RESOURCES ? `\n[X-Fleet]\nCPUs=${UNIT_NEEDS.cpus}m\nMemory=${UNIT_NEEDS.memory / 1024 ** 2}M\nSpread=zone\n` : ""}`;
@@ -548,8 +530,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     if (SUBMIT.startsWith("api")) {
       // Warm-up, as the raw puts get one: WARM_UNITS units through the same path before the clock
       // starts, so the engine+API process is not measured cold (JIT); they stay, and are not counted.
-      warmTarget = WARM_UNITS;
-      const warm = new Promise<void>((r) => (warmed.size >= warmTarget ? r() : (warmReached = r)));
+      const warm = observer.reached("warm", WARM_UNITS);
       await mapLimit(Array.from({ length: WARM_UNITS }, (_, i) => `${WARM_PREFIX}${i}.service`), CONCURRENCY, async (name) => await api!.createUnit({ name, options, desiredState: "launched" }));
       await warm;
     }
@@ -558,12 +539,12 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     await submitter?.ready();
     const before = await etcdWriteCounters(etcd.endpoint);
     const statsBefore = await engine.stats();
-    const allLaunched = reachedTarget();
-    const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), bench: process.cpuUsage() };
+    const allLaunched = launchedBy(UNITS, `${UNITS} units`, TIMEOUT_MS);
+    const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), observer: await cpuSecondsOf(observer.pid), bench: process.cpuUsage() };
     const profiler = await startProfile();
     const gc = gcTally();
     const start = performance.now();
-    const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, clientPid: submitter?.pid, engine, client: benchClient, startedAt, launched, sessions, losses });
+    const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, clientPid: submitter?.pid, engine, client: benchClient, startedAt, sessions, losses });
     let clientCpu = 0;
     if (submitter) {
       const sent = await submitter.submit();
@@ -583,21 +564,16 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       });
     }
     const submitted = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      allLaunched,
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${launched.size} of ${UNITS} units launched within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
+    const end = await allLaunched;
     progress.stop();
     await profiler?.stop(`bench-scheduler-${UNITS}-${MACHINES}`);
     const gcSeconds = gc.stop();
-    const end = performance.now();
     const cpuBench = process.cpuUsage(cpuBefore.bench);
     const cpu = {
       etcd: Number(((await cpuSecondsOf(etcd.pid)) - cpuBefore.etcd).toFixed(2)),
       engine_api: Number(((await cpuSecondsOf(engine.pid)) - cpuBefore.engine).toFixed(2)),
       agents_and_client: Number(((cpuBench.user + cpuBench.system) / 1e6 + clientCpu).toFixed(2)),
+      observer: Number(((await cpuSecondsOf(observer.pid)) - cpuBefore.observer).toFixed(2)),
       agents: Number(((cpuBench.user + cpuBench.system) / 1e6).toFixed(2)),
       client: Number(clientCpu.toFixed(2)),
       wall: Number(((end - start) / 1000).toFixed(2)),
@@ -613,18 +589,15 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     if (SUBMIT.startsWith("api")) {
       for (let i = 0; i < PROBES; i++) {
         const name = `probe@${i}.service`;
-        target = UNITS + i + 1;
-        const up = reachedTarget();
+        const up = launchedBy(UNITS + i + 1, `probe ${name}`, 30_000);
         const t0 = performance.now();
         submittedAt.set(name, t0);
         await api.createUnit({ name, options, desiredState: "launched" });
-        await Promise.race([up, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`probe ${name} not launched within 30 s`)), 30_000)))]);
-        clearTimeout(timer);
+        await up;
         probeLatencies.push(startedAt.get(name)! - t0);
         await new Promise((r) => setTimeout(r, 20));
       }
     }
-    await stateWatch.close();
     const benchRss = process.memoryUsage().rss;
 
     const launchSeconds = (end - start) / 1000;
@@ -673,7 +646,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     log(`watch events per agent, own / foreign: ${own.toFixed(2)} / ${foreign.toFixed(2)}   (target 0 foreign)`);
     log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
     if (SUBMIT.startsWith("api")) log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
-    log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
+    log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"}, launch observer ${cpu.observer} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
     log(`GC pauses in the machines' process:    ${gcSeconds.major.toFixed(2)} s major, ${gcSeconds.minor.toFixed(2)} s minor, ${gcSeconds.other.toFixed(2)} s other (of its ${cpu.agents} s CPU)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine} KB per simulated machine)`);
     if (placement) {
@@ -686,6 +659,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
   } finally {
     controller.abort();
     submitter?.kill();
+    await observer?.stop();
     await Promise.all(agents.map((a) => a.done));
     api?.close();
     await engine?.stop();
