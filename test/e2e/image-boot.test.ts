@@ -11,13 +11,12 @@ import os from "node:os";
 import path from "node:path";
 import { Vm } from "../../qemu/vm";
 import { probeAccelerator } from "../../qemu/kvm-probe";
-import { buildImage } from "../../image-builder/build";
+import { ensureImage, imageDir } from "./helpers/image";
 import { SNAPSHOT_MARK } from "../../image-builder/code-cache";
 import { fleetdRegisteredMarker } from "../../image-builder/ready-markers";
 import { freePort, imageKernelBoot, makeConfigDrive, makeSshKey, ssh, waitForSsh } from "../../image-builder/testing/boot";
 
-const repoRoot = path.resolve(__dirname, "../..");
-const image = path.join(repoRoot, "build/image");
+const image = imageDir;
 const BOOT_TIMEOUT = 8 * 60_000;
 let dir = "";
 let key = "";
@@ -26,7 +25,7 @@ let accelerator: "kvm" | "tcg" = "tcg";
 const running: Vm[] = [];
 
 beforeAll(async () => {
-  await buildImage({ profile: path.join(repoRoot, "image-builder/profiles/corefleet.json"), out: image, repoRoot, log: (l) => console.log(l) });
+  await ensureImage((l) => console.log(l));
   dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-image-e2e-"));
   ({ key, pub } = await makeSshKey(dir));
   const probe = await probeAccelerator({ kernel: path.join(image, "vmlinuz") });

@@ -5,7 +5,6 @@
  * (unless COREFLEET_E2E_KEEP=1).
  */
 import { spawn } from "node:child_process";
-import path from "node:path";
 import { createInterface } from "node:readline";
 import { run, type RunResult } from "../../../lib/process/run";
 import { repoRoot, runFleetctl } from "../../../qemu/cluster-fleetctl";
@@ -15,6 +14,7 @@ import { loadCluster } from "../../../qemu/cluster-store";
 import { upCluster } from "../../../qemu/cluster-up";
 import { checkMachine, consoleTail, describeHealth } from "../../../qemu/machine-health";
 import { runOnMachine } from "../../../qemu/machine-ssh";
+import { ensureImage } from "./image";
 
 export { repoRoot };
 /** Metadata of the suite's machines: core-2 is the only role=edge machine. */
@@ -134,11 +134,12 @@ export async function startE2eCluster(name = "e2e"): Promise<E2eCluster> {
     }
   }
   await downCluster(root, name);
+  const imageDir = await ensureImage((l) => process.stderr.write(`[e2e cluster] ${l}\n`));
   const spec = await upCluster({
     root,
     name,
     size: 3,
-    imageDir: path.join(repoRoot, "build", "image"),
+    imageDir,
     metadata: E2E_METADATA,
     agentTtl: `${AGENT_TTL_S}s`,
     memoryMiB: 896,
