@@ -383,7 +383,8 @@ interface SizeFigures {
   latency_p99_ms: number;
   engine_rss_mb: number;
   agent_process_rss_mb: number;
-  agent_rss_kb_per_machine: number;
+  /** null when the process's RSS fell meanwhile (the collector returned more than the machines took: small sizes). */
+  agent_rss_kb_per_machine: number | null;
   /** CPU seconds each process used from the first submit to the last unit launched. */
   cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; agents: number; client: number; observer: number; wall: number };
   placement?: PlacementFigures;
@@ -628,7 +629,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       latency_p99_ms: Number(percentile(probeLatencies, 99).toFixed(1)),
       engine_rss_mb: mb(statsAfter.rssBytes),
       agent_process_rss_mb: mb(benchRss),
-      agent_rss_kb_per_machine: Math.round((benchRss - rssBeforeAgents) / 1024 / MACHINES),
+      agent_rss_kb_per_machine: benchRss > rssBeforeAgents ? Math.round((benchRss - rssBeforeAgents) / 1024 / MACHINES) : null,
       cpu_seconds: cpu,
       ...(placement ? { placement } : {}),
     };
@@ -648,7 +649,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     if (SUBMIT.startsWith("api")) log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
     log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"}, launch observer ${cpu.observer} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
     log(`GC pauses in the machines' process:    ${gcSeconds.major.toFixed(2)} s major, ${gcSeconds.minor.toFixed(2)} s minor, ${gcSeconds.other.toFixed(2)} s other (of its ${cpu.agents} s CPU)`);
-    log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine} KB per simulated machine)`);
+    log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine === null ? "per machine: not measurable at this size" : `${figures.agent_rss_kb_per_machine} KB per simulated machine`})`);
     if (placement) {
       log(`placement (resources + spread):        ${placement.overcommitted_machines} machines overcommitted (target 0); zone skew ${placement.zone_skew} (${placement.zone_min}..${placement.zone_max} per zone, target ≤ 1)`);
       log(`allocation (dominant share):           max ${placement.max_dominant_share}, mean ${placement.mean_dominant_share}; units per machine ${placement.min_units_on_a_machine}..${placement.max_units_on_a_machine}`);
