@@ -67,17 +67,28 @@ class LineChild {
   }
 }
 
-/** The operator's client (`bench/submit-process.ts`) in its own process: loaded, then told to submit. */
-export class SubmitProcess {
-  private readonly child: LineChild;
-  constructor(o: { socketPath: string; mode: string; units: number; concurrency: number; text: string }) {
-    this.child = new LineChild("submit", ["--import", "tsx", SUBMIT_PROCESS, o.socketPath, o.mode, String(o.units), String(o.concurrency), JSON.stringify(o.text)]);
+/** What the three wrappers share: the child, its pid, its first line (loaded), and stopping it. */
+abstract class BenchChild {
+  protected readonly child: LineChild;
+  constructor(what: string, args: readonly string[]) {
+    this.child = new LineChild(what, args);
   }
   get pid(): number | undefined {
     return this.child.pid;
   }
+  /** Resolves once the process says it is loaded (its first line). */
   async ready(): Promise<void> {
     await this.child.next();
+  }
+  stop(): Promise<void> {
+    return this.child.stop();
+  }
+}
+
+/** The operator's client (`bench/submit-process.ts`) in its own process: loaded, then told to submit. */
+export class SubmitProcess extends BenchChild {
+  constructor(o: { socketPath: string; mode: string; units: number; concurrency: number; text: string }) {
+    super("submit", ["--import", "tsx", SUBMIT_PROCESS, o.socketPath, o.mode, String(o.units), String(o.concurrency), JSON.stringify(o.text)]);
   }
   /** Submits every unit; resolves with each unit's send time on this process's performance clock, and the client's CPU. */
   async submit(): Promise<{ submittedAt: number[]; cpuSeconds: number }> {
@@ -91,36 +102,19 @@ export class SubmitProcess {
 }
 
 /** The engine+API process: started, asked for stats, stopped. */
-export class EngineProcess {
-  private readonly child: LineChild;
+export class EngineProcess extends BenchChild {
   constructor(o: { endpoint: string; socketPath: string; prefix: string; graceMs: number }) {
-    this.child = new LineChild("engine", [...(process.env.BENCH_ENGINE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", ENGINE_PROCESS, o.endpoint, o.prefix, o.socketPath, String(o.graceMs)]);
-  }
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-  async ready(): Promise<void> {
-    await this.child.next();
+    super("engine", [...(process.env.BENCH_ENGINE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", ENGINE_PROCESS, o.endpoint, o.prefix, o.socketPath, String(o.graceMs)]);
   }
   async stats(): Promise<{ engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number }> {
     return JSON.parse(await this.child.ask("stats\n")) as { engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number };
   }
-  stop(): Promise<void> {
-    return this.child.stop();
-  }
 }
 
 /** The launch observer (`bench/observer-process.ts`): says when N units are seen launched in etcd. */
-export class ObserverProcess {
-  private readonly child: LineChild;
+export class ObserverProcess extends BenchChild {
   constructor(o: { endpoint: string; prefix: string; fromRevision: number; warmPrefix: string }) {
-    this.child = new LineChild("observer", ["--import", "tsx", OBSERVER_PROCESS, o.endpoint, o.prefix, String(o.fromRevision), o.warmPrefix]);
-  }
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-  async ready(): Promise<void> {
-    await this.child.next();
+    super("observer", ["--import", "tsx", OBSERVER_PROCESS, o.endpoint, o.prefix, String(o.fromRevision), o.warmPrefix]);
   }
   /**
    * Resolves once `n` units (or `n` warm-up units) are seen launched, with the time the last was seen
@@ -129,8 +123,5 @@ export class ObserverProcess {
   async reached(kind: "launched" | "warm", n: number): Promise<number> {
     const { at } = JSON.parse(await this.child.ask(`${kind} ${n}\n`)) as { at: number };
     return at - performance.timeOrigin;
-  }
-  stop(): Promise<void> {
-    return this.child.stop();
   }
 }

@@ -32,14 +32,14 @@ export function mirroredPrefixes(keys: Keys): string[] {
 }
 
 /**
- * What a leading engine watches: the first three of {@link mirroredPrefixes}. `placement/` and
+ * What a leading engine watches: {@link mirroredPrefixes} but placements and schedule. `placement/` and
  * `schedule/` have one writer, the leading engine itself (every write is guarded by its leader key):
  * it reads them at each resync and applies its own writes to the mirror once etcd took them, so
  * watching them would only bring its own writes back (two events per unit, the schedule entry with
  * its unit text: 100,000 units meant 200,000 events for etcd to send and the engine to decode).
  */
 export function leaderWatchedPrefixes(keys: Keys): string[] {
-  return [keys.machines, keys.metadataAll, keys.units];
+  return mirroredPrefixes(keys).filter((p) => p !== keys.placements && p !== keys.scheduleAll);
 }
 
 export class ClusterMirror {

@@ -6,8 +6,7 @@
  * - `expiredLease`: etcd has expired this lease without revoking it yet (etcd 3.4 revokes at most
  *   1,000 expired leases a second, so after a mass expiry keys outlive their leases for seconds): a put
  *   on that lease fails as etcd's "requested lease not found" does through `EtcdStore.txn` and
- *   `EtcdStore.write`, a look-up
- *   answers TTL -1, and its keys are still there. Keepalives are not touched, so a LeaseKeeper on the
+ *   `EtcdStore.write`, a look-up answers TTL -1, and its keys are still there. Keepalives are not touched, so a LeaseKeeper on the
  *   lease does not notice by itself (as when its stream is stuck on a saturated connection).
  */
 import { EtcdLeaseInvalidError, type IRequestOp, type ITxnRequest, type ITxnResponse } from "etcd3";
