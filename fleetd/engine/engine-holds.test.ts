@@ -1,4 +1,4 @@
-// The engine's hold, grace and failover logic on in-memory parts (store, placement writer, leader
+// The engine's hold, grace, failover and batching logic on in-memory parts (store, placement writer, leader
 // session) with a manual clock: every step is an exact instant, no sleeps. The same behaviour on a
 // real etcd with real leases: test/integration/fleetd-faults.test.ts and fleetd-placement.test.ts.
 import { afterEach, describe, expect, it } from "vitest";
@@ -44,12 +44,12 @@ function cluster() {
     scheduledOn(name: string): string[] {
       return store.list(k.scheduleAll).filter((kv) => kv.key.endsWith(`/${name}`)).map((kv) => kv.key.slice(k.scheduleAll.length).split("/")[0]!);
     },
-    engine(id: string) {
+    engine(id: string, batching: { debounceMs?: number; maxBatchWaitMs?: number } = {}) {
       const session = new MemoryLeaderSession();
       const writer = new MemoryPlacementWriter(store, session);
       const events: EngineEvent[] = [];
       const engine = new Engine(
-        { machineId: id, leaderTtlSeconds: 5, graceMs: GRACE, lossGraceMs: LOSS_GRACE, resyncIntervalMs: 3_600_000, debounceMs: 0, onEvent: (e) => events.push(e) },
+        { machineId: id, leaderTtlSeconds: 5, graceMs: GRACE, lossGraceMs: LOSS_GRACE, resyncIntervalMs: 3_600_000, debounceMs: 0, ...batching, onEvent: (e) => events.push(e) },
         { store, writer, session, clock },
       );
       const ctl = new AbortController();
@@ -261,5 +261,38 @@ describe("placements and schedule entries, written only by the leader and not wa
     expect(c.scheduledOn("web.service")).toEqual([]);
     expect(a.engine.stats.failedTransactions).toBe(1);
     expect(a.engine.stats.resyncs).toBe(1);
+  });
+});
+
+describe("collecting a flood of changes before a pass", () => {
+  /** Units arriving every 5 ms for 300 ms, `perTick` at a time; returns how many were placed after 20 ms. */
+  async function placedEarly(perTick: number): Promise<{ placedAt20ms: number; total: number; placedAtEnd: number }> {
+    const c = cluster();
+    c.machine("m1");
+    const a = c.engine("e1", { debounceMs: 10, maxBatchWaitMs: 200 });
+    a.session.elect();
+    await c.clock.advance(50);
+    let n = 0;
+    let placedAt20ms = 0;
+    for (let t = 0; t < 300; t += 5) {
+      for (let i = 0; i < perTick; i++) c.unit(`u${n++}.service`);
+      await c.clock.advance(5);
+      if (t === 15) placedAt20ms = c.store.list(c.store.keys.placements).length;
+    }
+    await c.clock.advance(500);
+    return { placedAt20ms, total: n, placedAtEnd: c.store.list(c.store.keys.placements).length };
+  }
+
+  it("keeps collecting while a trickle arrives (up to maxBatchWaitMs), so one pass takes a bigger batch", async () => {
+    const r = await placedEarly(2);
+    expect(r.placedAt20ms).toBe(0);
+    expect(r.placedAtEnd).toBe(r.total);
+  });
+
+  it("passes as soon as the units collected fill every write slot, without waiting for the flood to end", async () => {
+    // 4 transactions in flight × 64 units (128 ops: placement + schedule entry each) = 256 units.
+    const r = await placedEarly(100);
+    expect(r.placedAt20ms).toBeGreaterThanOrEqual(256);
+    expect(r.placedAtEnd).toBe(r.total);
   });
 });

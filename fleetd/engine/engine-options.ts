@@ -31,7 +31,9 @@ export interface EngineSettings {
   debounceMs?: number;
   /**
    * While changes keep arriving (a flood of submits), keep collecting them for up to this long before
-   * a pass, so one pass places a big batch and each agent gets its units in fewer events. Default 200 ms.
+   * a pass, so one pass places a big batch and each agent gets its units in fewer events; a pass starts
+   * sooner once the units collected fill every write slot (4 transactions of maxTxnOps / 2 units).
+   * Default 200 ms.
    */
   maxBatchWaitMs?: number;
   maxTxnOps?: number;
