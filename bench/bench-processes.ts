@@ -90,6 +90,10 @@ export class SubmitProcess extends BenchChild {
   constructor(o: { socketPath: string; mode: string; units: number; concurrency: number; text: string }) {
     super("submit", ["--import", "tsx", SUBMIT_PROCESS, o.socketPath, o.mode, String(o.units), String(o.concurrency), JSON.stringify(o.text)]);
   }
+  /** Submits `n` warm-up units `<prefix>0..n-1.service` the same way, before the clock starts. */
+  async warm(n: number, prefix: string): Promise<void> {
+    await this.child.ask(`warm ${n} ${prefix}\n`);
+  }
   /** Submits every unit; resolves with each unit's send time on this process's performance clock, and the client's CPU. */
   async submit(): Promise<{ submittedAt: number[]; cpuSeconds: number }> {
     const { submittedAt, cpuSeconds } = JSON.parse(await this.child.ask("go\n", { end: true })) as { submittedAt: number[]; cpuSeconds: number };

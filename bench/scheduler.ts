@@ -17,7 +17,8 @@
  * a fresh etcd each); --clients C (4 shared etcd clients for agents) --concurrency K (64 requests in
  * flight) --ttl S (30) --probes P (100 idle-latency units) --data-dir DIR (/dev/shm: etcd's data on
  * tmpfs, so the figures are about fleetd, not disk fsync; pass e.g. /var/tmp for a disk)
- * Through the API, 200 warm-up units (`warm@N`, not counted) are launched before the clock starts.
+ * Through the API, 1,000 warm-up units (`warm@N`, not counted) are launched before the clock starts,
+ * sent by the client process the same way as the measured units (the raw puts get 1,000 too).
  * --submit api|batch|single: api = one `PUT /units/<name>` with desiredState launched per unit through
  * the real HTTP API (what fleet's Go client does); api-bulk = `ApiClient.putUnits`, the `POST /units`
  * requests of up to 1,000 units that our fleetctl sends (submit/start); batch = bulk registry
@@ -93,7 +94,7 @@ const TIMEOUT_MS = Number(values.timeout) * 1000;
 const DATA_DIR = values["data-dir"] ?? "/dev/shm";
 const PREFIX = "/bench/";
 /** Units launched through the API before the clock starts (`warm@N.service`), not counted. */
-const WARM_UNITS = 200;
+const WARM_UNITS = 1_000;
 const WARM_PREFIX = "warm@";
 const ETCD_LAUNCH = new URL("../image-builder/overlay/usr/lib/corefleet/etcd-launch", import.meta.url).pathname;
 
@@ -528,16 +529,17 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const text = `[Unit]\nDescription=bench unit %i\n\n[Service]\nExecStart=/bin/sleep infinity\n${RESOURCES ? `\n[X-Fleet]\nCPUs=${UNIT_NEEDS.cpus}m\nMemory=${UNIT_NEEDS.memory / 1024 ** 2}M\nSpread=zone\n` : ""}`;
     const options = parseUnitFile(text);
     const names = Array.from({ length: UNITS }, (_, i) => `bench@${i}.service`);
-    if (SUBMIT.startsWith("api")) {
-      // Warm-up, as the raw puts get one: WARM_UNITS units through the same path before the clock
-      // starts, so the engine+API process is not measured cold (JIT); they stay, and are not counted.
+    // Through the API the operator's client runs in a process of its own, loaded before the clock
+    // starts. Warm-up, as the raw puts get one: WARM_UNITS units through that client, the same way,
+    // before the clock starts, so neither it nor the engine+API process is measured cold (JIT); they
+    // stay, and are not counted.
+    submitter = SUBMIT.startsWith("api") ? new SubmitProcess({ socketPath, mode: SUBMIT, units: UNITS, concurrency: CONCURRENCY, text }) : undefined;
+    if (submitter) {
+      await submitter.ready();
       const warm = observer.reached("warm", WARM_UNITS);
-      await mapLimit(Array.from({ length: WARM_UNITS }, (_, i) => `${WARM_PREFIX}${i}.service`), CONCURRENCY, async (name) => await api!.createUnit({ name, options, desiredState: "launched" }));
+      await submitter.warm(WARM_UNITS, WARM_PREFIX);
       await warm;
     }
-    // Through the API the operator's client runs in a process of its own, loaded before the clock starts.
-    submitter = SUBMIT.startsWith("api") ? new SubmitProcess({ socketPath, mode: SUBMIT, units: UNITS, concurrency: CONCURRENCY, text }) : undefined;
-    await submitter?.ready();
     const before = await etcdWriteCounters(etcd.endpoint);
     const statsBefore = await engine.stats();
     const allLaunched = launchedBy(UNITS, `${UNITS} units`, TIMEOUT_MS);

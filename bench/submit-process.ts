@@ -6,7 +6,9 @@
  * `api-bulk`: `ApiClient.putUnits`, the `POST /units` requests our fleetctl sends.
  *
  * argv: <socket path> <api|api-bulk> <units> <concurrency> <unit text as JSON>. Prints `{"ready":true}`
- * once loaded, waits for a line on stdin, submits, then prints one JSON line
+ * once loaded. A line `warm <N> <prefix>` on stdin submits `<prefix>0..N-1.service` the same way (so
+ * this process and the API's code path are warm before the clock starts, as the raw puts' client is)
+ * and prints `{"warmed":N}`. A line `go` submits, then prints one JSON line
  * `{"submittedAt":[…],"cpuSeconds":…}`: for each unit, in name order, the wall-clock time (ms since the
  * epoch, sub-millisecond) its request was sent, and the CPU this process used while submitting.
  */
@@ -26,23 +28,38 @@ async function main(): Promise<void> {
   const names = Array.from({ length: Number(units) }, (_, i) => `bench@${i}.service`);
   const api = new ApiClient({ endpoint: `unix://${socketPath}`, requestTimeoutMs: 120_000, maxSockets: Number(concurrency) });
   const submittedAt = new Array<number>(names.length).fill(NaN);
-  const go = new Promise<void>((resolve) => createInterface({ input: process.stdin }).once("line", () => resolve()));
-  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
-  await go;
-  const cpuBefore = process.cpuUsage();
-  if (mode === "api-bulk") {
-    submittedAt.fill(now());
-    await api.putUnits(names.map((name) => ({ name, options, desiredState: "launched" as const })));
-  } else {
+  /** Submits `unitNames` the way `mode` says, noting each unit's send time in `sentAt`. */
+  const submit = async (unitNames: readonly string[], sentAt: number[]): Promise<void> => {
+    if (mode === "api-bulk") {
+      sentAt.fill(now());
+      await api.putUnits(unitNames.map((name) => ({ name, options, desiredState: "launched" as const })));
+      return;
+    }
     await mapLimit(
-      names.map((name, i) => [name, i] as const),
+      unitNames.map((name, i) => [name, i] as const),
       Number(concurrency),
       async ([name, i]) => {
-        submittedAt[i] = now();
+        sentAt[i] = now();
         await api.createUnit({ name, options, desiredState: "launched" });
       },
     );
+  };
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+  let line: string;
+  for (;;) {
+    const next = await lines.next();
+    if (next.done) return;
+    line = next.value;
+    const warm = /^warm (\d+) (\S+)$/.exec(line);
+    if (!warm) break;
+    const n = Number(warm[1]);
+    await submit(Array.from({ length: n }, (_, i) => `${warm[2]}${i}.service`), new Array<number>(n));
+    process.stdout.write(`${JSON.stringify({ warmed: n })}\n`);
   }
+  if (line !== "go") throw new Error(`submit process: expected "warm <N> <prefix>" or "go", got ${JSON.stringify(line)}`);
+  const cpuBefore = process.cpuUsage();
+  await submit(names, submittedAt);
   const cpu = process.cpuUsage(cpuBefore);
   api.close();
   // A pipe is written asynchronously: exit only once the (multi-megabyte) line is out.
