@@ -28,6 +28,9 @@ export interface EtcdConnectionOptions {
 /** Keys per answer of a paged snapshot read ({@link EtcdStore.rangeMany}). */
 export const RANGE_PAGE_KEYS = 2_000;
 
+/** HTTP/2 flow-control window for etcd connections (bytes): grpc-go's upper bound. */
+export const ETCD_FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
+
 /**
  * Creates an etcd3 client whose retries are ours: no hidden retries or circuit breaker inside the
  * client (callers retry with their own policy and know when etcd is down), fast watch reconnects.
@@ -64,6 +67,14 @@ export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
       // (the engine's resync, `GET /state`) failed with RESOURCE_EXHAUSTED and the engine stopped
       // placing at ~90,000 units. etcd's own answers are bounded by its data; accept them whole.
       "grpc.max_receive_message_length": -1,
+      // HTTP/2 flow-control window of each stream and of the connection. grpc-js keeps HTTP/2's
+      // 64 KiB unless told (grpc-go, which fleet's etcd client used, grows it up to 16 MiB by
+      // bandwidth-delay estimation). At 64 KiB a watch stream that carries a burst (thousands of
+      // schedule entries, each with its unit text; the engine's watch of a bulk submit) stalls
+      // etcd's send loop, its watchers fall behind ("slow" watchers) and etcd re-reads their events
+      // from its backend: at 100,000 units on 10,000 machines that was half of etcd's CPU. Bounded:
+      // at most this much unread data per connection.
+      "grpc-node.flow_control_window": ETCD_FLOW_CONTROL_WINDOW,
     },
     faultHandling: {
       host: () => noop,
