@@ -41,7 +41,7 @@
  * writes).
  */
 import { setMaxListeners } from "node:events";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import os, { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -246,6 +246,7 @@ async function startProfile(): Promise<{ stop(name: string): Promise<void> } | u
     async stop(name) {
       const { profile } = await session.post("Profiler.stop");
       const file = join(dir, `${name}.cpuprofile`);
+      await mkdir(dir, { recursive: true });
       await writeFile(file, JSON.stringify(profile));
       session.disconnect();
       log(`CPU profile of the simulated machines' process: ${file}`);
@@ -290,6 +291,9 @@ function startProgress(o: {
   loopDelay.enable();
   const sample = async (): Promise<void> => {
     const now = performance.now();
+    // Counted here, with etcd asked at the same moment: under load the answers take seconds, and
+    // StartUnit calls counted after them ran ahead of the units counted in etcd.
+    const started = o.startedAt.size;
     const [etcdCpu, engineCpu, clientCpu, stored, states, stats, watchers] = await Promise.all([
       cpuSecondsOf(o.etcdPid),
       cpuSecondsOf(o.engine.pid),
@@ -310,7 +314,7 @@ function startProgress(o: {
       const lag = `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`;
       loopDelay.reset();
       log(
-        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${o.startedAt.size} started, ${states} states in etcd; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; API write txn latency ${stats.batcher.writeLatencyMs.toFixed(0)} ms (moving average), held ${(stats.batcher.heldMs / 1000).toFixed(1)} s; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, machines ${share(benchCpu)}${o.clientPid === undefined ? "" : `, client ${share(clientCpu - last.client)}`}`,
+        `  ${((now - o.start) / 1000).toFixed(0).padStart(4)} s: ${stored} stored, ${started} started, ${states} states in etcd; engine ${e.passes} passes, ${e.transactions} txns (${e.failedTransactions} failed), ${e.resyncs} resyncs; API write txn latency ${stats.batcher.writeLatencyMs.toFixed(0)} ms (moving average), held ${(stats.batcher.heldMs / 1000).toFixed(1)} s; etcd watchers ${watchers.watchers} (${watchers.slow} slow), slow applies ${watchers.slowApplies}, keepalive streams ended ${watchers.keepaliveEnds}; agents' watch disconnects ${CountingStore.disconnects}; leases lost ${o.losses.total} (${o.losses.describe()}), unacked > 2 periods ${leases.stale}, oldest ack ${leases.oldestS} s, ${leases.unregistered} unregistered; agents' event-loop delay ${lag}; CPU etcd ${share(etcdCpu - last.etcd)}, engine+API ${share(engineCpu - last.engine)}, machines ${share(benchCpu)}${o.clientPid === undefined ? "" : `, client ${share(clientCpu - last.client)}`}`,
       );
     }
     last = { at: now, etcd: etcdCpu, engine: engineCpu, client: clientCpu, bench };
