@@ -113,6 +113,14 @@ export class EngineProcess extends BenchChild {
   async stats(): Promise<{ engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number }> {
     return JSON.parse(await this.child.ask("stats\n")) as { engine: EngineStats; batcher: TxnBatcherStats; rssBytes: number };
   }
+  /** Starts a CPU profile of the engine+API process. */
+  async startProfile(): Promise<void> {
+    await this.child.ask("profile start\n");
+  }
+  /** Stops it and writes it to `file`. */
+  async stopProfile(file: string): Promise<void> {
+    await this.child.ask(`profile stop ${file}\n`);
+  }
 }
 
 /** The launch observer (`bench/observer-process.ts`): says when N units are seen launched in etcd. */

@@ -4,14 +4,16 @@
  * against the bench's etcd. Simulated agents and the HTTP client live in the bench process.
  *
  * argv: <etcd endpoint> <key prefix> <socket path> <grace ms>. Prints one JSON line `{"ready":true}`
- * once leading and listening; each line "stats" on stdin is answered with one JSON line (engine and
- * batcher counters, RSS). SIGTERM: stops, resigns, exits.
+ * once leading and listening; each line on stdin is answered with one JSON line: "stats" (engine and
+ * batcher counters, RSS), "profile start", "profile stop <file>" (a CPU profile of this process,
+ * written to file). SIGTERM: stops, resigns, exits.
  */
 import { createInterface } from "node:readline";
 import { createApiServer, registryBackend } from "../fleetd/api";
 import { Engine } from "../fleetd/engine/engine";
 import { EtcdRegistry } from "../fleetd/registry/etcd-registry";
 import { createEtcdClient, EtcdStore } from "../fleetd/registry/etcd-store";
+import { startCpuProfile } from "./cpu-profile";
 
 async function main(): Promise<void> {
   const [endpoint, prefix, socketPath, grace] = process.argv.slice(2);
@@ -34,9 +36,27 @@ async function main(): Promise<void> {
   while (!engine.isLeader) await new Promise((r) => setTimeout(r, 50));
   process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
   const lines = createInterface({ input: process.stdin });
+  let profile: Awaited<ReturnType<typeof startCpuProfile>> | undefined;
+  const answer = async (line: string): Promise<unknown> => {
+    if (line === "stats") return { engine: engine.stats, batcher: registry.batcher.stats, rssBytes: process.memoryUsage().rss };
+    if (line === "profile start") {
+      profile = await startCpuProfile();
+      return { profiling: true };
+    }
+    const stop = /^profile stop (.+)$/.exec(line);
+    if (stop && profile) {
+      await profile.stop(stop[1]!);
+      profile = undefined;
+      return { file: stop[1] };
+    }
+    throw new Error(`unknown request ${JSON.stringify(line)}`);
+  };
   lines.on("line", (line) => {
-    if (line.trim() !== "stats") return;
-    process.stdout.write(`${JSON.stringify({ engine: engine.stats, batcher: registry.batcher.stats, rssBytes: process.memoryUsage().rss })}\n`);
+    answer(line.trim()).then(
+      (res) => process.stdout.write(`${JSON.stringify(res)}\n`),
+      // Answered too, so that the asking side does not wait forever.
+      (err: unknown) => process.stdout.write(`${JSON.stringify({ error: (err as Error).message })}\n`),
+    );
   });
   const stop = async (): Promise<void> => {
     lines.close();

@@ -34,15 +34,14 @@
  * `npm run bench:scheduler` gives this process (10,000 simulated machines hold ~1.5 GB) a 64 MB young
  * generation: with Node's default, scavenges were 17 % of its CPU at 100k units.
  * BENCH_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine+API process;
- * BENCH_PROFILE_DIR=/tmp/prof writes a CPU profile of this process (the simulated machines and the
- * launch observer) from submit to all launched, one `.cpuprofile` per size.
+ * BENCH_PROFILE_DIR=/tmp/prof writes CPU profiles of this process (the simulated machines) and of the
+ * engine+API process from submit to all launched, two `.cpuprofile` files per size.
  * BENCH_ETCD_ARGS adds etcd flags (e.g. "--enable-pprof" for /debug/pprof on the client URL). etcd
  * gets the flags the host image gives its members (`etcd-launch`: backend commit every 10 ms or 256
  * writes).
  */
 import { setMaxListeners } from "node:events";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { Session } from "node:inspector/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
@@ -50,6 +49,7 @@ import { parseArgs } from "node:util";
 import type { Etcd3 } from "etcd3";
 import { Agent } from "../fleetd/agent/agent";
 import { EngineProcess, ObserverProcess, SubmitProcess } from "./bench-processes";
+import { startCpuProfile } from "./cpu-profile";
 import { MemoryUnitManager } from "../fleetd/agent/memory-unit-manager";
 import { EtcdRegistry } from "../fleetd/registry/etcd-registry";
 import { createEtcdClient, EtcdStore, type WatchHandle } from "../fleetd/registry/etcd-store";
@@ -235,21 +235,21 @@ function gcTally(): { stop(): { major: number; minor: number; other: number } } 
 }
 
 /** BENCH_PROFILE_DIR: a CPU profile of this process over the measured phase (node:inspector). */
-async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
+/**
+ * With BENCH_PROFILE_DIR, CPU profiles of this process (simulated machines, bench) and of the
+ * engine+API process over the measured phase.
+ */
+async function startProfile(engine: EngineProcess): Promise<{ stop(name: string): Promise<void> } | undefined> {
   const dir = process.env.BENCH_PROFILE_DIR;
   if (!dir) return undefined;
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.start");
+  const own = await startCpuProfile();
+  await engine.startProfile();
   return {
     async stop(name) {
-      const { profile } = await session.post("Profiler.stop");
-      const file = join(dir, `${name}.cpuprofile`);
-      await mkdir(dir, { recursive: true });
-      await writeFile(file, JSON.stringify(profile));
-      session.disconnect();
-      log(`CPU profile of the simulated machines' process: ${file}`);
+      const files = [join(dir, `${name}-machines.cpuprofile`), join(dir, `${name}-engine-api.cpuprofile`)];
+      await own.stop(files[0]!);
+      await engine.stopProfile(files[1]!);
+      log(`CPU profiles of the simulated machines' and the engine+API processes: ${files.join(", ")}`);
     },
   };
 }
@@ -548,7 +548,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const statsBefore = await engine.stats();
     const allLaunched = launchedBy(UNITS, `${UNITS} units`, TIMEOUT_MS);
     const cpuBefore = { etcd: await cpuSecondsOf(etcd.pid), engine: await cpuSecondsOf(engine.pid), observer: await cpuSecondsOf(observer.pid), bench: process.cpuUsage() };
-    const profiler = await startProfile();
+    const profiler = await startProfile(engine);
     const gc = gcTally();
     const start = performance.now();
     const progress = startProgress({ start, endpoint: etcd.endpoint, etcdPid: etcd.pid, clientPid: submitter?.pid, engine, client: benchClient, startedAt, sessions, losses });
