@@ -7,6 +7,7 @@ import { Etcd3, type IOptions, type IKeyValue, type IRangeResponse, type IReques
 import { ExponentialBackoff, noop, type IBackoff } from "cockatiel";
 import { abortReason } from "../../lib/async/delay";
 import { scopeConnectionResets } from "./connection-resets";
+import { installEtcd3WatchFix } from "./etcd3-watch-fix";
 import { translateEtcdError } from "./errors";
 import { Keys, prefixEnd } from "./keys";
 
@@ -36,6 +37,7 @@ export const ETCD_FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
  * client (callers retry with their own policy and know when etcd is down), fast watch reconnects.
  */
 export function createEtcdClient(options: EtcdConnectionOptions): Etcd3 {
+  installEtcd3WatchFix();
   const opts: IOptions = {
     hosts: [...options.endpoints],
     dialTimeout: options.requestTimeoutMs ?? 5_000,
@@ -253,8 +255,10 @@ export class EtcdStore {
     } catch (err) {
       throw translateEtcdError(err, `watch ${prefix}`);
     }
+    /** Set by close(): a handle being closed reports nothing more to its owner. */
+    let closing = false;
     watcher.on("data", (res: IWatchResponse) => {
-      if (res.events.length === 0) return; // progress notifications
+      if (closing || res.events.length === 0) return; // closing, or a progress notification
       const changes: WatchChange[] = res.events.map((e) => ({
         type: e.type === "Delete" ? "delete" : "put",
         key: e.kv.key.toString("utf8"),
@@ -268,19 +272,26 @@ export class EtcdStore {
     let failed = false;
     watcher.on("error", (err) => {
       failed = true;
-      handlers.onError(translateEtcdError(err, `watch ${prefix}`));
+      if (!closing) handlers.onError(translateEtcdError(err, `watch ${prefix}`));
     });
     if (handlers.onDisconnect) watcher.on("disconnected", handlers.onDisconnect);
     if (handlers.onReconnect) watcher.on("connected", handlers.onReconnect);
     return {
       close: async () => {
+        closing = true;
         if (failed) return;
+        // etcd3 waits for a watch still being created to connect before it cancels it; one that etcd
+        // cancels instead (its revision compacted) is dropped with an error and never connects.
+        let onDropped: (() => void) | undefined;
+        const dropped = new Promise<void>((resolve) => watcher.once("error", (onDropped = resolve)));
         try {
-          await watcher.cancel();
+          await Promise.race([watcher.cancel(), dropped]);
         } catch (err) {
           // Cancelling while etcd is away fails; the stream goes with the client anyway.
           const e = translateEtcdError(err, `cancel watch ${prefix}`);
           if (!e.retriable) throw e;
+        } finally {
+          if (onDropped) watcher.removeListener("error", onDropped);
         }
       },
     };
