@@ -57,7 +57,7 @@ import { MachineSession } from "../fleetd/registry/machine-session";
 import { ApiClient } from "../lib/api/client";
 import { mapLimit } from "../lib/async/map-limit";
 import { parseUnitFile } from "../lib/unit";
-import { startEtcd } from "../test/helpers/etcd";
+import { etcdMetrics, startEtcd } from "../test/helpers/etcd";
 
 const { values } = parseArgs({
   options: {
@@ -167,8 +167,7 @@ async function etcdWriteCounters(endpoint: string): Promise<{ requests: number; 
 
 /** etcd's own figures for the progress line: watchers open and behind (unsynced), slow applies, LeaseKeepAlive stream ends. */
 async function etcdWatchers(endpoint: string): Promise<{ watchers: number; slow: number; slowApplies: number; keepaliveEnds: string }> {
-  const text = await (await fetch(`${endpoint}/metrics`)).text();
-  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN);
+  const { text, gauge } = await etcdMetrics(endpoint);
   // LeaseKeepAlive streams etcd ended, by gRPC code: a renewal that fails (e.g. the leader's apply loop
   // more than 1 s behind its commits) ends the whole stream.
   const ends = [...text.matchAll(/^grpc_server_handled_total\{grpc_code="(\w+)",grpc_method="LeaseKeepAlive"[^}]*\} (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`);
@@ -234,7 +233,6 @@ function gcTally(): { stop(): { major: number; minor: number; other: number } } 
   };
 }
 
-/** BENCH_PROFILE_DIR: a CPU profile of this process over the measured phase (node:inspector). */
 /**
  * With BENCH_PROFILE_DIR, CPU profiles of this process (simulated machines, bench) and of the
  * engine+API process over the measured phase.

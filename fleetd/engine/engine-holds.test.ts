@@ -265,7 +265,7 @@ describe("placements and schedule entries, written only by the leader and not wa
 });
 
 describe("collecting a flood of changes before a pass", () => {
-  /** Units arriving every 5 ms for 300 ms, `perTick` at a time; returns how many were placed after 20 ms. */
+  /** Units arriving every 5 ms for 300 ms, `perTick` at a time: how many were placed 20 ms in, how many were sent, how many were placed in the end. */
   async function placedEarly(perTick: number): Promise<{ placedAt20ms: number; total: number; placedAtEnd: number }> {
     const c = cluster();
     c.machine("m1");

@@ -58,6 +58,12 @@ export interface EtcdInstance {
   cleanup(): Promise<void>;
 }
 
+/** etcd's Prometheus metrics at this moment: the text, and a reader of one unlabelled gauge (NaN if absent). */
+export async function etcdMetrics(endpoint: string): Promise<{ text: string; gauge(name: string): number }> {
+  const text = await (await fetch(`${endpoint}/metrics`)).text();
+  return { text, gauge: (name) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN) };
+}
+
 /** A TCP port that was free a moment ago on 127.0.0.1 (the OS picks it). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -6,10 +6,10 @@
  * argv: <endpoint> <prefix> <count> <bytes> <perSecond>
  */
 import { createEtcdClient } from "../../fleetd/registry/etcd-store";
+import { etcdMetrics } from "../helpers/etcd";
 
 async function slowWatchers(endpoint: string): Promise<number> {
-  const text = await (await fetch(`${endpoint}/metrics`)).text();
-  return Number(/^etcd_debugging_mvcc_slow_watcher_total (\S+)/m.exec(text)?.[1] ?? NaN);
+  return (await etcdMetrics(endpoint)).gauge("etcd_debugging_mvcc_slow_watcher_total");
 }
 
 async function main(): Promise<void> {
@@ -19,8 +19,7 @@ async function main(): Promise<void> {
   let max = 0;
   let writing = true;
   const sampler = (async () => {
-    const until = (): boolean => writing;
-    while (until()) {
+    while (writing) {
       max = Math.max(max, await slowWatchers(endpoint));
       await new Promise((r) => setTimeout(r, 20));
     }
