@@ -12,7 +12,9 @@
  *     (probe units submitted one at a time),
  *   - RSS of the engine+API process and of this process (agents) per machine,
  *   - CPU seconds etcd, the engine+API process and this process used during the launch (where the
- *     cores went: all three share this machine).
+ *     cores went: all three share this machine), and the CPU per unit launched against the CPU per
+ *     raw put (etcd + its client, measured over the raw rounds): while the cores are saturated, the
+ *     ratio of units/s to puts/s cannot exceed the ratio of those two.
  * Flags: --units N (10000) --machines M (1000), or --sizes 1000/100,10000/1000,... (every size in turn,
  * a fresh etcd each); --clients C (4 shared etcd clients for agents) --concurrency K (64 requests in
  * flight) --ttl S (30) --probes P (100 idle-latency units) --data-dir DIR (/dev/shm: etcd's data on
@@ -390,6 +392,12 @@ interface SizeFigures {
   agent_rss_kb_per_machine: number | null;
   /** CPU seconds each process used from the first submit to the last unit launched. */
   cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; agents: number; client: number; observer: number; wall: number };
+  /**
+   * CPU microseconds per unit launched (all processes, and the simulated machines', client's and
+   * observer's share: on a real cluster those run on other hosts) and per raw put (etcd + its client).
+   * When the cores are saturated, ratio_to_raw_puts ≈ raw_put / unit.
+   */
+  cpu_us: { unit: number; unit_off_host: number; raw_put: number; raw_put_etcd: number };
   placement?: PlacementFigures;
 }
 
@@ -470,6 +478,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const rawN = 10_000;
     await mapLimit(Array.from({ length: 1_000 }, (_, i) => `/raw/warm/${i}`), CONCURRENCY, async (k) => void (await benchClient.put(k).value("x".repeat(200))));
     const rounds: number[] = [];
+    const rawCpuBefore = { etcd: await cpuSecondsOf(etcd.pid), client: process.cpuUsage() };
     for (let round = 0; round < 3; round++) {
       const rawStart = performance.now();
       await mapLimit(
@@ -480,6 +489,11 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       rounds.push(rawN / ((performance.now() - rawStart) / 1000));
     }
     const rawPutsPerSecond = [...rounds].sort((a, b) => a - b)[1]!;
+    const rawClientCpu = process.cpuUsage(rawCpuBefore.client);
+    const rawPutCpu = {
+      etcd: (((await cpuSecondsOf(etcd.pid)) - rawCpuBefore.etcd) / (3 * rawN)) * 1e6,
+      client: (rawClientCpu.user + rawClientCpu.system) / (3 * rawN),
+    };
     log(`raw etcd puts: 3 rounds of ${rawN}: ${rounds.map((r) => r.toFixed(0)).join(", ")} puts/s; median ${rawPutsPerSecond.toFixed(0)}`);
 
     // 2. Machines: each a real agent with its own lease and its own watch.
@@ -635,6 +649,12 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       agent_process_rss_mb: mb(benchRss),
       agent_rss_kb_per_machine: benchRss > rssBeforeAgents ? Math.round((benchRss - rssBeforeAgents) / 1024 / MACHINES) : null,
       cpu_seconds: cpu,
+      cpu_us: {
+        unit: Math.round(((cpu.etcd + cpu.engine_api + cpu.agents + cpu.client + cpu.observer) / UNITS) * 1e6),
+        unit_off_host: Math.round(((cpu.agents + cpu.client + cpu.observer) / UNITS) * 1e6),
+        raw_put: Math.round(rawPutCpu.etcd + rawPutCpu.client),
+        raw_put_etcd: Math.round(rawPutCpu.etcd),
+      },
       ...(placement ? { placement } : {}),
     };
     log("");
@@ -652,6 +672,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
     if (SUBMIT.startsWith("api")) log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
     log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"}, launch observer ${cpu.observer} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
+    log(`CPU per unit launched:                 ${figures.cpu_us.unit} µs (${figures.cpu_us.unit_off_host} µs of it simulated machines, client and observer); per raw put ${figures.cpu_us.raw_put} µs (etcd ${figures.cpu_us.raw_put_etcd}); ratio of the two ${(figures.cpu_us.raw_put / figures.cpu_us.unit).toFixed(2)} (the ratio's bound while the cores are saturated)`);
     log(`GC pauses in the machines' process:    ${gcSeconds.major.toFixed(2)} s major, ${gcSeconds.minor.toFixed(2)} s minor, ${gcSeconds.other.toFixed(2)} s other (of its ${cpu.agents} s CPU)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine === null ? "per machine: not measurable at this size" : `${figures.agent_rss_kb_per_machine} KB per simulated machine`})`);
     if (placement) {
