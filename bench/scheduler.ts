@@ -12,9 +12,9 @@
  *     (probe units submitted one at a time),
  *   - RSS of the engine+API process and of this process (agents) per machine,
  *   - CPU seconds etcd, the engine+API process and this process used during the launch (where the
- *     cores went: all three share this machine), and the CPU per unit launched against the CPU per
- *     raw put (etcd + its client, measured over the raw rounds): while the cores are saturated, the
- *     ratio of units/s to puts/s cannot exceed the ratio of those two.
+ *     cores went: all three share this machine), the CPU per unit launched and per raw put (etcd + its
+ *     client, over the raw rounds), and the highest ratio the cores allow at that CPU per unit (all
+ *     processes, and etcd + engine+API alone: on a real cluster the machines run elsewhere).
  * Flags: --units N (10000) --machines M (1000), or --sizes 1000/100,10000/1000,... (every size in turn,
  * a fresh etcd each); --clients C (4 shared etcd clients for agents) --concurrency K (64 requests in
  * flight) --ttl S (30) --probes P (100 idle-latency units) --data-dir DIR (/dev/shm: etcd's data on
@@ -395,9 +395,14 @@ interface SizeFigures {
   /**
    * CPU microseconds per unit launched (all processes, and the simulated machines', client's and
    * observer's share: on a real cluster those run on other hosts) and per raw put (etcd + its client).
-   * When the cores are saturated, ratio_to_raw_puts ≈ raw_put / unit.
    */
   cpu_us: { unit: number; unit_off_host: number; raw_put: number; raw_put_etcd: number };
+  /**
+   * The highest ratio_to_raw_puts this machine's cores allow at that CPU per unit (cores / CPU per
+   * unit / raw puts/s), and the same if the simulated machines, client and observer had cores of their
+   * own, as on a real cluster.
+   */
+  ratio_cpu_bound: { all: number; on_host: number };
   placement?: PlacementFigures;
 }
 
@@ -629,6 +634,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     const b0 = statsBefore.batcher;
     const b = statsAfter.batcher;
     const ratio = UNITS / launchSeconds / rawPutsPerSecond;
+    const unitCpu = { all: cpu.etcd + cpu.engine_api + cpu.agents + cpu.client + cpu.observer, onHost: cpu.etcd + cpu.engine_api };
     const figures: SizeFigures = {
       units: UNITS,
       machines: MACHINES,
@@ -650,10 +656,14 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
       agent_rss_kb_per_machine: benchRss > rssBeforeAgents ? Math.round((benchRss - rssBeforeAgents) / 1024 / MACHINES) : null,
       cpu_seconds: cpu,
       cpu_us: {
-        unit: Math.round(((cpu.etcd + cpu.engine_api + cpu.agents + cpu.client + cpu.observer) / UNITS) * 1e6),
-        unit_off_host: Math.round(((cpu.agents + cpu.client + cpu.observer) / UNITS) * 1e6),
+        unit: Math.round((unitCpu.all / UNITS) * 1e6),
+        unit_off_host: Math.round(((unitCpu.all - unitCpu.onHost) / UNITS) * 1e6),
         raw_put: Math.round(rawPutCpu.etcd + rawPutCpu.client),
         raw_put_etcd: Math.round(rawPutCpu.etcd),
+      },
+      ratio_cpu_bound: {
+        all: Number((os.availableParallelism() / (unitCpu.all / UNITS) / rawPutsPerSecond).toFixed(3)),
+        on_host: Number((os.availableParallelism() / (unitCpu.onHost / UNITS) / rawPutsPerSecond).toFixed(3)),
       },
       ...(placement ? { placement } : {}),
     };
@@ -672,7 +682,8 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     log(`submit → StartUnit under this load:    p50 ${figures.load_latency_p50_ms} ms, p99 ${figures.load_latency_p99_ms} ms`);
     if (SUBMIT.startsWith("api")) log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
     log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"}, launch observer ${cpu.observer} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
-    log(`CPU per unit launched:                 ${figures.cpu_us.unit} µs (${figures.cpu_us.unit_off_host} µs of it simulated machines, client and observer); per raw put ${figures.cpu_us.raw_put} µs (etcd ${figures.cpu_us.raw_put_etcd}); ratio of the two ${(figures.cpu_us.raw_put / figures.cpu_us.unit).toFixed(2)} (the ratio's bound while the cores are saturated)`);
+    log(`CPU per unit launched:                 ${figures.cpu_us.unit} µs (${figures.cpu_us.unit_off_host} µs of it simulated machines, client and observer); per raw put ${figures.cpu_us.raw_put} µs (etcd ${figures.cpu_us.raw_put_etcd})`);
+    log(`ratio these cores allow at that CPU:   ${figures.ratio_cpu_bound.all} (${os.availableParallelism()} cores / CPU per unit / raw puts/s); ${figures.ratio_cpu_bound.on_host} if the simulated machines, client and observer had cores of their own`);
     log(`GC pauses in the machines' process:    ${gcSeconds.major.toFixed(2)} s major, ${gcSeconds.minor.toFixed(2)} s minor, ${gcSeconds.other.toFixed(2)} s other (of its ${cpu.agents} s CPU)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine === null ? "per machine: not measurable at this size" : `${figures.agent_rss_kb_per_machine} KB per simulated machine`})`);
     if (placement) {
