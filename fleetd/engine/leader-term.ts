@@ -14,7 +14,7 @@ import type { Decision, ReconcileResult } from "../scheduler/types";
 import { BodyCache } from "../registry/body-cache";
 import { isRetriable } from "../registry/errors";
 import type { StoredKv, WatchHandle } from "../registry/etcd-store";
-import { DEFAULT_MAX_TXN_OPS } from "../registry/machine-session";
+import { DEFAULT_MAX_TXN_OPS } from "../registry/txn-limits";
 import { isCompleted } from "../registry/keys";
 import { Waker } from "../common/waker";
 import { ClusterMirror, emptyTouched, leaderWatchedPrefixes, mirroredPrefixes, validCapacity, type Touched } from "./cluster-mirror";

@@ -74,4 +74,24 @@ describe("placement plan", () => {
     const global = packBatches([group(0, 300, 0)], 128);
     expect(global.map((b) => b.ops.length)).toEqual([128, 128, 44]);
   });
+
+  it("packs groups within a byte budget: a large unit's entries fill transactions sooner, a huge group goes alone", () => {
+    const entry = (key: string, bytes: number) => ({ request_put: { key: Buffer.from(key), value: Buffer.alloc(bytes) } });
+    const group = (n: number, bytes: number, compares = 1): OpGroup => ({
+      unit: `u${n}`,
+      machine: `m${n}`,
+      compares: Array.from({ length: compares }, () => ({ key: Buffer.from(`/p/placement/u${n}`) })),
+      ops: [entry(`/p/schedule/m${n}/u${n}`, bytes)],
+      apply: () => undefined,
+    });
+    // 30 KB entries, 1 MiB budget: 34 per transaction (the op limit alone would allow 127).
+    const batches = packBatches(Array.from({ length: 100 }, (_, i) => group(i, 30_000)), 128, 1, 1024 * 1024);
+    expect(batches.map((b) => b.groups.length)).toEqual([34, 34, 32]);
+    // A group over the budget with compares stays whole (placement and entry in one transaction), alone.
+    const alone = packBatches([group(0, 100), group(1, 2_000_000), group(2, 100)], 128, 1, 1024 * 1024);
+    expect(alone.map((b) => b.groups.map((g) => g.unit))).toEqual([["u0"], ["u1"], ["u2"]]);
+    // A compare-free (global) group over the budget is split by bytes too.
+    const global: OpGroup = { unit: "g", machine: "m0", compares: [], ops: Array.from({ length: 100 }, (_, i) => entry(`/p/schedule/m${i}/g`, 30_000)), apply: () => undefined };
+    expect(packBatches([global], 128, 1, 1024 * 1024).map((b) => b.ops.length)).toEqual([34, 34, 32]);
+  });
 });

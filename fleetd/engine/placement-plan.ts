@@ -5,6 +5,7 @@
  */
 import type { ICompare, IRequestOp } from "etcd3";
 import type { ScheduleRecord } from "../registry/keys";
+import { compareBytes, MAX_TXN_BYTES, opBytes } from "../registry/txn-limits";
 import type { ClusterMirror, ScheduleEntry } from "./cluster-mirror";
 
 /** Everything that must change for one unit, and how to record it in the mirror once written. */
@@ -79,34 +80,58 @@ export interface Batch {
 
 /**
  * Packs groups into batches of at most `maxOps` compares and `maxOps` operations, counting the
- * leader guard. A group too big for one transaction (a global unit on many machines: it has no
- * compares) is split into several groups first.
+ * leader guard, and at most `maxBytes` of keys and values (schedule entries carry the unit's text:
+ * 64 entries of a 30 KB unit are more than etcd accepts in one request). A group too big for one
+ * transaction (a global unit on many machines: it has no compares) is split into several groups
+ * first; a single operation larger than `maxBytes` goes in a batch of its own.
  */
-export function packBatches(groups: readonly OpGroup[], maxOps: number, reservedCompares = 1): Batch[] {
+export function packBatches(groups: readonly OpGroup[], maxOps: number, reservedCompares = 1, maxBytes = MAX_TXN_BYTES): Batch[] {
   const batches: Batch[] = [];
   let cur: Batch = { groups: [], compares: [], ops: [] };
+  let bytes = 0;
   const flush = (): void => {
     if (cur.groups.length > 0) batches.push(cur);
     cur = { groups: [], compares: [], ops: [] };
+    bytes = 0;
   };
-  for (const g of groups.flatMap((g) => splitGroup(g, maxOps))) {
-    if (cur.ops.length + g.ops.length > maxOps || cur.compares.length + g.compares.length + reservedCompares > maxOps) flush();
+  for (const g of groups.flatMap((g) => splitGroup(g, maxOps, maxBytes))) {
+    const size = groupBytes(g);
+    if (cur.ops.length + g.ops.length > maxOps || cur.compares.length + g.compares.length + reservedCompares > maxOps || bytes + size > maxBytes) flush();
     cur.groups.push(g);
     cur.compares.push(...g.compares);
     cur.ops.push(...g.ops);
+    bytes += size;
   }
   flush();
   return batches;
 }
 
-function splitGroup(g: OpGroup, maxOps: number): OpGroup[] {
-  if (g.ops.length <= maxOps) return [g];
-  // Only compare-free groups get this big; each chunk applies the whole group's effects, harmlessly
-  // repeated (mirror updates are idempotent), once the last chunk is written.
-  const out: OpGroup[] = [];
-  for (let i = 0; i < g.ops.length; i += maxOps) {
-    const last = i + maxOps >= g.ops.length;
-    out.push({ unit: g.unit, machine: g.machine, compares: i === 0 ? g.compares : [], ops: g.ops.slice(i, i + maxOps), apply: last ? g.apply : () => undefined });
+function groupBytes(g: OpGroup): number {
+  let n = 0;
+  for (const c of g.compares) n += compareBytes(c);
+  for (const op of g.ops) n += opBytes(op);
+  return n;
+}
+
+function splitGroup(g: OpGroup, maxOps: number, maxBytes: number): OpGroup[] {
+  // A group with compares (a placement and its schedule entries: a few operations) must stay in one
+  // transaction, however large. Only compare-free groups (a global unit's entries) get big enough to
+  // split; each chunk applies the whole group's effects, harmlessly repeated (mirror updates are
+  // idempotent), once the last is written.
+  if (g.compares.length > 0 || (g.ops.length <= maxOps && groupBytes(g) <= maxBytes)) return [g];
+  const chunks: IRequestOp[][] = [];
+  let chunk: IRequestOp[] = [];
+  let bytes = 0;
+  for (const op of g.ops) {
+    const size = opBytes(op);
+    if (chunk.length > 0 && (chunk.length + 1 > maxOps || bytes + size > maxBytes)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(op);
+    bytes += size;
   }
-  return out;
+  chunks.push(chunk);
+  return chunks.map((ops, i) => ({ unit: g.unit, machine: g.machine, compares: [], ops, apply: i === chunks.length - 1 ? g.apply : () => undefined }));
 }

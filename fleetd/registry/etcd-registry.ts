@@ -13,6 +13,7 @@ import { Keys, isCompleted, parseRecord, type MachineRecord, type StateRecord, t
 import type { CreateUnitInput, CreateUnitOutcome, Registry, StateFilter } from "./registry";
 import { batcherRecordIo, updateRecord, type RecordIo } from "./record-update";
 import { TxnBatcher, type GuardedWrite } from "./txn-batcher";
+import { MAX_TXN_BYTES, opBytes } from "./txn-limits";
 
 /** Compare-and-swap attempts before a write reports a conflict (only concurrent writers cause retries). */
 const CAS_ATTEMPTS = 5;
@@ -128,8 +129,8 @@ export class EtcdRegistry implements Registry {
   }
 
   /**
-   * Bulk create-only: units that do not exist yet are created in as few transactions as the op
-   * limit allows (each body written once per transaction); a unit that already exists falls back to
+   * Bulk create-only: units that do not exist yet are created in as few transactions as the op and
+   * byte limits allow (each body written once per transaction); a unit that already exists falls back to
    * {@link createUnit} (unchanged / replaced). Returns the outcome per unit, in input order.
    */
   async createUnits(inputs: readonly CreateUnitInput[], options: { maxTxnOps?: number; signal?: AbortSignal } = {}): Promise<CreateUnitOutcome[]> {
@@ -142,18 +143,20 @@ export class EtcdRegistry implements Registry {
       const ops: IRequestOp[] = [];
       const bodies = new Set<string>();
       const start = i;
+      let bytes = 0;
       while (i < units.length) {
         const { input, unit } = units[i]!;
         const needBody = !bodies.has(unit.hash);
-        if (compares.length + 1 > maxOps || ops.length + 1 + (needBody ? 1 : 0) > maxOps) break;
         const key = Buffer.from(this.keys.unit(unit.name));
         const record: UnitRecord = { name: unit.name, hash: unit.hash, desiredState: input.desiredState ?? "inactive", global: unit.requirements.global };
+        const unitOps: IRequestOp[] = [{ request_put: { key, value: Buffer.from(JSON.stringify(record)) } }];
+        if (needBody) unitOps.push({ request_put: { key: Buffer.from(this.keys.body(unit.hash)), value: Buffer.from(unit.text) } });
+        const size = key.length + unitOps.reduce((n, op) => n + opBytes(op), 0);
+        if (compares.length + 1 > maxOps || ops.length + unitOps.length > maxOps || (i > start && bytes + size > MAX_TXN_BYTES)) break;
         compares.push({ key, target: "Version", result: "Equal", version: 0 });
-        ops.push({ request_put: { key, value: Buffer.from(JSON.stringify(record)) } });
-        if (needBody) {
-          bodies.add(unit.hash);
-          ops.push({ request_put: { key: Buffer.from(this.keys.body(unit.hash)), value: Buffer.from(unit.text) } });
-        }
+        ops.push(...unitOps);
+        bytes += size;
+        if (needBody) bodies.add(unit.hash);
         i++;
       }
       const res = await this.store.txn(`create ${i - start} units`, { compare: compares, success: ops }, options.signal);

@@ -8,9 +8,7 @@ import type { EtcdStore, WatchChange, WatchHandle } from "./etcd-store";
 import { storeRecordIo, updateRecord } from "./record-update";
 import { parseRecord, type MachineRecord, type ScheduleRecord, type StateRecord, type UnitRecord } from "./keys";
 import { LeaseKeeper } from "./lease-keeper";
-
-/** etcd's default limit of operations per transaction (`--max-txn-ops`). */
-export const DEFAULT_MAX_TXN_OPS = 128;
+import { DEFAULT_MAX_TXN_OPS } from "./txn-limits";
 
 /** A change of this machine's schedule: `record` undefined = the unit is no longer scheduled here. */
 export interface ScheduleChange {

@@ -18,6 +18,7 @@ import type { ICompare, IRequestOp } from "etcd3";
 import { abortReason } from "../../lib/async/delay";
 import { decodeKv, type EtcdStore, type StoredKv } from "./etcd-store";
 import { prefixEnd } from "./keys";
+import { DEFAULT_MAX_TXN_OPS, MAX_TXN_BYTES } from "./txn-limits";
 
 /** A write guarded by one compare on one key (e.g. a unit record). */
 export interface GuardedWrite {
@@ -70,6 +71,11 @@ type PendingRead = Pending<readonly RangeSpec[], { revision: number; results: St
 export interface TxnBatcherOptions {
   /** etcd's `--max-txn-ops` (compares, success ops and failure ops each). Default 128. */
   maxTxnOps?: number;
+  /**
+   * Key and value bytes per write transaction (etcd refuses requests over `--max-request-bytes`).
+   * Default {@link MAX_TXN_BYTES}; a write larger than this goes alone.
+   */
+  maxTxnBytes?: number;
   /** Transactions in flight at once (reads and writes together). Default 4. */
   maxInFlight?: number;
   /**
@@ -89,6 +95,7 @@ const MAX_WRITE_PAUSE_MS = 2_000;
 export class TxnBatcher {
   readonly stats: TxnBatcherStats = { writeTransactions: 0, writes: 0, readTransactions: 0, reads: 0, writeLatencyMs: 0, heldMs: 0 };
   private readonly maxOps: number;
+  private readonly maxBytes: number;
   private readonly maxInFlight: number;
   private readonly slowWriteMs: number;
   private writesInFlight = 0;
@@ -107,7 +114,8 @@ export class TxnBatcher {
     private readonly store: EtcdStore,
     options: TxnBatcherOptions = {},
   ) {
-    this.maxOps = options.maxTxnOps ?? 128;
+    this.maxOps = options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+    this.maxBytes = options.maxTxnBytes ?? MAX_TXN_BYTES;
     this.maxInFlight = options.maxInFlight ?? 4;
     this.slowWriteMs = options.slowWriteMs ?? 500;
   }
@@ -200,7 +208,7 @@ export class TxnBatcher {
 
   /**
    * Takes the next write batch off the queue: distinct keys, none already in flight (so writes of one
-   * key stay in order), within the op limit with shared keys counted once.
+   * key stay in order), within the op and byte limits with shared keys counted once.
    */
   private takeWrites(): PendingWrite[] {
     this.writes = this.live(this.writes);
@@ -209,19 +217,23 @@ export class TxnBatcher {
     const guarded = new Set<string>();
     const shared = new Map<string, Buffer>();
     let ops = 0;
+    let bytes = 0;
     let i = 0;
-    for (; i < this.writes.length && batch.length < this.maxOps && ops < this.maxOps; i++) {
+    for (; i < this.writes.length && batch.length < this.maxOps && ops < this.maxOps && bytes < this.maxBytes; i++) {
       const p = this.writes[i]!;
       const w = p.item;
       const newShared = (w.shared ?? []).filter((s) => !shared.has(s.key));
       const need = w.puts.length + (w.delete ? 1 : 0) + newShared.length;
-      if (guarded.has(w.key) || this.busyKeys.has(w.key) || batch.length + 1 > this.maxOps || ops + need > this.maxOps) {
+      const needBytes = writeBytes(w, newShared);
+      const tooBig = batch.length > 0 && bytes + needBytes > this.maxBytes;
+      if (guarded.has(w.key) || this.busyKeys.has(w.key) || batch.length + 1 > this.maxOps || ops + need > this.maxOps || tooBig) {
         rest.push(p);
         continue;
       }
       guarded.add(w.key);
       for (const s of newShared) shared.set(s.key, s.value);
       ops += need;
+      bytes += needBytes;
       batch.push(p);
     }
     this.writes = i < this.writes.length ? rest.concat(this.writes.slice(i)) : rest;
@@ -324,4 +336,11 @@ export class TxnBatcher {
       p.resolve({ revision, results });
     }
   }
+}
+
+/** Key and value bytes a write adds to a transaction: compare, failure read and delete of its key, its puts, its new shared keys. */
+function writeBytes(w: GuardedWrite, newShared: readonly { key: string; value: Buffer }[]): number {
+  let n = (w.delete ? 3 : 2) * Buffer.byteLength(w.key);
+  for (const p of [...w.puts, ...newShared]) n += Buffer.byteLength(p.key) + p.value.length;
+  return n;
 }

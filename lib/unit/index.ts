@@ -11,5 +11,5 @@ export {
   X_FLEET_SECTION, emptyRequirements, parseMultiValue, parseRequirements, validateRequirements,
   type ParsedRequirements, type Requirements,
 } from "./requirements";
-export { buildUnit, templateActivationProblem, validateUnit, type Unit } from "./unit";
+export { buildUnit, MAX_UNIT_TEXT_BYTES, templateActivationProblem, validateUnit, type Unit } from "./unit";
 export { formatCpus, formatMemory, parseCpus, parseMemory, parseResources, type ParsedResources, type ResourceAmounts } from "./resources";

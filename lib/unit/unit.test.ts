@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { buildUnit, templateActivationProblem, validateUnit } from "./unit";
+import { buildUnit, MAX_UNIT_TEXT_BYTES, templateActivationProblem, validateUnit } from "./unit";
 import { substituteSpecifiers } from "./specifiers";
 import { UnitFileParseError, UnitNameError } from "./errors";
 
@@ -55,6 +55,14 @@ describe("validateUnit", () => {
     expect(validateUnit(padded)?.reason).toMatch(/round trip/);
     const long = buildUnit("a.service", [{ section: "Service", name: "ExecStart", value: "x".repeat(3000) }]);
     expect(validateUnit(long)?.reason).toBe("line too long (max 2048 bytes)");
+  });
+
+  it("refuses a unit file larger than etcd's requests allow, naming its size and the limit", () => {
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => ({ section: "Service", name: "ExecStartPre", value: `/bin/echo ${i} ${"x".repeat(1_000)}` }));
+    const big = buildUnit("a.service", lines(600));
+    expect(Buffer.byteLength(big.text)).toBeGreaterThan(MAX_UNIT_TEXT_BYTES);
+    expect(validateUnit(big)?.reason).toBe(`unit file too large: ${Buffer.byteLength(big.text)} bytes; at most 524288 bytes fit in etcd's requests (split it, or move scripts and data into files the unit reads)`);
+    expect(validateUnit(buildUnit("a.service", lines(500)))).toBeUndefined();
   });
 });
 

@@ -68,7 +68,16 @@ function bodyFacts(options: readonly UnitOption[]): BodyFacts {
   return facts;
 }
 
+/**
+ * Largest unit file accepted (canonical text, bytes). A unit's text travels in one etcd request
+ * (its body; each schedule entry, JSON-escaped, can be twice as long), and etcd refuses requests
+ * over 1.5 MiB by default (`--max-request-bytes`).
+ */
+export const MAX_UNIT_TEXT_BYTES = 512 * 1024;
+
 function optionsProblem(options: readonly UnitOption[], text: string): string | undefined {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_UNIT_TEXT_BYTES) return `unit file too large: ${bytes} bytes; at most ${MAX_UNIT_TEXT_BYTES} bytes fit in etcd's requests (split it, or move scripts and data into files the unit reads)`;
   const resourceProblem = parseResources(options).problem;
   if (resourceProblem !== undefined) return resourceProblem;
   let reparsed: UnitOption[];

@@ -1,0 +1,93 @@
+/**
+ * Large unit files on a real etcd with its default request limit (`--max-request-bytes`, 1.5 MiB).
+ * Batching packs many units into one transaction: packed by operation count alone, 100 units of
+ * 30 KB made one 3 MB request that etcd refused, and every unit in it failed (a bulk POST answered
+ * 500 for all of them) though each fitted on its own; the engine's placement transactions (each
+ * schedule entry carries the unit's text) were refused the same way. Transactions are now also
+ * bounded in bytes, and a unit too large for any transaction is refused by the API with a 400 that
+ * says so, before anything is written.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createApiServer, registryBackend } from "../../fleetd/api";
+import { Keys } from "../../fleetd/registry/keys";
+import { ApiClient, ApiError } from "../../lib/api/client";
+import type { UnitOption } from "../../lib/api/types";
+import { MAX_UNIT_TEXT_BYTES } from "../../lib/unit";
+import { fleetFixture } from "../helpers/fleet-fixture";
+import { unitTable, waitFor } from "../helpers/fleet-cluster";
+
+/** A unit of about `bytes` bytes of text, distinct per `id` (no shared body). */
+function bigUnit(id: string, bytes: number): UnitOption[] {
+  const line = (j: number): UnitOption => ({ section: "Service", name: "ExecStartPre", value: `/bin/echo ${id} ${j} ${"x".repeat(970)}` });
+  return [
+    { section: "Unit", name: "Description", value: `large unit ${id}` },
+    ...Array.from({ length: Math.ceil(bytes / 1_000) }, (_, j) => line(j)),
+    { section: "Service", name: "ExecStart", value: "/bin/sleep infinity" },
+  ];
+}
+
+describe("large unit files (real etcd, default request limit)", () => {
+  const fx = fleetFixture();
+
+  async function withApi<T>(fn: (api: ApiClient, cluster: ReturnType<typeof fx.cluster>) => Promise<T>): Promise<T> {
+    const cluster = fx.cluster();
+    const dir = await mkdtemp(join(tmpdir(), "large-units-"));
+    const server = createApiServer({ backend: registryBackend(cluster.registry), version: "test" });
+    const socket = join(dir, "api.sock");
+    await server.listen({ kind: "unix", path: socket });
+    const api = new ApiClient({ endpoint: `unix://${socket}`, maxSockets: 64 });
+    try {
+      return await fn(api, cluster);
+    } finally {
+      api.close();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("creates 100 units of 30 KB sent at once, one PUT each and in one POST, in transactions etcd accepts", async () => {
+    await withApi(async (api, cluster) => {
+      const before = { ...cluster.registry.batcher.stats };
+      await Promise.all(Array.from({ length: 100 }, (_, i) => api.createUnit({ name: `put${i}.service`, options: bigUnit(`put${i}`, 30_000), desiredState: "loaded" })));
+      await api.putUnits(Array.from({ length: 100 }, (_, i) => ({ name: `post${i}.service`, options: bigUnit(`post${i}`, 30_000), desiredState: "loaded" as const })));
+      const units = await cluster.registry.listUnits();
+      expect(units.filter((u) => u.name.startsWith("put")).length).toBe(100);
+      expect(units.filter((u) => u.name.startsWith("post")).length).toBe(100);
+      // 200 units of 30 KB are 6 MB: several transactions, however the requests arrived.
+      expect(cluster.registry.batcher.stats.writeTransactions - before.writeTransactions).toBeGreaterThanOrEqual(5);
+    });
+  });
+
+  it("refuses a unit too large for etcd with a 400 that says so, and writes nothing", async () => {
+    await withApi(async (api, cluster) => {
+      const err = await api.createUnit({ name: "huge.service", options: bigUnit("huge", MAX_UNIT_TEXT_BYTES + 10_000), desiredState: "launched" }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect((err as ApiError).status).toBe(400);
+      expect((err as ApiError).message).toMatch(/unit file too large: \d+ bytes; at most 524288/);
+      const k = new Keys(cluster.prefix);
+      expect(await cluster.client.getAll().prefix(k.units).keys()).toEqual([]);
+      expect(await cluster.client.getAll().prefix(k.bodies).keys()).toEqual([]);
+      // A unit just under the limit is stored.
+      await api.createUnit({ name: "largest.service", options: bigUnit("largest", MAX_UNIT_TEXT_BYTES - 20_000), desiredState: "loaded" });
+      expect((await cluster.registry.getUnit("largest.service"))?.name).toBe("largest.service");
+    });
+  });
+
+  it("places and starts 120 units of 30 KB and one of 500 KB on two machines (placement transactions bounded in bytes)", async () => {
+    const cluster = fx.cluster();
+    await Promise.all(["m1", "m2"].map((id) => cluster.add(id)));
+    await cluster.waitMachines();
+    const units = Array.from({ length: 120 }, (_, i) => ({ name: `big${i}.service`, options: bigUnit(`big${i}`, 30_000), desiredState: "launched" as const }));
+    units.push({ name: "largest.service", options: bigUnit("largest", MAX_UNIT_TEXT_BYTES - 20_000), desiredState: "launched" });
+    await cluster.registry.createUnits(units);
+    await waitFor(
+      "121 large units launched",
+      async () => Object.values(await unitTable(cluster)).filter((v) => v.startsWith("launched@")).length === 121,
+      { timeoutMs: 30_000, describe: () => cluster.describe() },
+    );
+    expect(cluster.get("m1").manager.running().length + cluster.get("m2").manager.running().length).toBe(121);
+  });
+});
