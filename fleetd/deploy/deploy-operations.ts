@@ -7,9 +7,10 @@ import type { ICompare, IRequestOp } from "etcd3";
 import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, RevisionRecord, RolloutRecord } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
 import { diffLines, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
-import { buildUnit, isTemplate, parseUnitFile, parseUnitName } from "../../lib/unit";
+import { buildUnit, isTemplate, parseUnitFile, parseUnitName, validateUnit } from "../../lib/unit";
 import type { EtcdStore } from "../registry/etcd-store";
 import type { UnitRecord } from "../registry/keys";
+import { ETCD_MAX_REQUEST_BYTES, MAX_TXN_BYTES } from "../registry/txn-limits";
 import { DeployConflictError, DeployInputError, DeployNotFoundError } from "./errors";
 import { resolveLimit } from "./limits";
 import { DEFAULT_DEADLINE_MS, deploymentKey, isRunning, MAX_REVISIONS, type DeploymentRecord } from "./records";
@@ -113,6 +114,8 @@ export class DeployOperations {
     } catch (err) {
       throw new DeployInputError(`cannot deploy ${template}: ${(err as Error).message}`, { cause: err });
     }
+    const invalid = validateUnit(unit);
+    if (invalid) throw new DeployInputError(`cannot deploy ${template}: ${invalid.reason}`);
     const targets = [...view.instances.values()].filter((f) => !isSurgeInstance(f.name)).sort((a, b) => byInstance(a.name, b.name));
     const instances = targets.filter((f) => f.record.hash !== unit.hash).map((f) => f.name);
     const unchanged = targets.filter((f) => f.record.hash === unit.hash).map((f) => f.name);
@@ -173,7 +176,7 @@ export class DeployOperations {
       message: `waiting for the leading engine to start rolling ${instances.length} instance(s)`,
       ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
     };
-    const record: DeploymentRecord = { template, revisions: revisions.slice(-MAX_REVISIONS), rollout };
+    const record = fitHistory({ template, revisions: revisions.slice(-MAX_REVISIONS), rollout }, unit.text);
     const k = this.store.keys;
     const res = await this.store.txn(
       `record the rollout of ${template} to revision ${revision}`,
@@ -233,3 +236,24 @@ function replayedPlan(record: DeploymentRecord | undefined, requestId: string): 
 }
 
 export { diffLines };
+
+/**
+ * The deployment record, the template's record and its new body go in one transaction, which etcd
+ * refuses over `--max-request-bytes` (1.5 MiB): keeps the newest revisions whose texts fit in
+ * {@link MAX_TXN_BYTES} (always the new one and the one before it, a rollback's target), or refuses
+ * a body too large to roll out at all.
+ */
+function fitHistory(record: DeploymentRecord, body: string): DeploymentRecord {
+  const ENCODING_ROOM = 16 * 1024; // keys, the template's record, protobuf framing
+  const bytes = (r: DeploymentRecord): number => Buffer.byteLength(JSON.stringify(r)) + Buffer.byteLength(body);
+  const revisions = [...record.revisions];
+  while (revisions.length > 2 && bytes({ ...record, revisions }) > MAX_TXN_BYTES) revisions.shift();
+  const fitted = { ...record, revisions };
+  const size = bytes(fitted);
+  if (size + ENCODING_ROOM > ETCD_MAX_REQUEST_BYTES) {
+    throw new DeployInputError(
+      `cannot deploy ${record.template}: its rollout (the new body, the previous one and the bodies to roll back to) would be a ${size}-byte etcd request, more than etcd accepts (${ETCD_MAX_REQUEST_BYTES}); use a smaller unit file`,
+    );
+  }
+  return fitted;
+}

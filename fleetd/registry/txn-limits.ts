@@ -10,6 +10,9 @@ import type { ICompare, IRequestOp } from "etcd3";
 /** etcd's default limit of operations per transaction (`--max-txn-ops`). */
 export const DEFAULT_MAX_TXN_OPS = 128;
 
+/** etcd's default `--max-request-bytes` (the host image does not change it): larger requests are refused whole. */
+export const ETCD_MAX_REQUEST_BYTES = 1536 * 1024;
+
 /**
  * Bytes of keys and values packed into one transaction: etcd's default request limit (1.5 MiB)
  * less room for the encoding (a few bytes per operation) and for one write larger than the rest.

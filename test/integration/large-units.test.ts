@@ -5,17 +5,22 @@
  * 500 for all of them) though each fitted on its own; the engine's placement transactions (each
  * schedule entry carries the unit's text) were refused the same way. Transactions are now also
  * bounded in bytes, and a unit too large for any transaction is refused by the API with a 400 that
- * says so, before anything is written.
+ * says so, before anything is written. A rolling deploy records the template's revision texts in one
+ * key: it keeps as many as fit in one request (ten of 200 KB did not).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createApiServer, registryBackend } from "../../fleetd/api";
+import { DeployOperations } from "../../fleetd/deploy/deploy-operations";
+import { deploymentKey } from "../../fleetd/deploy/records";
+import { EtcdStore } from "../../fleetd/registry/etcd-store";
 import { Keys } from "../../fleetd/registry/keys";
+import { MAX_TXN_BYTES } from "../../fleetd/registry/txn-limits";
 import { ApiClient, ApiError } from "../../lib/api/client";
 import type { UnitOption } from "../../lib/api/types";
-import { MAX_UNIT_TEXT_BYTES } from "../../lib/unit";
+import { MAX_UNIT_TEXT_BYTES, parseUnitFile } from "../../lib/unit";
 import { fleetFixture } from "../helpers/fleet-fixture";
 import { unitTable, waitFor } from "../helpers/fleet-cluster";
 
@@ -89,5 +94,33 @@ describe("large unit files (real etcd, default request limit)", () => {
       { timeoutMs: 30_000, describe: () => cluster.describe() },
     );
     expect(cluster.get("m1").manager.running().length + cluster.get("m2").manager.running().length).toBe(121);
+  });
+});
+
+describe("rolling deploys of a large template (real etcd and fleetd)", () => {
+  const fx = fleetFixture();
+
+  it("keeps as many revisions as fit in one etcd request: 8 deploys of a 200 KB template, then a rollback", async () => {
+    const cluster = fx.cluster();
+    await cluster.add("m1");
+    await cluster.waitMachines();
+    const text = ["[Unit]", "Description=large template %i", "", "[Service]", "Environment=image=v0", ...Array.from({ length: 200 }, (_, j) => `ExecStartPre=/bin/echo ${j} ${"x".repeat(990)}`), "ExecStart=/bin/sleep infinity ${image}", ""].join("\n");
+    await cluster.registry.createUnit({ name: "big@.service", options: parseUnitFile(text), desiredState: "inactive" });
+    const ops = new DeployOperations(new EtcdStore(cluster.client, { prefix: cluster.prefix }));
+    const done = (what: string) => waitFor(what, async () => (await ops.getDeployment("big@.service"))?.rollout?.phase === "done", { describe: () => cluster.describe() });
+    for (let i = 1; i <= 8; i++) {
+      const plan = await ops.deploy("big@.service", { set: { image: `v${i}` } });
+      expect(plan.revision).toBe(i + 1);
+      await done(`the rollout of revision ${i + 1}`);
+    }
+    const k = new Keys(cluster.prefix);
+    const stored = await cluster.client.get(deploymentKey(k, "big@.service")).buffer();
+    expect(stored!.length).toBeLessThanOrEqual(MAX_TXN_BYTES);
+    const history = (await ops.getDeployment("big@.service"))!.revisions;
+    // 200 KB each: four revisions and the new body fill the 1 MiB budget; the newest are kept.
+    expect(history.map((r) => r.revision)).toEqual([6, 7, 8, 9]);
+    await ops.deploy("big@.service", { toRevision: 8 });
+    await done("the rollback to revision 8");
+    expect((await ops.getDeployment("big@.service"))!.revisions.at(-1)).toMatchObject({ revision: 10, hash: history[2]!.hash, change: "rollback to 8" });
   });
 });
