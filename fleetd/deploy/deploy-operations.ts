@@ -1,6 +1,7 @@
 /**
  * The API side of scale and rolling deployments: validates a request against one consistent read of
- * the template, computes the plan, and (unless `dryRun`) writes it in one compare-guarded transaction.
+ * the template, computes the plan, and (unless `dryRun`) writes it in compare-guarded transactions
+ * (one for a deploy; a scale by more instances than etcd's op limit takes several).
  * A rollout is only *recorded* here; the leading engine's {@link DeployController} carries it out.
  */
 import type { ICompare, IRequestOp } from "etcd3";
@@ -10,7 +11,7 @@ import { diffLines, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy
 import { buildUnit, isTemplate, parseUnitFile, parseUnitName, validateUnit } from "../../lib/unit";
 import type { EtcdStore } from "../registry/etcd-store";
 import type { UnitRecord } from "../registry/keys";
-import { ETCD_MAX_REQUEST_BYTES, MAX_TXN_BYTES } from "../registry/txn-limits";
+import { DEFAULT_MAX_TXN_OPS, ETCD_MAX_REQUEST_BYTES, MAX_TXN_BYTES } from "../registry/txn-limits";
 import { DeployConflictError, DeployInputError, DeployNotFoundError } from "./errors";
 import { resolveLimit } from "./limits";
 import { DEFAULT_DEADLINE_MS, deploymentKey, isRunning, MAX_REVISIONS, type DeploymentRecord } from "./records";
@@ -52,20 +53,33 @@ export class DeployOperations {
     if (plan.dryRun || (create.length === 0 && destroy.length === 0)) return plan;
     const k = this.store.keys;
     const text = await this.bodyText(tpl.record.hash, template, signal);
-    const compares: ICompare[] = [{ key: Buffer.from(k.unit(template)), target: "Mod", result: "Equal", mod_revision: tpl.modRevision }, this.deploymentGuard(view)];
-    const ops: IRequestOp[] = [];
-    if (create.length > 0) ops.push({ request_put: { key: Buffer.from(k.body(tpl.record.hash)), value: Buffer.from(text) } });
-    for (const name of create) {
-      const record: UnitRecord = { name, hash: tpl.record.hash, desiredState: "launched", global: tpl.record.global };
-      compares.push({ key: Buffer.from(k.unit(name)), target: "Version", result: "Equal", version: 0 });
-      ops.push({ request_put: { key: Buffer.from(k.unit(name)), value: Buffer.from(JSON.stringify(record)) } });
+    // Every transaction is guarded by the template's revision and its rollout; each instance by its
+    // own key (create-only, or its revision to destroy it). etcd takes at most 128 compares per
+    // transaction, so a scale by more than ~120 instances is several transactions: one that fails a
+    // compare stops the scale there, and the error says how far it got.
+    const guard: ICompare[] = [{ key: Buffer.from(k.unit(template)), target: "Mod", result: "Equal", mod_revision: tpl.modRevision }, this.deploymentGuard(view)];
+    type Change = { compare: ICompare; op: IRequestOp };
+    const changes: Change[] = [
+      ...create.map((name): Change => {
+        const record: UnitRecord = { name, hash: tpl.record.hash, desiredState: "launched", global: tpl.record.global };
+        return { compare: { key: Buffer.from(k.unit(name)), target: "Version", result: "Equal", version: 0 }, op: { request_put: { key: Buffer.from(k.unit(name)), value: Buffer.from(JSON.stringify(record)) } } };
+      }),
+      ...destroy.map((name): Change => ({
+        compare: { key: Buffer.from(k.unit(name)), target: "Mod", result: "Equal", mod_revision: view.instances.get(name)!.modRevision },
+        op: { request_delete_range: { key: Buffer.from(k.unit(name)) } },
+      })),
+    ];
+    const perTxn = DEFAULT_MAX_TXN_OPS - guard.length;
+    for (let i = 0; i < changes.length; i += perTxn) {
+      const chunk = changes.slice(i, i + perTxn);
+      // The body goes with the first instances that use it (a scale down writes none).
+      const body: IRequestOp[] = i === 0 && create.length > 0 ? [{ request_put: { key: Buffer.from(k.body(tpl.record.hash)), value: Buffer.from(text) } }] : [];
+      const res = await this.store.txn(`scale ${template} to ${want}`, { compare: [...guard, ...chunk.map((c) => c.compare)], success: [...body, ...chunk.map((c) => c.op)] }, signal);
+      if (!res.succeeded) {
+        const so = i === 0 ? "" : `; ${create.length > 0 ? `${i} of ${create.length} instances were created` : `${i} of ${destroy.length} instances were destroyed`} before that`;
+        throw new DeployConflictError(`cannot scale ${template}: it or its instances changed while scaling${so}; run the command again`);
+      }
     }
-    for (const name of destroy) {
-      compares.push({ key: Buffer.from(k.unit(name)), target: "Mod", result: "Equal", mod_revision: view.instances.get(name)!.modRevision });
-      ops.push({ request_delete_range: { key: Buffer.from(k.unit(name)) } });
-    }
-    const res = await this.store.txn(`scale ${template} to ${want}`, { compare: compares, success: ops }, signal);
-    if (!res.succeeded) throw new DeployConflictError(`cannot scale ${template}: its instances changed while scaling; run the command again`);
     return plan;
   }
 

@@ -1,12 +1,15 @@
 /**
- * Large unit files on a real etcd with its default request limit (`--max-request-bytes`, 1.5 MiB).
- * Batching packs many units into one transaction: packed by operation count alone, 100 units of
- * 30 KB made one 3 MB request that etcd refused, and every unit in it failed (a bulk POST answered
- * 500 for all of them) though each fitted on its own; the engine's placement transactions (each
- * schedule entry carries the unit's text) were refused the same way. Transactions are now also
- * bounded in bytes, and a unit too large for any transaction is refused by the API with a 400 that
- * says so, before anything is written. A rolling deploy records the template's revision texts in one
- * key: it keeps as many as fit in one request (ten of 200 KB did not).
+ * etcd's limits on one request, at its defaults (`--max-request-bytes` 1.5 MiB, `--max-txn-ops` 128),
+ * which etcd enforces by refusing the whole transaction.
+ * - Batching packed units by operation count alone: 100 units of 30 KB made one 3 MB request, and
+ *   every unit in it failed (a bulk POST answered 500 for all of them) though each fitted on its own;
+ *   the engine's placement transactions (each schedule entry carries the unit's text) were refused
+ *   the same way, and those units were never placed. Transactions are now bounded in bytes too, and
+ *   a unit too large for any transaction is refused by the API with a 400, before anything is written.
+ * - A rolling deploy records the template's revision texts in one key: ten of 200 KB did not fit; it
+ *   keeps as many as do.
+ * - `scale` to more than ~126 new instances was refused ("too many operations in txn request") though
+ *   the API promised up to 10,000; it now writes several transactions.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,13 +18,14 @@ import { describe, expect, it } from "vitest";
 import { createApiServer, registryBackend } from "../../fleetd/api";
 import { DeployOperations } from "../../fleetd/deploy/deploy-operations";
 import { deploymentKey } from "../../fleetd/deploy/records";
-import { EtcdStore } from "../../fleetd/registry/etcd-store";
+import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
+import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { Keys } from "../../fleetd/registry/keys";
 import { MAX_TXN_BYTES } from "../../fleetd/registry/txn-limits";
 import { ApiClient, ApiError } from "../../lib/api/client";
 import type { UnitOption } from "../../lib/api/types";
 import { MAX_UNIT_TEXT_BYTES, parseUnitFile } from "../../lib/unit";
-import { fleetFixture } from "../helpers/fleet-fixture";
+import { etcdFixture, fleetFixture } from "../helpers/fleet-fixture";
 import { unitTable, waitFor } from "../helpers/fleet-cluster";
 
 /** A unit of about `bytes` bytes of text, distinct per `id` (no shared body). */
@@ -122,5 +126,27 @@ describe("rolling deploys of a large template (real etcd and fleetd)", () => {
     await ops.deploy("big@.service", { toRevision: 8 });
     await done("the rollback to revision 8");
     expect((await ops.getDeployment("big@.service"))!.revisions.at(-1)).toMatchObject({ revision: 10, hash: history[2]!.hash, change: "rollback to 8" });
+  });
+});
+
+describe("scaling by more instances than one transaction holds (real etcd)", () => {
+  const etcd = etcdFixture();
+
+  it("creates 300 instances and destroys 280 of them, highest first, across transactions", async () => {
+    const client = createEtcdClient({ endpoints: [etcd().endpoint] });
+    try {
+      const store = new EtcdStore(client, { prefix: "/scale/" });
+      const registry = new EtcdRegistry(store, { isRegistered: () => true });
+      await registry.createUnit({ name: "web@.service", options: parseUnitFile("[Service]\nExecStart=/bin/sleep infinity\n"), desiredState: "inactive" });
+      const ops = new DeployOperations(store);
+      const instances = async (): Promise<string[]> => (await registry.listUnits()).map((u) => u.name).filter((n) => /^web@\d+\.service$/.test(n));
+      expect((await ops.scale("web@.service", { instances: 300 })).create.length).toBe(300);
+      expect((await instances()).length).toBe(300);
+      const down = await ops.scale("web@.service", { instances: 20 });
+      expect(down.destroy[0]).toBe("web@300.service");
+      expect((await instances()).sort((a, b) => parseInt(a.slice(4)) - parseInt(b.slice(4)))).toEqual(Array.from({ length: 20 }, (_, i) => `web@${i + 1}.service`));
+    } finally {
+      client.close();
+    }
   });
 });
