@@ -9,10 +9,17 @@ import { systemClock, type Clock } from "../../lib/async/clock";
 import { isRetriable } from "../registry/errors";
 import type { EtcdStore } from "../registry/etcd-store";
 import { parseRecord, type UnitRecord } from "../registry/keys";
+import { DEFAULT_MAX_TXN_OPS } from "../registry/txn-limits";
 import type { ICompare, IRequestOp } from "etcd3";
 import { deploymentKey, deploymentsPrefix, isRunning, type DeploymentRecord, type RolloutRecord } from "./records";
 import { step } from "./rollout-step";
 import { readTemplate } from "./template-view";
+
+/**
+ * Unit changes per step: with the step's guards, bodies and the rollout record they must fit etcd's
+ * 128 operations per transaction (a step of 200 updates was refused, and retried forever).
+ */
+const MAX_STEP_CHANGES = DEFAULT_MAX_TXN_OPS - 28;
 
 /** What the controller needs of leader election (the engine's `LeaderElection`). */
 export interface LeadershipView {
@@ -85,7 +92,7 @@ export class DeployController {
     const dep = view.deployment;
     if (!dep || !isRunning(dep.record)) return false;
     const rollout = dep.record.rollout;
-    const out = step({ template, rollout, instances: view.instances, now: this.clock.now() });
+    const out = step({ template, rollout, instances: view.instances, now: this.clock.now(), maxChanges: MAX_STEP_CHANGES });
     const textOf = (hash: string): string | undefined => dep.record.revisions.find((r) => r.hash === hash)?.text ?? rollout.bodies[hash];
     const compares: ICompare[] = [leadership.leaderGuard(), { key: Buffer.from(deploymentKey(k, template)), target: "Mod", result: "Equal", mod_revision: dep.modRevision }];
     const ops: IRequestOp[] = [];

@@ -252,21 +252,23 @@ function replayedPlan(record: DeploymentRecord | undefined, requestId: string): 
 export { diffLines };
 
 /**
- * The deployment record, the template's record and its new body go in one transaction, which etcd
- * refuses over `--max-request-bytes` (1.5 MiB): keeps the newest revisions whose texts fit in
- * {@link MAX_TXN_BYTES} (always the new one and the one before it, a rollback's target), or refuses
- * a body too large to roll out at all.
+ * The deployment record is written with the template's new body (here), and with that body, the
+ * bodies to roll back to and up to 100 instance records by each step of the deploy controller, in one
+ * transaction each, which etcd refuses over `--max-request-bytes` (1.5 MiB). Keeps the newest
+ * revisions for which that fits in {@link MAX_TXN_BYTES} (always the new one and the one before it, a
+ * rollback's target), or refuses a body too large to roll out at all.
  */
 function fitHistory(record: DeploymentRecord, body: string): DeploymentRecord {
-  const ENCODING_ROOM = 16 * 1024; // keys, the template's record, protobuf framing
-  const bytes = (r: DeploymentRecord): number => Buffer.byteLength(JSON.stringify(r)) + Buffer.byteLength(body);
+  const STEP_ROOM = 64 * 1024; // a step's instance records, keys, protobuf framing
+  const bodies = Buffer.byteLength(body) + Object.values(record.rollout?.bodies ?? {}).reduce((n, text) => n + Buffer.byteLength(text), 0);
+  const bytes = (r: DeploymentRecord): number => Buffer.byteLength(JSON.stringify(r)) + bodies + STEP_ROOM;
   const revisions = [...record.revisions];
   while (revisions.length > 2 && bytes({ ...record, revisions }) > MAX_TXN_BYTES) revisions.shift();
   const fitted = { ...record, revisions };
   const size = bytes(fitted);
-  if (size + ENCODING_ROOM > ETCD_MAX_REQUEST_BYTES) {
+  if (size > ETCD_MAX_REQUEST_BYTES) {
     throw new DeployInputError(
-      `cannot deploy ${record.template}: its rollout (the new body, the previous one and the bodies to roll back to) would be a ${size}-byte etcd request, more than etcd accepts (${ETCD_MAX_REQUEST_BYTES}); use a smaller unit file`,
+      `cannot deploy ${record.template}: a step of its rollout (the record with the new and previous bodies, and the bodies written with it) would be a ${size}-byte etcd request, more than etcd accepts (${ETCD_MAX_REQUEST_BYTES}); use a smaller unit file`,
     );
   }
   return fitted;

@@ -32,11 +32,12 @@ function rollout(n: number, over: Partial<RolloutRecord> = {}): RolloutRecord {
  * A tiny simulated cluster: an instance written to a hash goes down and comes back active on it
  * `startTicks` ticks later, unless its hash is in `failing`. Surge instances can be unplaceable.
  */
-function simulate(r0: RolloutRecord, opts: { startTicks?: number; failing?: string[]; unplaceableSurge?: boolean; maxTicks?: number } = {}) {
+function simulate(r0: RolloutRecord, opts: { startTicks?: number; failing?: string[]; unplaceableSurge?: boolean; maxTicks?: number; maxChanges?: number } = {}) {
   const units = new Map<string, { hash: string; activeAt: number }>(r0.instances.map((n) => [n, { hash: "old", activeAt: 0 }]));
   let r = r0;
   let unavailableMax = 0;
   let capacityMin = Infinity;
+  let changesMax = 0;
   const tickMs = 100;
   for (let tick = 0; tick < (opts.maxTicks ?? 500); tick++) {
     const now = tick * tickMs;
@@ -49,14 +50,15 @@ function simulate(r0: RolloutRecord, opts: { startTicks?: number; failing?: stri
     const named = r.instances.filter((n) => !view.get(n)!.active).length;
     unavailableMax = Math.max(unavailableMax, named);
     capacityMin = Math.min(capacityMin, [...view.values()].filter((v) => v.active).length);
-    const out = step({ template: T, rollout: r, instances: view, now });
+    const out = step({ template: T, rollout: r, instances: view, now, ...(opts.maxChanges !== undefined ? { maxChanges: opts.maxChanges } : {}) });
+    changesMax = Math.max(changesMax, out.updates.length + out.createSurge.length + out.destroySurge.length);
     for (const u of out.updates) units.set(u.instance, { hash: u.toHash, activeAt: now + (opts.startTicks ?? 3) * tickMs });
     for (const s of out.createSurge) units.set(s, { hash: r.toHash, activeAt: now + (opts.startTicks ?? 3) * tickMs });
     for (const s of out.destroySurge) units.delete(s);
     r = out.rollout;
     if (r.phase === "done") break;
   }
-  return { r, units, unavailableMax, capacityMin };
+  return { r, units, unavailableMax, capacityMin, changesMax };
 }
 
 describe("rollout step", () => {
@@ -94,6 +96,24 @@ describe("rollout step", () => {
     const { r } = simulate(rollout(2), { failing: ["new", "old"] });
     expect(r.outcome).toBe("failed");
     expect(r.message).toContain("rollback failed too: web@1.service not active within 5 s");
+  });
+
+  it("makes at most maxChanges unit changes per step (one etcd transaction) and still rolls 300 instances at 100 %", () => {
+    const { r, units, changesMax } = simulate(rollout(300, { maxUnavailable: 300, maxUnavailableSpec: "100%" }), { maxChanges: 100 });
+    expect(r.outcome).toBe("succeeded");
+    expect(changesMax).toBe(100);
+    expect([...units.values()].every((u) => u.hash === "new")).toBe(true);
+    const unlimited = simulate(rollout(300, { maxUnavailable: 300, maxUnavailableSpec: "100%" }));
+    expect(unlimited.changesMax).toBe(300);
+  });
+
+  it("with a change allowance, keeps the surge instances it could not remove yet recorded and removes them later", () => {
+    const { r, units, changesMax } = simulate(rollout(200, { maxUnavailable: 10, maxSurge: 150 }), { failing: ["new"], maxChanges: 60 });
+    expect(r.outcome).toBe("rolled-back");
+    expect(changesMax).toBe(60);
+    expect(r.surge).toEqual([]);
+    expect([...units.keys()].filter((n) => n.includes("surge"))).toEqual([]);
+    expect([...units.values()].every((u) => u.hash === "old")).toBe(true);
   });
 
   it("resumes from the record alone: an instance already on the new body but not pending gets a fresh deadline", () => {

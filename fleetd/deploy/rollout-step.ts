@@ -34,6 +34,12 @@ export interface StepInput {
   rollout: RolloutRecord;
   instances: ReadonlyMap<string, InstanceView>;
   now: number;
+  /**
+   * Most unit changes (updates, surge creations and removals) in this step: the controller writes a
+   * step in one transaction, and etcd takes at most 128 operations. The rest follow in later steps.
+   * Default: no limit.
+   */
+  maxChanges?: number;
 }
 
 export interface StepOutput {
@@ -55,9 +61,12 @@ export function step(input: StepInput): StepOutput {
   const out: StepOutput = { updates: [], createSurge: [], destroySurge: [], rollout: r };
   if (r.phase === "done") return out;
   const { now } = input;
+  let room = input.maxChanges ?? Infinity;
+  /** Takes one change from this step's allowance. */
+  const change = (): boolean => room-- > 0;
   const view = (n: string): InstanceView => input.instances.get(n) ?? { hash: undefined, active: false };
   // Instances the operator stopped take the new body without a restart and are not waited for.
-  const idleUpdates = r.instances.filter((n) => view(n).hash !== undefined && view(n).idle === true && view(n).hash !== targetHash(r, n));
+  const idleUpdates = r.instances.filter((n) => view(n).hash !== undefined && view(n).idle === true && view(n).hash !== targetHash(r, n)).filter(change);
   for (const n of idleUpdates) {
     out.updates.push({ instance: n, toHash: targetHash(r, n) });
     delete r.pending[n];
@@ -74,7 +83,7 @@ export function step(input: StepInput): StepOutput {
       continue;
     }
     if (v.hash !== target) continue; // written by an earlier phase; re-targeted below
-    if (now - r.pending[n]! > r.deadlineMs) return fail(r, out, n, `not active within ${Math.round(r.deadlineMs / 1000)} s of getting its new body`, now);
+    if (now - r.pending[n]! > r.deadlineMs) return fail(r, out, n, `not active within ${Math.round(r.deadlineMs / 1000)} s of getting its new body`, now, change);
   }
   // A new leader may find an instance already on its target but not marked pending (crash between
   // the unit write and the record write): its deadline starts now.
@@ -97,10 +106,12 @@ export function step(input: StepInput): StepOutput {
   const unfinished = remaining.length + Object.keys(r.pending).length;
   const surgeWanted = r.phase === "rolling" && r.surgeDisabled === undefined ? Math.min(r.maxSurge, unfinished) : 0;
   const keep = r.surge.slice(0, surgeWanted);
-  out.destroySurge.push(...r.surge.slice(surgeWanted));
-  for (let k = 1; keep.length < surgeWanted; k++) {
+  // Surge instances not removed in this step (over the allowance) stay recorded until they are.
+  for (const name of r.surge.slice(surgeWanted)) (change() ? out.destroySurge : keep).push(name);
+  for (let k = 1; keep.length < surgeWanted && room > 0; k++) {
     const name = surgeName(input.template, r.revision, k);
     if (keep.includes(name)) continue;
+    change();
     keep.push(name);
     out.createSurge.push(name);
   }
@@ -110,10 +121,9 @@ export function step(input: StepInput): StepOutput {
   const order = [...remaining].sort((a, b) => Number(view(a).active) - Number(view(b).active));
   for (const n of order) {
     const v = view(n);
-    if (v.active) {
-      if (budget <= 0) continue;
-      budget--;
-    }
+    if (v.active && budget <= 0) continue;
+    if (!change()) break;
+    if (v.active) budget--;
     out.updates.push({ instance: n, toHash: targetHash(r, n) });
     r.pending[n] = now;
   }
@@ -132,9 +142,11 @@ export function step(input: StepInput): StepOutput {
 }
 
 /** The rollout failed at `instance`: roll every instance back (or end `failed` if this was the rollback). */
-function fail(r: RolloutRecord, out: StepOutput, instance: string, reason: string, now: number): StepOutput {
-  out.destroySurge.push(...r.surge);
-  r.surge = [];
+function fail(r: RolloutRecord, out: StepOutput, instance: string, reason: string, now: number, change: () => boolean): StepOutput {
+  // Surge instances over this step's allowance stay recorded; the next steps remove them.
+  const left: string[] = [];
+  for (const name of r.surge) (change() ? out.destroySurge : left).push(name);
+  r.surge = left;
   if (r.phase === "rolling-back") {
     r.phase = "done";
     r.outcome = "failed";

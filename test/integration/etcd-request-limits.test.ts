@@ -10,6 +10,8 @@
  *   keeps as many as do.
  * - `scale` to more than ~126 new instances was refused ("too many operations in txn request") though
  *   the API promised up to 10,000; it now writes several transactions.
+ * - A rollout step that changed more than ~120 instances (max-unavailable 100 % of 200) was refused
+ *   and retried forever; steps now make at most 100 changes.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -121,11 +123,37 @@ describe("rolling deploys of a large template (real etcd and fleetd)", () => {
     const stored = await cluster.client.get(deploymentKey(k, "big@.service")).buffer();
     expect(stored!.length).toBeLessThanOrEqual(MAX_TXN_BYTES);
     const history = (await ops.getDeployment("big@.service"))!.revisions;
-    // 200 KB each: four revisions and the new body fill the 1 MiB budget; the newest are kept.
-    expect(history.map((r) => r.revision)).toEqual([6, 7, 8, 9]);
+    // 200 KB each: three revisions, the new body and room for a rollout step's writes fill the 1 MiB
+    // budget; the newest are kept.
+    expect(history.map((r) => r.revision)).toEqual([7, 8, 9]);
     await ops.deploy("big@.service", { toRevision: 8 });
     await done("the rollback to revision 8");
-    expect((await ops.getDeployment("big@.service"))!.revisions.at(-1)).toMatchObject({ revision: 10, hash: history[2]!.hash, change: "rollback to 8" });
+    expect((await ops.getDeployment("big@.service"))!.revisions.at(-1)).toMatchObject({ revision: 10, hash: history[1]!.hash, change: "rollback to 8" });
+  });
+});
+
+describe("a rolling deploy that changes more instances at once than one transaction holds (real etcd and fleetds)", () => {
+  const fx = fleetFixture();
+
+  it("rolls 200 instances at max-unavailable 100 %, in steps etcd accepts", async () => {
+    const cluster = fx.cluster();
+    await Promise.all(["m1", "m2"].map((id) => cluster.add(id)));
+    await cluster.waitMachines();
+    await cluster.registry.createUnit({ name: "app@.service", options: parseUnitFile("[Service]\nEnvironment=image=v0\nExecStart=/bin/sleep infinity ${image}\n"), desiredState: "inactive" });
+    const ops = new DeployOperations(new EtcdStore(cluster.client, { prefix: cluster.prefix }));
+    await ops.scale("app@.service", { instances: 200 });
+    const launched = async (): Promise<number> => Object.entries(await unitTable(cluster)).filter(([n, v]) => /^app@\d+\.service$/.test(n) && v.startsWith("launched@")).length;
+    await waitFor("200 instances launched", async () => (await launched()) === 200, { timeoutMs: 30_000, describe: () => cluster.describe() });
+    const plan = await ops.deploy("app@.service", { set: { image: "v1" }, maxUnavailable: "100%" });
+    expect(plan.instances.length).toBe(200);
+    const rollout = await waitFor("the rollout done", async () => {
+      const r = (await ops.getDeployment("app@.service"))?.rollout;
+      return r?.phase === "done" ? r : undefined;
+    }, { timeoutMs: 30_000, describe: () => cluster.describe() });
+    expect(rollout.outcome).toBe("succeeded");
+    const running = [...cluster.instances.values()].flatMap((i) => i.manager.running().filter((n) => n.startsWith("app@")).map((n) => i.manager.disk.get(n) ?? ""));
+    expect(running.length).toBe(200);
+    expect(running.every((text) => text.includes("Environment=image=v1"))).toBe(true);
   });
 });
 
