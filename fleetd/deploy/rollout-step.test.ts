@@ -92,6 +92,14 @@ describe("rollout step", () => {
     expect([...units.values()].map((u) => u.hash)).toEqual(["old", "old", "old", "old"]);
   });
 
+  it("rolls back when a surge instance (make-before-break) does not become active within the deadline", () => {
+    const { r, units } = simulate(rollout(4, { maxUnavailable: 0, maxSurge: 1 }), { failing: ["new"] });
+    expect(r.outcome).toBe("rolled-back");
+    expect(r.failed).toEqual({ instance: "web@surge-2-1.service", reason: "not active within 5 s of getting its new body" });
+    expect([...units.keys()].sort()).toEqual(["web@1.service", "web@2.service", "web@3.service", "web@4.service"]);
+    expect([...units.values()].every((u) => u.hash === "old")).toBe(true);
+  });
+
   it("ends failed when the rollback does not become active either", () => {
     const { r } = simulate(rollout(2), { failing: ["new", "old"] });
     expect(r.outcome).toBe("failed");

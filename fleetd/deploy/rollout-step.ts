@@ -74,7 +74,9 @@ export function step(input: StepInput): StepOutput {
   const present = r.instances.filter((n) => view(n).hash !== undefined && view(n).idle !== true);
   const total = present.length;
 
-  // Pending instances: done when active on their target, failed after the deadline.
+  // Pending instances (updated ones, and surge instances since their creation): done when active on
+  // their target, failed after the deadline. A surge instance the scheduler cannot place turns surge
+  // off below instead.
   for (const n of Object.keys(r.pending)) {
     const v = view(n);
     const target = targetHash(r, n);
@@ -82,7 +84,7 @@ export function step(input: StepInput): StepOutput {
       delete r.pending[n];
       continue;
     }
-    if (v.hash !== target) continue; // written by an earlier phase; re-targeted below
+    if (v.hash !== target || v.unschedulable !== undefined) continue; // written by an earlier phase: re-targeted below
     if (now - r.pending[n]! > r.deadlineMs) return fail(r, out, n, `not active within ${Math.round(r.deadlineMs / 1000)} s of getting its new body`, now, change);
   }
   // A new leader may find an instance already on its target but not marked pending (crash between
@@ -103,17 +105,25 @@ export function step(input: StepInput): StepOutput {
     r.surgeDisabled = `${unplaceable} cannot be placed (${view(unplaceable).unschedulable!}); rolling without surge`;
   }
   // Kept until the last updated instance is active: removing it earlier would break before make.
-  const unfinished = remaining.length + Object.keys(r.pending).length;
+  const unfinished = remaining.length + Object.keys(r.pending).filter((n) => !r.surge.includes(n)).length;
   const surgeWanted = r.phase === "rolling" && r.surgeDisabled === undefined ? Math.min(r.maxSurge, unfinished) : 0;
   const keep = r.surge.slice(0, surgeWanted);
   // Surge instances not removed in this step (over the allowance) stay recorded until they are.
-  for (const name of r.surge.slice(surgeWanted)) (change() ? out.destroySurge : keep).push(name);
+  for (const name of r.surge.slice(surgeWanted)) {
+    if (!change()) {
+      keep.push(name);
+      continue;
+    }
+    out.destroySurge.push(name);
+    delete r.pending[name];
+  }
   for (let k = 1; keep.length < surgeWanted && room > 0; k++) {
     const name = surgeName(input.template, r.revision, k);
     if (keep.includes(name)) continue;
     change();
     keep.push(name);
     out.createSurge.push(name);
+    r.pending[name] = now;
   }
   r.surge = keep;
 

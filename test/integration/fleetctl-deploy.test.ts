@@ -217,6 +217,17 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect((await env.cluster.registry.listUnits()).some((u) => u.name.includes("surge"))).toBe(false);
   });
 
+  it("make-before-break of a body that never becomes active: the surge instance's deadline rolls it back", async () => {
+    const before = running();
+    await writeFile(join(env.dir, "app@.service"), BAD);
+    const r = await env.run(["deploy", "--deadline", "2s", "--max-unavailable", "0", "--max-surge", "1", "app@.service"]);
+    await writeFile(join(env.dir, "app@.service"), APP);
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(1);
+    expect(r.stderr).toMatch(/^Rollout of app@\.service to revision \d+ failed and was rolled back: app@surge-\d+-1\.service not active within 2 s of getting its new body; /);
+    await waitFor("no surge instance left, the old ones untouched", async () => !(await env.cluster.registry.listUnits()).some((u) => u.name.includes("surge")) && running().size === 3);
+    expect(running()).toEqual(before);
+  });
+
   it("resumes a rollout on the new leader when the leading fleetd crashes in the middle", async () => {
     expect((await env.run(["scale", "app@.service=10"])).code).toBe(0);
     const leader = [...env.cluster.instances.values()].find((i) => i.server.engine?.isLeader);
