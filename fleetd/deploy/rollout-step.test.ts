@@ -100,6 +100,31 @@ describe("rollout step", () => {
     expect([...units.values()].every((u) => u.hash === "old")).toBe(true);
   });
 
+  it("rolls back when an updated instance cannot be placed within the deadline (only surge instances turn surge off instead)", () => {
+    const r0 = rollout(2, { maxUnavailable: 1 });
+    const first = step({
+      template: T,
+      rollout: r0,
+      instances: new Map([
+        ["web@1.service", { hash: "old", active: true }],
+        ["web@2.service", { hash: "old", active: true }],
+      ]),
+      now: 0,
+    });
+    expect(first.updates).toEqual([{ instance: "web@1.service", toHash: "new" }]);
+    const late = step({
+      template: T,
+      rollout: first.rollout,
+      instances: new Map([
+        ["web@1.service", { hash: "new", active: false, unschedulable: "no machine can run it" }],
+        ["web@2.service", { hash: "old", active: true }],
+      ]),
+      now: 6_000,
+    });
+    expect(late.rollout.phase).toBe("rolling-back");
+    expect(late.rollout.failed).toEqual({ instance: "web@1.service", reason: "not active within 5 s of getting its new body" });
+  });
+
   it("ends failed when the rollback does not become active either", () => {
     const { r } = simulate(rollout(2), { failing: ["new", "old"] });
     expect(r.outcome).toBe("failed");

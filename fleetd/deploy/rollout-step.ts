@@ -84,7 +84,8 @@ export function step(input: StepInput): StepOutput {
       delete r.pending[n];
       continue;
     }
-    if (v.hash !== target || v.unschedulable !== undefined) continue; // written by an earlier phase: re-targeted below
+    if (v.hash !== target) continue; // written by an earlier phase; re-targeted below
+    if (v.unschedulable !== undefined && r.surge.includes(n)) continue; // surge turns off below
     if (now - r.pending[n]! > r.deadlineMs) return fail(r, out, n, `not active within ${Math.round(r.deadlineMs / 1000)} s of getting its new body`, now, change);
   }
   // A new leader may find an instance already on its target but not marked pending (crash between
