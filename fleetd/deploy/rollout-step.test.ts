@@ -125,6 +125,19 @@ describe("rollout step", () => {
     expect(late.rollout.failed).toEqual({ instance: "web@1.service", reason: "not active within 5 s of getting its new body" });
   });
 
+  it("ends failed only once the surge instances over the allowance are removed too", () => {
+    const surge = Array.from({ length: 5 }, (_, k) => `web@surge-2-${k + 1}.service`);
+    const r0 = rollout(1, { phase: "rolling-back", failed: { instance: "web@1.service", reason: "x" }, pending: { "web@1.service": 0 }, surge });
+    const views = (names: string[]) => new Map<string, InstanceView>([["web@1.service", { hash: "old", active: false }], ...names.map((n): [string, InstanceView] => [n, { hash: "new", active: false }])]);
+    const first = step({ template: T, rollout: r0, instances: views(surge), now: 10_000, maxChanges: 3 });
+    expect(first.destroySurge).toEqual(surge.slice(0, 3));
+    expect(first.rollout.phase).toBe("rolling-back");
+    expect(first.rollout.surge).toEqual(surge.slice(3));
+    const second = step({ template: T, rollout: first.rollout, instances: views(surge.slice(3)), now: 10_100, maxChanges: 3 });
+    expect(second.destroySurge).toEqual(surge.slice(3));
+    expect(second.rollout).toMatchObject({ phase: "done", outcome: "failed", surge: [] });
+  });
+
   it("ends failed when the rollback does not become active either", () => {
     const { r } = simulate(rollout(2), { failing: ["new", "old"] });
     expect(r.outcome).toBe("failed");

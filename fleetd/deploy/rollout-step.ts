@@ -159,6 +159,12 @@ function fail(r: RolloutRecord, out: StepOutput, instance: string, reason: strin
   for (const name of r.surge) (change() ? out.destroySurge : left).push(name);
   r.surge = left;
   if (r.phase === "rolling-back") {
+    // Ends only without surge instances left (a done rollout is not stepped again); the instance
+    // stays pending, so the next step comes back here and removes more.
+    if (left.length > 0) {
+      r.message = `rollback failed too: ${instance} ${reason}; removing ${left.length} surge instance(s)`;
+      return out;
+    }
     r.phase = "done";
     r.outcome = "failed";
     r.finishedAt = new Date(now).toISOString();
