@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseMetadataPatch } from "./metadata-patch";
+import { MAX_METADATA_VALUE_BYTES, parseMetadataPatch } from "./metadata-patch";
 
 describe("PATCH /machines validation", () => {
   it("turns add/replace/remove into ordered changes", () => {
@@ -23,6 +23,12 @@ describe("PATCH /machines validation", () => {
     expect(() => parseMetadataPatch([{ op: "add", path: "/m/metadata/k" }])).toThrow("invalid value: add and replace require a value");
     // fleet's server expects the value wrapped in an object; a bare string is no value.
     expect(() => parseMetadataPatch([{ op: "replace", path: "/m/metadata/k", value: "v" }])).toThrow("invalid value: add and replace require a value");
+  });
+
+  it("refuses a value larger than etcd's requests allow, naming its size and the limit", () => {
+    const patch = (n: number) => [{ op: "add", path: "/m1/metadata/blob", value: { value: "x".repeat(n) } }];
+    expect(parseMetadataPatch(patch(MAX_METADATA_VALUE_BYTES))[0]!.value).toHaveLength(MAX_METADATA_VALUE_BYTES);
+    expect(() => parseMetadataPatch(patch(MAX_METADATA_VALUE_BYTES + 1))).toThrow(`invalid value: ${MAX_METADATA_VALUE_BYTES + 1} bytes for metadata blob of machine m1; at most 65536`);
   });
 
   it("validates every operation before returning any", () => {

@@ -11,6 +11,12 @@ export class MetadataPatchError extends Error {
 
 const PATH_RE = /^\/([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/;
 
+/**
+ * Longest metadata value (bytes). fleet set no limit; each value is one etcd key, and etcd refuses a
+ * request over 1.5 MiB with an error that reached the client as a 500.
+ */
+export const MAX_METADATA_VALUE_BYTES = 64 * 1024;
+
 function field(obj: Record<string, unknown>, name: string): unknown {
   const key = Object.keys(obj).find((k) => k.toLowerCase() === name);
   return key === undefined ? undefined : obj[key];
@@ -45,6 +51,10 @@ export function parseMetadataPatch(body: unknown): MetadataChange[] {
         : undefined;
     if (typeof value !== "string" || value === "") {
       throw new MetadataPatchError("invalid value: add and replace require a value");
+    }
+    const bytes = Buffer.byteLength(value);
+    if (bytes > MAX_METADATA_VALUE_BYTES) {
+      throw new MetadataPatchError(`invalid value: ${bytes} bytes for metadata ${key} of machine ${machineID}; at most ${MAX_METADATA_VALUE_BYTES}`);
     }
     changes.push({ machineID, key, value });
   }
