@@ -16,8 +16,9 @@ import { step } from "./rollout-step";
 import { readTemplate } from "./template-view";
 
 /**
- * Unit changes per step: with the step's guards, bodies and the rollout record they must fit etcd's
- * 128 operations per transaction (a step of 200 updates was refused, and retried forever).
+ * Unit changes per step (100): with the step's 2 guards, its bodies and the rollout record they must
+ * fit etcd's 128 operations per transaction, leaving 28 for those (a step of 200 updates was refused,
+ * and retried forever).
  */
 const MAX_STEP_CHANGES = DEFAULT_MAX_TXN_OPS - 28;
 

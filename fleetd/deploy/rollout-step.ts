@@ -66,7 +66,11 @@ export function step(input: StepInput): StepOutput {
   const change = (): boolean => room-- > 0;
   const view = (n: string): InstanceView => input.instances.get(n) ?? { hash: undefined, active: false };
   // Instances the operator stopped take the new body without a restart and are not waited for.
-  const idleUpdates = r.instances.filter((n) => view(n).hash !== undefined && view(n).idle === true && view(n).hash !== targetHash(r, n)).filter(change);
+  const idleUpdates: string[] = [];
+  for (const n of r.instances) {
+    const v = view(n);
+    if (v.hash !== undefined && v.idle === true && v.hash !== targetHash(r, n) && change()) idleUpdates.push(n);
+  }
   for (const n of idleUpdates) {
     out.updates.push({ instance: n, toHash: targetHash(r, n) });
     delete r.pending[n];
