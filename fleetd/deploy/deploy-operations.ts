@@ -15,6 +15,7 @@ import { DEFAULT_MAX_TXN_OPS, ETCD_MAX_REQUEST_BYTES, MAX_TXN_BYTES } from "../r
 import { DeployConflictError, DeployInputError, DeployNotFoundError } from "./errors";
 import { resolveLimit } from "./limits";
 import { DEFAULT_DEADLINE_MS, deploymentKey, isRunning, MAX_REVISIONS, type DeploymentRecord } from "./records";
+import { decodeDeployment, encodeDeployment } from "./record-codec";
 import { applySet, SetAssignmentError } from "./set-environment";
 import { byInstance, instanceNumber, isSurgeInstance, readTemplate, type TemplateView } from "./template-view";
 
@@ -27,10 +28,23 @@ export class DeployOperations {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * The template's history and rollout. Reads those two keys only, not the template's instances:
+   * `fleetctl deploy` polls this while it rolls (a whole read of 10,000 instances is 30,000 keys).
+   */
   async getDeployment(template: string, signal?: AbortSignal): Promise<DeploymentRecord | undefined> {
-    const view = await readTemplate(this.store, this.checkTemplate("read the history of", template), signal);
-    if (!view.templateRecord && !view.deployment) throw new DeployNotFoundError(`cannot read the history of ${template}: the template is not in the cluster`);
-    return view.deployment?.record;
+    const k = this.store.keys;
+    const { results } = await this.store.rangeMany(
+      `read the history of ${this.checkTemplate("read the history of", template)}`,
+      [
+        { prefix: k.unit(template), exact: true, keysOnly: true },
+        { prefix: deploymentKey(k, template), exact: true },
+      ],
+      signal,
+    );
+    const [tpl = [], dep = []] = results;
+    if (tpl.length === 0 && dep.length === 0) throw new DeployNotFoundError(`cannot read the history of ${template}: the template is not in the cluster`);
+    return dep[0] ? decodeDeployment(dep[0].key, dep[0].value) : undefined;
   }
 
   async scale(template: string, req: ApiScaleRequest, signal?: AbortSignal): Promise<ApiScalePlan> {
@@ -197,7 +211,7 @@ export class DeployOperations {
       {
         compare: [{ key: Buffer.from(k.unit(template)), target: "Mod", result: "Equal", mod_revision: tpl.modRevision }, this.deploymentGuard(view)],
         success: [
-          { request_put: { key: Buffer.from(deploymentKey(k, template)), value: Buffer.from(JSON.stringify(record)) } },
+          { request_put: { key: Buffer.from(deploymentKey(k, template)), value: Buffer.from(encodeDeployment(record)) } },
           { request_put: { key: Buffer.from(k.unit(template)), value: Buffer.from(JSON.stringify({ ...tpl.record, hash: unit.hash })) } },
           { request_put: { key: Buffer.from(k.body(unit.hash)), value: Buffer.from(unit.text) } },
         ],
@@ -261,7 +275,7 @@ export { diffLines };
 function fitHistory(record: DeploymentRecord, body: string): DeploymentRecord {
   const STEP_ROOM = 64 * 1024; // a step's instance records, keys, protobuf framing
   const bodies = Buffer.byteLength(body) + Object.values(record.rollout?.bodies ?? {}).reduce((n, text) => n + Buffer.byteLength(text), 0);
-  const bytes = (r: DeploymentRecord): number => Buffer.byteLength(JSON.stringify(r)) + bodies + STEP_ROOM;
+  const bytes = (r: DeploymentRecord): number => Buffer.byteLength(encodeDeployment(r)) + bodies + STEP_ROOM;
   const revisions = [...record.revisions];
   while (revisions.length > 2 && bytes({ ...record, revisions }) > MAX_TXN_BYTES) revisions.shift();
   const fitted = { ...record, revisions };

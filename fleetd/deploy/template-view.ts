@@ -7,6 +7,7 @@ import { parseUnitName } from "../../lib/unit";
 import type { EtcdStore, StoredKv } from "../registry/etcd-store";
 import { parseRecord, type StateRecord, type UnitRecord } from "../registry/keys";
 import { deploymentKey, type DeploymentRecord } from "./records";
+import { decodeDeployment } from "./record-codec";
 import type { InstanceView } from "./rollout-step";
 
 export interface InstanceFacts extends InstanceView {
@@ -85,7 +86,7 @@ export async function readTemplate(store: EtcdStore, template: string, signal?: 
     template,
     revision,
     templateRecord: t ? { record: parseRecord<UnitRecord>(t.key, t.value), modRevision: t.modRevision } : undefined,
-    deployment: d ? { record: parseRecord<DeploymentRecord>(d.key, d.value), modRevision: d.modRevision } : undefined,
+    deployment: d ? { record: decodeDeployment(d.key, d.value), modRevision: d.modRevision } : undefined,
     instances,
   };
 }

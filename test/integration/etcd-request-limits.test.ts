@@ -178,3 +178,40 @@ describe("scaling by more instances than one transaction holds (real etcd)", () 
     }
   });
 });
+
+describe("a rolling deploy of the most instances scale makes (real etcd and fleetds)", () => {
+  const fx = fleetFixture();
+
+  it("rolls 10,000 instances of a template with a long name at max-unavailable 100 %, its record small in etcd", async () => {
+    const cluster = fx.cluster();
+    await Promise.all(["m1", "m2"].map((id) => cluster.add(id)));
+    await cluster.waitMachines();
+    // Stored name by name, this rollout's record was 1.6 MB: the deploy was refused (400) as too large for etcd.
+    const template = "payments-reconciliation-worker-eu-west-1@.service";
+    const instance = /^payments-reconciliation-worker-eu-west-1@\d+\.service$/;
+    await cluster.registry.createUnit({ name: template, options: parseUnitFile("[Service]\nEnvironment=image=v0\nExecStart=/bin/sleep infinity ${image}\n"), desiredState: "inactive" });
+    const ops = new DeployOperations(new EtcdStore(cluster.client, { prefix: cluster.prefix }));
+    await ops.scale(template, { instances: 10_000 });
+    const launched = async (): Promise<number> => Object.entries(await unitTable(cluster)).filter(([n, v]) => instance.test(n) && v.startsWith("launched@")).length;
+    await waitFor("10,000 instances launched", async () => (await launched()) === 10_000, { timeoutMs: 120_000, describe: () => cluster.describe() });
+    const plan = await ops.deploy(template, { set: { image: "v1" }, maxUnavailable: "100%" });
+    expect(plan.instances.length).toBe(10_000);
+    const k = new Keys(cluster.prefix);
+    let largest = 0;
+    const rollout = await waitFor("the rollout done", async () => {
+      largest = Math.max(largest, (await cluster.client.get(deploymentKey(k, template)).buffer())?.length ?? 0);
+      const r = (await ops.getDeployment(template))?.rollout;
+      return r?.phase === "done" ? r : undefined;
+    }, { timeoutMs: 180_000, describe: () => cluster.describe() });
+    expect(rollout.outcome).toBe("succeeded");
+    // The API still answers the whole rollout: every instance, with the hash it had before.
+    expect(rollout.instances.length).toBe(10_000);
+    expect(Object.keys(rollout.previous).length).toBe(10_000);
+    expect(new Set(Object.values(rollout.previous))).toEqual(new Set([rollout.fromHash]));
+    // Stored as runs of instance numbers: every step rewrites this key (every 100 ms while rolling).
+    expect(largest).toBeLessThan(16 * 1024);
+    const running = [...cluster.instances.values()].flatMap((i) => i.manager.running().filter((n) => instance.test(n)).map((n) => i.manager.disk.get(n) ?? ""));
+    expect(running.length).toBe(10_000);
+    expect(running.every((text) => text.includes("Environment=image=v1"))).toBe(true);
+  });
+});
