@@ -144,7 +144,7 @@ describe("rollout step", () => {
     expect(r.message).toContain("rollback failed too: web@1.service not active within 5 s");
   });
 
-  it("makes at most maxChanges unit changes per step (one etcd transaction) and still rolls 300 instances at 100 %", () => {
+  it("makes at most maxChanges unit changes per step and still rolls 300 instances at 100 %", () => {
     const { r, units, changesMax } = simulate(rollout(300, { maxUnavailable: 300, maxUnavailableSpec: "100%" }), { maxChanges: 100 });
     expect(r.outcome).toBe("succeeded");
     expect(changesMax).toBe(100);

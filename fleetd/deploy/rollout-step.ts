@@ -35,9 +35,8 @@ export interface StepInput {
   instances: ReadonlyMap<string, InstanceView>;
   now: number;
   /**
-   * Most unit changes (updates, surge creations and removals) in this step: the controller writes a
-   * step in one transaction, and etcd takes at most 128 operations. The rest follow in later steps.
-   * Default: no limit.
+   * Most unit changes (updates, surge creations and removals) in this step; the rest follow in later
+   * steps. The controller's is 1,000 (written in transactions of about 100). Default: no limit.
    */
   maxChanges?: number;
 }
