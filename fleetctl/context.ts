@@ -10,7 +10,7 @@ import type { GlobalOptions } from "./global-options";
 /** The API calls fleetctl makes (implemented by `ApiClient`). */
 export type FleetApi = Pick<
   ApiClient,
-  "listMachines" | "patchMachines" | "listUnits" | "getUnit" | "createUnit" | "putUnits" | "setUnitTargetState" | "destroyUnit" | "listUnitStates" | "scale" | "deploy" | "getDeployment" | "why" | "rebalance"
+  "listMachines" | "patchMachines" | "listUnits" | "getUnit" | "createUnit" | "putUnits" | "setUnitTargetState" | "destroyUnit" | "listUnitStates" | "scale" | "deploy" | "getDeployment" | "getDeploymentSummary" | "why" | "rebalance"
 >;
 
 /** Streams and environment of one fleetctl run. */

@@ -92,7 +92,7 @@ export const rollback: Action<RolloutOpts> = async (ctx, args, opts) => {
     const api = await ctx.api();
     let record;
     try {
-      record = await api.getDeployment(template, ctx.signal);
+      record = await api.getDeploymentSummary(template, ctx.signal);
     } catch (err) {
       throw apiFailure(`Error reading the history of ${template}`, err);
     }

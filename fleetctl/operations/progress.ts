@@ -1,5 +1,5 @@
 /** Follows a rollout until it ends, printing each new step (`fleetctl deploy`, `rollback`). */
-import type { DeploymentRecord, RolloutRecord } from "../../lib/api/deploy-types";
+import type { DeploymentSummary } from "../../lib/api/deploy-types";
 import { delay } from "../../lib/async/delay";
 import { apiFailure, transientFailure } from "../api-errors";
 import { CliError } from "../cli-error";
@@ -20,12 +20,12 @@ function outageDelay(n: number): number {
  * Reads the deployment; transient failures (connection errors, 502/503/504, a 500 about etcd) are
  * retried with backoff for up to `outageMs`, with one note when they start and one when they end.
  */
-async function pollDeployment(ctx: CommandContext, template: string, revision: number, outageMs: number): Promise<DeploymentRecord> {
+async function pollDeployment(ctx: CommandContext, template: string, revision: number, outageMs: number): Promise<DeploymentSummary> {
   const api = await ctx.api();
   let since: number | undefined;
   for (let failures = 1; ; failures++) {
     try {
-      const record = await api.getDeployment(template, ctx.signal);
+      const record = await api.getDeploymentSummary(template, ctx.signal);
       if (since !== undefined) ctx.err(`Reading the rollout of ${template} works again; following it`);
       return record;
     } catch (err) {
@@ -46,11 +46,11 @@ async function pollDeployment(ctx: CommandContext, template: string, revision: n
 }
 
 /** Waits for the rollout of `revision` to finish; returns it, throws a CliError unless it succeeded. */
-export async function followRollout(ctx: CommandContext, template: string, revision: number, options: { outageMs?: number } = {}): Promise<RolloutRecord> {
+export async function followRollout(ctx: CommandContext, template: string, revision: number, options: { outageMs?: number } = {}): Promise<NonNullable<DeploymentSummary["rollout"]>> {
   let last = "";
   const started = Date.now();
   for (;;) {
-    const record: DeploymentRecord = await pollDeployment(ctx, template, revision, options.outageMs ?? FOLLOW_OUTAGE_MS);
+    const record = await pollDeployment(ctx, template, revision, options.outageMs ?? FOLLOW_OUTAGE_MS);
     const r = record.rollout;
     if (!r || r.revision !== revision) throw new CliError(`Rollout of ${template} to revision ${revision} is no longer recorded (another deploy replaced it); see fleetctl history ${template}`);
     if (r.message !== last) {

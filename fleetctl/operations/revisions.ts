@@ -3,7 +3,7 @@
  * looked up in its template's history (`GET /deployments/<template>`, one request per template listed).
  * A template without history, or a server without the extension (fleet's own), shows "-".
  */
-import type { DeploymentRecord } from "../../lib/api/deploy-types";
+import type { DeploymentSummary } from "../../lib/api/deploy-types";
 import { ApiError } from "../../lib/api/client";
 import { isTemplate, parseUnitName } from "../../lib/unit";
 import type { CommandContext } from "../context";
@@ -19,11 +19,11 @@ function templateOfUnit(name: string): string | undefined {
 export async function revisionLookup(ctx: CommandContext, names: readonly string[]): Promise<(name: string, hash: string) => string> {
   const api = await ctx.api();
   const templates = [...new Set(names.map(templateOfUnit).filter((t): t is string => t !== undefined))];
-  const records = new Map<string, DeploymentRecord>();
+  const records = new Map<string, DeploymentSummary>();
   await Promise.all(
     templates.map(async (t) => {
       try {
-        records.set(t, await api.getDeployment(t, ctx.signal));
+        records.set(t, await api.getDeploymentSummary(t, ctx.signal));
       } catch (err) {
         // 404: a template not in the cluster (orphan instances) or a server without deployments.
         if (!(err instanceof ApiError && (err.status === 404 || err.status === 400))) throw err;

@@ -1,5 +1,5 @@
 /** `/scale/<template>` and `/deployments/<template>` (extension: fleet has neither). */
-import type { ApiDeployRequest, ApiScaleRequest } from "../../lib/api/deploy-types";
+import { summarizeDeployment, type ApiDeployRequest, type ApiScaleRequest } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
 import { HttpError, readJsonBody, requireJsonContentType, sendJson } from "./http-io";
 import type { OperationsBackend } from "./operations-backend";
@@ -38,8 +38,8 @@ export async function scaleItem(ctx: ResourceContext, ops: OperationsBackend | u
 export async function deploymentItem(ctx: ResourceContext, ops: OperationsBackend | undefined, template: string): Promise<void> {
   const backend = backendOf(ops);
   if (ctx.req.method === "GET") {
-    const record = await backend.getDeployment(template, ctx.signal);
-    sendJson(ctx.res, 200, record ?? { template, revisions: [] });
+    const record = (await backend.getDeployment(template, ctx.signal)) ?? { template, revisions: [] };
+    sendJson(ctx.res, 200, briefParam(ctx.query) ? summarizeDeployment(record) : record);
     return;
   }
   if (ctx.req.method !== "POST") throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /deployments/${template}: use GET or POST`, { headers: { Allow: "GET, POST" } });
@@ -76,4 +76,12 @@ export async function deploymentItem(ctx: ResourceContext, ops: OperationsBacken
   const plan = await backend.deploy(template, req, ctx.signal);
   // A replay (same requestId as the current rollout) created nothing this time: 200.
   sendJson(ctx.res, plan.dryRun || plan.replayed === true ? 200 : 201, plan);
+}
+
+/** `?brief=true`: the summary (`DeploymentSummary`). */
+function briefParam(query: URLSearchParams): boolean {
+  const v = query.get("brief");
+  if (v === null || v === "false") return false;
+  if (v === "true" || v === "") return true;
+  throw new HttpError(400, `invalid brief=${JSON.stringify(v)}: use brief=true (the history and rollout without per-instance lists and texts) or leave it out`);
 }

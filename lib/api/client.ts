@@ -19,7 +19,7 @@ import type {
   UnitTargetState,
 } from "./types";
 import { API_BASE_PATH } from "./types";
-import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, DeploymentRecord } from "./deploy-types";
+import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, DeploymentRecord, DeploymentSummary } from "./deploy-types";
 import type { ApiRebalancePlan, ApiRebalanceRequest, ApiWhy } from "./scheduler-types";
 import { StreamSocket } from "./stream-socket";
 import { delay } from "../async/delay";
@@ -444,6 +444,14 @@ export class ApiClient {
   /** Extension: a template's revisions and its current or last rollout (`GET /deployments/<template>`). */
   async getDeployment(template: string, signal?: AbortSignal): Promise<DeploymentRecord> {
     return (await this.call<DeploymentRecord>("GET", `deployments/${encodeURIComponent(template)}`, [200], undefined, signal))!;
+  }
+
+  /**
+   * Extension: the same without the rollout's per-instance lists and bodies and the revisions' texts
+   * (`GET /deployments/<template>?brief=true`; a fleetd without `brief` answers the whole record).
+   */
+  async getDeploymentSummary(template: string, signal?: AbortSignal): Promise<DeploymentSummary> {
+    return (await this.call<DeploymentSummary>("GET", `deployments/${encodeURIComponent(template)}?brief=true`, [200], undefined, signal))!;
   }
 
   /** Extension: per machine, why the scheduler would or would not put the unit there (`GET /why/<unit>`). */

@@ -71,6 +71,28 @@ export interface DeploymentRecord {
   rollout?: RolloutRecord;
 }
 
+/** The rollout's fields that grow with the instance count or the bodies' size. */
+export type RolloutDetail = "instances" | "previous" | "pending" | "bodies";
+
+/**
+ * `GET /deployments/<template>?brief=true`: the record without the rollout's per-instance lists and
+ * bodies and without the revisions' texts; what following a rollout and the `revision` column need.
+ * At 10,000 instances the whole record is about 1 MB of JSON, and `fleetctl deploy` reads it every
+ * 250 ms. (A fleetd that predates `brief` answers the whole record: a superset.)
+ */
+export interface DeploymentSummary {
+  template: string;
+  revisions: Omit<RevisionRecord, "text">[];
+  rollout?: Omit<RolloutRecord, RolloutDetail>;
+}
+
+export function summarizeDeployment(record: DeploymentRecord): DeploymentSummary {
+  const revisions = record.revisions.map(({ text: _text, ...rest }) => rest);
+  if (!record.rollout) return { template: record.template, revisions };
+  const { instances: _i, previous: _p, pending: _n, bodies: _b, ...rollout } = record.rollout;
+  return { template: record.template, revisions, rollout };
+}
+
 /** `POST /deployments/<template>`: start a rollout (or plan it with `dryRun`). */
 export interface ApiDeployRequest {
   /** New template body; absent = the template's current body (with `set` applied). */

@@ -25,6 +25,7 @@ import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { Keys } from "../../fleetd/registry/keys";
 import { MAX_TXN_BYTES } from "../../fleetd/registry/txn-limits";
 import { ApiClient, ApiError } from "../../lib/api/client";
+import { summarizeDeployment } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
 import { MAX_UNIT_TEXT_BYTES, parseUnitFile } from "../../lib/unit";
 import { etcdFixture, fleetFixture } from "../helpers/fleet-fixture";
@@ -207,6 +208,10 @@ describe("a rolling deploy of the most instances scale makes (real etcd and flee
     // The API still answers the whole rollout: every instance, with the hash it had before.
     expect(rollout.instances.length).toBe(10_000);
     expect(Object.keys(rollout.previous).length).toBe(10_000);
+    // What fleetctl polls while following (`?brief=true`): a few hundred bytes, not the 1.6 MB of names.
+    const full = (await ops.getDeployment(template))!;
+    expect(JSON.stringify(full).length).toBeGreaterThan(1_000_000);
+    expect(JSON.stringify(summarizeDeployment(full)).length).toBeLessThan(2_048);
     expect(new Set(Object.values(rollout.previous))).toEqual(new Set([rollout.fromHash]));
     // Stored as runs of instance numbers: every step rewrites this key (every 100 ms while rolling).
     expect(largest).toBeLessThan(16 * 1024);

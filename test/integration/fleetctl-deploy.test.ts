@@ -6,9 +6,12 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiClient } from "../../lib/api/client";
+import { summarizeDeployment } from "../../lib/api/deploy-types";
 import { parseUnitFile, unitHash } from "../../lib/unit";
 import { waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
+import { socketRequest } from "../helpers/socket-request";
 import { FleetctlEnv } from "./fleetctl-harness";
 
 const M1 = "d1b2c3d4e5f60718293a4b5c6d7e8f91";
@@ -146,6 +149,23 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     const h = await env.run(["history", "app@.service"]);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^REVISION\tHASH\tCREATED\t+OUTCOME\t+CHANGE\n1\t+[0-9a-f]{7}\t\S+\tsucceeded\tinitial\n2\t+[0-9a-f]{7}\t\S+\tsucceeded\tdeploy --set image=localhost\/app:2\n/);
+
+    // What fleetctl follows a rollout with: the record without per-instance lists, bodies and texts.
+    const api = new ApiClient({ endpoint: `unix://${env.socket}` });
+    try {
+      const full = await api.getDeployment("app@.service");
+      const brief = await api.getDeploymentSummary("app@.service");
+      expect(full.rollout!.instances).toEqual(instances(10));
+      expect(brief).toEqual(summarizeDeployment(full));
+      expect(brief.rollout).toMatchObject({ revision: 2, phase: "done", outcome: "succeeded", message: full.rollout!.message });
+      for (const field of ["instances", "previous", "pending", "bodies"]) expect(brief.rollout).not.toHaveProperty(field);
+      expect(brief.revisions.map((r) => [r.revision, r.hash, "text" in r])).toEqual(full.revisions.map((r) => [r.revision, r.hash, false]));
+      const bad = await socketRequest(env.socket, "GET", "/fleet/v1/deployments/app@.service?brief=yes", "");
+      expect(bad.status).toBe(400);
+      expect((JSON.parse(bad.body) as { error: { message: string } }).error.message).toMatch(/^invalid brief="yes": use brief=true/);
+    } finally {
+      api.close();
+    }
   });
 
   it("refuses a deploy while another runs, naming the running one", async () => {
