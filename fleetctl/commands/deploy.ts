@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { ApiDeployRequest } from "../../lib/api/deploy-types";
-import { isTemplate, mangleUnitName } from "../../lib/unit";
+import { instanceRuns, isTemplate, mangleUnitName } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
@@ -58,7 +58,7 @@ async function run(ctx: CommandContext, template: string, request: ApiDeployRequ
   const from = plan.fromRevision !== undefined ? `revision ${plan.fromRevision}` : "its current body";
   const head = plan.dryRun ? "Would roll" : "Rolling";
   ctx.out(`${head} ${template} from ${from} to revision ${plan.revision} (${plan.change}, hash ${plan.hash.slice(0, 7)})`);
-  ctx.out(`  ${plan.instances.length} instance(s) to update${plan.instances.length > 0 ? `: ${plan.instances.join(" ")}` : ""}; max unavailable ${plan.maxUnavailable}, max surge ${plan.maxSurge}, deadline ${plan.deadlineMs / 1000} s per instance`);
+  ctx.out(`  ${plan.instances.length} instance(s) to update${plan.instances.length > 0 ? `: ${instanceRuns(template).format(plan.instances)}` : ""}; max unavailable ${plan.maxUnavailable}, max surge ${plan.maxSurge}, deadline ${plan.deadlineMs / 1000} s per instance`);
   for (const line of plan.diff) ctx.out(`  ${line}`);
   if (plan.dryRun) {
     ctx.out("Dry run: nothing changed");

@@ -13,30 +13,25 @@
  * (full `instances`/`previous`/`pending`) are read as they are.
  */
 import type { DeploymentRecord, RolloutRecord } from "../../lib/api/deploy-types";
+import { instanceRuns, type InstanceRuns } from "../../lib/unit";
 import { parseRecord } from "../registry/keys";
-
-/**
- * A list of unit names in order: a string is a name as it is; a number `n` is the template's instance
- * `<name>@<n>.<type>`; `[a, b]` is its instances `a` to `b` (each one more than the last).
- */
-export type NameRuns = Array<string | number | [number, number]>;
 
 type PerInstance = "instances" | "previous" | "pending";
 
 /** The rollout as stored: its per-instance fields as runs. */
 export interface StoredRollout extends Omit<RolloutRecord, PerInstance> {
-  instanceRuns: NameRuns;
+  instanceRuns: InstanceRuns;
   /** hash → the instances whose hash it was before the rollout. */
-  previousRuns: Record<string, NameRuns>;
+  previousRuns: Record<string, InstanceRuns>;
   /** [epoch ms, the instances pending since then]. */
-  pendingRuns: Array<[number, NameRuns]>;
+  pendingRuns: Array<[number, InstanceRuns]>;
 }
 
 /** The record's JSON as stored in etcd. */
 export function encodeDeployment(record: DeploymentRecord): string {
   if (!record.rollout) return JSON.stringify(record);
   const { instances, previous, pending, ...rest } = record.rollout;
-  const names = instanceNames(record.template);
+  const names = instanceRuns(record.template);
   const rollout: StoredRollout = {
     ...rest,
     instanceRuns: names.encode(instances),
@@ -51,13 +46,13 @@ export function decodeDeployment(key: string, value: Buffer | string): Deploymen
   const stored = parseRecord<DeploymentRecord & { rollout?: RolloutRecord | StoredRollout }>(key, value);
   const r = stored.rollout;
   if (!r || !("instanceRuns" in r)) return stored;
-  const { instanceRuns, previousRuns, pendingRuns, ...rest } = r;
-  const names = instanceNames(stored.template);
+  const { instanceRuns: instanceList, previousRuns, pendingRuns, ...rest } = r;
+  const names = instanceRuns(stored.template);
   const previous: Record<string, string> = {};
   for (const [hash, runs] of Object.entries(previousRuns)) for (const name of names.decode(runs)) previous[name] = hash;
   const pending: Record<string, number> = {};
   for (const [since, runs] of pendingRuns) for (const name of names.decode(runs)) pending[name] = since;
-  return { ...stored, rollout: { ...rest, instances: names.decode(instanceRuns), previous, pending } };
+  return { ...stored, rollout: { ...rest, instances: names.decode(instanceList), previous, pending } };
 }
 
 function groupBy<V extends string | number>(map: Record<string, V>): Map<V, string[]> {
@@ -68,41 +63,4 @@ function groupBy<V extends string | number>(map: Record<string, V>): Map<V, stri
     else groups.set(value, [name]);
   }
   return groups;
-}
-
-/** Encodes and decodes lists of `template`'s instance names as {@link NameRuns}. */
-function instanceNames(template: string): { encode(names: string[]): NameRuns; decode(runs: NameRuns): string[] } {
-  const at = template.indexOf("@");
-  const head = template.slice(0, at + 1);
-  const tail = template.slice(at + 1);
-  const numberOf = (name: string): number | undefined => {
-    if (at < 0 || name.length <= head.length + tail.length || !name.startsWith(head) || !name.endsWith(tail)) return undefined;
-    const digits = name.slice(head.length, name.length - tail.length);
-    const n = Number(digits);
-    // Only canonical decimals: `web@01.service` is not `web@1.service`.
-    return /^(0|[1-9]\d*)$/.test(digits) && Number.isSafeInteger(n) ? n : undefined;
-  };
-  return {
-    encode(names) {
-      const runs: NameRuns = [];
-      for (const name of names) {
-        const n = numberOf(name);
-        const last = runs.at(-1);
-        if (n === undefined) runs.push(name);
-        else if (typeof last === "number" && n === last + 1) runs[runs.length - 1] = [last, n];
-        else if (Array.isArray(last) && n === last[1] + 1) last[1] = n;
-        else runs.push(n);
-      }
-      return runs;
-    },
-    decode(runs) {
-      const names: string[] = [];
-      for (const run of runs) {
-        if (typeof run === "string") names.push(run);
-        else if (typeof run === "number") names.push(`${head}${run}${tail}`);
-        else for (let n = run[0]; n <= run[1]; n++) names.push(`${head}${n}${tail}`);
-      }
-      return names;
-    },
-  };
 }

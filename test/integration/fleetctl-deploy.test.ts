@@ -106,7 +106,7 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     const dry = await env.run(["deploy", "--dry-run", "--set", "image=localhost/app:2", "--max-unavailable", "25%", "app@.service"]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain("Would roll app@.service from revision 1 to revision 2 (deploy --set image=localhost/app:2, hash ");
-    expect(dry.stdout).toContain("10 instance(s) to update: app@1.service app@2.service");
+    expect(dry.stdout).toContain("10 instance(s) to update: app@{1..10}.service; max unavailable 2");
     expect(dry.stdout).toContain("max unavailable 2, max surge 0");
     expect(dry.stdout).toContain("  - Environment=image=localhost/app:1\n  + Environment=image=localhost/app:2\n");
     expect(dry.stdout).toContain("Dry run: nothing changed\n");
