@@ -52,9 +52,9 @@ export async function waitForUnitStates(
 ): Promise<string | undefined> {
   let last = new Map<string, ApiUnit>();
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
-  const pending = [...new Set(names)];
-  for (let round = 0; pending.length > 0; round++) {
-    const units = await lookupUnits(ctx, pending);
+  const pending = new Set(names);
+  for (let round = 0; pending.size > 0; round++) {
+    const units = await lookupUnits(ctx, [...pending]);
     // Seen on the last round: a unit left without a machine says why in the timeout message.
     last = units;
     for (const name of [...pending]) {
@@ -64,11 +64,11 @@ export async function waitForUnitStates(
       const state = unit ? (unit.currentState ?? unit.desiredState) : "inactive";
       if (state !== target) continue;
       ctx.out(await describeReached(ctx, unit, name, target));
-      pending.splice(pending.indexOf(name), 1);
+      pending.delete(name);
     }
-    if (pending.length === 0) break;
+    if (pending.size === 0) break;
     if (Date.now() + pollDelay(round) > deadline) {
-      const name = pending[0]!;
+      const name = pending.values().next().value!;
       const unit = last.get(name);
       const why = unit && target !== "inactive" && isUnscheduled(unit, false) ? `: ${unscheduledWhy(unit)}` : "";
       return `timed out waiting for unit ${name} to report state ${target}${why}`;
@@ -96,10 +96,10 @@ async function currentStates(ctx: CommandContext, names: readonly string[]): Pro
  */
 export async function waitForSystemdActive(ctx: CommandContext, names: readonly string[], attempts: number): Promise<string | undefined> {
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
-  const pending = [...new Set(names)];
+  const pending = new Set(names);
   let last = new Map<string, ApiUnitState>();
-  for (let round = 0; pending.length > 0; round++) {
-    last = await currentStates(ctx, pending);
+  for (let round = 0; pending.size > 0; round++) {
+    last = await currentStates(ctx, [...pending]);
     for (const name of [...pending]) {
       const s = last.get(name);
       if (!s) continue;
@@ -107,12 +107,12 @@ export async function waitForSystemdActive(ctx: CommandContext, names: readonly 
         return `unit ${name} failed on machine ${s.machineID}: systemd reports ${s.systemdLoadState}/${s.systemdActiveState}/${s.systemdSubState}; see "fleetctl status ${name}" and "fleetctl journal ${name}"`;
       }
       if (s.systemdLoadState === "loaded" && (s.systemdActiveState === "active" || s.systemdSubState === "exited")) {
-        pending.splice(pending.indexOf(name), 1);
+        pending.delete(name);
       }
     }
-    if (pending.length === 0) break;
+    if (pending.size === 0) break;
     if (Date.now() + pollDelay(round) > deadline) {
-      const name = pending[0]!;
+      const name = pending.values().next().value!;
       const s = last.get(name);
       const seen = s ? `${s.systemdLoadState}/${s.systemdActiveState}/${s.systemdSubState}` : "no state published yet";
       return `timed out waiting for unit ${name} to report systemd state active (last: ${seen})`;
