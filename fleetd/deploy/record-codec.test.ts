@@ -83,7 +83,10 @@ describe("deployment record codec", () => {
     expect(decodeDeployment("k", encodeDeployment(none))).toEqual(none);
   });
 
-  it("names the key of a record that is not JSON", () => {
+  it("names the key of a record that is not JSON, or whose runs are damaged", () => {
     expect(() => decodeDeployment("/fleet/deployments/web@.service", "{")).toThrow(/\/fleet\/deployments\/web@\.service/);
+    const damaged = JSON.parse(encodeDeployment(record("web@.service", { instances: ["web@1.service"] }))) as { rollout: StoredRollout };
+    damaged.rollout.instanceRuns = [[3, 1]];
+    expect(() => decodeDeployment("/fleet/deployments/web@.service", JSON.stringify(damaged))).toThrow(/^Cannot read etcd key \/fleet\/deployments\/web@\.service: invalid run of instances of web@\.service: \[3,1\]/);
   });
 });

@@ -48,11 +48,15 @@ export function decodeDeployment(key: string, value: Buffer | string): Deploymen
   if (!r || !("instanceRuns" in r)) return stored;
   const { instanceRuns: instanceList, previousRuns, pendingRuns, ...rest } = r;
   const names = instanceRuns(stored.template);
-  const previous: Record<string, string> = {};
-  for (const [hash, runs] of Object.entries(previousRuns)) for (const name of names.decode(runs)) previous[name] = hash;
-  const pending: Record<string, number> = {};
-  for (const [since, runs] of pendingRuns) for (const name of names.decode(runs)) pending[name] = since;
-  return { ...stored, rollout: { ...rest, instances: names.decode(instanceList), previous, pending } };
+  try {
+    const previous: Record<string, string> = {};
+    for (const [hash, runs] of Object.entries(previousRuns)) for (const name of names.decode(runs)) previous[name] = hash;
+    const pending: Record<string, number> = {};
+    for (const [since, runs] of pendingRuns) for (const name of names.decode(runs)) pending[name] = since;
+    return { ...stored, rollout: { ...rest, instances: names.decode(instanceList), previous, pending } };
+  } catch (err) {
+    throw new Error(`Cannot read etcd key ${key}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function groupBy<V extends string | number>(map: Record<string, V>): Map<V, string[]> {

@@ -23,4 +23,10 @@ describe("instanceRuns", () => {
     expect(web.format(names)).toBe("web@1.service web@2.service web@3.service web@4.service web@{6..10}.service web@blue.service");
     expect(web.format([])).toBe("");
   });
+
+  it("refuses a damaged run instead of looping or filling memory", () => {
+    expect(() => web.decode([[5, 2]])).toThrow(/invalid run of instances of web@\.service: \[5,2\]/);
+    expect(() => web.decode([[1, 1e15]])).toThrow(RangeError);
+    expect(() => web.decode([[1.5, 3]])).toThrow(RangeError);
+  });
 });

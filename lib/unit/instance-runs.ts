@@ -10,6 +10,9 @@
  */
 export type InstanceRuns = Array<string | number | [number, number]>;
 
+/** Longest run decoded (instance numbers are not bounded, but 10 million instances are not a template's). */
+const MAX_RUN = 10_000_000;
+
 /** Encodes and decodes lists of `template`'s (`web@.service`) instance names as {@link InstanceRuns}. */
 export function instanceRuns(template: string): { encode(names: readonly string[]): InstanceRuns; decode(runs: InstanceRuns): string[]; format(names: readonly string[]): string } {
   const at = template.indexOf("@");
@@ -41,7 +44,12 @@ export function instanceRuns(template: string): { encode(names: readonly string[
       for (const run of runs) {
         if (typeof run === "string") names.push(run);
         else if (typeof run === "number") names.push(`${head}${run}${tail}`);
-        else for (let n = run[0]; n <= run[1]; n++) names.push(`${head}${n}${tail}`);
+        else {
+          const [a, b] = run;
+          // Never from fleetd's own writes; a damaged record must fail, not loop or exhaust memory.
+          if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || b < a || b - a >= MAX_RUN) throw new RangeError(`invalid run of instances of ${template}: ${JSON.stringify(run)}`);
+          for (let n = a; n <= b; n++) names.push(`${head}${n}${tail}`);
+        }
       }
       return names;
     },
