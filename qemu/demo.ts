@@ -1,8 +1,9 @@
 /**
  * `npm start` (after scripts/setup.sh and the bundle): builds the image if it is missing, brings up a
  * 3-machine cluster ("default"), starts the cluster registry, builds the web image from units/web/
- * and pushes it there through an SSH forward, starts web@1..3 through fleetctl --tunnel, waits until
- * they are active, and prints `fleetctl list-units` and how to reach the web instances and the cluster.
+ * and pushes it there through an SSH forward, submits web@.service and starts web@1..3 through
+ * fleetctl --tunnel, waits until they are active, and prints `fleetctl list-units` and how to reach the
+ * web instances and the cluster (and how to roll out a new version with `fleetctl deploy`).
  */
 import { access } from "node:fs/promises";
 import path from "node:path";
@@ -66,6 +67,9 @@ async function main(): Promise<void> {
   say(`demo: image-builder push web --to ${REGISTRY_ADDRESS}/web:1 --tunnel`);
   const pushed = await pushToCluster(root, spec, via, archive, "web:1", { waitMs: 5 * 60_000, log: (l) => say(`demo: ${l}`) });
   say(`demo: pushed ${pushed.pinned} (build + push ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  // The template too, not only its instances: deploy and scale (printed below) work on it.
+  say("demo: fleetctl submit units/web@.service");
+  await runFleetctl(root, spec, via, ["submit", "units/web@.service"], { timeoutMs: 5 * 60_000 });
   say(`demo: fleetctl start ${WEB.map((w) => `units/${w}`).join(" ")}`);
   // --no-block: the wait below polls list-units itself (a blocking start over the tunnel was seen to hang
   // after the units were launched).
