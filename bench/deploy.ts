@@ -2,7 +2,7 @@
  * `npm run bench:deploy`: how long a rolling deployment takes and how many instances are down at
  * once. A real etcd on loopback, M in-process fleetds (engine + agent + deploy controller, in-memory
  * unit managers whose services take --start-ms to start), the real API on a unix socket and fleetctl
- * in-process. Scales a template to N instances, then for each --max-unavailable value deploys a new
+ * in-process. Scales a template to N instances (timed: `scale_ms`), then for each --max-unavailable value deploys a new
  * body with `fleetctl deploy --set` and samples every 100 ms which instances run. Last line: JSON.
  *
  * Flags: --instances N (default 10), --machines M (default 3), --start-ms S (default 400),
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const ids = Array.from({ length: M }, (_, i) => `be${i}${"0".repeat(29)}`.slice(0, 32));
   const env = await FleetctlEnv.start(etcd, ids, Object.fromEntries(ids.map((id) => [id, { startDelayMs: START_MS }])));
   const results: { maxUnavailable: string; resolved: number; ms: number; maxDown: number; samples: number }[] = [];
+  let scaleMs = 0;
   try {
     await writeFile(join(env.dir, "app@.service"), "[Service]\nEnvironment=image=v0\nExecStart=/bin/sleep infinity ${image}\n");
     const must = async (argv: string[]): Promise<string> => {
@@ -36,7 +37,10 @@ async function main(): Promise<void> {
       return r.stdout;
     };
     await must(["submit", "app@.service"]);
+    const scaleStarted = performance.now();
     await must(["scale", `app@.service=${N}`]);
+    scaleMs = Math.round(performance.now() - scaleStarted);
+    console.log(`scale app@.service from 0 to ${N} instances on ${M} machines (fleetctl scale, blocking until launched), start ${START_MS} ms: ${scaleMs} ms`);
     const names = Array.from({ length: N }, (_, i) => `app@${i + 1}.service`);
     for (const [k, limit] of LIMITS.entries()) {
       let maxDown = 0;
@@ -63,7 +67,7 @@ async function main(): Promise<void> {
     await env.close();
     await etcd.cleanup();
   }
-  console.log(JSON.stringify({ bench: "deploy", instances: N, machines: M, startMs: START_MS, results }));
+  console.log(JSON.stringify({ bench: "deploy", instances: N, machines: M, startMs: START_MS, scale_ms: scaleMs, results }));
 }
 
 main().catch((err: unknown) => {
