@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Writable, PassThrough } from "node:stream";
-import { createProgram, expandCommandPrefix, runFleetctl } from "./program";
+import { bareBooleanFlags, createProgram, expandCommandPrefix, runFleetctl } from "./program";
 import { blockAttempts, pollDelay } from "./wait-states";
 import { parseEndpoint } from "../lib/api/client";
 import { remoteRegistrars } from "./ssh";
@@ -24,6 +24,20 @@ describe("fleetctl program", () => {
     expect(expandCommandPrefix(["list-unit"], program)).toEqual(["list-unit"]); // list-units or list-unit-files
     expect(expandCommandPrefix(["--debug", "sta", "x"], program)).toEqual(["--debug", "sta", "x"]); // start or status
     expect(expandCommandPrefix(["--endpoint=unix:///x", "des", "x"], program)).toEqual(["--endpoint=unix:///x", "destroy", "x"]);
+  });
+
+  it("takes a bare --strict-host-key-checking as true, never the next word as its value (fleet's Go flags)", () => {
+    expect(bareBooleanFlags(["--strict-host-key-checking", "list-units"])).toEqual(["--strict-host-key-checking=true", "list-units"]);
+    expect(bareBooleanFlags(["--strict-host-key-checking=false", "list-units"])).toEqual(["--strict-host-key-checking=false", "list-units"]);
+    expect(bareBooleanFlags(["ssh", "m1", "--", "--strict-host-key-checking"])).toEqual(["ssh", "m1", "--", "--strict-host-key-checking"]);
+  });
+
+  it("runs the command after a bare --strict-host-key-checking instead of printing the help", async () => {
+    const d = deps();
+    // No fleetd at this socket: the command runs and fails to connect (before: help, exit 0).
+    expect(await runFleetctl(["--endpoint", "unix:///nonexistent/fleet.sock", "--strict-host-key-checking", "list-units"], d)).toBe(1);
+    expect(d.stdout.text).not.toContain("Usage:");
+    expect(d.stderr.text).toMatch(/nonexistent\/fleet\.sock|fleet\.sock/);
   });
 
   it("turns no-block and block attempts into fleet's attempt counts", () => {

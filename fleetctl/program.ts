@@ -69,7 +69,7 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
   program.addOption(new Option("--ssh-username <user>", `${GLOBAL_FLAG_HELP["ssh-username"]!} (default "core")`));
   program.addOption(new Option("--ssh-timeout <seconds>", `${GLOBAL_FLAG_HELP["ssh-timeout"]!} (default 10.0)`));
   program.addOption(new Option("--known-hosts-file <path>", `${GLOBAL_FLAG_HELP["known-hosts-file"]!} (default "~/.fleetctl/known_hosts")`));
-  program.addOption(new Option("--strict-host-key-checking [bool]", `${GLOBAL_FLAG_HELP["strict-host-key-checking"]!} (default true)`));
+  program.addOption(new Option("--strict-host-key-checking [bool]", `${GLOBAL_FLAG_HELP["strict-host-key-checking"]!}; a value only as --strict-host-key-checking=false, as in fleet (default true)`));
   program.addOption(new Option("--request-timeout <seconds>", GLOBAL_FLAG_HELP["request-timeout"]));
   program.addOption(new Option("--ca-file <path>", GLOBAL_FLAG_HELP["ca-file"]));
   program.addOption(new Option("--cert-file <path>", GLOBAL_FLAG_HELP["cert-file"]));
@@ -190,6 +190,16 @@ export function expandCommandPrefix(argv: readonly string[], program: Command): 
 }
 
 /**
+ * A boolean global flag given without `=value` means true, as in fleet (Go flags): the next word is
+ * never its value. Commander's optional value would take `list-units` in `--strict-host-key-checking
+ * list-units` as the flag's value and run no command; it gets `--strict-host-key-checking=true` instead.
+ */
+export function bareBooleanFlags(argv: readonly string[]): string[] {
+  const end = argv.indexOf("--");
+  return argv.map((arg, i) => (arg === "--strict-host-key-checking" && (end < 0 || i < end) ? `${arg}=true` : arg));
+}
+
+/**
  * Runs fleetctl with `argv` (without node and script) and returns the exit code. Every error ends here:
  * commander's (already printed), CliError (printed to stderr), API failures (with fleet's hints).
  */
@@ -202,7 +212,7 @@ export async function runFleetctl(argv: readonly string[], deps: ProgramDeps): P
     return 0;
   }
   try {
-    await program.parseAsync(expandCommandPrefix(argv, program), { from: "user" });
+    await program.parseAsync(expandCommandPrefix(bareBooleanFlags(argv), program), { from: "user" });
     return state.exitCode;
   } catch (err) {
     if (err instanceof ExitCode) {
