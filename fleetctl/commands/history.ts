@@ -12,7 +12,7 @@ export const history: Action<{ legend?: boolean }> = async (ctx, args, opts) => 
   if (!isTemplate(template)) throw new CliError(`Cannot show the history of ${template}: it is not a template; history works on templates such as web@.service`);
   let record;
   try {
-    record = await (await ctx.api()).getDeployment(template, ctx.signal);
+    record = await (await ctx.api()).getDeploymentSummary(template, ctx.signal);
   } catch (err) {
     throw apiFailure(`Error reading the history of ${template}`, err);
   }

@@ -239,5 +239,12 @@ Instances are created with the template's body; fleet refused to start a templat
     .action(bind(start));
   blockOptions(program.command("stop").argument("[units...]").description("Instruct systemd to stop one or more units in the cluster")).action(bind(stop));
   blockOptions(program.command("unload").argument("[units...]").description("Unschedule one or more units in the cluster")).action(bind(unload));
-  blockOptions(program.command("destroy").argument("[units...]").description("Destroy one or more units in the cluster")).action(bind(destroy));
+  program
+    .command("destroy")
+    .argument("[units...]")
+    .description("Destroy one or more units in the cluster (does not wait for them to stop; list-units shows them until they have)")
+    // fleet's destroy takes both and does not wait either (fleet-reference.md): accepted, ignored.
+    .option("--block-attempts <n>", "Accepted for compatibility with fleet; destroy does not wait", parseCount)
+    .option("--no-block", "Accepted for compatibility with fleet; destroy does not wait")
+    .action(bind(destroy));
 }

@@ -198,7 +198,10 @@ export function registerListings(program: Command, bind: <O>(a: Action<O>) => (.
       .option("--no-legend", "Do not print a legend (column headers)")
       .option("--fields <fields>", `Columns to print, comma-separated; one or more of: ${fields}`)
       .option("-o, --output <format>", "Output format: table (fleet's columns) or json (untruncated values, for scripts)", "table");
-  common(program.command("list-machines").description("Enumerate the current hosts in the cluster"), "machine, ip, metadata").action(bind(listMachines));
+  common(
+    program.command("list-machines").description("Enumerate the current hosts in the cluster"),
+    "machine, ip, metadata, cpus, memory (capacity), allocated (what units placed there ask of it)",
+  ).action(bind(listMachines));
   common(program.command("list-units").description("List the current state of units in the cluster"), "unit, load, active, sub, machine, hash, revision").action(
     bind(listUnits),
   );
