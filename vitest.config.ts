@@ -6,7 +6,7 @@ import { defineConfig } from "vitest/config";
 //   loads this file without writing a bundled copy into a node_modules that user may not own).
 // - integration: test/integration/: real etcd on loopback, fleetd processes and their API, the real
 //   CLI, loopback SSH, other processes and loopback servers.
-// - system: test/system/ and *.system.test.ts beside the code: root, podman, mmdebstrap, chroot,
+// - system: *.system.test.ts beside the code (and test/system/, empty today): root, podman, mmdebstrap, chroot,
 //   network namespaces, a real kernel under QEMU.
 // - e2e: test/e2e/: a QEMU cluster of our image (run it under /tmp/corefleet-qemu.lock).
 const beside = ["lib", "fleetd", "fleetctl", "image-builder", "qemu"];

@@ -15,6 +15,7 @@ declare -A need=(
   [ip]=iproute2 [busybox]=busybox-static [cpio]=cpio [zstd]=zstd
   [mkfs.ext4]=e2fsprogs [sfdisk]=fdisk [sgdisk]=gdisk [podman]=podman
   [skopeo]=skopeo [docker-registry]=docker-registry [chromium]=chromium
+  [objcopy]=binutils
 )
 missing=()
 for cmd in "${!need[@]}"; do
