@@ -211,11 +211,15 @@ describe("dashboard in chromium", () => {
       const res = await fetch(`${fleet.url}fleet/v1/deployments/web%40.service`, { headers: { Authorization: `Bearer ${fleet.token}` } });
       return (await res.json()) as DeploymentRecord;
     };
+    // The panel follows the rollout (GET …?brief=true) while it runs, and says how it ended.
+    await waitFor("the panel showing the rollout running", async () => /^rollout of revision 2 \(rolling\): /.test((await page.textContent("#template-rollout")) ?? ""), { timeoutMs: 15_000 });
     await waitFor("the rollout succeeded", async () => {
       const d = await deployment();
       if (d.rollout?.outcome !== "succeeded") throw new Error(d.rollout ? `${d.rollout.phase}: ${d.rollout.message}` : "no rollout");
       return true;
     }, { timeoutMs: 45_000 });
+    const finished = (await deployment()).rollout!.finishedAt!;
+    await waitForText(page, "#template-rollout", `rollout of revision 2 succeeded at ${finished}: all 6 instances active on revision 2`, 10_000);
     const body = await fleet.cluster.registry.getUnit("web@3.service");
     expect(body?.options.filter((o) => o.name === "Environment").map((o) => o.value)).toEqual(expect.arrayContaining(["image=web:2", "tier=blue"]));
     await waitForCell(page, "web@3.service", "current", "launched", 15_000);

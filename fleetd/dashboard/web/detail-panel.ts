@@ -2,7 +2,10 @@
 import type { DashboardMachine, DashboardUnit } from "../../../lib/api/dashboard-types";
 import type { Credentials } from "./credentials";
 import { byId, el } from "./dom";
-import { ACTION_VERBS, fetchUnitFile, parseAssignments, runDeploy, runScale, runUnitAction, type UnitAction } from "./unit-actions";
+import { ACTION_VERBS, fetchRolloutLine, fetchUnitFile, parseAssignments, runDeploy, runScale, runUnitAction, type UnitAction } from "./unit-actions";
+
+/** How often the template's rollout line is read: while one runs, and otherwise (one started elsewhere). */
+const ROLLOUT_POLL_MS = { running: 1_000, idle: 5_000 };
 
 export class DetailPanel {
   private readonly root = byId("detail");
@@ -18,6 +21,9 @@ export class DetailPanel {
   private readonly templateMessage = byId("template-message");
   private readonly scaleCount = byId<HTMLInputElement>("scale-count");
   private readonly deploySet = byId<HTMLInputElement>("deploy-set");
+  private readonly templateRollout = byId("template-rollout");
+  /** Stops following the shown template's rollout. */
+  private rolloutAbort: AbortController | undefined;
 
   constructor(
     private readonly credentials: Credentials,
@@ -49,6 +55,7 @@ export class DetailPanel {
   close(): void {
     this.name = "";
     this.template = "";
+    this.followRollout("");
     this.fileAbort?.abort();
     this.root.hidden = true;
   }
@@ -84,6 +91,7 @@ export class DetailPanel {
       this.templateMessage.textContent = "";
       this.scaleCount.value = String(instances);
       this.deploySet.value = "";
+      this.followRollout(template);
     }
     this.templateSection.hidden = template === "";
     byId("template-name").textContent = template;
@@ -116,10 +124,36 @@ export class DetailPanel {
         }
         show(`deploy ${template}: sending…`);
         show(await runDeploy(this.credentials, template, set));
+        if (this.template === template) this.followRollout(template); // at once, not at the next idle poll
       }
     } catch (err) {
       show((err as Error).message, true);
     }
+  }
+
+  /** Shows `template`'s rollout line and keeps it current until another template (or none) is shown. */
+  private followRollout(template: string): void {
+    this.rolloutAbort?.abort();
+    this.rolloutAbort = undefined;
+    this.templateRollout.textContent = "";
+    if (!template) return;
+    const abort = (this.rolloutAbort = new AbortController());
+    const poll = async (): Promise<void> => {
+      let wait = ROLLOUT_POLL_MS.idle;
+      try {
+        const line = await fetchRolloutLine(this.credentials, template, abort.signal);
+        if (abort.signal.aborted) return;
+        this.templateRollout.className = line.bad ? "message error" : "message";
+        this.templateRollout.textContent = line.text;
+        if (line.running) wait = ROLLOUT_POLL_MS.running;
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        this.templateRollout.className = "message error";
+        this.templateRollout.textContent = (err as Error).message;
+      }
+      setTimeout(() => void poll(), wait);
+    };
+    void poll();
   }
 
   private loadFile(): void {

@@ -4,7 +4,8 @@
  * does not grant). start = desired launched, stop = loaded, unload = inactive, destroy = DELETE; and
  * on a template: scale (instance count) and deploy (`Environment=KEY=VALUE` assignments, rolling).
  */
-import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest } from "../../../lib/api/deploy-types";
+import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, DeploymentSummary } from "../../../lib/api/deploy-types";
+import { instanceRuns } from "../../../lib/unit/instance-runs";
 import type { UnitTargetState } from "../../../lib/api/types";
 import type { Credentials } from "./credentials";
 import { errorText } from "./event-stream";
@@ -70,7 +71,9 @@ async function postJson<T>(credentials: Credentials, path: string, body: unknown
 /** Creates or destroys instances of `template` to reach `instances` (`POST /fleet/v1/scale/<template>`); says what it did. */
 export async function runScale(credentials: Credentials, template: string, instances: number): Promise<string> {
   const plan = await postJson<ApiScalePlan>(credentials, `fleet/v1/scale/${encodeURIComponent(template)}`, { instances } satisfies ApiScaleRequest, `scale ${template} to ${instances}`);
-  const changes = [...(plan.create.length ? [`created ${plan.create.join(", ")}`] : []), ...(plan.destroy.length ? [`destroyed ${plan.destroy.join(", ")}`] : [])];
+  // Runs of five or more as web@{1..10000}.service: a scale to 10,000 named every instance.
+  const names = instanceRuns(template);
+  const changes = [...(plan.create.length ? [`created ${names.format(plan.create)}`] : []), ...(plan.destroy.length ? [`destroyed ${names.format(plan.destroy)}`] : [])];
   return `scale ${template}: ${plan.from} → ${plan.to}${changes.length ? ` (${changes.join("; ")})` : " (nothing to do)"}`;
 }
 
@@ -79,4 +82,20 @@ export async function runDeploy(credentials: Credentials, template: string, set:
   const plan = await postJson<ApiDeployPlan>(credentials, `fleet/v1/deployments/${encodeURIComponent(template)}`, { set } satisfies ApiDeployRequest, `deploy ${template}`);
   if (plan.instances.length === 0) return `deploy ${template}: revision ${plan.revision}, every instance already runs it`;
   return `deploy ${template}: revision ${plan.revision} rolling out to ${plan.instances.length} instance${plan.instances.length === 1 ? "" : "s"}`;
+}
+
+/**
+ * One line on the template's current or last rollout, from `GET /fleet/v1/deployments/<template>?brief=true`
+ * (the record without per-instance lists: a few hundred bytes at any instance count); `running`: look
+ * again soon; `bad`: it was rolled back or failed.
+ */
+export async function fetchRolloutLine(credentials: Credentials, template: string, signal: AbortSignal): Promise<{ text: string; running: boolean; bad: boolean }> {
+  const res = await fetch(`fleet/v1/deployments/${encodeURIComponent(template)}?brief=true`, { headers: credentials.headers(), cache: "no-store", signal });
+  if (!res.ok) throw new Error(`Cannot read the rollouts of ${template}: fleetd answered ${res.status}: ${await errorText(res)}`);
+  const d = (await res.json()) as DeploymentSummary;
+  const r = d.rollout;
+  if (!r) return { text: `no rollout yet (revisions: ${d.revisions.length})`, running: false, bad: false };
+  if (r.phase !== "done") return { text: `rollout of revision ${r.revision} (${r.phase}): ${r.message}`, running: true, bad: r.phase === "rolling-back" };
+  const outcome = r.outcome ?? "done";
+  return { text: `rollout of revision ${r.revision} ${outcome}${r.finishedAt ? ` at ${r.finishedAt}` : ""}: ${r.message}`, running: false, bad: outcome !== "succeeded" && outcome !== "done" };
 }
