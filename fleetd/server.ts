@@ -48,6 +48,8 @@ export interface ServerOptions {
   onEvent?: (e: ServerEvent) => void;
   /** Resync period override (default 150 × engine_reconcile_interval). */
   engineResyncMs?: number;
+  /** Run the deploy controller beside the engine (default true; tests drive their own). */
+  deployController?: boolean;
 }
 
 /** The hook between fleetd and its HTTP API (`fleetd/api`), kept in one place. */
@@ -310,7 +312,7 @@ export class FleetServer {
       // Rolling deployments act only while this engine leads; their state is in etcd, so a new leader resumes them.
       // Its writes carry the same leader guard as placements: the etcd session is a LeaderElection.
       const leadership = this.engine.session;
-      if (leadership instanceof LeaderElection) {
+      if (leadership instanceof LeaderElection && this.options.deployController !== false) {
         const deploys = new DeployController({ store: this.conn.store, leadership, onEvent: (e) => this.emit("engine", e.level, e.message) });
         this.tasks.push(deploys.run(signal).catch(fail("Deploy controller")));
       }

@@ -29,6 +29,8 @@ export interface InstanceOptions {
   startDelayMs?: number;
   /** Serve fleetd's HTTP API (listeners from `extra`: api_socket, api_tcp_listen...). Default false. */
   api?: boolean;
+  /** Run fleetd's deploy controller (default true; false: the test drives one itself). */
+  deployController?: boolean;
 }
 
 export interface FleetInstance {
@@ -90,6 +92,7 @@ export class FleetCluster {
       unitManager: manager,
       api: opts.api ?? false,
       engineResyncMs: 60_000,
+      ...(opts.deployController === false ? { deployController: false } : {}),
       onEvent: (e) => events.push(e),
     });
     const inst = { id, server, manager, events };
