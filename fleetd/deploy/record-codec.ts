@@ -1,11 +1,11 @@
 /**
  * How a deployment record is stored at `P/deployments/<template>`. The rollout's per-instance fields
  * (`instances`, `previous`, `pending`) are stored as runs of instance numbers, grouped by hash and by
- * time: the deploy controller rewrites this key at every step (every 100 ms while rolling), and
- * stored name by name it grew by about 110 bytes per instance plus twice the template's name, to
- * 1.16 MB at the 10,000 instances `scale` makes of `frontend-api-gateway@.service`: 11 MB/s of
- * writes into etcd while rolling, and past etcd's 1.5 MiB request limit with a longer name, which
- * refused the deploy. Stored as runs, a rollout of `web@1` … `web@10000` from one body is a few
+ * time: the deploy controller rewrites this key at every step that changes anything (up to every
+ * 100 ms while rolling), and stored name by name it grew by about 110 bytes per instance plus twice
+ * the template's name, to 1.16 MB at the 10,000 instances `scale` makes of
+ * `frontend-api-gateway@.service` (over 11 MB/s into etcd at one step per 100 ms), and past etcd's
+ * 1.5 MiB request limit with a longer name, which refused the deploy. Stored as runs, a rollout of `web@1` … `web@10000` from one body is a few
  * hundred bytes.
  *
  * Everything else (the API's answers, the controller, `rollout-step.ts`) works on the expanded
