@@ -5,8 +5,8 @@
  * 100 ms while rolling), and stored name by name it grew by about 110 bytes per instance plus twice
  * the template's name, to 1.16 MB at the 10,000 instances `scale` makes of
  * `frontend-api-gateway@.service` (over 11 MB/s into etcd at one step per 100 ms), and past etcd's
- * 1.5 MiB request limit with a longer name, which refused the deploy. Stored as runs, a rollout of `web@1` … `web@10000` from one body is a few
- * hundred bytes.
+ * 1.5 MiB request limit with a longer name, which refused the deploy. Stored as runs, a rollout of
+ * `web@1` … `web@10000` from one body is a few hundred bytes.
  *
  * Everything else (the API's answers, the controller, `rollout-step.ts`) works on the expanded
  * {@link DeploymentRecord}; only this module knows the stored form. Records written before this form
