@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { clusterPaths, clustersRoot, machineBase, parseMetadataFlag, validateClusterName } from "./cluster-layout";
+import { clusterPaths, clustersRoot, imageInputsKey, machineBase, parseMetadataFlag, staleClusterReason, validateClusterName } from "./cluster-layout";
 
 describe("cluster layout", () => {
   it("keeps clusters under XDG_STATE_HOME, else ~/.local/state", () => {
@@ -26,5 +29,30 @@ describe("cluster layout", () => {
   it("refuses cluster names that cannot be folder and namespace names", () => {
     expect(validateClusterName("dev-2")).toBe("dev-2");
     expect(() => validateClusterName("../x")).toThrow('Invalid cluster name "../x"');
+  });
+});
+
+describe("which image a cluster runs", () => {
+  it("reads the image's inputs key from its manifest, and nothing from a folder without one", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "image-key-"));
+    try {
+      expect(await imageInputsKey(dir)).toBeUndefined();
+      await writeFile(path.join(dir, "manifest.json"), JSON.stringify({ profile: "corefleet", inputsKey: "abc123" }));
+      expect(await imageInputsKey(dir)).toBe("abc123");
+      await writeFile(path.join(dir, "manifest.json"), "{");
+      expect(await imageInputsKey(dir)).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reuses a cluster only on the image it was created from", () => {
+    const spec = { imageDir: "/repo/build/image", imageInputsKey: "k1" };
+    expect(staleClusterReason(spec, "/repo/build/image", "k1")).toBeUndefined();
+    expect(staleClusterReason(spec, "/repo/build/image", "k2")).toBe("it runs an older image (k1; now k2)");
+    expect(staleClusterReason({ imageDir: "/repo/build/image" }, "/repo/build/image", "k2")).toBe("it runs an older image (unrecorded; now k2)");
+    expect(staleClusterReason(spec, "/other/image", "k1")).toBe("it runs the image in /repo/build/image, not /other/image");
+    // An image without a manifest (built by hand): nothing to compare, the cluster is kept.
+    expect(staleClusterReason(spec, "/repo/build/image", undefined)).toBeUndefined();
   });
 });

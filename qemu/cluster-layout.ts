@@ -3,6 +3,7 @@
  * part of the qemu tool reads (`cluster.json` in the cluster's folder). No I/O except the state folder
  * lookup, which reads only environment variables.
  */
+import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
@@ -38,6 +39,11 @@ export interface ClusterSpec {
   netns: string;
   /** Folder of the base image artefacts (disk.qcow2, vmlinuz, initramfs.img, cmdline.txt). */
   imageDir: string;
+  /**
+   * `inputsKey` of the image's manifest.json when the cluster was created: its machines' disks are
+   * overlays on that disk.qcow2, so a rebuilt image needs a new cluster. Absent in older clusters.
+   */
+  imageInputsKey?: string;
   memoryMiB: number;
   cpus: number;
   /** fleet's agent_ttl given to every machine, e.g. "15s". */
@@ -119,4 +125,21 @@ export function machineBase(index: number): Pick<MachineSpec, "index" | "hostnam
     tap: `tap${index}`,
     etcdRole: index <= 3 ? "member" : "proxy",
   };
+}
+
+/** The `inputsKey` of the image in `imageDir` (its manifest.json), or undefined when it has none. */
+export async function imageInputsKey(imageDir: string): Promise<string | undefined> {
+  try {
+    const manifest = JSON.parse(await readFile(path.join(imageDir, "manifest.json"), "utf8")) as { inputsKey?: unknown };
+    return typeof manifest.inputsKey === "string" ? manifest.inputsKey : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a cluster cannot be reused with the image in `imageDir`, or undefined when it can. */
+export function staleClusterReason(spec: Pick<ClusterSpec, "imageDir" | "imageInputsKey">, imageDir: string, currentKey: string | undefined): string | undefined {
+  if (path.resolve(spec.imageDir) !== path.resolve(imageDir)) return `it runs the image in ${spec.imageDir}, not ${imageDir}`;
+  if (currentKey !== undefined && spec.imageInputsKey !== currentKey) return `it runs an older image (${spec.imageInputsKey ?? "unrecorded"}; now ${currentKey})`;
+  return undefined;
 }

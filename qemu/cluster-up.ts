@@ -11,7 +11,7 @@ import { delay } from "../lib/async/delay";
 import { run } from "../lib/process/run";
 import { cloudConfig } from "./cloud-config";
 import { ensureClusterKeys, writeKnownHosts } from "./cluster-keys";
-import { clusterPaths, machineBase, parseMetadataFlag, validateClusterName, type ClusterSpec, type MachineSpec } from "./cluster-layout";
+import { clusterPaths, imageInputsKey, machineBase, parseMetadataFlag, validateClusterName, type ClusterSpec, type MachineSpec } from "./cluster-layout";
 import { createClusterNetwork } from "./cluster-network";
 import { withRegistryMetadata } from "./cluster-registry";
 import { loadCluster, saveCluster } from "./cluster-store";
@@ -88,6 +88,7 @@ export async function upCluster(o: UpOptions): Promise<ClusterSpec> {
     name,
     netns: `corefleet-${name}`,
     imageDir,
+    ...(await imageInputsKey(imageDir).then((k) => (k !== undefined ? { imageInputsKey: k } : {}))),
     memoryMiB: o.memoryMiB ?? 1024,
     cpus: o.cpus ?? 1,
     agentTtl: o.agentTtl ?? "30s",

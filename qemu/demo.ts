@@ -1,15 +1,15 @@
 /**
- * `npm start` (after scripts/setup.sh and the bundle): builds the image if it is missing, brings up a
- * 3-machine cluster ("default"), starts the cluster registry, builds the web image from units/web/
- * and pushes it there through an SSH forward, submits web@.service and starts web@1..3 through
- * fleetctl --tunnel, waits until they are active, and prints `fleetctl list-units` and how to reach the
- * web instances and the cluster (and how to roll out a new version with `fleetctl deploy`).
+ * `npm start` (after scripts/setup.sh and the bundle): builds the image if it is missing or its inputs
+ * changed, brings up a 3-machine cluster ("default"; a running one is reused if it runs this image),
+ * starts the cluster registry, builds the web image from units/web/ and pushes it there through an
+ * SSH forward, submits web@.service and starts web@1..3 through fleetctl --tunnel, waits until they
+ * are active, and prints `fleetctl list-units` and how to reach the web instances and the cluster
+ * (and how to roll out a new version with `fleetctl deploy`).
  */
-import { access } from "node:fs/promises";
 import path from "node:path";
 import { delay } from "../lib/async/delay";
 import { run } from "../lib/process/run";
-import { clustersRoot, type ClusterSpec } from "./cluster-layout";
+import { clustersRoot, imageInputsKey, staleClusterReason, type ClusterSpec } from "./cluster-layout";
 import { runFleetctl, repoRoot } from "./cluster-fleetctl";
 import { downCluster } from "./cluster-down";
 import { loadCluster } from "./cluster-store";
@@ -23,26 +23,27 @@ const NAME = process.env.COREFLEET_CLUSTER ?? "default";
 const WEB = ["web@1.service", "web@2.service", "web@3.service"];
 const say = (l: string): void => void process.stderr.write(`${l}\n`);
 
+/**
+ * Builds the image unless it is up to date: the builder compares the inputs (profile, fleetd and
+ * fleetctl bundles, image-builder code) with the image's manifest and keeps an unchanged image in
+ * seconds. Checking only that disk.qcow2 existed kept an image of older code after a change.
+ */
 async function ensureImage(imageDir: string): Promise<void> {
-  try {
-    await access(path.join(imageDir, "disk.qcow2"));
-    return;
-  } catch {
-    say(`demo: no image in ${imageDir}; building it (npx tsx image-builder/main.ts build)`);
-  }
+  say(`demo: npx tsx image-builder/main.ts build --out ${path.relative(repoRoot, imageDir)} (kept when its inputs are unchanged)`);
   await run("npx", ["tsx", "image-builder/main.ts", "build", "--out", imageDir], { cwd: repoRoot, inherit: true });
 }
 
-/** Reuses a running cluster of that name, else (re)creates it. */
+/** Reuses a running cluster of that name on the current image, else (re)creates it. */
 async function ensureCluster(root: string, imageDir: string): Promise<ClusterSpec> {
   const existing = await loadCluster(root, NAME);
   if (existing) {
     const running = await Promise.all(existing.machines.map(async (m) => (await Vm.find(path.join(root, NAME, "machines", String(m.index))))?.isRunning() ?? false));
-    if (existing.machines.length >= 3 && running.every(Boolean)) {
+    const stale = staleClusterReason(existing, imageDir, await imageInputsKey(imageDir));
+    if (existing.machines.length >= 3 && running.every(Boolean) && stale === undefined) {
       say(`demo: reusing the running cluster "${NAME}" (${existing.machines.length} machines)`);
       return existing;
     }
-    say(`demo: cluster "${NAME}" exists but is not fully running; recreating it`);
+    say(`demo: cluster "${NAME}" ${stale !== undefined ? `cannot be reused: ${stale}` : "exists but is not fully running"}; recreating it`);
     await downCluster(root, NAME, say);
   }
   return upCluster({ root, name: NAME, size: 3, imageDir, log: say });
