@@ -19,6 +19,7 @@ import { buildContainerImage, preloadIntoRootfs } from "./container";
 import { customizeRootfs } from "./customize";
 import { assembleDisk, makeEsp, makeExt4, makeQcow2, makeSquashfs } from "./disk";
 import { buildInitramfs } from "./initramfs";
+import { readManifest, type Manifest } from "./manifest";
 import { loadProfile, type Profile } from "./profile";
 import { mib, step, type ProgressSink } from "./progress";
 import { installRootfs } from "./rootfs";
@@ -38,19 +39,7 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
-export interface Manifest {
-  profile: string;
-  inputsKey: string;
-  stageKey: string;
-  sourceDateEpoch: number;
-  suite: string;
-  kernelVersion: string;
-  packages: { name: string; version: string }[];
-  containers: { ref: string; bytes: number }[];
-  warnings: string[];
-  artefacts: Record<string, { bytes: number; sha256: string }>;
-  usrBytes: number;
-}
+export type { Manifest } from "./manifest";
 
 /** Bump when the package stage's output changes for the same inputs. */
 const STAGE_VERSION = 3;
@@ -198,7 +187,7 @@ export async function buildImage(o: BuildOptions): Promise<{ manifest: Manifest;
       inputs.update(`${u}\0${await sha256File(p).catch(() => "absent")}\0`);
     }
     const inputsKey = inputs.digest("hex").slice(0, 24);
-    const previous = await readFile(path.join(out, "manifest.json"), "utf8").then((t) => JSON.parse(t) as Manifest, () => undefined);
+    const previous = await readManifest(out);
     if (!o.force && previous?.inputsKey === inputsKey) {
       o.log(`image-builder: ${out} is up to date (inputs ${inputsKey}); use --force to rebuild`);
       return { manifest: previous, skipped: true, seconds: (Date.now() - started) / 1000 };

@@ -3,9 +3,9 @@
  * part of the qemu tool reads (`cluster.json` in the cluster's folder). No I/O except the state folder
  * lookup, which reads only environment variables.
  */
-import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { readManifest } from "../image-builder/manifest";
 
 /** The private subnet inside every cluster's network namespace (never routed anywhere). */
 export const SUBNET_PREFIX = "10.77.0";
@@ -129,12 +129,8 @@ export function machineBase(index: number): Pick<MachineSpec, "index" | "hostnam
 
 /** The `inputsKey` of the image in `imageDir` (its manifest.json), or undefined when it has none. */
 export async function imageInputsKey(imageDir: string): Promise<string | undefined> {
-  try {
-    const manifest = JSON.parse(await readFile(path.join(imageDir, "manifest.json"), "utf8")) as { inputsKey?: unknown };
-    return typeof manifest.inputsKey === "string" ? manifest.inputsKey : undefined;
-  } catch {
-    return undefined;
-  }
+  const key = (await readManifest(imageDir).catch(() => undefined))?.inputsKey;
+  return typeof key === "string" ? key : undefined;
 }
 
 /** Why a cluster cannot be reused with the image in `imageDir`, or undefined when it can. */
