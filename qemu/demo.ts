@@ -22,6 +22,11 @@ import { Vm } from "./vm";
 const NAME = process.env.COREFLEET_CLUSTER ?? "default";
 const WEB = ["web@1.service", "web@2.service", "web@3.service"];
 const say = (l: string): void => void process.stderr.write(`${l}\n`);
+/**
+ * How the printed commands that need root start: `sudo ` for an operator who ran `sudo npm start`,
+ * nothing for one who is root already (Debian's minimal installs have no sudo at all).
+ */
+const asRoot = process.getuid?.() === 0 && process.env.SUDO_USER === undefined ? "" : "sudo ";
 
 /**
  * Builds the image unless it is up to date: the builder compares the inputs (profile, fleetd and
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
       `The cluster "${NAME}" is up and web@1..3 are active (${((Date.now() - started) / 1000).toFixed(0)} s).`,
       "",
       "Web instances (addresses exist only inside the cluster's network namespace):",
-      ...spec.machines.map((m) => `  sudo ip netns exec ${spec.netns} node -e 'fetch("http://${m.ip}/").then(r => r.text()).then(console.log)'    # ${m.hostname}`),
+      ...spec.machines.map((m) => `  ${asRoot}ip netns exec ${spec.netns} node -e 'fetch("http://${m.ip}/").then(r => r.text()).then(console.log)'    # ${m.hostname}`),
       "",
       `A new web version (after the eval below): edit units/web/www/index.html, then`,
       "  npx tsx image-builder/main.ts container units/web",
