@@ -49,10 +49,12 @@ export async function waitForUnitStates(
   names: readonly string[],
   target: UnitTargetState,
   attempts: number,
+  options: { report?: "each" | "count" } = {},
 ): Promise<string | undefined> {
   let last = new Map<string, ApiUnit>();
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
   const pending = new Set(names);
+  const count = options.report === "count" ? countReporter(ctx, names.length, target) : undefined;
   for (let round = 0; pending.size > 0; round++) {
     const units = await lookupUnits(ctx, [...pending]);
     // Seen on the last round: a unit left without a machine says why in the timeout message.
@@ -63,9 +65,10 @@ export async function waitForUnitStates(
       // their desired state counts (as in fleet).
       const state = unit ? (unit.currentState ?? unit.desiredState) : "inactive";
       if (state !== target) continue;
-      ctx.out(await describeReached(ctx, unit, name, target));
+      if (!count) ctx.out(await describeReached(ctx, unit, name, target));
       pending.delete(name);
     }
+    count?.(names.length - pending.size);
     if (pending.size === 0) break;
     if (Date.now() + pollDelay(round) > deadline) {
       const name = pending.values().next().value!;
@@ -78,7 +81,29 @@ export async function waitForUnitStates(
   return undefined;
 }
 
-async function currentStates(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnitState>> {
+/** Seconds between two progress lines of a wait that reports a count. */
+const COUNT_REPORT_MS = 2_000;
+
+/**
+ * For waits on many units: a line on stderr at most every 2 s while the count of units in `target`
+ * grows ("4,180 of 10,000 units launched"), and one on stdout when all are.
+ */
+function countReporter(ctx: CommandContext, total: number, target: UnitTargetState): (reached: number) => void {
+  let lastAt = Date.now();
+  let lastCount = 0;
+  return (reached) => {
+    if (reached === total) {
+      ctx.out(`All ${total.toLocaleString("en-US")} units ${target}`);
+    } else if (reached !== lastCount && Date.now() - lastAt >= COUNT_REPORT_MS) {
+      ctx.err(`${reached.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} units ${target}`);
+      lastAt = Date.now();
+      lastCount = reached;
+    }
+  };
+}
+
+/** The state each unit's machine reports (one request per unit for a few units, else one listing); a unit no machine reports is absent. */
+export async function currentStates(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnitState>> {
   const api = await ctx.api();
   const lists =
     names.length <= SINGLE_FETCH_LIMIT

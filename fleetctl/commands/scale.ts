@@ -8,7 +8,8 @@ import { CliError } from "../cli-error";
 import { delay } from "../../lib/async/delay";
 import type { CommandContext } from "../context";
 import { START_ATTEMPTS, startRetryDelay } from "../operations/start-rollout";
-import { ATTEMPT_MS, blockAttempts, pollDelay, waitForSystemdActive, waitForUnitStates } from "../wait-states";
+import { instanceRuns } from "../../lib/unit/instance-runs";
+import { ATTEMPT_MS, blockAttempts, currentStates, pollDelay, waitForSystemdActive, waitForUnitStates } from "../wait-states";
 import type { Action } from "./action";
 import { parseCount } from "./action";
 
@@ -28,13 +29,17 @@ export function parseScaleArgument(arg: string): [string, number] {
   return [name, Number(count)];
 }
 
-/** Waits until no agent reports a state for the destroyed instances any more (they were stopped and unloaded). */
+/**
+ * Waits until no agent reports a state for the destroyed instances any more (they were stopped and
+ * unloaded). Each round reads the states of all of them at once: one request per instance for a few,
+ * else one listing (a request per instance per round was 10,000 requests a round for a scale down by 10,000).
+ */
 async function waitForUnloaded(ctx: CommandContext, names: readonly string[], attempts: number): Promise<void> {
-  const api = await ctx.api();
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
   const pending = new Set(names);
   for (let round = 0; pending.size > 0; round++) {
-    for (const n of [...pending]) if ((await api.listUnitStates({ unitName: n }, ctx.signal)).length === 0) pending.delete(n);
+    const reported = await currentStates(ctx, [...pending]);
+    for (const n of [...pending]) if (!reported.has(n)) pending.delete(n);
     if (pending.size === 0) return;
     if (Date.now() + pollDelay(round) > deadline) {
       throw new CliError(`Error waiting for the destroyed instances to stop: ${[...pending].join(", ")} still reported by their machines; see fleetctl list-units`);
@@ -89,6 +94,15 @@ async function requestScale(ctx: CommandContext, template: string, count: number
   }
 }
 
+/** Up to this many instances created, destroyed or awaited are printed one line each; more as one line and a count. */
+export const LIST_EACH_LIMIT = 10;
+
+/** "Created web@4.service" per instance, or for many one line with runs: "Created 10000 instances: app@{1..10000}.service". */
+function listChanges(ctx: CommandContext, template: string, verb: string, names: readonly string[]): void {
+  if (names.length <= LIST_EACH_LIMIT) for (const n of names) ctx.out(`${verb} ${n}`);
+  else ctx.out(`${verb} ${names.length} instances: ${instanceRuns(template).format([...names].sort((a, b) => Number(parseUnitName(a).instance) - Number(parseUnitName(b).instance)))}`);
+}
+
 export const scale: Action<ScaleOpts> = async (ctx, args, opts) => {
   if (args.length !== 1) throw new CliError("One argument required: TEMPLATE=COUNT, e.g. fleetctl scale web@.service=5");
   const [template, count] = parseScaleArgument(args[0]!);
@@ -96,9 +110,8 @@ export const scale: Action<ScaleOpts> = async (ctx, args, opts) => {
   if (lostAnswer && plan.create.length === 0 && plan.destroy.length === 0 && !plan.dryRun) {
     ctx.err(`The answer to the first scale request of ${template} was lost (${lostAnswer}); it now has ${plan.to} instance(s): that request was carried out, or nothing had to change`);
   }
-  const verb = plan.dryRun ? "Would " : "";
-  for (const n of plan.create) ctx.out(`${verb}${plan.dryRun ? "create" : "Created"} ${n}`);
-  for (const n of plan.destroy) ctx.out(`${verb}${plan.dryRun ? "destroy" : "Destroyed"} ${n}`);
+  listChanges(ctx, template, plan.dryRun ? "Would create" : "Created", plan.create);
+  listChanges(ctx, template, plan.dryRun ? "Would destroy" : "Destroyed", plan.destroy);
   if (plan.dryRun) {
     ctx.out(`Would scale ${template} from ${plan.from} to ${plan.to} instances (dry run: nothing changed)`);
     return 0;
@@ -107,7 +120,8 @@ export const scale: Action<ScaleOpts> = async (ctx, args, opts) => {
   // After a lost answer the instances the first request created are not known: wait for all of them.
   const waitFor = lostAnswer ? await numberedInstances(ctx, template) : plan.create;
   if (attempts >= 0 && waitFor.length > 0) {
-    const failure = (await waitForUnitStates(ctx, waitFor, "launched", attempts)) ?? (await waitForSystemdActive(ctx, waitFor, attempts));
+    const report = waitFor.length > LIST_EACH_LIMIT ? "count" : "each";
+    const failure = (await waitForUnitStates(ctx, waitFor, "launched", attempts, { report })) ?? (await waitForSystemdActive(ctx, waitFor, attempts));
     if (failure) throw new CliError(`Error waiting for the new instances of ${template}: ${failure}`);
   }
   if (attempts >= 0 && plan.destroy.length > 0) await waitForUnloaded(ctx, plan.destroy, attempts);
@@ -130,7 +144,8 @@ export function registerScale(program: Command, bind: <O>(a: Action<O>) => (...a
 Counts the template's numbered instances (web@1.service, web@2.service …). Scaling up creates the
 lowest free numbers from the template's body in the cluster and starts them; scaling down destroys
 the highest numbers first. Like "start", it waits until new instances are active. Refused while a
-rollout of the template runs (fleetctl deploy).`,
+rollout of the template runs (fleetctl deploy). Up to ${LIST_EACH_LIMIT} instances are listed one per line; more as
+one line of runs (app@{1..500}.service, as bash expands it), with the wait reported as a count.`,
     )
     .action(bind(scale));
 }

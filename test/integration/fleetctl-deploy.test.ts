@@ -76,6 +76,24 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect([...running().keys()].sort()).toEqual(instances(2));
   });
 
+  it("prints many created or destroyed instances as one line of runs, and the wait as a count, not a line each", async () => {
+    await writeFile(join(env.dir, "big@.service"), APP.replace("app %i", "big %i"));
+    expect((await env.run(["submit", "big@.service"])).code).toBe(0);
+    const up = await env.run(["scale", "big@.service=30"]);
+    expect(up.code).toBe(0);
+    expect(up.stdout).toBe("Created 30 instances: big@{1..30}.service\nAll 30 units launched\nScaled big@.service from 0 to 30 instances\n");
+    // Progress on stderr only while the count grows for more than 2 s.
+    for (const line of up.stderr.split("\n").filter(Boolean)) expect(line).toMatch(/^\d+ of 30 units launched$/);
+    const bigRunning = (): number => [...env.cluster.instances.values()].reduce((n, i) => n + i.manager.running().filter((u) => u.startsWith("big@")).length, 0);
+    expect(bigRunning()).toBe(30);
+
+    const down = await env.run(["scale", "big@.service=3"]);
+    expect(down).toEqual({ code: 0, stdout: "Destroyed 27 instances: big@{4..30}.service\nScaled big@.service from 30 to 3 instances\n", stderr: "" });
+    // Blocking: the 27 are already stopped on their machines.
+    expect(bigRunning()).toBe(3);
+    expect((await env.run(["scale", "big@.service=0"])).code).toBe(0);
+  });
+
   it("refuses bad input with clear errors", async () => {
     expect(await env.run(["scale", "hello.service=3"])).toEqual({
       code: 1,
