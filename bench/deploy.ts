@@ -3,7 +3,8 @@
  * once. A real etcd on loopback, M in-process fleetds (engine + agent + deploy controller, in-memory
  * unit managers whose services take --start-ms to start), the real API on a unix socket and fleetctl
  * in-process. Scales a template to N instances (timed: `scale_ms`), then for each --max-unavailable value deploys a new
- * body with `fleetctl deploy --set` and samples every 100 ms which instances run. Last line: JSON.
+ * body with `fleetctl deploy --set` and samples every 100 ms which instances run, then scales the template to 0
+ * (blocking until no machine reports any of them: `scale_down_ms`). Last line: JSON.
  *
  * Flags: --instances N (default 10), --machines M (default 3), --start-ms S (default 400),
  * --limits list (default "1,25%,50%").
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
   const env = await FleetctlEnv.start(etcd, ids, Object.fromEntries(ids.map((id) => [id, { startDelayMs: START_MS }])));
   const results: { maxUnavailable: string; resolved: number; ms: number; maxDown: number; samples: number }[] = [];
   let scaleMs = 0;
+  let scaleDownMs = 0;
   try {
     await writeFile(join(env.dir, "app@.service"), "[Service]\nEnvironment=image=v0\nExecStart=/bin/sleep infinity ${image}\n");
     const must = async (argv: string[]): Promise<string> => {
@@ -63,11 +65,15 @@ async function main(): Promise<void> {
       results.push({ maxUnavailable: limit, resolved, ms, maxDown, samples });
       console.log(`deploy of ${N} instances on ${M} machines, --max-unavailable ${limit} (= ${resolved}), start ${START_MS} ms: ${ms} ms, most down at once ${maxDown} (${samples} samples)`);
     }
+    const downStarted = performance.now();
+    await must(["scale", "app@.service=0"]);
+    scaleDownMs = Math.round(performance.now() - downStarted);
+    console.log(`scale app@.service from ${N} to 0 instances (fleetctl scale, blocking until no machine reports them): ${scaleDownMs} ms`);
   } finally {
     await env.close();
     await etcd.cleanup();
   }
-  console.log(JSON.stringify({ bench: "deploy", instances: N, machines: M, startMs: START_MS, scale_ms: scaleMs, results }));
+  console.log(JSON.stringify({ bench: "deploy", instances: N, machines: M, startMs: START_MS, scale_ms: scaleMs, scale_down_ms: scaleDownMs, results }));
 }
 
 main().catch((err: unknown) => {
