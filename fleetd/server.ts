@@ -80,6 +80,7 @@ async function startApi({ config, version, registry, operations, scheduler, stor
     backend: api.registryBackend(registry),
     operations: api.operationsBackend({
       getDeployment: (t, s) => operations().getDeployment(t, s),
+      getDeploymentSummary: (t, s) => operations().getDeploymentSummary(t, s),
       deploy: (t, r, s) => operations().deploy(t, r, s),
       scale: (t, r, s) => operations().scale(t, r, s),
     }),

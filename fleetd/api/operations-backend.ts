@@ -2,7 +2,7 @@
  * What the API needs for scale and rolling deployments (`/scale/<template>`, `/deployments/<template>`),
  * and the adapter over fleetd's `DeployOperations` that translates its typed errors once, here.
  */
-import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, DeploymentRecord } from "../../lib/api/deploy-types";
+import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, DeploymentRecord, DeploymentSummary } from "../../lib/api/deploy-types";
 import type { DeployOperations } from "../deploy/deploy-operations";
 import { DeployConflictError, DeployInputError, DeployNotFoundError } from "../deploy/errors";
 import { EtcdUnavailableError } from "../registry/errors";
@@ -10,6 +10,7 @@ import { BackendConflictError, BackendInvalidError, BackendNotFoundError, Backen
 
 export interface OperationsBackend {
   getDeployment(template: string, signal?: AbortSignal): Promise<DeploymentRecord | undefined>;
+  getDeploymentSummary(template: string, signal?: AbortSignal): Promise<DeploymentSummary | undefined>;
   deploy(template: string, req: ApiDeployRequest, signal?: AbortSignal): Promise<ApiDeployPlan>;
   scale(template: string, req: ApiScaleRequest, signal?: AbortSignal): Promise<ApiScalePlan>;
 }
@@ -26,9 +27,10 @@ async function translated<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function operationsBackend(ops: Pick<DeployOperations, "getDeployment" | "deploy" | "scale">): OperationsBackend {
+export function operationsBackend(ops: Pick<DeployOperations, "getDeployment" | "getDeploymentSummary" | "deploy" | "scale">): OperationsBackend {
   return {
     getDeployment: (t, s) => translated(() => ops.getDeployment(t, s)),
+    getDeploymentSummary: (t, s) => translated(() => ops.getDeploymentSummary(t, s)),
     deploy: (t, r, s) => translated(() => ops.deploy(t, r, s)),
     scale: (t, r, s) => translated(() => ops.scale(t, r, s)),
   };

@@ -1,5 +1,5 @@
 /** `/scale/<template>` and `/deployments/<template>` (extension: fleet has neither). */
-import { summarizeDeployment, type ApiDeployRequest, type ApiScaleRequest } from "../../lib/api/deploy-types";
+import type { ApiDeployRequest, ApiScaleRequest } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
 import { HttpError, readJsonBody, requireJsonContentType, sendJson } from "./http-io";
 import type { OperationsBackend } from "./operations-backend";
@@ -38,8 +38,8 @@ export async function scaleItem(ctx: ResourceContext, ops: OperationsBackend | u
 export async function deploymentItem(ctx: ResourceContext, ops: OperationsBackend | undefined, template: string): Promise<void> {
   const backend = backendOf(ops);
   if (ctx.req.method === "GET") {
-    const record = (await backend.getDeployment(template, ctx.signal)) ?? { template, revisions: [] };
-    sendJson(ctx.res, 200, briefParam(ctx.query) ? summarizeDeployment(record) : record);
+    const none = { template, revisions: [] };
+    sendJson(ctx.res, 200, briefParam(ctx.query) ? ((await backend.getDeploymentSummary(template, ctx.signal)) ?? none) : ((await backend.getDeployment(template, ctx.signal)) ?? none));
     return;
   }
   if (ctx.req.method !== "POST") throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /deployments/${template}: use GET or POST`, { headers: { Allow: "GET, POST" } });

@@ -5,17 +5,17 @@
  * A rollout is only *recorded* here; the leading engine's {@link DeployController} carries it out.
  */
 import type { ICompare, IRequestOp } from "etcd3";
-import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, RevisionRecord, RolloutRecord } from "../../lib/api/deploy-types";
+import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, DeploymentSummary, RevisionRecord, RolloutRecord } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
 import { diffLines, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
 import { buildUnit, isTemplate, parseUnitFile, parseUnitName, validateUnit } from "../../lib/unit";
-import type { EtcdStore } from "../registry/etcd-store";
+import type { EtcdStore, StoredKv } from "../registry/etcd-store";
 import type { UnitRecord } from "../registry/keys";
 import { DEFAULT_MAX_TXN_OPS, ETCD_MAX_REQUEST_BYTES, MAX_TXN_BYTES } from "../registry/txn-limits";
 import { DeployConflictError, DeployInputError, DeployNotFoundError } from "./errors";
 import { resolveLimit } from "./limits";
 import { DEFAULT_DEADLINE_MS, deploymentKey, isRunning, MAX_REVISIONS, type DeploymentRecord } from "./records";
-import { decodeDeployment, encodeDeployment } from "./record-codec";
+import { decodeDeployment, decodeDeploymentSummary, encodeDeployment } from "./record-codec";
 import { applySet, SetAssignmentError } from "./set-environment";
 import { byInstance, instanceNumber, isSurgeInstance, readTemplate, type TemplateView } from "./template-view";
 
@@ -33,6 +33,18 @@ export class DeployOperations {
    * `fleetctl deploy` polls this while it rolls (a whole read of 10,000 instances is 30,000 keys).
    */
   async getDeployment(template: string, signal?: AbortSignal): Promise<DeploymentRecord | undefined> {
+    const kv = await this.readDeployment(template, signal);
+    return kv ? decodeDeployment(kv.key, kv.value) : undefined;
+  }
+
+  /** {@link getDeployment}'s summary: no per-instance lists or revision texts (the stored runs are not expanded). */
+  async getDeploymentSummary(template: string, signal?: AbortSignal): Promise<DeploymentSummary | undefined> {
+    const kv = await this.readDeployment(template, signal);
+    return kv ? decodeDeploymentSummary(kv.key, kv.value) : undefined;
+  }
+
+  /** The template's deployment key; throws when neither it nor the template is in the cluster. */
+  private async readDeployment(template: string, signal?: AbortSignal): Promise<StoredKv | undefined> {
     const k = this.store.keys;
     const { results } = await this.store.rangeMany(
       `read the history of ${this.checkTemplate("read the history of", template)}`,
@@ -44,7 +56,7 @@ export class DeployOperations {
     );
     const [tpl = [], dep = []] = results;
     if (tpl.length === 0 && dep.length === 0) throw new DeployNotFoundError(`cannot read the history of ${template}: the template is not in the cluster`);
-    return dep[0] ? decodeDeployment(dep[0].key, dep[0].value) : undefined;
+    return dep[0];
   }
 
   async scale(template: string, req: ApiScaleRequest, signal?: AbortSignal): Promise<ApiScalePlan> {

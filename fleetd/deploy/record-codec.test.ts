@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { DeploymentRecord, RolloutRecord } from "../../lib/api/deploy-types";
-import { decodeDeployment, encodeDeployment, type StoredRollout } from "./record-codec";
+import { summarizeDeployment, type DeploymentRecord, type RolloutRecord } from "../../lib/api/deploy-types";
+import { decodeDeployment, decodeDeploymentSummary, encodeDeployment, type StoredRollout } from "./record-codec";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);
@@ -50,6 +50,15 @@ describe("deployment record codec", () => {
     // Name by name it was 1.5 MB, more than etcd accepts in one request.
     expect(JSON.stringify(rec).length).toBeGreaterThan(1_500_000);
     expect(decodeDeployment("k", json)).toEqual(rec);
+  });
+
+  it("summarizes a stored record (runs or the older name-by-name form) as the expanded record summarizes", () => {
+    const names = Array.from({ length: 10_000 }, (_, i) => `web@${i + 1}.service`);
+    const rec = record("web@.service", { instances: names, previous: Object.fromEntries(names.map((n) => [n, A])), pending: { "web@3.service": 7 } });
+    expect(decodeDeploymentSummary("k", encodeDeployment(rec))).toEqual(summarizeDeployment(rec));
+    expect(decodeDeploymentSummary("k", JSON.stringify(rec))).toEqual(summarizeDeployment(rec));
+    const idle: DeploymentRecord = { template: "web@.service", revisions: rec.revisions };
+    expect(decodeDeploymentSummary("k", encodeDeployment(idle))).toEqual(summarizeDeployment(idle));
   });
 
   it("keeps order, gaps, names that are not canonical numbers, surge instances and several previous bodies", () => {

@@ -12,7 +12,7 @@
  * {@link DeploymentRecord}; only this module knows the stored form. Records written before this form
  * (full `instances`/`previous`/`pending`) are read as they are.
  */
-import type { DeploymentRecord, RolloutRecord } from "../../lib/api/deploy-types";
+import { summarizeDeployment, type DeploymentRecord, type DeploymentSummary, type RolloutRecord } from "../../lib/api/deploy-types";
 import { instanceRuns, type InstanceRuns } from "../../lib/unit";
 import { parseRecord } from "../registry/keys";
 
@@ -57,6 +57,19 @@ export function decodeDeployment(key: string, value: Buffer | string): Deploymen
   } catch (err) {
     throw new Error(`Cannot read etcd key ${key}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * A stored record's summary (`GET /deployments/<t>?brief=true`), without expanding its runs: the
+ * summary drops the per-instance lists anyway, and expanding 10,000 instances for every poll of
+ * `fleetctl deploy` (every 250 ms) was the API's work, not the answer's.
+ */
+export function decodeDeploymentSummary(key: string, value: Buffer | string): DeploymentSummary {
+  const stored = parseRecord<DeploymentRecord & { rollout?: RolloutRecord | StoredRollout }>(key, value);
+  const r = stored.rollout;
+  if (!r || !("instanceRuns" in r)) return summarizeDeployment(stored);
+  const { instanceRuns: _i, previousRuns: _p, pendingRuns: _n, ...rest } = r;
+  return summarizeDeployment({ ...stored, rollout: { ...rest, instances: [], previous: {}, pending: {} } });
 }
 
 function groupBy<V extends string | number>(map: Record<string, V>): Map<V, string[]> {
