@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import type { ApiRebalanceMove } from "../../lib/api/scheduler-types";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
+import { durationInRange } from "../duration-option";
 import { machineIdLegend } from "../legend";
 import type { Action } from "./action";
 import { parseCount } from "./action";
@@ -16,15 +17,21 @@ interface RebalanceOpts {
   maxMoves?: number;
   dryRun?: boolean;
   full?: boolean;
+  /** Milliseconds (`--deadline 90s`; a bare number is seconds). */
   deadline?: number;
 }
+
+/** The API's bounds of a move's deadline. */
+const MIN_DEADLINE_MS = 1_000;
+const MAX_DEADLINE_MS = 3_600_000;
+const DEFAULT_DEADLINE_MS = 60_000;
 
 export const rebalance: Action<RebalanceOpts> = async (ctx, args, opts) => {
   if (args.length > 0) throw new CliError(`fleetctl rebalance takes no arguments (got ${args.join(" ")}); use --max-moves N to bound the moves`);
   const maxMoves = opts.maxMoves ?? 1;
   if (!Number.isInteger(maxMoves) || maxMoves < 1 || maxMoves > 1000) throw new CliError(`Invalid --max-moves ${maxMoves}: use a whole number from 1 to 1000 (the most units moved)`);
-  const deadlineSeconds = opts.deadline ?? 60;
-  if (!Number.isFinite(deadlineSeconds) || deadlineSeconds < 1 || deadlineSeconds > 3600) throw new CliError(`Invalid --deadline ${deadlineSeconds}: use from 1 to 3600 seconds`);
+  // Bounded by the option's parser (durationInRange).
+  const deadlineMs = opts.deadline ?? DEFAULT_DEADLINE_MS;
   const full = opts.full === true;
   const at = (id: string): string => machineIdLegend(id, full);
   const describe = (m: ApiRebalanceMove): string => `${m.unit} from ${at(m.from)} to ${at(m.to)} (${m.reason})`;
@@ -44,7 +51,7 @@ export const rebalance: Action<RebalanceOpts> = async (ctx, args, opts) => {
   while (moved < maxMoves) {
     let plan;
     try {
-      plan = await api.rebalance({ maxMoves: 1, deadlineMs: deadlineSeconds * 1000 }, ctx.signal);
+      plan = await api.rebalance({ maxMoves: 1, deadlineMs }, ctx.signal);
     } catch (err) {
       throw apiFailure(`Error rebalancing (after ${moved} move(s))`, err);
     }
@@ -54,7 +61,7 @@ export const rebalance: Action<RebalanceOpts> = async (ctx, args, opts) => {
       else if (m.outcome === "conflict") ctx.out(`Skipped ${m.unit}: the cluster changed while moving it (planned again)`);
     }
     const failed = plan.moves.find((m) => m.outcome === "timeout");
-    if (failed) throw new CliError(`Stopped rebalancing: ${failed.unit} was moved to ${at(failed.to)} but is not active there within ${deadlineSeconds} s; see fleetctl status ${failed.unit} (moved ${moved + done.length} unit(s) before it)`);
+    if (failed) throw new CliError(`Stopped rebalancing: ${failed.unit} was moved to ${at(failed.to)} but is not active there within ${deadlineMs / 1000} s; see fleetctl status ${failed.unit} (moved ${moved + done.length} unit(s) before it)`);
     if (done.length === 0) break;
     moved += done.length;
   }
@@ -68,7 +75,7 @@ export function registerRebalance(program: Command, bind: <O>(a: Action<O>) => (
     .description("Move units onto new or recovered machines (less loaded, or a template spread better), one at a time, never breaking a rule; never automatic unless fleet.conf sets rebalance_interval")
     .option("--max-moves <n>", "Most units to move (the disruption budget)", parseCount, 1)
     .option("--dry-run", "Print the moves without changing anything")
-    .option("--deadline <seconds>", "Per move, how long to wait for the unit to be active on its new machine before stopping", parseCount, 60)
+    .option("--deadline <duration>", "Per move, how long to wait for the unit to be active on its new machine before stopping: 90s, 2m, or seconds (default 60s)", durationInRange(MIN_DEADLINE_MS, MAX_DEADLINE_MS, "1s to 1h"))
     .option("-l, --full", "Do not ellipsize machine IDs")
     .action(bind(rebalance));
 }

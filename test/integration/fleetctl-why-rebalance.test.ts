@@ -127,7 +127,8 @@ describe("fleetctl why / rebalance (built CLI, real fleetds and etcd)", () => {
     expect(plan.stdout).toContain(`Dry run: ${planned.length} unit(s) would move (at most 10), nothing changed\n`);
     expect(await placements(cluster)).toEqual(before);
 
-    const one = await fleetctl(s1, ["rebalance", "--max-moves", "1"]);
+    // --deadline: a bare number is seconds, as before durations were accepted.
+    const one = await fleetctl(s1, ["rebalance", "--max-moves", "1", "--deadline", "120"]);
     expect(one.stderr).toBe("");
     expect(one.code).toBe(0);
     expect(one.stdout).toMatch(/^Moved (\S+) from m[12]\.\.\. to m3\.\.\. \(load: \d units on m[12], 0 on m3\)\nRebalanced: moved 1 unit\(s\) \(at most 1\)\n$/);
@@ -137,7 +138,7 @@ describe("fleetctl why / rebalance (built CLI, real fleetds and etcd)", () => {
     // Blocking: the unit already runs on its new machine, and only there.
     expect(cluster.runningOn(movedUnit)).toEqual(["m3"]);
 
-    const rest = await fleetctl(s1, ["rebalance", "--max-moves", "10"]);
+    const rest = await fleetctl(s1, ["rebalance", "--max-moves", "10", "--deadline", "90s"]);
     expect(rest.code).toBe(0);
     const movedLines = rest.stdout.split("\n").filter((l) => l.startsWith("Moved "));
     expect(movedLines.length).toBeGreaterThanOrEqual(1);
@@ -152,6 +153,9 @@ describe("fleetctl why / rebalance (built CLI, real fleetds and etcd)", () => {
     for (const n of names) expect(cluster.runningOn(n)).toEqual([after.get(n)]);
     expect((await fleetctl(s1, ["rebalance", "--max-moves", "5"])).stdout).toBe("Nothing to move: no move lowers the load or the spread skew\n");
 
+    // --deadline takes durations as deploy does (90s, 2m, 120 = seconds), within the API's 1 s to 1 h.
+    expect(await fleetctl(s1, ["rebalance", "--deadline", "2h"])).toEqual({ code: 1, stdout: "", stderr: "error: option '--deadline <duration>' argument '2h' is invalid. \"2h\" is out of range; use from 1s to 1h\n" });
+    expect((await fleetctl(s1, ["rebalance", "--deadline", "soon"])).stderr).toBe("error: option '--deadline <duration>' argument 'soon' is invalid. \"soon\" is not a duration; use e.g. 90s, 2m or 120\n");
     expect(await fleetctl(s1, ["rebalance", "--max-moves", "0"])).toEqual({ code: 1, stdout: "", stderr: "Invalid --max-moves 0: use a whole number from 1 to 1000 (the most units moved)\n" });
     // The API checks its input too (scripts call it directly).
     const api = new ApiClient({ endpoint: `unix://${s1}` });
