@@ -26,7 +26,11 @@ export function parseScaleArgument(arg: string): [string, number] {
   if (eq <= 0 || !/^\d+$/.test(count)) throw new CliError(`Invalid scale argument "${arg}": use TEMPLATE=COUNT, e.g. web@.service=5`);
   const name = mangleUnitName(arg.slice(0, eq));
   if (!isTemplate(name)) throw new CliError(`Cannot scale ${name}: it is not a template; scale works on templates such as web@.service (instances web@1.service, web@2.service …)`);
-  return [name, Number(count)];
+  const n = Number(count);
+  // Past 2^53 a count is rounded (99999999999999999999 → 1e20) and fleetd would echo the rounded
+  // number; refused here with the text as given. Smaller counts are fleetd's to bound (it names its maximum).
+  if (!Number.isSafeInteger(n)) throw new CliError(`Cannot scale ${name} to ${count} instances: the count is far more than fleetd allows; use a whole number such as ${name}=5`);
+  return [name, n];
 }
 
 /**
