@@ -6,7 +6,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { ApiUnit, UnitOption } from "../lib/api/types";
-import { buildUnit, isInstance, mangleUnitName, templateOf, type Unit } from "../lib/unit";
+import { buildUnit, isInstance, mangleUnitName, templateOf, UNIT_NAME_MAX, type Unit } from "../lib/unit";
 import { CliError } from "./cli-error";
 import type { CommandContext } from "./context";
 
@@ -16,12 +16,37 @@ export function withDefaultUnitType(arg: string): string {
   return base.includes(".") ? arg : `${arg}.service`;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Linux's NAME_MAX and PATH_MAX - 1: the longest file name and the longest path, in bytes. */
+const FILE_NAME_MAX = 255;
+const PATH_MAX = 4095;
+
+/** `text` cut in the middle to at most 64 characters, so an error about a long name stays readable. */
+function shortened(text: string): string {
+  return text.length <= 64 ? text : `${text.slice(0, 31)}…${text.slice(-32)}`;
+}
+
+/** Refuses an argument whose unit name is longer than systemd (and fleetd) accept. */
+function checkUnitNameLength(arg: string): void {
+  const name = mangleUnitName(arg);
+  const bytes = Buffer.byteLength(name, "utf8");
+  if (bytes > UNIT_NAME_MAX) throw new CliError(`Invalid unit name "${shortened(name)}": it is ${bytes} bytes long; unit names are limited to ${UNIT_NAME_MAX} bytes`);
+}
+
+/** Whether a local file exists; `file` is the path as the operator gave it (for the error). */
+async function exists(path: string, file: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return false;
+    if (code === "ENAMETOOLONG") {
+      throw new CliError(
+        `Cannot look for unit file "${shortened(file)}": its path is too long for the file system (at most ${FILE_NAME_MAX} bytes per file or directory name and ${PATH_MAX} bytes in all); use a shorter path`,
+        1,
+        { cause: err },
+      );
+    }
     throw err;
   }
 }
@@ -44,8 +69,9 @@ export async function readLocalUnit(ctx: CommandContext, file: string, name: str
 
 /** The local file an argument names, when it exists. */
 export async function localFileOf(ctx: CommandContext, arg: string): Promise<string | undefined> {
+  checkUnitNameLength(arg);
   const file = withDefaultUnitType(arg);
-  return (await exists(resolve(ctx.io.cwd ?? process.cwd(), file))) ? file : undefined;
+  return (await exists(resolve(ctx.io.cwd ?? process.cwd(), file), file)) ? file : undefined;
 }
 
 /** The local template file beside an instance argument (`dir/web@1.service` → `dir/web@.service`). */
@@ -53,7 +79,7 @@ export async function localTemplateFileOf(ctx: CommandContext, arg: string): Pro
   const template = templateOf(mangleUnitName(arg));
   if (!template) return undefined;
   const file = join(dirname(withDefaultUnitType(arg)), template);
-  return (await exists(resolve(ctx.io.cwd ?? process.cwd(), file))) ? file : undefined;
+  return (await exists(resolve(ctx.io.cwd ?? process.cwd(), file), file)) ? file : undefined;
 }
 
 /**

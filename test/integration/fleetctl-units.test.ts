@@ -227,6 +227,17 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(await env.run(["start"])).toEqual({ code: 0, stdout: "", stderr: "No units given\n" });
   });
 
+  it("says a name or path is too long instead of the file system's ENAMETOOLONG", async () => {
+    const long = `${"x".repeat(300)}.service`;
+    const name = await env.run(["start", long]);
+    expect(name).toEqual({ code: 1, stdout: "", stderr: `Error creating units: Invalid unit name "${"x".repeat(31)}…${"x".repeat(24)}.service": it is 308 bytes long; unit names are limited to 256 bytes\n` });
+    expect((await env.run(["submit", long])).stderr).toBe(name.stderr);
+    // A name systemd accepts (256 bytes) in a directory whose name no file system accepts.
+    const path = `${"d".repeat(256)}/${"y".repeat(248)}.service`;
+    const r = await env.run(["submit", path]);
+    expect(r).toEqual({ code: 1, stdout: "", stderr: `Error creating units: Cannot look for unit file "${"d".repeat(31)}…${"y".repeat(24)}.service": its path is too long for the file system (at most 255 bytes per file or directory name and 4095 bytes in all); use a shorter path\n` });
+  });
+
   it("checks --fields like fleet", async () => {
     expect(await env.run(["list-units", "--fields", "unit,bogus"])).toEqual({ code: 1, stdout: "", stderr: 'Invalid key in output format: "bogus"\n' });
     expect(await env.run(["list-machines", "--fields", ""])).toEqual({ code: 1, stdout: "", stderr: "Must define output format\n" });
