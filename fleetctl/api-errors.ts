@@ -1,6 +1,7 @@
 /** Turns API client failures into the operator-facing messages fleet printed. */
 import { ApiError, ApiUnreachableError, EndpointError } from "../lib/api/client";
 import { CliError } from "./cli-error";
+import { envName } from "./global-options";
 
 const POSSIBLE_ISSUES = [
   "Possible issues:",
@@ -11,13 +12,19 @@ const POSSIBLE_ISSUES = [
 
 /**
  * `what` reads like "Error retrieving list of units from fleet API". Unreachable API and 503 (fleetd
- * up, etcd not) get fleet's "Possible issues" hint; other API errors are quoted as the server said.
+ * up, etcd not) get fleet's "Possible issues" hint, 401 how to pass the token; other API errors are
+ * quoted as the server said.
  */
 export function apiFailure(what: string, err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof EndpointError) return new CliError(`Unable to initialize client: ${err.message}`, 1, { cause: err });
   if (err instanceof ApiUnreachableError || (err instanceof ApiError && err.status === 503)) {
     return new CliError([`${what}: ${err.message}`, ...POSSIBLE_ISSUES].join("\n"), 1, { cause: err });
+  }
+  if (err instanceof ApiError && err.status === 401) {
+    // fleetd's 401 names its own option; say how fleetctl sends the token.
+    const hint = `fleetctl sends the token given with --api-token or ${envName("api-token")}: set either to the api_token in fleetd's configuration`;
+    return new CliError(`${what}: ${err.message} (HTTP 401)\n${hint}`, 1, { cause: err });
   }
   if (err instanceof ApiError) return new CliError(`${what}: ${err.message} (HTTP ${err.status})`, 1, { cause: err });
   return new CliError(`${what}: ${err instanceof Error ? err.message : String(err)}`, 1, { cause: err });

@@ -262,6 +262,19 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(flagWins).toEqual({ code: 0, stdout: `${IP1}\n${IP2}\n`, stderr: "" });
   });
 
+  it("says how to pass fleetd's api_token when a TCP listener refuses fleetctl (HTTP 401)", async () => {
+    const tcp = await env.api.listen({ kind: "tcp", host: "127.0.0.1", port: 0, token: "s3cret" });
+    const denied = await env.run(["--endpoint", tcp.address, "list-machines"]);
+    expect(denied).toEqual({
+      code: 1,
+      stdout: "",
+      stderr:
+        'Error retrieving list of active machines from fleet API: missing or wrong credentials: send "Authorization: Bearer <api_token>" (see fleetd\'s api_token option) (HTTP 401)\n' +
+        "fleetctl sends the token given with --api-token or FLEETCTL_API_TOKEN: set either to the api_token in fleetd's configuration\n",
+    });
+    expect((await env.run(["--endpoint", tcp.address, "list-machines", "--no-legend", "--fields=ip"], { env: { FLEETCTL_API_TOKEN: "s3cret" } })).stdout).toBe(`${IP1}\n${IP2}\n`);
+  });
+
   it("gives up on a silent API after --request-timeout (no limit by default, like fleet's API client)", async () => {
     const path = join(env.dir, "silent.sock");
     const silent = createServer(() => undefined);
