@@ -421,6 +421,7 @@ export class ClusterState implements ClusterView {
    * machines whose groups hold more instances than the best fitting one. For `fleetctl why`.
    */
   evaluate(unit: UnitRecord): MachineVerdict[] {
+    if (unit.global) return this.evaluateGlobal(unit);
     const current = this.placements.get(unit.name);
     const spread = this.spread.countsFor(unit, this.machines, current);
     const verdicts: Array<{ -readonly [K in keyof MachineVerdict]: MachineVerdict[K] }> = [];
@@ -441,7 +442,7 @@ export class ClusterState implements ClusterView {
       if (v.rule !== undefined || best === undefined) continue;
       const s = fitting.find((f) => f.record.id === v.machineId);
       if (s === undefined) continue;
-      const load = `load ${s.record.units.size - (current === v.machineId ? 1 : 0)}${s.record.capacity === undefined ? "" : `, ${Math.round(s.share * 100)}% of its capacity with the unit`}`;
+      const load = loadNote(s.record, s.share, current === v.machineId);
       if (spread !== undefined && compareScores(s.spread, best.spread) > 0) {
         if (v.verdict !== "current") v.verdict = "excluded";
         v.rule = "Spread";
@@ -452,6 +453,31 @@ export class ClusterState implements ClusterView {
       } else {
         v.detail = `fits (${load})`;
       }
+    }
+    return verdicts;
+  }
+
+  /**
+   * {@link evaluate} for a global unit: it runs on every machine no rule excludes, so no machine is
+   * "the scheduler's choice" (no `best`); `current` where it is scheduled, `fits` where it could run.
+   */
+  private evaluateGlobal(unit: UnitRecord): MachineVerdict[] {
+    const verdicts: MachineVerdict[] = [];
+    for (const id of [...this.machines.keys()].sort()) {
+      const record = this.machines.get(id);
+      if (record === undefined) continue;
+      const on = this.globalOn(unit.name, id);
+      const exclusion = checkMachine(this, record, unit);
+      if (exclusion !== undefined) {
+        verdicts.push({ machineId: id, verdict: on ? "current" : "excluded", rule: exclusion.rule, detail: exclusion.detail });
+        continue;
+      }
+      const load = loadNote(record, shareAfter(record, unit), on);
+      verdicts.push(
+        on
+          ? { machineId: id, verdict: "current", detail: `runs here, as on every machine no rule excludes (${load})` }
+          : { machineId: id, verdict: "fits", detail: `fits (${load}); a global unit runs on every machine no rule excludes` },
+      );
     }
     return verdicts;
   }
@@ -479,6 +505,11 @@ export class ClusterState implements ClusterView {
 }
 
 /** A fitting candidate's rank: spread counts, then dominant share, then unit count, then ID. */
+/** `load 3, 40% of its capacity with the unit`: the other units on a machine and its dominant share with the unit. */
+function loadNote(record: MachineRecord, share: number, hostsUnit: boolean): string {
+  return `load ${record.units.size - (hostsUnit ? 1 : 0)}${record.capacity === undefined ? "" : `, ${Math.round(share * 100)}% of its capacity with the unit`}`;
+}
+
 interface Scored {
   record: MachineRecord;
   spread: number[];

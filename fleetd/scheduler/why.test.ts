@@ -65,6 +65,28 @@ describe("why: every rule names the machines it excludes", () => {
   });
 });
 
+describe("why: a global unit", () => {
+  it("is current on every machine it runs on, fits where it could, and no machine is the scheduler's choice", () => {
+    const model = new SchedulerModel();
+    const capacity = { cpus: 4000, memory: 1024 ** 3 };
+    model.setMachine({ id: "m1", metadata: { role: "web" }, capacity });
+    model.setMachine({ id: "m2", metadata: { role: "db" }, capacity });
+    model.setMachine({ id: "m3", metadata: { role: "web" }, capacity });
+    model.setUnit(unit("other.service", "MachineID=m3"));
+    model.setUnit(unit("glob.service", "Global=true\nMachineMetadata=role=web\nCPUs=1"));
+    model.reconcile();
+    expect(model.why("glob.service")).toEqual([
+      { machineId: "m1", verdict: "current", detail: "runs here, as on every machine no rule excludes (load 0, 25% of its capacity with the unit)" },
+      { machineId: "m2", verdict: "excluded", rule: "MachineMetadata", detail: "unit requires role=web, machine has role=db" },
+      { machineId: "m3", verdict: "current", detail: "runs here, as on every machine no rule excludes (load 1, 25% of its capacity with the unit)" },
+    ]);
+    // A machine that joined since the last pass: it fits; the next pass schedules the unit there too.
+    model.setMachine({ id: "m4", metadata: { role: "web" }, capacity });
+    expect(model.why("glob.service")?.[3]).toEqual({ machineId: "m4", verdict: "fits", detail: "fits (load 0, 25% of its capacity with the unit); a global unit runs on every machine no rule excludes" });
+    expect(model.why("glob.service")?.some((v) => v.verdict === "best")).toBe(false);
+  });
+});
+
 describe("the units/worker@.service example (Spread=zone, CPUs=, Memory=)", () => {
   it("spreads five instances 2/2/1 over three zones and says so in why", () => {
     const text = readFileSync(new URL("../../units/worker@.service", import.meta.url), "utf8");
