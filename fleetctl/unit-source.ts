@@ -60,11 +60,16 @@ export async function readLocalUnit(ctx: CommandContext, file: string, name: str
   } catch (err) {
     throw new CliError(`failed getting Unit(${file}) from file: ${(err as Error).message}`, 1, { cause: err });
   }
+  let unit: Unit;
   try {
-    return buildUnit(name, text);
+    unit = buildUnit(name, text);
   } catch (err) {
     throw new CliError(`failed getting Unit(${file}) from file: ${(err as Error).message}`, 1, { cause: err });
   }
+  // fleet's API refuses a unit without options ("options field empty"), after earlier units of the
+  // same command were written; refused here, before anything is, with the file named.
+  if (unit.options.length === 0) throw new CliError(`failed getting Unit(${file}) from file: it has no [Section] and no Key=Value lines (an empty unit file)`);
+  return unit;
 }
 
 /** The local file an argument names, when it exists. */

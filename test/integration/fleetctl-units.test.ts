@@ -225,6 +225,16 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     const noTemplate = await env.run(["start", "ghost@1.service"]);
     expect(noTemplate.stderr).toBe("Error creating units: unable to find template Unit(ghost@.service) in Registry or on filesystem\n");
     expect(await env.run(["start"])).toEqual({ code: 0, stdout: "", stderr: "No units given\n" });
+    // An empty file among others: refused with its name before any unit is written (the API refused
+    // it with fleet's "options field empty" after writing the ones before it).
+    await writeFile(join(env.dir, "fine.service"), "[Service]\nExecStart=/bin/true\n");
+    await writeFile(join(env.dir, "empty.service"), "");
+    expect(await env.run(["start", "fine.service", "empty.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "Error creating units: failed getting Unit(empty.service) from file: it has no [Section] and no Key=Value lines (an empty unit file)\n",
+    });
+    expect(await env.cluster.registry.getUnit("fine.service")).toBeUndefined();
   });
 
   it("says a name or path is too long instead of the file system's ENAMETOOLONG", async () => {
