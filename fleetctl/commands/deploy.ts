@@ -7,12 +7,13 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { ApiDeployRequest } from "../../lib/api/deploy-types";
 import { instanceRuns, isTemplate, mangleUnitName } from "../../lib/unit";
-import { apiFailure } from "../api-errors";
+import { apiFailure, transientFailure } from "../api-errors";
+import { delay } from "../../lib/async/delay";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { pinImageSets } from "../image-pinning";
 import { followRollout } from "../operations/progress";
-import { startRollout } from "../operations/start-rollout";
+import { START_ATTEMPTS, startRetryDelay, startRollout } from "../operations/start-rollout";
 import { localFileOf, readLocalUnit } from "../unit-source";
 import type { Action } from "./action";
 
@@ -96,6 +97,7 @@ export const rollback: Action<RolloutOpts> = async (ctx, args, opts) => {
     } catch (err) {
       throw apiFailure(`Error reading the history of ${template}`, err);
     }
+    if (record.rollout && record.rollout.phase !== "done") return stopRollout(ctx, template, opts);
     // The current body is the last revision that rolled out; the target is the successful one before it.
     const succeeded = record.revisions.filter((r) => r.outcome === "succeeded");
     const target = succeeded.at(-2);
@@ -106,6 +108,43 @@ export const rollback: Action<RolloutOpts> = async (ctx, args, opts) => {
   }
   return run(ctx, template, { ...limits(opts), toRevision: to }, opts, "rollback");
 };
+
+/**
+ * `rollback` while a rollout runs: stops it (`abort`) and follows it back to where it started. Stopping
+ * is idempotent, so a request whose answer was lost is simply sent again.
+ */
+async function stopRollout(ctx: CommandContext, template: string, opts: RolloutOpts): Promise<number> {
+  const given = (["maxUnavailable", "maxSurge", "deadline"] as const).filter((o) => opts[o] !== undefined);
+  if (given.length > 0) {
+    const flags = given.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ");
+    throw new CliError(`Cannot use ${flags} to stop the running rollout of ${template}: it rolls back with its own limits; leave ${given.length > 1 ? "them" : "it"} out`);
+  }
+  const api = await ctx.api();
+  let plan;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      plan = await api.deploy(template, { abort: true, dryRun: opts.dryRun === true }, ctx.signal);
+      break;
+    } catch (err) {
+      const why = transientFailure(err);
+      if (why === undefined || attempt >= START_ATTEMPTS) throw apiFailure(`Error stopping the rollout of ${template}`, err);
+      ctx.err(`No answer to the stop request for ${template} (attempt ${attempt} of ${START_ATTEMPTS}: ${why}); sending it again (stopping is safe to repeat)`);
+      await delay(startRetryDelay(attempt), ctx.signal);
+    }
+  }
+  const to = plan.fromRevision !== undefined ? ` (revision ${plan.fromRevision})` : "";
+  ctx.out(`${plan.dryRun ? "Would stop" : "Stopping"} the rollout of ${template} to revision ${plan.revision}; its instances go back to the bodies they had${to}`);
+  if (plan.dryRun) {
+    ctx.out("Dry run: nothing changed");
+    return 0;
+  }
+  if (opts.block === false) {
+    ctx.out(`Follow it with: fleetctl history ${template}`);
+    return 0;
+  }
+  await followRollout(ctx, template, plan.revision, { stopping: true });
+  return 0;
+}
 
 function parseDeadline(value: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
@@ -151,10 +190,19 @@ rollout is driven by the leading engine and resumes after an engine failover. Se
     program
       .command("rollback")
       .argument("<template>")
-      .description("Redeploy an earlier revision of a template (default: the last successful one before the current)")
+      .description("Redeploy an earlier revision of a template (default: the last successful one before the current), or stop a running rollout")
       .option("--to <revision>", "Revision to redeploy (see fleetctl history)", (v) => {
         if (!/^[1-9]\d*$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a revision number.`);
         return Number(v);
       }),
-  ).action(bind(rollback));
+  )
+    .addHelpText(
+      "after",
+      `
+While a rollout of the template runs, "rollback" without --to stops it: every instance goes back to
+the body it had before that rollout (the rollout's own --max-unavailable and --max-surge apply, so
+the limit options are refused), surge instances are removed, and the rollout ends "rolled-back".
+With --to N it is refused until the running rollout ends.`,
+    )
+    .action(bind(rollback));
 }

@@ -45,8 +45,32 @@ async function pollDeployment(ctx: CommandContext, template: string, revision: n
   }
 }
 
-/** Waits for the rollout of `revision` to finish; returns it, throws a CliError unless it succeeded. */
-export async function followRollout(ctx: CommandContext, template: string, revision: number, options: { outageMs?: number } = {}): Promise<NonNullable<DeploymentSummary["rollout"]>> {
+/**
+ * Waits for the rollout of `revision` to finish; returns it, throws a CliError unless it succeeded
+ * (or, with `stopping`, unless it was rolled back as `fleetctl rollback` asked). Ctrl-C stops
+ * following, not the rollout: a line on stderr says so and how to stop it.
+ */
+export async function followRollout(
+  ctx: CommandContext,
+  template: string,
+  revision: number,
+  options: { outageMs?: number; stopping?: boolean } = {},
+): Promise<NonNullable<DeploymentSummary["rollout"]>> {
+  try {
+    return await follow(ctx, template, revision, options);
+  } catch (err) {
+    if (ctx.signal.aborted) {
+      ctx.err(
+        options.stopping === true
+          ? `Stopped following; the rollback of ${template} goes on in the cluster: see fleetctl history ${template}`
+          : `Stopped following; the rollout of ${template} to revision ${revision} goes on in the cluster: see fleetctl history ${template}, or stop it and roll it back with fleetctl rollback ${template}`,
+      );
+    }
+    throw err;
+  }
+}
+
+async function follow(ctx: CommandContext, template: string, revision: number, options: { outageMs?: number; stopping?: boolean }): Promise<NonNullable<DeploymentSummary["rollout"]>> {
   let last = "";
   const started = Date.now();
   for (;;) {
@@ -62,6 +86,13 @@ export async function followRollout(ctx: CommandContext, template: string, revis
       if (r.outcome === "succeeded") {
         ctx.out(`Rollout of ${template} to revision ${revision} succeeded in ${secs} s (most instances unavailable at once: ${r.maxUnavailableSeen})`);
         return r;
+      }
+      if (r.outcome === "rolled-back" && options.stopping === true) {
+        ctx.out(`Rollout of ${template} to revision ${revision} stopped and rolled back in ${secs} s (${r.message})`);
+        return r;
+      }
+      if (r.outcome === "rolled-back" && r.aborted !== undefined) {
+        throw new CliError(`Rollout of ${template} to revision ${revision} was stopped by an operator at ${r.aborted} (fleetctl rollback) and rolled back`);
       }
       if (r.outcome === "rolled-back") {
         throw new CliError(

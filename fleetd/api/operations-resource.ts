@@ -59,6 +59,10 @@ export async function deploymentItem(ctx: ResourceContext, ops: OperationsBacken
     if (typeof body.toRevision !== "number" || !Number.isInteger(body.toRevision) || body.toRevision < 1) throw new HttpError(400, "field toRevision must be a revision number (1, 2, …)");
     req.toRevision = body.toRevision;
   }
+  if (body.abort !== undefined) {
+    if (typeof body.abort !== "boolean") throw new HttpError(400, "field abort must be true (stop the running rollout and roll it back) or false");
+    if (body.abort) req.abort = true;
+  }
   if (body.deadlineMs !== undefined) {
     if (typeof body.deadlineMs !== "number") throw new HttpError(400, "field deadlineMs must be a number of milliseconds");
     req.deadlineMs = body.deadlineMs;
@@ -74,8 +78,8 @@ export async function deploymentItem(ctx: ResourceContext, ops: OperationsBacken
   if (mu !== undefined) req.maxUnavailable = mu;
   if (ms !== undefined) req.maxSurge = ms;
   const plan = await backend.deploy(template, req, ctx.signal);
-  // A replay (same requestId as the current rollout) created nothing this time: 200.
-  sendJson(ctx.res, plan.dryRun || plan.replayed === true ? 200 : 201, plan);
+  // A replay (same requestId as the current rollout) or a stop created no rollout: 200.
+  sendJson(ctx.res, plan.dryRun || plan.replayed === true || plan.aborted === true ? 200 : 201, plan);
 }
 
 /** `?brief=true`: the summary (`DeploymentSummary`). */

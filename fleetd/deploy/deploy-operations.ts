@@ -7,7 +7,7 @@
 import type { ICompare, IRequestOp } from "etcd3";
 import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, DeploymentSummary, RevisionRecord, RolloutRecord } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
-import { diffLines, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
+import { diffLines, fromRevisionOf, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
 import { buildUnit, isTemplate, parseUnitFile, parseUnitName, validateUnit } from "../../lib/unit";
 import type { EtcdStore, StoredKv } from "../registry/etcd-store";
 import type { UnitRecord } from "../registry/keys";
@@ -111,6 +111,7 @@ export class DeployOperations {
 
   async deploy(template: string, req: ApiDeployRequest, signal?: AbortSignal): Promise<ApiDeployPlan> {
     this.checkTemplate("deploy", template);
+    if (req.abort === true) return this.abort(template, req, signal);
     if (req.toRevision !== undefined && (req.options !== undefined || req.set !== undefined)) {
       throw new DeployInputError(`cannot deploy ${template}: a rollback (toRevision) takes no new body or --set`);
     }
@@ -148,6 +149,8 @@ export class DeployOperations {
       const newBody = req.options !== undefined && buildUnit(template, req.options).hash !== tpl.record.hash;
       change = `deploy${newBody ? " (new body)" : ""}${sets.length > 0 ? ` --set ${sets.join(" --set ")}` : ""}`;
     }
+    // fleet's API refuses an empty unit too ("options field empty"); rolled out, it left every instance without a body.
+    if (options.length === 0) throw new DeployInputError(`cannot deploy ${template}: the new body is empty (no [Section] and Key=Value lines); give the template's unit file`);
     let unit;
     try {
       unit = buildUnit(template, options);
@@ -182,7 +185,7 @@ export class DeployOperations {
       template,
       dryRun: req.dryRun === true,
       revision,
-      fromRevision: revisions.find((r) => r.hash === tpl.record.hash)?.revision,
+      fromRevision: fromRevisionOf({ revisions }, tpl.record.hash, revision),
       hash: unit.hash,
       change,
       instances,
@@ -234,6 +237,41 @@ export class DeployOperations {
     return plan;
   }
 
+  /**
+   * Stops the running rollout (`abort`): marks it `aborted`, and the controller's next step rolls its
+   * instances back as after a failure (`rollout-step.ts`). Guarded by the record's revision, which the
+   * controller rewrites at each step, so a few attempts are made. Stopping one that already rolls
+   * back (stopped, or failed) changes nothing and answers the same.
+   */
+  private async abort(template: string, req: ApiDeployRequest, signal?: AbortSignal): Promise<ApiDeployPlan> {
+    if (req.options !== undefined || req.set !== undefined || req.toRevision !== undefined) {
+      throw new DeployInputError(`cannot stop the rollout of ${template}: abort takes no new body, set or toRevision`);
+    }
+    const k = this.store.keys;
+    for (let attempt = 1; ; attempt++) {
+      const kv = await this.readDeployment(template, signal);
+      const record = kv ? decodeDeployment(kv.key, kv.value) : undefined;
+      if (!kv || !isRunning(record)) {
+        const last = record?.rollout ? `the last one, to revision ${record.rollout.revision}, ended ${record.rollout.outcome ?? "done"}` : "it has never been deployed";
+        throw new DeployConflictError(`cannot stop the rollout of ${template}: none is running (${last}); to redeploy an earlier revision: fleetctl rollback --to N ${template}`);
+      }
+      const plan: ApiDeployPlan = { ...planOfRollout(record, record.rollout), aborted: true };
+      if (record.rollout.aborted !== undefined || record.rollout.phase === "rolling-back" || req.dryRun === true) return { ...plan, dryRun: req.dryRun === true };
+      const stamp = new Date(this.now()).toISOString();
+      const next: DeploymentRecord = { ...record, rollout: { ...record.rollout, aborted: stamp, message: "stopped by the operator: waiting for the leading engine to roll back" } };
+      const res = await this.store.txn(
+        `stop the rollout of ${template}`,
+        {
+          compare: [{ key: Buffer.from(kv.key), target: "Mod", result: "Equal", mod_revision: kv.modRevision }],
+          success: [{ request_put: { key: Buffer.from(deploymentKey(k, template)), value: Buffer.from(encodeDeployment(next)) } }],
+        },
+        signal,
+      );
+      if (res.succeeded) return plan;
+      if (attempt >= 5) throw new DeployConflictError(`cannot stop the rollout of ${template}: its record changed at each of ${attempt} attempts (the engine is stepping it); run the command again`);
+    }
+  }
+
   private checkTemplate(what: string, template: string): string {
     if (!isTemplate(template)) {
       throw new DeployInputError(`cannot ${what} ${template}: it is not a template; ${what} works on templates such as web@.service and their instances web@1.service, web@2.service …`);
@@ -251,7 +289,7 @@ export class DeployOperations {
     if (!isRunning(rec)) return;
     const r = rec.rollout;
     throw new DeployConflictError(
-      `cannot ${what} ${view.template}: the rollout of revision ${r.revision} (started ${r.startedAt}) is still running (${r.message}); wait for it to finish (fleetctl history ${view.template})`,
+      `cannot ${what} ${view.template}: the rollout of revision ${r.revision} (started ${r.startedAt}) is still running (${r.message}); wait for it to finish (fleetctl history ${view.template}), or stop it and roll it back (fleetctl rollback ${view.template})`,
     );
   }
 

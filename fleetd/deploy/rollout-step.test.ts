@@ -32,7 +32,7 @@ function rollout(n: number, over: Partial<RolloutRecord> = {}): RolloutRecord {
  * A tiny simulated cluster: an instance written to a hash goes down and comes back active on it
  * `startTicks` ticks later, unless its hash is in `failing`. Surge instances can be unplaceable.
  */
-function simulate(r0: RolloutRecord, opts: { startTicks?: number; failing?: string[]; unplaceableSurge?: boolean; maxTicks?: number; maxChanges?: number } = {}) {
+function simulate(r0: RolloutRecord, opts: { startTicks?: number; failing?: string[]; unplaceableSurge?: boolean; maxTicks?: number; maxChanges?: number; abortAtTick?: number } = {}) {
   const units = new Map<string, { hash: string; activeAt: number }>(r0.instances.map((n) => [n, { hash: "old", activeAt: 0 }]));
   let r = r0;
   let unavailableMax = 0;
@@ -41,6 +41,8 @@ function simulate(r0: RolloutRecord, opts: { startTicks?: number; failing?: stri
   const tickMs = 100;
   for (let tick = 0; tick < (opts.maxTicks ?? 500); tick++) {
     const now = tick * tickMs;
+    // What the API writes when an operator stops the rollout (fleetctl rollback while it runs).
+    if (tick === opts.abortAtTick) r = { ...r, aborted: "2026-12-07T10:00:00.000Z" };
     const view = new Map<string, InstanceView>();
     for (const [n, u] of units) {
       const active = !(opts.failing ?? []).includes(u.hash) && now >= u.activeAt;
@@ -136,6 +138,27 @@ describe("rollout step", () => {
     const second = step({ template: T, rollout: first.rollout, instances: views(surge.slice(3)), now: 10_100, maxChanges: 3 });
     expect(second.destroySurge).toEqual(surge.slice(3));
     expect(second.rollout).toMatchObject({ phase: "done", outcome: "failed", surge: [] });
+  });
+
+  it("rolls every instance back when the operator stops the rollout, surge instances removed, outcome rolled-back", () => {
+    const { r, units } = simulate(rollout(6, { maxUnavailable: 1, maxSurge: 1 }), { abortAtTick: 8 });
+    expect(r).toMatchObject({ phase: "done", outcome: "rolled-back", message: "rolled back: stopped by the operator at 2026-12-07T10:00:00.000Z", surge: [] });
+    expect(r.failed).toBeUndefined();
+    expect([...units.keys()].sort()).toEqual(rollout(6).instances);
+    expect([...units.values()].every((u) => u.hash === "old")).toBe(true);
+    // Instances already on the new body when it is stopped go back too (the simulation is deterministic).
+    const before = simulate(rollout(6, { maxUnavailable: 1 }), { maxTicks: 9 });
+    expect([...before.units.values()].filter((u) => u.hash === "new").length).toBeGreaterThanOrEqual(2);
+    const stopped = simulate(rollout(6, { maxUnavailable: 1 }), { abortAtTick: 9 });
+    expect(stopped.r.outcome).toBe("rolled-back");
+    expect([...stopped.units.values()].every((u) => u.hash === "old")).toBe(true);
+  });
+
+  it("a stop while it already rolls back (a failure) changes nothing: it ends as the failure decides", () => {
+    const { r } = simulate(rollout(2), { failing: ["new"], abortAtTick: 80 });
+    expect(r.outcome).toBe("rolled-back");
+    expect(r.failed?.instance).toBe("web@1.service");
+    expect(r.message).toBe("rolled back: web@1.service not active within 5 s of getting its new body");
   });
 
   it("ends failed when the rollback does not become active either", () => {

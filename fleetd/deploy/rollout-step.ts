@@ -13,6 +13,7 @@
  * - An instance written to its new body that is not active on it within `deadlineMs` fails the
  *   rollout: every instance goes back to the hash it had (same rules), outcome `rolled-back`; a
  *   rollback that fails too ends `failed`.
+ * - A rollout an operator stopped (`aborted`, set by the API) is rolled back the same way.
  */
 import type { RolloutRecord } from "./records";
 import { surgeName } from "./records";
@@ -63,6 +64,10 @@ export function step(input: StepInput): StepOutput {
   let room = input.maxChanges ?? Infinity;
   /** Takes one change from this step's allowance. */
   const change = (): boolean => room-- > 0;
+  if (r.phase === "rolling" && r.aborted !== undefined) {
+    removeSurge(r, out, change);
+    return rollBack(r, out, "stopped by the operator: rolling back");
+  }
   const view = (n: string): InstanceView => input.instances.get(n) ?? { hash: undefined, active: false };
   // Instances the operator stopped take the new body without a restart and are not waited for.
   const idleUpdates: string[] = [];
@@ -145,9 +150,11 @@ export function step(input: StepInput): StepOutput {
   const updated = total - remaining.length + out.updates.length - idleUpdates.length;
   if (remaining.length === 0 && idleUpdates.length === 0 && Object.keys(r.pending).length === 0 && r.surge.length === 0) {
     r.phase = "done";
-    r.outcome = r.failed ? "rolled-back" : "succeeded";
+    r.outcome = r.failed || r.aborted !== undefined ? "rolled-back" : "succeeded";
     r.finishedAt = new Date(now).toISOString();
-    r.message = r.failed ? `rolled back: ${r.failed.instance} ${r.failed.reason}` : `all ${total} instances active on revision ${r.revision}`;
+    if (r.failed) r.message = `rolled back: ${r.failed.instance} ${r.failed.reason}`;
+    else if (r.aborted !== undefined) r.message = `rolled back: stopped by the operator at ${r.aborted}`;
+    else r.message = `all ${total} instances active on revision ${r.revision}`;
     return out;
   }
   const verb = r.phase === "rolling-back" ? "rolling back" : "rolling";
@@ -157,10 +164,7 @@ export function step(input: StepInput): StepOutput {
 
 /** The rollout failed at `instance`: roll every instance back (or end `failed` if this was the rollback). */
 function fail(r: RolloutRecord, out: StepOutput, instance: string, reason: string, now: number, change: () => boolean): StepOutput {
-  // Surge instances over this step's allowance stay recorded; the next steps remove them.
-  const left: string[] = [];
-  for (const name of r.surge) (change() ? out.destroySurge : left).push(name);
-  r.surge = left;
+  const left = removeSurge(r, out, change);
   if (r.phase === "rolling-back") {
     // Ends only without surge instances left (a done rollout is not stepped again); the instance
     // stays pending, so the next step comes back here and removes more.
@@ -175,8 +179,21 @@ function fail(r: RolloutRecord, out: StepOutput, instance: string, reason: strin
     return out;
   }
   r.failed = { instance, reason };
+  return rollBack(r, out, `${instance} ${reason}: rolling back`);
+}
+
+/** Removes the rollout's surge instances; those over this step's allowance stay recorded (the next steps remove them). */
+function removeSurge(r: RolloutRecord, out: StepOutput, change: () => boolean): string[] {
+  const left: string[] = [];
+  for (const name of r.surge) (change() ? out.destroySurge : left).push(name);
+  r.surge = left;
+  return left;
+}
+
+/** Turns the rollout around: every instance goes back to its previous hash, nothing pending. */
+function rollBack(r: RolloutRecord, out: StepOutput, message: string): StepOutput {
   r.phase = "rolling-back";
   r.pending = {};
-  r.message = `${instance} ${reason}: rolling back`;
+  r.message = message;
   return out;
 }

@@ -14,17 +14,28 @@ export function diffLines(before: string, after: string): string[] {
   return [...a.filter((l) => !inB.has(l) && l.trim() !== "").map((l) => `- ${l}`), ...b.filter((l) => !inA.has(l) && l.trim() !== "").map((l) => `+ ${l}`)];
 }
 
+/**
+ * The revision a rollout to `revision` starts from: the newest earlier revision with the template's
+ * current body `hash` (after a rollback to 1, revision 3 has revision 1's body; the next deploy is
+ * "from revision 3", not 1).
+ */
+export function fromRevisionOf(record: Pick<DeploymentRecord, "revisions">, hash: string, revision: number): number | undefined {
+  let from: number | undefined;
+  for (const v of record.revisions) if (v.hash === hash && v.revision < revision) from = v.revision;
+  return from;
+}
+
 /** The plan of `rollout` (the record's current or last one), as its start request was answered. */
 export function planOfRollout(record: DeploymentRecord, rollout: RolloutRecord): ApiDeployPlan {
   const r = rollout;
   const rev = record.revisions.find((v) => v.revision === r.revision);
-  const from = record.revisions.find((v) => v.hash === r.fromHash);
-  const fromText = from?.text ?? r.bodies[r.fromHash];
+  const fromRevision = fromRevisionOf(record, r.fromHash, r.revision);
+  const fromText = record.revisions.find((v) => v.revision === fromRevision)?.text ?? r.bodies[r.fromHash];
   return {
     template: record.template,
     dryRun: false,
     revision: r.revision,
-    fromRevision: from?.revision,
+    fromRevision,
     hash: r.toHash,
     change: rev?.change ?? "deploy",
     instances: r.instances.filter((i) => r.previous[i] !== r.toHash),

@@ -57,6 +57,11 @@ export interface RolloutRecord {
   surgeDisabled?: string;
   /** The instance that did not become active, and why. */
   failed?: { instance: string; reason: string };
+  /**
+   * ISO time an operator stopped the rollout (`fleetctl rollback` while it ran, `abort` in the API): it
+   * is rolled back as after a failure and ends `rolled-back`.
+   */
+  aborted?: string;
   /** Most instances unavailable at once as the controller saw it (sampled every tick). */
   maxUnavailableSeen: number;
   /** Human-readable last step, for `fleetctl deploy` progress lines. */
@@ -109,6 +114,12 @@ export interface ApiDeployRequest {
   deadlineMs?: number;
   dryRun?: boolean;
   /**
+   * Stop the running rollout and roll its instances back to the bodies they had (what `fleetctl
+   * rollback` does while a rollout runs). Takes no `options`, `set` or `toRevision`. Answered with the
+   * running rollout's plan and `aborted: true`; asking again while it rolls back changes nothing.
+   */
+  abort?: boolean;
+  /**
    * Client-chosen ID of this request (1 to 128 of `A-Z a-z 0-9 . _ : -`), recorded with the rollout. A
    * request whose ID is the current rollout's is not started again: it is answered with that rollout's
    * plan (`replayed: true`), so a client whose answer was lost may safely send it again.
@@ -135,6 +146,8 @@ export interface ApiDeployPlan {
   diff: string[];
   /** The request's `requestId` had already started this rollout: nothing new was recorded. */
   replayed?: boolean;
+  /** Answer to `abort`: this rollout is stopped and rolling back. */
+  aborted?: boolean;
 }
 
 /** `POST /scale/<template>`. */

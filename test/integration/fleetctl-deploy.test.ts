@@ -3,7 +3,7 @@
  * three fleetds (engine + agent + deploy controller each) with in-memory unit managers whose services
  * take 400 ms to start, so a restart is a real window of unavailability that a sampler can see.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../lib/api/client";
@@ -111,6 +111,15 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
       "Error starting the deploy of app@.service: cannot deploy app@.service: max-unavailable 0 and max-surge 0 allow no instance to change with 2 instance(s); raise --max-unavailable or --max-surge to at least 1 (HTTP 400)\n",
     );
     expect((await env.run(["deploy", "hello.service"])).stderr).toBe("Cannot deploy hello.service: it is not a template; deploy works on templates such as web@.service\n");
+    // An empty body: refused by fleetctl with the file named, and by the API for any client (it was rolled out to every instance).
+    await mkdir(join(env.dir, "empty"), { recursive: true });
+    await writeFile(join(env.dir, "empty", "app@.service"), "");
+    expect((await env.run(["deploy", "empty/app@.service"])).stderr).toBe("failed getting Unit(empty/app@.service) from file: it has no [Section] and no Key=Value lines (an empty unit file)\n");
+    const empty = await socketRequest(env.socket, "POST", "/fleet/v1/deployments/app@.service", JSON.stringify({ options: [] }));
+    expect([empty.status, (JSON.parse(empty.body) as { error: { message: string } }).error.message]).toEqual([
+      400,
+      "cannot deploy app@.service: the new body is empty (no [Section] and Key=Value lines); give the template's unit file",
+    ]);
     expect((await env.run(["deploy", "app@.service"])).stderr).toBe(
       "Error starting the deploy of app@.service: nothing to deploy: app@.service and its 2 instance(s) already have this body (hash " +
         unitHash(parseUnitFile(APP)).slice(0, 7) +
@@ -191,7 +200,7 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect(first.code).toBe(0);
     const second = await env.run(["deploy", "--set", "image=localhost/app:4", "app@.service"]);
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/^Error starting the deploy of app@\.service: cannot deploy app@\.service: the rollout of revision 3 \(started \S+\) is still running \(.*\); wait for it to finish \(fleetctl history app@\.service\) \(HTTP 409\)\n$/);
+    expect(second.stderr).toMatch(/^Error starting the deploy of app@\.service: cannot deploy app@\.service: the rollout of revision 3 \(started \S+\) is still running \(.*\); wait for it to finish \(fleetctl history app@\.service\), or stop it and roll it back \(fleetctl rollback app@\.service\) \(HTTP 409\)\n$/);
     const scale = await env.run(["scale", "app@.service=3"]);
     expect(scale.stderr).toContain("cannot scale app@.service: the rollout of revision 3");
     await waitFor("revision 3 rolled out", async () => /\n3\t+[0-9a-f]{7}\t\S+\tsucceeded\t/.test((await env.run(["history", "app@.service"])).stdout), { timeoutMs: 60_000 });
@@ -245,6 +254,8 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     sampling = false;
     await sampler;
     expect(r.stderr, env.cluster.describe()).toBe("");
+    // From the newest revision with the current body: 5 ("rollback to 2"), not 2.
+    expect(r.stdout).toContain("Rolling app@.service from revision 5 to revision 6 (");
     expect(r.stdout).toContain("max unavailable 0, max surge 1");
     expect(surgeSeen).toBe(true);
     expect(minUp).toBeGreaterThanOrEqual(3);
@@ -264,6 +275,47 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect(r.stderr).toMatch(/^Rollout of app@\.service to revision \d+ failed and was rolled back: app@surge-\d+-1\.service not active within 2 s of getting its new body; /);
     await waitFor("no surge instance left, the old ones untouched", async () => !(await env.cluster.registry.listUnits()).some((u) => u.name.includes("surge")) && running().size === 3);
     expect(running()).toEqual(before);
+  });
+
+  it("rollback while a rollout runs stops it: every instance goes back to its body, outcome rolled-back; Ctrl-C stops only the following", async () => {
+    expect((await env.run(["scale", "app@.service=6"])).code).toBe(0);
+    const before = running();
+    const historyText = async (): Promise<string> => (await env.run(["history", "app@.service"])).stdout;
+    // Ctrl-C while following: the command ends (130) and says the rollout goes on, and how to stop it.
+    const ctrlC = new AbortController();
+    const followed = env.run(["deploy", "--set", "image=localhost/app:stop", "app@.service"], { signal: ctrlC.signal });
+    await waitFor("a first instance on the new body", async () => /rolling: [1-9]\/6 instances updated/.test(await historyText()));
+    ctrlC.abort(new Error("interrupted"));
+    const interrupted = await followed;
+    expect(interrupted.code).toBe(130);
+    const rev = /to revision (\d+)/.exec(interrupted.stdout)![1]!;
+    expect(interrupted.stderr).toBe(`Stopped following; the rollout of app@.service to revision ${rev} goes on in the cluster: see fleetctl history app@.service, or stop it and roll it back with fleetctl rollback app@.service\n`);
+    expect(await historyText()).toMatch(/rolling: \d\/6 instances updated/);
+
+    // The limit options do not apply to a stop; --to waits for the running rollout to end.
+    expect(await env.run(["rollback", "--max-unavailable", "2", "app@.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "Cannot use --max-unavailable to stop the running rollout of app@.service: it rolls back with its own limits; leave it out\n",
+    });
+    const to = await env.run(["rollback", "--to", "1", "app@.service"]);
+    expect(to.code).toBe(1);
+    expect(to.stderr).toContain("or stop it and roll it back (fleetctl rollback app@.service)");
+
+    const stop = await env.run(["rollback", "app@.service"]);
+    expect(stop.stderr).toBe("");
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toMatch(new RegExp(`^Stopping the rollout of app@\\.service to revision ${rev}; its instances go back to the bodies they had \\(revision \\d+\\)\n`));
+    expect(stop.stdout).toMatch(new RegExp(`Rollout of app@\\.service to revision ${rev} stopped and rolled back in [\\d.]+ s \\(rolled back: stopped by the operator at \\S+\\)\n$`));
+    expect(running()).toEqual(before);
+    const h = (await env.run(["history", "--no-legend", "app@.service"])).stdout;
+    expect(h, h).toMatch(new RegExp(`\n${rev}\t+[0-9a-f]{7}\t\\S+\trolled-back\tdeploy( \\(new body\\))? --set image=localhost/app:stop\n`));
+    // None runs now: the API refuses a stop and says what to do instead.
+    const none = await socketRequest(env.socket, "POST", "/fleet/v1/deployments/app@.service", JSON.stringify({ abort: true }));
+    expect(none.status).toBe(409);
+    expect((JSON.parse(none.body) as { error: { message: string } }).error.message).toBe(
+      `cannot stop the rollout of app@.service: none is running (the last one, to revision ${rev}, ended rolled-back); to redeploy an earlier revision: fleetctl rollback --to N app@.service`,
+    );
   });
 
   it("resumes a rollout on the new leader when the leading fleetd crashes in the middle", async () => {
