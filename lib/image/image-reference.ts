@@ -1,8 +1,9 @@
 /**
  * Container image references (`registry.cluster:5000/web:2`, `.../web@sha256:...`) and resolving a
- * tag to the digest its registry serves now (the OCI distribution API: HEAD of the manifest, whose
- * `Docker-Content-Digest` header is the manifest's digest). Used at deploy time so every instance of
- * a template runs the same bits, whatever the tag points to later.
+ * tag to the digest its registry serves now (the OCI distribution API: GET of the manifest, whose
+ * `Docker-Content-Digest` header is the manifest's digest; a GET rather than a HEAD because a refusal's
+ * reason is in the body, `{"errors":[{"code":"MANIFEST_UNKNOWN",...}]}`, which a HEAD answer lacks).
+ * Used at deploy time so every instance of a template runs the same bits, whatever the tag points to later.
  */
 import http from "node:http";
 import type { Duplex } from "node:stream";
@@ -71,17 +72,20 @@ export async function resolveImageDigest(text: string, o: ResolveOptions = {}): 
   const socket = o.connect ? await o.connect(ref.host, port) : undefined;
   const digest = await new Promise<string>((resolve, reject) => {
     const req = http.request({
-      host: ref.host, port, method: "HEAD", path: `/v2/${ref.repository}/manifests/${encodeURIComponent(tag)}`,
+      host: ref.host, port, method: "GET", path: `/v2/${ref.repository}/manifests/${encodeURIComponent(tag)}`,
       headers: { Accept: ACCEPT, Host: ref.registry, Connection: "close" },
       timeout: o.timeoutMs ?? 30_000,
       ...(socket ? { createConnection: () => socket } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status !== 200) {
+        readLimited(res, MAX_ERROR_BODY).then((body) => reject(new ImageReferenceError(`Cannot resolve ${what}: ${refusal(ref, status, body)}`)), reject);
+        return;
+      }
       res.resume();
       const d = res.headers["docker-content-digest"];
-      if (res.statusCode === 404) reject(new ImageReferenceError(`Cannot resolve ${what}: the registry has no such tag (manifest unknown); push it first (image-builder push)`));
-      else if (res.statusCode !== 200) reject(new ImageReferenceError(`Cannot resolve ${what}: the registry answered HTTP ${res.statusCode ?? "?"}`));
-      else if (typeof d !== "string" || !/^sha256:[0-9a-f]{64}$/.test(d)) reject(new ImageReferenceError(`Cannot resolve ${what}: the registry sent no Docker-Content-Digest header`));
+      if (typeof d !== "string" || !/^sha256:[0-9a-f]{64}$/.test(d)) reject(new ImageReferenceError(`Cannot resolve ${what}: the registry sent no Docker-Content-Digest header`));
       else resolve(d);
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${((o.timeoutMs ?? 30_000) / 1000).toFixed(0)} s`)));
@@ -89,4 +93,56 @@ export async function resolveImageDigest(text: string, o: ResolveOptions = {}): 
     req.end();
   });
   return `${pinned}${digest}`;
+}
+
+/** Most of an error answer read for its reason (a registry's error JSON is a few hundred bytes). */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** The first `max` bytes of a response body as text; the rest is discarded. */
+function readLimited(res: http.IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on("data", (chunk: Buffer) => {
+      if (size < max) chunks.push(chunk.subarray(0, max - size));
+      size += chunk.length;
+    });
+    res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    res.on("error", reject);
+  });
+}
+
+/** One error of an OCI distribution error body. */
+interface RegistryError {
+  code: string;
+  message: string;
+}
+
+/** The errors of an OCI distribution error body (`{"errors":[{"code":..., "message":...}]}`); empty when `body` is not one. */
+function registryErrors(body: string): RegistryError[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (err) {
+    if (err instanceof SyntaxError) return []; // not JSON: not a registry's error body
+    throw err;
+  }
+  const errors = typeof parsed === "object" && parsed !== null ? (parsed as { errors?: unknown }).errors : undefined;
+  if (!Array.isArray(errors)) return [];
+  return errors.flatMap((e: unknown) => {
+    if (typeof e !== "object" || e === null) return [];
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    return typeof code === "string" ? [{ code, message: typeof message === "string" ? message : "" }] : [];
+  });
+}
+
+/** Why a registry did not serve the manifest, from its status and its error body. */
+function refusal(ref: ImageReference, status: number, body: string): string {
+  const errors = registryErrors(body);
+  const codes = new Set(errors.map((e) => e.code));
+  if (codes.has("MANIFEST_UNKNOWN")) return "the registry has no such tag (manifest unknown); push it first (image-builder push)";
+  if (codes.has("NAME_UNKNOWN")) return `the registry has no repository "${ref.repository}" (name unknown); push it first (image-builder push)`;
+  if (errors.length > 0) return `the registry answered HTTP ${status}: ${errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ")}`;
+  if (status === 404) return `HTTP 404 from ${ref.registry} without a registry's error: not a registry endpoint? Check that ${ref.registry} is the image registry (it answers under /v2/)`;
+  return `the registry answered HTTP ${status}`;
 }
