@@ -13,7 +13,8 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function parseDuration(value: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
   const ms = m ? Number(m[1]) * (UNIT_MS[m[2] ?? "s"] ?? 1000) : undefined;
-  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) throw new InvalidArgumentError(`"${value}" is not a duration; use e.g. 90s, 2m or 120`);
+  if (ms === undefined || !Number.isFinite(ms)) throw new InvalidArgumentError(`"${value}" is not a duration; use e.g. 90s, 2m or 120`);
+  if (ms <= 0) throw new InvalidArgumentError(`"${value}" is no time at all; use a positive duration, e.g. 90s, 2m or 120`);
   return ms;
 }
 

@@ -11,6 +11,7 @@ import { apiFailure, transientFailure } from "../api-errors";
 import { delay } from "../../lib/async/delay";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
+import { durationInRange } from "../duration-option";
 import { pinImageSets } from "../image-pinning";
 import { followRollout } from "../operations/progress";
 import { START_ATTEMPTS, startRetryDelay, startRollout } from "../operations/start-rollout";
@@ -146,21 +147,13 @@ async function stopRollout(ctx: CommandContext, template: string, opts: RolloutO
   return 0;
 }
 
-function parseDeadline(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m?.[2] ?? "s"] ?? 1000;
-  const ms = m ? Number(m[1]) * unit : undefined;
-  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`"${value}" is not a duration; use e.g. 90s, 2m or 120`);
-  return ms;
-}
-
 const collect = (v: string, all: string[] = []): string[] => [...all, v];
 
 function rolloutOptions(c: Command): Command {
   return c
     .option("--max-unavailable <n|pct>", 'Instances that may be unavailable at once: a count or a percentage of the instances, rounded down (default "1")')
     .option("--max-surge <n|pct>", 'Extra instances of the new body started before old ones stop: a count or a percentage, rounded up (default "0")')
-    .option("--deadline <duration>", "Time an instance has to become active on its new body before the rollout fails and is rolled back (default 120s)", parseDeadline)
+    .option("--deadline <duration>", "Time an instance has to become active on its new body before the rollout fails and is rolled back: 90s, 2m, or seconds; from 1s to 24h (default 120s)", durationInRange(1_000, 86_400_000, "1s to 24h"))
     .option("--dry-run", "Print the plan (instances, limits, body diff), change nothing")
     .option("--no-block", "Return once the rollout is recorded; do not follow it");
 }

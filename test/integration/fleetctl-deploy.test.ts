@@ -111,6 +111,9 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
       "Error starting the deploy of app@.service: cannot deploy app@.service: max-unavailable 0 and max-surge 0 allow no instance to change with 2 instance(s); raise --max-unavailable or --max-surge to at least 1 (HTTP 400)\n",
     );
     expect((await env.run(["deploy", "hello.service"])).stderr).toBe("Cannot deploy hello.service: it is not a template; deploy works on templates such as web@.service\n");
+    expect((await env.run(["deploy", "--deadline", "25h", "--set", "image=x", "app@.service"])).stderr).toBe(
+      "error: option '--deadline <duration>' argument '25h' is invalid. \"25h\" is out of range; use from 1s to 24h\n",
+    );
     // An empty body: refused by fleetctl with the file named, and by the API for any client (it was rolled out to every instance).
     await mkdir(join(env.dir, "empty"), { recursive: true });
     await writeFile(join(env.dir, "empty", "app@.service"), "");
