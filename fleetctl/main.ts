@@ -6,8 +6,22 @@ import pkg from "../package.json";
 import { runFleetctl } from "./program";
 import { remoteRegistrars, sshTunnel } from "./ssh";
 
+/**
+ * A reader that went away (`fleetctl --help | true`, `history … | head -1`): exit at once and quietly
+ * with the status of a process killed by SIGPIPE (128 + 13), as fleet's fleetctl (Go) does. Node
+ * ignores SIGPIPE, so the write failed with EPIPE, an unhandled 'error' event and a stack trace.
+ */
+function exitQuietlyOnBrokenPipe(stream: NodeJS.WriteStream): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(141);
+    throw err;
+  });
+}
+
 /** Runs fleetctl with the process's arguments and streams. */
 export async function main(): Promise<void> {
+  exitQuietlyOnBrokenPipe(process.stdout);
+  exitQuietlyOnBrokenPipe(process.stderr);
   const controller = new AbortController();
   // First Ctrl-C: stop waits and remote commands cleanly; a second one exits at once.
   process.once("SIGINT", () => {

@@ -59,7 +59,7 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
       writeErr: (s) => deps.stderr.write(s),
     })
     .showSuggestionAfterError(true)
-    .helpCommand("help [command]", "Show help for fleetctl or one of its commands")
+    .helpCommand(false)
     .allowExcessArguments(true)
     .addHelpText("after", `\nVERSION:\n  ${deps.version}\n\nEvery global option can also be set as FLEETCTL_<OPTION> (e.g. FLEETCTL_ENDPOINT); a flag wins.`);
 
@@ -162,6 +162,17 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
   registerWhy(program, bind);
   registerRebalance(program, bind);
   for (const r of deps.registrars ?? []) r(program, bind);
+  // Commander's own help command printed the whole help to stderr for an unknown command, with no word of why.
+  program
+    .command("help")
+    .argument("[command]")
+    .description("Show help for fleetctl or one of its commands")
+    .action((name: string | undefined) => {
+      if (name === undefined) return void program.outputHelp();
+      const sub = program.commands.find((c) => c.name() === name);
+      if (!sub) throw new CliError(`Unknown command "${name}" for "fleetctl"; run "fleetctl help" for the list of commands`);
+      sub.outputHelp();
+    });
   return program;
 }
 

@@ -58,6 +58,12 @@ describe("the built fleetctl binary", () => {
     expect((await fleetctl([])).stdout).toBe(r.stdout);
   });
 
+  it("stops quietly with SIGPIPE's status when its reader goes away (| head), as fleet's Go fleetctl", async () => {
+    // `true` exits at once, before node has written: every write meets a closed pipe.
+    const r = await run("bash", ["-c", `"${process.execPath}" "${BIN}" help | true; echo "status \${PIPESTATUS[0]}"`], { allowFailure: true, timeoutMs: 30_000 });
+    expect({ stdout: r.stdout, stderr: r.stderr }).toEqual({ stdout: "status 141\n", stderr: "" });
+  });
+
   it("prints its version", async () => {
     for (const args of [["version"], ["--version"], ["-v"]]) {
       const r = await fleetctl(args);
@@ -72,6 +78,10 @@ describe("the built fleetctl binary", () => {
     const cmd = await fleetctl(["no-such-command"]);
     expect(cmd.exitCode).toBe(1);
     expect(cmd.stderr).toBe('Unknown command "no-such-command" for "fleetctl"; run "fleetctl help" for the list of commands\n');
+    expect(await fleetctl(["help", "no-such-command"])).toMatchObject({ exitCode: 1, stdout: "", stderr: cmd.stderr });
+    const scaleHelp = await fleetctl(["help", "scale"]);
+    expect(scaleHelp.exitCode).toBe(0);
+    expect(scaleHelp.stdout).toContain("Usage: fleetctl scale [options] <template=count>");
   });
 
   it("explains an unreachable endpoint with fleet's Possible issues hint, exit 1", async () => {
