@@ -16,6 +16,11 @@ describe("applySet (--set KEY=VALUE)", () => {
     expect(out.find((o) => o.name === "Environment")?.value).toBe('A=1 "image=new img" "B=two words"');
   });
 
+  it("sets every assignment of the key, the last one (which systemd uses) included", () => {
+    const out = applySet(parseUnitFile(body("Environment=image=a A=1 image=b\nEnvironment=image=c\n")), { image: "new" });
+    expect(out.filter((o) => o.name === "Environment").map((o) => o.value)).toEqual(["image=new A=1 image=new", "image=new"]);
+  });
+
   it("adds Environment=KEY=VALUE at the end of [Service] when no line assigns the key", () => {
     const out = applySet(parseUnitFile(body("")), { image: "registry.cluster:5000/web:2" });
     const i = out.findIndex((o) => o.name === "Environment");

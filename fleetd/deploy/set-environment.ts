@@ -1,8 +1,9 @@
 /**
  * `fleetctl deploy --set KEY=VALUE`: sets the environment variable KEY of the unit's [Service] to VALUE.
- * An `Environment=` line that assigns KEY (alone: `Environment=KEY=old`) gets the new value; a line
- * assigning several variables keeps the others; without one a line `Environment=KEY=VALUE` is added at
- * the end of [Service]. The unit uses it as `${KEY}` (e.g. `ExecStart=/usr/bin/podman run … ${image}`),
+ * Every assignment of KEY in an `Environment=` line gets the new value (systemd takes the last one, so
+ * changing only the first left `Environment=image=a image=b` running b); a line assigning several
+ * variables keeps the others; without one a line `Environment=KEY=VALUE` is added at the end of
+ * [Service]. The unit uses it as `${KEY}` (e.g. `ExecStart=/usr/bin/podman run … ${image}`),
  * so `--set image=registry.cluster:5000/web:2` rolls out a new image tag.
  */
 import type { UnitOption } from "../../lib/api/types";
@@ -47,10 +48,8 @@ export function applySet(options: readonly UnitOption[], set: Readonly<Record<st
     for (const o of out) {
       if (o.section !== "Service" || o.name !== "Environment") continue;
       const parts = splitAssignments(o.value);
-      const i = parts.findIndex((p) => p.startsWith(`${key}=`));
-      if (i === -1) continue;
-      parts[i] = `${key}=${value}`;
-      o.value = parts.map(quote).join(" ");
+      if (!parts.some((p) => p.startsWith(`${key}=`))) continue;
+      o.value = parts.map((p) => (p.startsWith(`${key}=`) ? `${key}=${value}` : p)).map(quote).join(" ");
       done = true;
     }
     if (done) continue;
