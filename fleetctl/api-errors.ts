@@ -1,5 +1,6 @@
 /** Turns API client failures into the operator-facing messages fleet printed. */
 import { ApiError, ApiUnreachableError, EndpointError } from "../lib/api/client";
+import { DUPLICATE_MACHINE_ID_CAUSE } from "../lib/api/types";
 import { CliError } from "./cli-error";
 import { envName } from "./global-options";
 
@@ -12,12 +13,14 @@ const POSSIBLE_ISSUES = [
 
 /**
  * `what` reads like "Error retrieving list of units from fleet API". Unreachable API and 503 (fleetd
- * up, etcd not) get fleet's "Possible issues" hint, 401 how to pass the token; other API errors are
- * quoted as the server said.
+ * up, etcd not) get fleet's "Possible issues" hint, except a 503 for a duplicate machine ID; 401 how
+ * to pass the token; other API errors are quoted as the server said.
  */
 export function apiFailure(what: string, err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof EndpointError) return new CliError(`Unable to initialize client: ${err.message}`, 1, { cause: err });
+  // fleetd is up and etcd is fine, but this machine's ID is taken: the message says what to do.
+  if (err instanceof ApiError && err.status === 503 && err.message.includes(DUPLICATE_MACHINE_ID_CAUSE)) return new CliError(`${what}: ${err.message}`, 1, { cause: err });
   if (err instanceof ApiUnreachableError || (err instanceof ApiError && err.status === 503)) {
     return new CliError([`${what}: ${err.message}`, ...POSSIBLE_ISSUES].join("\n"), 1, { cause: err });
   }

@@ -11,7 +11,7 @@
 import { readFile } from "node:fs/promises";
 import { availableParallelism, networkInterfaces, totalmem } from "node:os";
 import type { Etcd3 } from "etcd3";
-import { API_UNAVAILABLE_MESSAGE } from "../lib/api/types";
+import { API_UNAVAILABLE_MESSAGE, DUPLICATE_MACHINE_ID_CAUSE } from "../lib/api/types";
 import { Agent } from "./agent/agent";
 import { leaseFile } from "./agent/lease-file";
 import type { UnitManager } from "./agent/unit-manager";
@@ -94,7 +94,8 @@ async function startApi({ config, version, registry, operations, scheduler, stor
     onError: (err, req) => {
       const message = `${req.method} ${req.url}: ${(err as Error).message}`;
       // 503s while not registered are expected (duplicate machine ID, etcd away) and logged elsewhere.
-      emit({ source: "api", level: message.endsWith(API_UNAVAILABLE_MESSAGE) ? "debug" : "error", message });
+      const notRegistered = message.endsWith(API_UNAVAILABLE_MESSAGE) || message.includes(DUPLICATE_MACHINE_ID_CAUSE);
+      emit({ source: "api", level: notRegistered ? "debug" : "error", message });
     },
   });
   const specs = api.apiListenersFromConfig(
@@ -130,6 +131,15 @@ export async function readMachineId(config: FleetConfig): Promise<string> {
   const id = text.trim();
   if (!id) throw new Error(`Cannot start fleetd: unable to determine local machine ID: ${config.machineIdFile} is empty`);
   return id;
+}
+
+/**
+ * The API's 503 message while another live machine holds this fleetd's machine ID: the cause, where
+ * the ID comes from, and what to do (the agent keeps retrying meanwhile).
+ */
+export function duplicateMachineIdMessage(machineId: string, config: Pick<FleetConfig, "machineId" | "machineIdFile">): string {
+  const source = config.machineId ? "machine_id in fleetd's configuration" : config.machineIdFile;
+  return `fleet server cannot register machine ${machineId}: ${DUPLICATE_MACHINE_ID_CAUSE}; give this host a unique machine ID (${source}), then restart fleetd (until then it keeps retrying, and registers if the other machine leaves)`;
 }
 
 /** fleet's fallback for an empty public_ip: the first global IPv4 address of this host. */
@@ -234,6 +244,7 @@ export class FleetServer {
     const current = (): EtcdRegistry => this.registry;
     return {
       isRegistered: () => current().isRegistered(),
+      unregisteredReason: () => current().unregisteredReason(),
       listUnits: (s) => current().listUnits(s),
       getUnit: (n, s) => current().getUnit(n, s),
       createUnit: (i, s) => current().createUnit(i, s),
@@ -279,7 +290,8 @@ export class FleetServer {
       ...(handover ? { handover } : {}),
     });
     this.conn = { client, store, session, key: connectionKey(c, this.machineId) };
-    this.registry = new EtcdRegistry(store, { isRegistered: () => session.registered });
+    const duplicate = duplicateMachineIdMessage(this.machineId, c);
+    this.registry = new EtcdRegistry(store, { isRegistered: () => session.registered, unregisteredReason: () => (session.duplicateId ? duplicate : undefined) });
     this.operations = new DeployOperations(store);
     this.scheduler = new SchedulerOperations(store);
   }

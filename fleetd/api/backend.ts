@@ -28,6 +28,8 @@ export interface NewUnit {
 export interface ApiBackend {
   /** False until fleetd is registered with etcd (and while it re-registers): the API answers 503. */
   isRegistered(): boolean;
+  /** While not registered: the 503's message when the cause is known and is not etcd (a duplicate machine ID); undefined = fleet's message. */
+  unregisteredReason?(): string | undefined;
   /** Live machines with static and dynamic metadata merged. */
   listMachines(signal?: AbortSignal): Promise<ApiMachine[]>;
   setMachineMetadata(changes: readonly MetadataChange[], signal?: AbortSignal): Promise<void>;

@@ -24,6 +24,7 @@ async function translated<T>(fn: () => Promise<T>): Promise<T> {
 export function registryBackend(registry: Registry): ApiBackend {
   return {
     isRegistered: () => registry.isRegistered(),
+    unregisteredReason: () => registry.unregisteredReason?.(),
     listMachines: (signal) => translated(() => registry.listMachines(signal)),
     setMachineMetadata: (changes, signal) =>
       translated(async () => {

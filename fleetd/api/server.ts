@@ -67,6 +67,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const inFlight = new Set<AbortController>();
   let closed = false;
   const listings = new ListingSnapshots();
+  // fleet's message, unless fleetd knows better (another live machine holds its ID: etcd is fine).
+  const notRegistered = (): HttpError => new HttpError(503, options.backend.unregisteredReason?.() ?? API_UNAVAILABLE_MESSAGE);
 
   const route = async (req: IncomingMessage, res: ServerResponse, auth: ListenerAuth, signal: AbortSignal): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://domain-sock");
@@ -74,13 +76,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (path === "/") throw new HttpError(405, "method not allowed: the API lives under /fleet/v1/");
     const dashboard = options.dashboard;
     if (dashboard?.isData(path)) {
-      if (!options.backend.isRegistered()) throw new HttpError(503, API_UNAVAILABLE_MESSAGE);
+      if (!options.backend.isRegistered()) throw notRegistered();
       await dashboard.serveData(req, res, { path, listener: auth.kind, signal });
       return;
     }
     const prefix = PREFIXES.find((p) => path === p || path.startsWith(`${p}/`));
     if (prefix === undefined) throw new HttpError(404, `no such resource: ${path}`);
-    if (!options.backend.isRegistered()) throw new HttpError(503, API_UNAVAILABLE_MESSAGE);
+    if (!options.backend.isRegistered()) throw notRegistered();
     const rest = path.slice(prefix.length).replace(/^\/+/, "");
     const ctx: ResourceContext = { req, res, backend: options.backend, query: url.searchParams, tokenLimit, listings, signal };
     const [resource, ...tail] = rest.split("/");

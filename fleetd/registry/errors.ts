@@ -16,6 +16,7 @@ import {
   GRPCResourceExhastedError,
   EtcdError,
 } from "etcd3";
+import { DUPLICATE_MACHINE_ID_CAUSE } from "../../lib/api/types";
 
 /** Base of every registry error. `retriable`: whether the same call may succeed later. */
 export class RegistryError extends Error {
@@ -58,7 +59,7 @@ export class DuplicateMachineError extends RegistryError {
   override name = "DuplicateMachineError";
   constructor(readonly machineId: string) {
     super(
-      `Cannot register machine ${machineId}: another live machine is registered with the same machine ID; give each host a unique /etc/machine-id (fleetd keeps retrying)`,
+      `Cannot register machine ${machineId}: ${DUPLICATE_MACHINE_ID_CAUSE}; give each host a unique /etc/machine-id (fleetd keeps retrying)`,
       true,
     );
   }

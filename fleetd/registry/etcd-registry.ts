@@ -21,6 +21,8 @@ const CAS_ATTEMPTS = 5;
 export interface EtcdRegistryOptions {
   /** Whether this fleetd holds its presence key right now (drives the API's 503). */
   isRegistered: () => boolean;
+  /** Why this fleetd is not registered, when not for etcd (see `Registry.unregisteredReason`). Default: never known. */
+  unregisteredReason?: () => string | undefined;
   /** etcd's `--max-txn-ops`, the size bound of batched transactions. Default 128. */
   maxTxnOps?: number;
 }
@@ -44,6 +46,10 @@ export class EtcdRegistry implements Registry {
 
   isRegistered(): boolean {
     return this.options.isRegistered();
+  }
+
+  unregisteredReason(): string | undefined {
+    return this.options.isRegistered() ? undefined : this.options.unregisteredReason?.();
   }
 
   async listUnits(signal?: AbortSignal): Promise<ApiUnit[]> {

@@ -46,6 +46,7 @@ export class MachineSession {
   private readonly maxOps: number;
   private readonly lostListeners = new Set<(err: LeaseLostError) => void>();
   private handover: MachineSessionOptions["handover"] | undefined;
+  private duplicate = false;
 
   constructor(
     private readonly store: EtcdStore,
@@ -79,6 +80,14 @@ export class MachineSession {
     return this.lease?.id;
   }
 
+  /**
+   * True while the last registration attempt failed because another live machine holds this machine
+   * ID; false once one succeeds or fails for another reason (etcd away).
+   */
+  get duplicateId(): boolean {
+    return this.duplicate;
+  }
+
   /** Called when etcd says our lease is gone (presence and states went with it): register again. */
   onLost(listener: (err: LeaseLostError) => void): () => void {
     this.lostListeners.add(listener);
@@ -95,6 +104,16 @@ export class MachineSession {
    * no duplicate-ID wait, no machine death, no rescheduling.
    */
   async register(signal?: AbortSignal, resumeLeaseId?: string): Promise<void> {
+    try {
+      await this.registerOnce(signal, resumeLeaseId);
+      this.duplicate = false;
+    } catch (err) {
+      this.duplicate = err instanceof DuplicateMachineError;
+      throw err;
+    }
+  }
+
+  private async registerOnce(signal: AbortSignal | undefined, resumeLeaseId: string | undefined): Promise<void> {
     const key = Buffer.from(this.store.keys.machine(this.machine.id));
     const handover = this.handover;
     if (handover) {

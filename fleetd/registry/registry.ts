@@ -38,6 +38,11 @@ export interface Registry {
    * every request with 503 {@link import("../../lib/api/types").API_UNAVAILABLE_MESSAGE}.
    */
   isRegistered(): boolean;
+  /**
+   * While not registered for a known reason other than etcd (another live machine holds this machine
+   * ID): the API's 503 message, saying what to do. Undefined otherwise (fleet's message is answered).
+   */
+  unregisteredReason?(): string | undefined;
 
   /** All units sorted by name, with desired state, derived current state and target machine. */
   listUnits(signal?: AbortSignal): Promise<ApiUnit[]>;

@@ -123,6 +123,13 @@ export interface ApiErrorBody {
 /** Message of the 503 answered while fleetd is not registered with etcd (fleet's exact text). */
 export const API_UNAVAILABLE_MESSAGE = "fleet server unable to communicate with etcd";
 
+/**
+ * Part of the 503's message while fleetd is not registered because another live machine holds its
+ * machine ID (fleet answered {@link API_UNAVAILABLE_MESSAGE} then too): etcd is fine, so fleetctl gives
+ * no etcd hints for it.
+ */
+export const DUPLICATE_MACHINE_ID_CAUSE = "another live machine is registered with the same machine ID";
+
 /** Default API socket. */
 export const DEFAULT_API_SOCKET = "/var/run/fleet.sock";
 

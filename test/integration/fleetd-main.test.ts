@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run, type RunResult } from "../../lib/process/run";
 import { waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
+import { fleetctl } from "./fleetctl-harness";
 
 const TSX = join(process.cwd(), "node_modules/.bin/tsx");
 
@@ -93,7 +94,7 @@ describe("the fleetd process", () => {
     expect(bad.stderr).toContain("Invalid configuration: lease_renew_interval=20s is longer than a third of agent_ttl=30s: a lease must be renewed at least 3 times per TTL; shorten it or raise agent_ttl");
   });
 
-  it("serves the API once registered, answers 503 for a duplicate machine ID, and leaves on SIGTERM", async () => {
+  it("serves the API once registered, answers 503 naming a duplicate machine ID, and leaves on SIGTERM", async () => {
     const prefix = "/main-test/";
     const first = startFleetd("aaaa1111", join(dir, "a.sock"), prefix);
     let second: ReturnType<typeof startFleetd> | undefined;
@@ -104,10 +105,26 @@ describe("the fleetd process", () => {
       }, { timeoutMs: 30_000, describe: first.log });
       expect(JSON.parse(machines)).toEqual({ machines: [{ id: "aaaa1111", primaryIP: "10.1.2.3", metadata: { role: "test" }, capacity: { cpus: availableParallelism() * 1000, memory: totalmem() } }] });
       const dupFleetd = (second = startFleetd("aaaa1111", join(dir, "b.sock"), prefix));
-      const dup = await waitFor("the duplicate's API to answer", async () => get(join(dir, "b.sock"), "/fleet/v1/units").catch(() => false as const), { timeoutMs: 30_000, describe: dupFleetd.log });
+      // Until its first registration attempt the duplicate answers fleet's 503; then it names the cause.
+      const dup = await waitFor(
+        "the duplicate's API to name the duplicate machine ID",
+        async () => {
+          const r = await get(join(dir, "b.sock"), "/fleet/v1/units").catch(() => undefined);
+          return r?.body.includes("same machine ID") ? r : undefined;
+        },
+        { timeoutMs: 30_000, describe: dupFleetd.log },
+      );
+      const cause =
+        "fleet server cannot register machine aaaa1111: another live machine is registered with the same machine ID; give this host a unique machine ID (machine_id in fleetd's configuration), then restart fleetd (until then it keeps retrying, and registers if the other machine leaves)";
       expect(dup.status).toBe(503);
-      expect(JSON.parse(dup.body)).toEqual({ error: { code: 503, message: "fleet server unable to communicate with etcd" } });
-      await waitFor("the duplicate to log the refusal", () => dupFleetd.log().includes("another live machine is registered with the same machine ID"));
+      expect(JSON.parse(dup.body)).toEqual({ error: { code: 503, message: cause } });
+      expect(dupFleetd.log()).toContain("another live machine is registered with the same machine ID");
+      // fleetctl says so too, without fleet's hints about etcd (etcd is fine).
+      expect(await fleetctl(["list-machines"], { FLEETCTL_ENDPOINT: `unix://${join(dir, "b.sock")}`, HOME: dir })).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: `Error retrieving list of active machines from fleet API: ${cause}\n`,
+      });
 
       first.stop();
       const result = await first.done;

@@ -39,6 +39,34 @@ describe("machine registration with a lost etcd reply (real etcd)", () => {
     }
   });
 
+  it("knows while a duplicate machine ID keeps it out (for the API's 503), and forgets it once etcd fails or it registers", async () => {
+    const client = createEtcdClient({ endpoints: [etcd().endpoint] });
+    const id = "00112233445566778899aabbccddeeff";
+    const session = new MachineSession(new EtcdStore(client, { prefix: "/dup-id/" }), { machine: machine(id), ttlSeconds: 30 });
+    const twinStore = new LostReplyStore(client, { prefix: "/dup-id/" });
+    const twin = new MachineSession(twinStore, { machine: machine(id), ttlSeconds: 30 });
+    try {
+      await session.register();
+      expect(session.duplicateId).toBe(false);
+      await expect(twin.register()).rejects.toBeInstanceOf(DuplicateMachineError);
+      expect(twin.duplicateId).toBe(true);
+      // etcd did not answer this attempt: the cause is etcd now, not the other machine.
+      twinStore.loseNextTxnReply = true;
+      await expect(twin.register()).rejects.toBeInstanceOf(EtcdUnavailableError);
+      expect(twin.duplicateId).toBe(false);
+      await expect(twin.register()).rejects.toBeInstanceOf(DuplicateMachineError);
+      expect(twin.duplicateId).toBe(true);
+      await session.leave();
+      await twin.register();
+      expect(twin.registered).toBe(true);
+      expect(twin.duplicateId).toBe(false);
+    } finally {
+      await twin.leave().catch(() => undefined);
+      await session.leave().catch(() => undefined);
+      client.close();
+    }
+  });
+
   it("takes its presence key back from its own lost lease that etcd has not revoked yet, keeping duplicates out", async () => {
     const client = createEtcdClient({ endpoints: [etcd().endpoint] });
     const store = new LostReplyStore(client, { prefix: "/lost-lease/" });
