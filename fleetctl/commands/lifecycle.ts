@@ -1,11 +1,12 @@
 /** submit, load, start (incl. templates with --instances), stop, unload, destroy. */
 import type { Command } from "commander";
 import type { ApiUnit, UnitTargetState } from "../../lib/api/types";
-import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
+import { isTemplate, mangleUnitName } from "../../lib/unit";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { lazyCreateUnits } from "../lazy-create";
-import { planStart } from "../operations/start-plan";
+import { checkInstancesUse, instancesToStart, parseInstances, planStart } from "../operations/start-plan";
+import { MAX_INSTANCES } from "../../lib/api/deploy-types";
 import { localFileOf } from "../unit-source";
 import { mapLimit } from "../../lib/async/map-limit";
 import { existingUnitsOrNothing, isGlobalUnit, lookupUnits, WRITE_CONCURRENCY } from "../unit-lookup";
@@ -88,21 +89,7 @@ async function expandTemplates(ctx: CommandContext, args: readonly string[], opt
     if ((await localFileOf(ctx, arg)) || opts.replace) {
       await lazyCreateUnits(ctx, [arg], { command: "submit", replace: opts.replace ?? false, attempts });
     }
-    const { prefix, suffix } = parseUnitName(name);
-    const existing = all
-      .map((u) => u.name)
-      .filter((n) => {
-        const p = parseUnitName(n);
-        return p.hasAt && p.instance !== "" && p.prefix === prefix && p.suffix === suffix;
-      });
-    const wanted = new Set(existing);
-    for (let i = 1; i <= (opts.instances ?? 0); i++) wanted.add(`${prefix}@${i}${suffix}`);
-    if (wanted.size === 0) {
-      throw new CliError(
-        `Cannot start template ${name}: it has no instances in the cluster; use --instances N to create ${prefix}@1${suffix} … ${prefix}@N${suffix}, or start instances by name`,
-      );
-    }
-    expanded.push(...[...wanted].sort((a, b) => a.localeCompare(b, "en", { numeric: true })));
+    expanded.push(...instancesToStart(all, name, opts.instances));
   }
   return expanded;
 }
@@ -118,6 +105,7 @@ async function runLoadOrStart(ctx: CommandContext, args: string[], opts: BlockOp
     return planStart(ctx, args, opts.instances);
   }
   const attempts = blockAttempts(opts);
+  if (command === "start") checkInstancesUse(args, opts.instances);
   if (command === "start") args = await expandTemplates(ctx, args, opts, attempts);
   else if (opts.instances !== undefined) throw new CliError("--instances is only valid with start");
   try {
@@ -224,7 +212,7 @@ export function registerLifecycle(program: Command, bind: <O>(a: Action<O>) => (
         .command("start")
         .argument("[units...]")
         .description("Instruct systemd to start one or more units in the cluster, first submitting and loading if necessary")
-        .option("--instances <n>", "With a template (web@.service): make sure web@1 … web@N exist before starting", parseCount)
+        .option("--instances <n>", `With a template (web@.service): make sure web@1 … web@N exist before starting (N from 1 to ${MAX_INSTANCES})`, parseInstances)
         .option("--dry-run", "Print which units would be created and started, change nothing"),
     ),
   )

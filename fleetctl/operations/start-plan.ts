@@ -1,9 +1,48 @@
-/** `fleetctl start --dry-run`: what start would create and start, without changing anything. */
-import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
+/**
+ * `fleetctl start web@.service [--instances N]`: which instances a template argument stands for, and
+ * `start --dry-run`: what start would submit, create and start, without changing anything.
+ */
+import { InvalidArgumentError } from "commander";
+import { MAX_INSTANCES } from "../../lib/api/deploy-types";
+import type { ApiUnit } from "../../lib/api/types";
+import { isTemplate, mangleUnitName, parseUnitName, templateOf } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
-import { localFileOf } from "../unit-source";
+import { localFileOf, localTemplateFileOf } from "../unit-source";
+
+/** `--instances N`: a whole number from 1 to {@link MAX_INSTANCES} (it was any integer, -1 included, and did nothing). */
+export function parseInstances(value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_INSTANCES) throw new InvalidArgumentError(`"${value}" is not an instance count; use a whole number from 1 to ${MAX_INSTANCES}`);
+  return n;
+}
+
+/**
+ * The instances `start TEMPLATE` stands for: those of the template in the cluster (surge instances of a
+ * rollout excepted), and with `--instances N` also web@1 … web@N; sorted by number.
+ */
+export function instancesToStart(all: readonly ApiUnit[], template: string, instances: number | undefined): string[] {
+  const { prefix, suffix } = parseUnitName(template);
+  const wanted = new Set(
+    all
+      .map((u) => u.name)
+      .filter((n) => {
+        const p = parseUnitName(n);
+        return p.hasAt && p.prefix === prefix && p.suffix === suffix && p.instance !== "" && !p.instance.startsWith("surge-");
+      }),
+  );
+  for (let i = 1; i <= (instances ?? 0); i++) wanted.add(`${prefix}@${i}${suffix}`);
+  if (wanted.size === 0) throw new CliError(`Cannot start template ${template}: it has no instances in the cluster; use --instances N to create ${prefix}@1${suffix} … ${prefix}@N${suffix}, or start instances by name`);
+  return [...wanted].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+}
+
+/** `--instances` given without a template argument does nothing: refused. */
+export function checkInstancesUse(args: readonly string[], instances: number | undefined): void {
+  if (instances !== undefined && !args.some((a) => isTemplate(mangleUnitName(a)))) {
+    throw new CliError(`--instances applies to a template argument (start --instances 3 web@.service); none of ${args.join(" ")} is one`);
+  }
+}
 
 export async function planStart(ctx: CommandContext, args: readonly string[], instances: number | undefined): Promise<number> {
   let all;
@@ -12,26 +51,39 @@ export async function planStart(ctx: CommandContext, args: readonly string[], in
   } catch (err) {
     throw apiFailure("Error retrieving list of units from fleet API", err);
   }
+  checkInstancesUse(args, instances);
   const byName = new Map(all.map((u) => [u.name, u]));
+  /** unit name → the local file it would come from (unit and template arguments, templates beside instance arguments). */
+  const files = new Map<string, string>();
   const names: string[] = [];
+  let changes = 0;
   for (const arg of args) {
     const name = mangleUnitName(arg);
+    const file = await localFileOf(ctx, arg);
+    if (file) files.set(name, file);
     if (!isTemplate(name)) {
+      const template = templateOf(name);
+      const beside = file || template === undefined ? undefined : await localTemplateFileOf(ctx, arg);
+      if (template !== undefined && beside !== undefined) files.set(template, beside);
       names.push(name);
       continue;
     }
-    const { prefix, suffix } = parseUnitName(name);
-    const wanted = new Set(all.map((u) => u.name).filter((n) => { const p = parseUnitName(n); return p.prefix === prefix && p.suffix === suffix && p.instance !== "" && !p.instance.startsWith("surge-"); }));
-    for (let i = 1; i <= (instances ?? 0); i++) wanted.add(`${prefix}@${i}${suffix}`);
-    if (wanted.size === 0) throw new CliError(`Cannot start template ${name}: it has no instances in the cluster; use --instances N to create ${prefix}@1${suffix} … ${prefix}@N${suffix}, or start instances by name`);
-    names.push(...[...wanted].sort((a, b) => a.localeCompare(b, "en", { numeric: true })));
+    if (file && !byName.has(name)) {
+      ctx.out(`Would submit ${name} from ${file}`);
+      changes++;
+    }
+    names.push(...instancesToStart(all, name, instances));
   }
-  let changes = 0;
-  for (const [i, name] of names.entries()) {
+  for (const name of names) {
     const unit = byName.get(name);
     if (!unit) {
-      const file = i < args.length && !isTemplate(mangleUnitName(args[i]!)) ? await localFileOf(ctx, args[i]!) : undefined;
-      ctx.out(`Would create ${name}${file ? ` from ${file}` : " from its template"} and start it`);
+      const file = files.get(name);
+      const template = templateOf(name);
+      const templateFile = template !== undefined ? files.get(template) : undefined;
+      if (!file && (template === undefined || (templateFile === undefined && !byName.has(template)))) {
+        throw new CliError(`Cannot create ${name}: no unit file ${name} here${template !== undefined ? ` and no template ${template} in the cluster or here` : " and none in the cluster"}; start would fail`);
+      }
+      ctx.out(`Would create ${name}${file ? ` from ${file}` : ` from its template${templateFile !== undefined ? ` ${templateFile}` : ""}`} and start it`);
       changes++;
     } else if (unit.desiredState !== "launched") {
       ctx.out(`Would start ${name} (desired state ${unit.desiredState ?? "inactive"} → launched)`);
@@ -43,3 +95,4 @@ export async function planStart(ctx: CommandContext, args: readonly string[], in
   ctx.out(`Dry run: ${changes} unit(s) would change, nothing changed`);
   return 0;
 }
+

@@ -5,7 +5,7 @@
  * A rollout is only *recorded* here; the leading engine's {@link DeployController} carries it out.
  */
 import type { ICompare, IRequestOp } from "etcd3";
-import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, DeploymentSummary, RevisionRecord, RolloutRecord } from "../../lib/api/deploy-types";
+import { MAX_INSTANCES, type ApiDeployPlan, type ApiDeployRequest, type ApiScalePlan, type ApiScaleRequest, type DeploymentSummary, type RevisionRecord, type RolloutRecord } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
 import { diffLines, fromRevisionOf, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
 import { buildUnit, isTemplate, parseUnitFile, parseUnitName, validateUnit } from "../../lib/unit";
@@ -20,7 +20,7 @@ import { applySet, SetAssignmentError } from "./set-environment";
 import { byInstance, instanceNumber, isSurgeInstance, readTemplate, type TemplateView } from "./template-view";
 
 /** Most instances `scale` creates. */
-export const MAX_SCALE = 10_000;
+export const MAX_SCALE = MAX_INSTANCES;
 
 export class DeployOperations {
   constructor(

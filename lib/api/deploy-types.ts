@@ -150,6 +150,9 @@ export interface ApiDeployPlan {
   aborted?: boolean;
 }
 
+/** Most instances of a template that `scale` (and `fleetctl start --instances`) make. */
+export const MAX_INSTANCES = 10_000;
+
 /** `POST /scale/<template>`. */
 export interface ApiScaleRequest {
   instances: number;

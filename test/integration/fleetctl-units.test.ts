@@ -182,6 +182,33 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     );
   });
 
+  it("checks --instances, and its dry run says what would be submitted and what would fail", async () => {
+    for (const bad of ["-1", "0", "20000", "two"]) {
+      expect((await env.run(["start", "--instances", bad, "db@.service"])).stderr).toBe(
+        `error: option '--instances <n>' argument '${bad}' is invalid. "${bad}" is not an instance count; use a whole number from 1 to 10000\n`,
+      );
+    }
+    await writeFile(join(env.dir, "solo.service"), "[Service]\nExecStart=/bin/true\n");
+    for (const args of [["--instances", "3", "solo.service"], ["--dry-run", "--instances", "3", "solo.service"]]) {
+      expect(await env.run(["start", ...args])).toEqual({ code: 1, stdout: "", stderr: "--instances applies to a template argument (start --instances 3 web@.service); none of solo.service is one\n" });
+    }
+    expect(await env.cluster.registry.getUnit("solo.service")).toBeUndefined();
+    // The dry run used to promise instances of a template that exists nowhere; the real start then failed.
+    expect(await env.run(["start", "--dry-run", "--instances", "2", "nope@.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "Cannot create nope@1.service: no unit file nope@1.service here and no template nope@.service in the cluster or here; start would fail\n",
+    });
+    // A local template not in the cluster: submitted first, and said so.
+    await writeFile(join(env.dir, "dry@.service"), "[Service]\nExecStart=/bin/true\n");
+    expect(await env.run(["start", "--dry-run", "--instances", "2", "dry@.service"])).toEqual({
+      code: 0,
+      stdout: "Would submit dry@.service from dry@.service\nWould create dry@1.service from its template dry@.service and start it\nWould create dry@2.service from its template dry@.service and start it\nDry run: 3 unit(s) would change, nothing changed\n",
+      stderr: "",
+    });
+    expect(await env.cluster.registry.getUnit("dry@.service")).toBeUndefined();
+  });
+
   it("warns when the local file differs, and replaces the unit with --replace", async () => {
     await writeFile(join(env.dir, "app.service"), "[Service]\nExecStart=/bin/sleep 1\n");
     expect((await env.run(["start", "app.service"])).code).toBe(0);
