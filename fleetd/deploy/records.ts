@@ -14,11 +14,11 @@ export const MAX_REVISIONS = 10;
 
 /** `P/deployments/` and `P/deployments/<template>`. */
 export function deploymentsPrefix(keys: Keys): string {
-  return `${keys.prefix}deployments/`;
+  return keys.deployments;
 }
 
 export function deploymentKey(keys: Keys, template: string): string {
-  return `${deploymentsPrefix(keys)}${template}`;
+  return keys.deployment(template);
 }
 
 /** Whether a rollout of this record is still going. */

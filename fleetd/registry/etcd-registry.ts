@@ -202,10 +202,13 @@ export class EtcdRegistry implements Registry {
 
   async destroyUnit(name: string, signal?: AbortSignal): Promise<void> {
     const key = Buffer.from(this.keys.unit(name));
-    // Placement and schedule entries are removed by the engine, the only writer of those keys.
+    // Placement and schedule entries are removed by the engine, the only writer of those keys. A
+    // template's revision history and rollout go with it: submitted again, it starts a new history
+    // (the old one let `history` show a template that no longer existed and `rollback` pick its revisions).
+    const history: IRequestOp[] = isTemplate(name) ? [{ request_delete_range: { key: Buffer.from(this.keys.deployment(name)) } }] : [];
     const res = await this.store.txn(
       `destroy unit ${name}`,
-      { compare: [{ key, target: "Version", result: "Greater", version: 0 }], success: [{ request_delete_range: { key } }] },
+      { compare: [{ key, target: "Version", result: "Greater", version: 0 }], success: [{ request_delete_range: { key } }, ...history] },
       signal,
     );
     if (!res.succeeded) throw new UnitNotFoundError(name);

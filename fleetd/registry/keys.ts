@@ -104,6 +104,13 @@ export class Keys {
   body(hash: string): string {
     return `${this.bodies}${hash}`;
   }
+  /** `P/deployments/`: each template's revision history and rollout (`fleetd/deploy/records.ts`). */
+  get deployments(): string {
+    return `${this.prefix}deployments/`;
+  }
+  deployment(template: string): string {
+    return `${this.deployments}${template}`;
+  }
   get placements(): string {
     return `${this.prefix}placement/`;
   }

@@ -350,4 +350,19 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect(newLeader.id).not.toBe(leader!.id);
     expect(newLeader.events.some((e) => e.message.startsWith(`Rollout of app@.service to revision ${rev}: all 10 instances active`))).toBe(true);
   }, 90_000);
+
+  it("destroying a template removes its history: submitted again, it starts a new one", async () => {
+    expect((await env.run(["history", "--no-legend", "app@.service"])).stdout).toMatch(/^1\t/);
+    const destroyed = await env.run(["destroy", "app@.service"]);
+    expect(destroyed.code).toBe(0);
+    expect(destroyed.stdout).toContain("Destroyed app@.service\n");
+    expect(await env.run(["history", "app@.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "Error reading the history of app@.service: cannot read the history of app@.service: the template is not in the cluster (HTTP 404)\n",
+    });
+    expect((await env.run(["submit", "app@.service"])).code).toBe(0);
+    const fresh = await env.run(["rollback", "app@.service"]);
+    expect(fresh.stderr).toBe("Cannot roll back app@.service: it has no earlier successful revision (history: none); name one with --to N\n");
+  });
 });
