@@ -110,7 +110,9 @@ export class DeployOperations {
   }
 
   async deploy(template: string, req: ApiDeployRequest, signal?: AbortSignal): Promise<ApiDeployPlan> {
-    this.checkTemplate("deploy", template);
+    // A rollback (toRevision) is refused as a rollback, not as "cannot deploy".
+    const what = req.toRevision !== undefined ? "roll back" : "deploy";
+    this.checkTemplate(what, template);
     if (req.abort === true) return this.abort(template, req, signal);
     if (req.toRevision !== undefined && (req.options !== undefined || req.set !== undefined)) {
       throw new DeployInputError(`cannot deploy ${template}: a rollback (toRevision) takes no new body or --set`);
@@ -120,11 +122,11 @@ export class DeployOperations {
       throw new DeployInputError(`invalid deadline ${deadlineMs} ms for ${template}: use from 1 s to 24 h`);
     }
     const view = await readTemplate(this.store, template, signal);
-    const tpl = this.needTemplate("deploy", view);
+    const tpl = this.needTemplate(what, view);
     // A retry of a request whose answer was lost: answer with the rollout it started, start nothing.
     const replay = req.dryRun === true || req.requestId === undefined ? undefined : replayedPlan(view.deployment?.record, req.requestId);
     if (replay) return replay;
-    this.refuseWhileRolling("deploy", view);
+    this.refuseWhileRolling(what, view);
     const currentText = await this.bodyText(tpl.record.hash, template, signal);
     const history = view.deployment?.record.revisions ?? [];
     let options: UnitOption[];
@@ -155,10 +157,10 @@ export class DeployOperations {
     try {
       unit = buildUnit(template, options);
     } catch (err) {
-      throw new DeployInputError(`cannot deploy ${template}: ${(err as Error).message}`, { cause: err });
+      throw new DeployInputError(`cannot ${what} ${template}: ${(err as Error).message}`, { cause: err });
     }
     const invalid = validateUnit(unit);
-    if (invalid) throw new DeployInputError(`cannot deploy ${template}: ${invalid.reason}`);
+    if (invalid) throw new DeployInputError(`cannot ${what} ${template}: ${invalid.reason}`);
     const targets = [...view.instances.values()].filter((f) => !isSurgeInstance(f.name)).sort((a, b) => byInstance(a.name, b.name));
     const instances = targets.filter((f) => f.record.hash !== unit.hash).map((f) => f.name);
     const unchanged = targets.filter((f) => f.record.hash === unit.hash).map((f) => f.name);
@@ -172,7 +174,7 @@ export class DeployOperations {
     const maxSurge = resolveLimit("max-surge", maxSurgeSpec, n);
     if (n > 0 && maxUnavailable === 0 && maxSurge === 0) {
       throw new DeployInputError(
-        `cannot deploy ${template}: max-unavailable ${maxUnavailableSpec} and max-surge ${maxSurgeSpec} allow no instance to change with ${n} instance(s); raise --max-unavailable or --max-surge to at least 1`,
+        `cannot ${what} ${template}: max-unavailable ${maxUnavailableSpec} and max-surge ${maxSurgeSpec} allow no instance to change with ${n} instance(s); raise --max-unavailable or --max-surge to at least 1`,
       );
     }
     const last = history.at(-1)?.revision ?? 0;
@@ -233,7 +235,7 @@ export class DeployOperations {
       },
       signal,
     );
-    if (!res.succeeded) throw new DeployConflictError(`cannot deploy ${template}: the template or its rollout changed while starting; run the command again`);
+    if (!res.succeeded) throw new DeployConflictError(`cannot ${what} ${template}: the template or its rollout changed while starting; run the command again`);
     return plan;
   }
 

@@ -303,7 +303,7 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     });
     const to = await env.run(["rollback", "--to", "1", "app@.service"]);
     expect(to.code).toBe(1);
-    expect(to.stderr).toContain("or stop it and roll it back (fleetctl rollback app@.service)");
+    expect(to.stderr).toMatch(/^Error starting the rollback of app@\.service: cannot roll back app@\.service: the rollout of revision \d+ .* or stop it and roll it back \(fleetctl rollback app@\.service\) \(HTTP 409\)\n$/);
 
     const stop = await env.run(["rollback", "app@.service"]);
     expect(stop.stderr).toBe("");
