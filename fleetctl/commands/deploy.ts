@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import type { ApiDeployRequest } from "../../lib/api/deploy-types";
+import type { ApiDeployPlan, ApiDeployRequest } from "../../lib/api/deploy-types";
 import { instanceRuns, isTemplate, mangleUnitName } from "../../lib/unit";
 import { apiFailure, transientFailure } from "../api-errors";
 import { delay } from "../../lib/async/delay";
@@ -62,6 +62,11 @@ async function run(ctx: CommandContext, template: string, request: ApiDeployRequ
   ctx.out(`${head} ${template} from ${from} to revision ${plan.revision} (${plan.change}, hash ${plan.hash.slice(0, 7)})`);
   ctx.out(`  ${plan.instances.length} instance(s) to update${plan.instances.length > 0 ? `: ${instanceRuns(template).format(plan.instances)}` : ""}; max unavailable ${plan.maxUnavailable}, max surge ${plan.maxSurge}, deadline ${plan.deadlineMs / 1000} s per instance`);
   for (const line of plan.diff) ctx.out(`  ${line}`);
+  return afterPlan(ctx, template, plan, opts);
+}
+
+/** Once the plan is printed: ends a dry run or `--no-block`, else follows the rollout to its end. */
+async function afterPlan(ctx: CommandContext, template: string, plan: ApiDeployPlan, opts: RolloutOpts, follow: { stopping?: boolean } = {}): Promise<number> {
   if (plan.dryRun) {
     ctx.out("Dry run: nothing changed");
     return 0;
@@ -70,7 +75,7 @@ async function run(ctx: CommandContext, template: string, request: ApiDeployRequ
     ctx.out(`Follow it with: fleetctl history ${template}`);
     return 0;
   }
-  await followRollout(ctx, template, plan.revision);
+  await followRollout(ctx, template, plan.revision, follow);
   return 0;
 }
 
@@ -135,16 +140,7 @@ async function stopRollout(ctx: CommandContext, template: string, opts: RolloutO
   }
   const to = plan.fromRevision !== undefined ? ` (revision ${plan.fromRevision})` : "";
   ctx.out(`${plan.dryRun ? "Would stop" : "Stopping"} the rollout of ${template} to revision ${plan.revision}; its instances go back to the bodies they had${to}`);
-  if (plan.dryRun) {
-    ctx.out("Dry run: nothing changed");
-    return 0;
-  }
-  if (opts.block === false) {
-    ctx.out(`Follow it with: fleetctl history ${template}`);
-    return 0;
-  }
-  await followRollout(ctx, template, plan.revision, { stopping: true });
-  return 0;
+  return afterPlan(ctx, template, plan, opts, { stopping: true });
 }
 
 const collect = (v: string, all: string[] = []): string[] => [...all, v];
