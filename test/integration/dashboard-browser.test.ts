@@ -224,6 +224,27 @@ describe("dashboard in chromium", () => {
     expect(body?.options.filter((o) => o.name === "Environment").map((o) => o.value)).toEqual(expect.arrayContaining(["image=web:2", "tier=blue"]));
     await waitForCell(page, "web@3.service", "current", "launched", 15_000);
 
+    // A rollout that cannot finish (its body fails; the deadline is far) is stopped from the panel.
+    expect(await page.isHidden("#rollout-stop")).toBe(true);
+    const failing = await fetch(`${fleet.url}fleet/v1/deployments/web%40.service`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${fleet.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ options: [{ section: "Service", name: "ExecStart", value: "/bin/false" }], deadlineMs: 300_000 }),
+    });
+    expect(failing.status).toBe(201);
+    await page.locator("#rollout-stop:not([hidden])").waitFor({ timeout: 15_000 });
+    await page.click("#rollout-stop");
+    await waitForText(page, "#template-message", "stop web@.service: rollout of revision 3 stopped; its instances go back to the bodies they had");
+    await waitFor("the stopped rollout rolled back", async () => {
+      const r = (await deployment()).rollout;
+      if (r?.outcome !== "rolled-back") throw new Error(r ? `${r.phase}: ${r.message}` : "no rollout");
+      return true;
+    }, { timeoutMs: 45_000 });
+    const stopped = (await deployment()).rollout!;
+    await waitForText(page, "#template-rollout", `rollout of revision 3 rolled-back at ${stopped.finishedAt!}: rolled back: stopped by the operator at ${stopped.aborted!}`, 10_000);
+    expect(await page.isHidden("#rollout-stop")).toBe(true);
+    expect((await fleet.cluster.registry.getUnit("web@1.service"))?.options.map((o) => o.value)).toEqual(expect.arrayContaining(["image=web:2"]));
+
     // Back to five instances (the screenshot shows a dozen units).
     await page.fill("#scale-count", "5");
     await page.click("#scale-apply");

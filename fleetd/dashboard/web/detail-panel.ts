@@ -2,7 +2,7 @@
 import type { DashboardMachine, DashboardUnit } from "../../../lib/api/dashboard-types";
 import type { Credentials } from "./credentials";
 import { byId, el } from "./dom";
-import { ACTION_VERBS, fetchRolloutLine, fetchUnitFile, parseAssignments, runDeploy, runScale, runUnitAction, type UnitAction } from "./unit-actions";
+import { ACTION_VERBS, fetchRolloutLine, fetchUnitFile, parseAssignments, runDeploy, runScale, runStop, runUnitAction, type UnitAction } from "./unit-actions";
 
 /** How often the template's rollout line is read: while one runs, and otherwise (one started elsewhere). */
 const ROLLOUT_POLL_MS = { running: 1_000, idle: 5_000 };
@@ -22,6 +22,8 @@ export class DetailPanel {
   private readonly scaleCount = byId<HTMLInputElement>("scale-count");
   private readonly deploySet = byId<HTMLInputElement>("deploy-set");
   private readonly templateRollout = byId("template-rollout");
+  /** Shown while the template's rollout rolls forward. */
+  private readonly rolloutStop = byId<HTMLButtonElement>("rollout-stop");
   /** Stops following the shown template's rollout. */
   private rolloutAbort: AbortController | undefined;
 
@@ -36,6 +38,7 @@ export class DetailPanel {
     });
     byId("scale-apply").addEventListener("click", () => void this.templateAction("scale"));
     byId("deploy-apply").addEventListener("click", () => void this.templateAction("deploy"));
+    this.rolloutStop.addEventListener("click", () => void this.templateAction("stop"));
   }
 
   get selected(): string {
@@ -97,11 +100,11 @@ export class DetailPanel {
     byId("template-name").textContent = template;
     for (const b of this.templateSection.querySelectorAll<HTMLButtonElement>("button")) {
       b.disabled = !actionsAllowed;
-      b.title = actionsAllowed ? "" : "read-only: enter the API token to scale or deploy";
+      b.title = actionsAllowed ? (b.dataset.title ?? "") : "read-only: enter the API token to scale, deploy or stop a rollout";
     }
   }
 
-  private async templateAction(kind: "scale" | "deploy"): Promise<void> {
+  private async templateAction(kind: "scale" | "deploy" | "stop"): Promise<void> {
     const template = this.template;
     if (!this.actionsAllowed || !template) return;
     const show = (text: string, error = false): void => {
@@ -115,6 +118,11 @@ export class DetailPanel {
         if (this.scaleCount.value.trim() === "" || !Number.isInteger(n) || n < 0) throw new Error(`Cannot scale ${template}: "${this.scaleCount.value}" is not an instance count (0, 1, 2, …)`);
         show(`scale ${template} to ${n}: sending…`);
         show(await runScale(this.credentials, template, n));
+      } else if (kind === "stop") {
+        this.rolloutStop.disabled = true;
+        show(`stop the rollout of ${template}: sending…`);
+        show(await runStop(this.credentials, template));
+        if (this.template === template) this.followRollout(template);
       } else {
         let set: Record<string, string>;
         try {
@@ -136,6 +144,7 @@ export class DetailPanel {
     this.rolloutAbort?.abort();
     this.rolloutAbort = undefined;
     this.templateRollout.textContent = "";
+    this.rolloutStop.hidden = true;
     if (!template) return;
     const abort = (this.rolloutAbort = new AbortController());
     const poll = async (): Promise<void> => {
@@ -145,6 +154,8 @@ export class DetailPanel {
         if (abort.signal.aborted) return;
         this.templateRollout.className = line.bad ? "message error" : "message";
         this.templateRollout.textContent = line.text;
+        this.rolloutStop.hidden = !line.stoppable;
+        this.rolloutStop.disabled = !this.actionsAllowed;
         if (line.running) wait = ROLLOUT_POLL_MS.running;
       } catch (err) {
         if (abort.signal.aborted) return;

@@ -84,18 +84,24 @@ export async function runDeploy(credentials: Credentials, template: string, set:
   return `deploy ${template}: revision ${plan.revision} rolling out to ${plan.instances.length} instance${plan.instances.length === 1 ? "" : "s"}`;
 }
 
+/** Stops the template's running rollout: its instances go back to the bodies they had (`POST …/deployments/<template>` with `abort`). */
+export async function runStop(credentials: Credentials, template: string): Promise<string> {
+  const plan = await postJson<ApiDeployPlan>(credentials, `fleet/v1/deployments/${encodeURIComponent(template)}`, { abort: true } satisfies ApiDeployRequest, `stop the rollout of ${template}`);
+  return `stop ${template}: rollout of revision ${plan.revision} stopped; its instances go back to the bodies they had`;
+}
+
 /**
  * One line on the template's current or last rollout, from `GET /fleet/v1/deployments/<template>?brief=true`
  * (the record without per-instance lists: a few hundred bytes at any instance count); `running`: look
- * again soon; `bad`: it was rolled back or failed.
+ * again soon; `bad`: it was rolled back or failed; `stoppable`: it rolls forward and nobody stopped it yet.
  */
-export async function fetchRolloutLine(credentials: Credentials, template: string, signal: AbortSignal): Promise<{ text: string; running: boolean; bad: boolean }> {
+export async function fetchRolloutLine(credentials: Credentials, template: string, signal: AbortSignal): Promise<{ text: string; running: boolean; bad: boolean; stoppable: boolean }> {
   const res = await fetch(`fleet/v1/deployments/${encodeURIComponent(template)}?brief=true`, { headers: credentials.headers(), cache: "no-store", signal });
   if (!res.ok) throw new Error(`Cannot read the rollouts of ${template}: fleetd answered ${res.status}: ${await errorText(res)}`);
   const d = (await res.json()) as DeploymentSummary;
   const r = d.rollout;
-  if (!r) return { text: `no rollout yet (revisions: ${d.revisions.length})`, running: false, bad: false };
-  if (r.phase !== "done") return { text: `rollout of revision ${r.revision} (${r.phase}): ${r.message}`, running: true, bad: r.phase === "rolling-back" };
+  if (!r) return { text: `no rollout yet (revisions: ${d.revisions.length})`, running: false, bad: false, stoppable: false };
+  if (r.phase !== "done") return { text: `rollout of revision ${r.revision} (${r.phase}): ${r.message}`, running: true, bad: r.phase === "rolling-back", stoppable: r.phase === "rolling" && r.aborted === undefined };
   const outcome = r.outcome ?? "done";
-  return { text: `rollout of revision ${r.revision} ${outcome}${r.finishedAt ? ` at ${r.finishedAt}` : ""}: ${r.message}`, running: false, bad: outcome !== "succeeded" && outcome !== "done" };
+  return { text: `rollout of revision ${r.revision} ${outcome}${r.finishedAt ? ` at ${r.finishedAt}` : ""}: ${r.message}`, running: false, bad: outcome !== "succeeded" && outcome !== "done", stoppable: false };
 }
