@@ -79,7 +79,8 @@ export async function planStart(ctx: CommandContext, args: readonly string[], in
     if (!unit) {
       const file = files.get(name);
       const template = templateOf(name);
-      const templateFile = template !== undefined ? files.get(template) : undefined;
+      // A template file is named only when the cluster has no template (which start would use first).
+      const templateFile = template !== undefined && !byName.has(template) ? files.get(template) : undefined;
       if (!file && (template === undefined || (templateFile === undefined && !byName.has(template)))) {
         throw new CliError(`Cannot create ${name}: no unit file ${name} here${template !== undefined ? ` and no template ${template} in the cluster or here` : " and none in the cluster"}; start would fail`);
       }

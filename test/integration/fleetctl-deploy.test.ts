@@ -62,7 +62,7 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect(startPlan).toEqual({
       code: 0,
       stdout:
-        "app@1.service is already launched\napp@2.service is already launched\napp@3.service is already launched\nWould create app@4.service from its template app@.service and start it\nWould start hello.service (desired state inactive → launched)\nDry run: 2 unit(s) would change, nothing changed\n",
+        "app@1.service is already launched\napp@2.service is already launched\napp@3.service is already launched\nWould create app@4.service from its template and start it\nWould start hello.service (desired state inactive → launched)\nDry run: 2 unit(s) would change, nothing changed\n",
       stderr: "",
     });
     expect((await env.cluster.registry.getUnit("hello.service"))?.desiredState).toBe("inactive");
