@@ -88,7 +88,7 @@ const COUNT_REPORT_MS = 2_000;
  * For waits on many units: a line on stderr at most every 2 s while the count of units in `target`
  * grows ("4,180 of 10,000 units launched"), and one on stdout when all are.
  */
-function countReporter(ctx: CommandContext, total: number, target: UnitTargetState): (reached: number) => void {
+export function countReporter(ctx: CommandContext, total: number, target: UnitTargetState): (reached: number) => void {
   let lastAt = Date.now();
   let lastCount = 0;
   return (reached) => {
