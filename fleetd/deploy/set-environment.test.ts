@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseUnitFile, serializeUnitFile } from "../../lib/unit";
-import { applySet, parseAssignment } from "./set-environment";
+import { applySet, MAX_SET_KEYS, parseAssignment } from "./set-environment";
 
 const body = (extra: string): string => `[Unit]\nDescription=web\n\n[Service]\n${extra}ExecStart=/usr/bin/podman run --rm \${image}\n\n[X-Fleet]\nConflicts=web@*.service\n`;
 
@@ -19,6 +19,15 @@ describe("applySet (--set KEY=VALUE)", () => {
   it("sets every assignment of the key, the last one (which systemd uses) included", () => {
     const out = applySet(parseUnitFile(body("Environment=image=a A=1 image=b\nEnvironment=image=c\n")), { image: "new" });
     expect(out.filter((o) => o.name === "Environment").map((o) => o.value)).toEqual(["image=new A=1 image=new", "image=new"]);
+  });
+
+  it("sets up to 100 keys at once, new ones in the order given; refuses more (a request with 100,000 took fleetd minutes)", () => {
+    const set = Object.fromEntries(Array.from({ length: MAX_SET_KEYS }, (_, i) => [`K${i}`, `v${i}`]));
+    const out = applySet(parseUnitFile(body("Environment=K5=old A=1\n")), set);
+    const env = out.filter((o) => o.name === "Environment").map((o) => o.value);
+    expect(env[0]).toBe("K5=v5 A=1");
+    expect(env.slice(1)).toEqual(Object.entries(set).filter(([k]) => k !== "K5").map(([k, v]) => `${k}=${v}`));
+    expect(() => applySet(parseUnitFile(body("")), { ...set, more: "1" })).toThrow("too many --set assignments (101); at most 100 per deploy");
   });
 
   it("adds Environment=KEY=VALUE at the end of [Service] when no line assigns the key", () => {

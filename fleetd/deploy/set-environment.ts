@@ -39,23 +39,41 @@ function quote(assignment: string): string {
   return /[\s"\\]/.test(assignment) ? `"${assignment.replace(/(["\\])/g, "\\$1")}"` : assignment;
 }
 
-/** The options with every assignment of `set` applied (input untouched). */
+/** Most variables one deploy sets: a unit's environment, not a data channel (and the work stays small). */
+export const MAX_SET_KEYS = 100;
+
+/**
+ * The options with every assignment of `set` applied (input untouched), in one pass over the
+ * `Environment=` lines: per key it was a pass per key, quadratic, and a request setting 100,000 keys
+ * kept fleetd's event loop busy for minutes (its lease expired).
+ */
 export function applySet(options: readonly UnitOption[], set: Readonly<Record<string, string>>): UnitOption[] {
-  const out = options.map((o) => ({ ...o }));
-  for (const [key, value] of Object.entries(set)) {
+  const wanted = new Map(Object.entries(set));
+  if (wanted.size > MAX_SET_KEYS) throw new SetAssignmentError(`too many --set assignments (${wanted.size}); at most ${MAX_SET_KEYS} per deploy`);
+  for (const key of wanted.keys()) {
     if (!KEY.test(key)) throw new SetAssignmentError(`invalid --set key "${key}": use letters, digits and _ (not starting with a digit)`);
-    let done = false;
-    for (const o of out) {
-      if (o.section !== "Service" || o.name !== "Environment") continue;
-      const parts = splitAssignments(o.value);
-      if (!parts.some((p) => p.startsWith(`${key}=`))) continue;
-      o.value = parts.map((p) => (p.startsWith(`${key}=`) ? `${key}=${value}` : p)).map(quote).join(" ");
-      done = true;
-    }
-    if (done) continue;
-    const lastService = out.map((o) => o.section).lastIndexOf("Service");
-    if (lastService === -1) throw new SetAssignmentError(`cannot --set ${key}: the unit has no [Service] section to hold Environment=${key}=…`);
-    out.splice(lastService + 1, 0, { section: "Service", name: "Environment", value: quote(`${key}=${value}`) });
   }
+  const out = options.map((o) => ({ ...o }));
+  const assigned = new Set<string>();
+  for (const o of out) {
+    if (o.section !== "Service" || o.name !== "Environment") continue;
+    const parts = splitAssignments(o.value);
+    let changed = false;
+    const next = parts.map((p) => {
+      const eq = p.indexOf("=");
+      const key = eq > 0 ? p.slice(0, eq) : undefined;
+      const value = key !== undefined ? wanted.get(key) : undefined;
+      if (key === undefined || value === undefined) return p;
+      assigned.add(key);
+      changed = true;
+      return `${key}=${value}`;
+    });
+    if (changed) o.value = next.map(quote).join(" ");
+  }
+  const missing = [...wanted].filter(([key]) => !assigned.has(key));
+  if (missing.length === 0) return out;
+  const lastService = out.map((o) => o.section).lastIndexOf("Service");
+  if (lastService === -1) throw new SetAssignmentError(`cannot --set ${missing[0]![0]}: the unit has no [Service] section to hold Environment=${missing[0]![0]}=…`);
+  out.splice(lastService + 1, 0, ...missing.map(([key, value]) => ({ section: "Service", name: "Environment", value: quote(`${key}=${value}`) })));
   return out;
 }
