@@ -58,9 +58,13 @@ export function clustersRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(state, "corefleet", "clusters");
 }
 
-/** Every path of one cluster's folder. */
+/**
+ * Every path of one cluster's folder. Refuses a name that is not a plain cluster name
+ * ({@link validateClusterName}), so no path built here can point at `root` itself or outside it
+ * (`down` removes `dir` recursively).
+ */
 export function clusterPaths(root: string, name: string) {
-  const dir = path.join(root, name);
+  const dir = path.join(root, validateClusterName(name));
   const machine = (index: number) => {
     const m = path.join(dir, "machines", String(index));
     return {
@@ -88,9 +92,14 @@ export function clusterPaths(root: string, name: string) {
 }
 export type ClusterPaths = ReturnType<typeof clusterPaths>;
 
+/** Whether `name` is a plain cluster name: 1-20 lower-case letters, digits or "-", not starting with "-". */
+export function isClusterName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9-]{0,19}$/.test(name);
+}
+
 /** Cluster names become folder and namespace names: keep them short and plain. */
 export function validateClusterName(name: string): string {
-  if (!/^[a-z0-9][a-z0-9-]{0,19}$/.test(name)) {
+  if (!isClusterName(name)) {
     throw new Error(`Invalid cluster name "${name}": use 1-20 lower-case letters, digits or "-", starting with a letter or digit`);
   }
   return name;

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
 import { envLines } from "./cluster-env";
-import { clusterPaths, clustersRoot } from "./cluster-layout";
+import { clusterPaths, clustersRoot, isClusterName, validateClusterName } from "./cluster-layout";
 import { downCluster } from "./cluster-down";
 import { clusterStatus, formatStatus } from "./cluster-status";
 import { listClusters, machineAt, requireCluster } from "./cluster-store";
@@ -16,10 +16,18 @@ import { upCluster } from "./cluster-up";
 import { sshArgs } from "./machine-ssh";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const DEFAULT_NAME = process.env.COREFLEET_CLUSTER ?? "default";
 
-function nameOption(): Option {
-  return new Option("--name <name>", "cluster name (env COREFLEET_CLUSTER)").default(DEFAULT_NAME);
+/**
+ * The cluster name a command acts on, validated: `--name`, else COREFLEET_CLUSTER, else "default".
+ * Every command goes through this, so an empty or path-like name (``, `..`, `a/b`) never reaches
+ * the code that builds and removes `clusters/NAME`.
+ */
+function checkedName(name: string, env: NodeJS.ProcessEnv): string {
+  if (isClusterName(name)) return name;
+  if (env.COREFLEET_CLUSTER !== undefined && name === env.COREFLEET_CLUSTER) {
+    throw new Error(`Invalid cluster name "${name}" from COREFLEET_CLUSTER: use 1-20 lower-case letters, digits or "-", starting with a letter or digit; fix or unset COREFLEET_CLUSTER, or pass --name`);
+  }
+  return validateClusterName(name);
 }
 
 function intArg(what: string) {
@@ -37,7 +45,8 @@ function spawnInteractive(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-export function createProgram(root = clustersRoot()): Command {
+export function createProgram(root = clustersRoot(), env: NodeJS.ProcessEnv = process.env): Command {
+  const nameOption = (): Option => new Option("--name <name>", "cluster name (env COREFLEET_CLUSTER)").default(env.COREFLEET_CLUSTER ?? "default");
   const program = new Command("qemu").description("Boot local corefleet clusters of the image under QEMU").showHelpAfterError();
   program
     .command("up")
@@ -55,7 +64,7 @@ export function createProgram(root = clustersRoot()): Command {
     .action(async (o: { size: number; name: string; image: string; memory: number; cpus: number; metadata?: string; agentTtl: string; timeout?: number; stagger: number; publicKey?: string }) => {
       const started = Date.now();
       const spec = await upCluster({
-        root, name: o.name, size: o.size, imageDir: o.image, memoryMiB: o.memory, cpus: o.cpus, agentTtl: o.agentTtl, staggerMs: o.stagger,
+        root, name: checkedName(o.name, env), size: o.size, imageDir: o.image, memoryMiB: o.memory, cpus: o.cpus, agentTtl: o.agentTtl, staggerMs: o.stagger,
         ...(o.metadata ? { metadata: o.metadata } : {}),
         ...(o.timeout ? { timeoutS: o.timeout } : {}),
         ...(o.publicKey ? { publicKeyFile: o.publicKey } : {}),
@@ -68,15 +77,16 @@ export function createProgram(root = clustersRoot()): Command {
     .description("stop a cluster and remove everything it created")
     .addOption(nameOption())
     .action(async (o: { name: string }) => {
-      const existed = await downCluster(root, o.name, (l) => process.stderr.write(`${l}\n`));
-      process.stdout.write(existed ? `cluster ${o.name} removed\n` : `no cluster ${o.name}; removed its leftovers if any\n`);
+      const name = checkedName(o.name, env);
+      const existed = await downCluster(root, name, (l) => process.stderr.write(`${l}\n`));
+      process.stdout.write(existed ? `cluster ${name} removed\n` : `no cluster ${name}; removed its leftovers if any\n`);
     });
   program
     .command("status")
     .description("machines of one cluster (or list all clusters) with their health")
     .option("--name <name>", "cluster name (default: all clusters)")
     .action(async (o: { name?: string }) => {
-      const names = o.name ? [o.name] : await listClusters(root);
+      const names = o.name !== undefined ? [checkedName(o.name, env)] : await listClusters(root);
       if (names.length === 0) process.stdout.write("no clusters\n");
       for (const n of names) {
         const spec = await requireCluster(root, n);
@@ -90,7 +100,7 @@ export function createProgram(root = clustersRoot()): Command {
     .argument("[command...]", "remote command")
     .addOption(nameOption())
     .action(async (index: number, command: string[], o: { name: string }) => {
-      const spec = await requireCluster(root, o.name);
+      const spec = await requireCluster(root, checkedName(o.name, env));
       const m = machineAt(spec, index);
       const tty = command.length === 0 && process.stdin.isTTY;
       const code = await spawnInteractive("ssh", [...sshArgs(clusterPaths(root, spec.name), m, { tty }), ...(command.length ? [command.join(" ")] : [])]);
@@ -102,7 +112,7 @@ export function createProgram(root = clustersRoot()): Command {
     .argument("<index>", "machine index", intArg("machine index"))
     .addOption(nameOption())
     .action(async (index: number, o: { name: string }) => {
-      const spec = await requireCluster(root, o.name);
+      const spec = await requireCluster(root, checkedName(o.name, env));
       machineAt(spec, index);
       process.stdout.write(await readFile(clusterPaths(root, spec.name).machine(index).console, "utf8"));
     });
@@ -111,7 +121,7 @@ export function createProgram(root = clustersRoot()): Command {
     .description("print FLEETCTL_* settings for this cluster (eval \"$(... env)\")")
     .addOption(nameOption())
     .action(async (o: { name: string }) => {
-      process.stdout.write(`${envLines(root, await requireCluster(root, o.name)).join("\n")}\n`);
+      process.stdout.write(`${envLines(root, await requireCluster(root, checkedName(o.name, env))).join("\n")}\n`);
     });
   return program;
 }
