@@ -7,6 +7,9 @@
 import { readFile, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { Duplex } from "node:stream";
+import tls from "node:tls";
+import { resolveImageDigest } from "../lib/image/image-reference";
 import { run, ProcessError } from "../lib/process/run";
 import { openSshForward, type SshForward } from "./ssh-forward";
 
@@ -125,11 +128,32 @@ export async function pushImage(o: PushOptions): Promise<PushResult> {
     }
     const digest = (await readFile(digestFile, "utf8")).trim();
     if (digest !== index.digest) {
-      throw new Error(`Pushed ${reference} but the registry stored manifest ${digest}, not the archive's ${index.digest}: units pinned to the archive's digest would not find it`);
+      throw new Error(`Pushed ${reference} but skopeo wrote manifest ${digest}, not the archive's ${index.digest}: units pinned to the archive's digest would not find it`);
+    }
+    // skopeo's --digestfile is computed here, not by the registry: read the tag back, the way units
+    // will resolve it (same endpoint, so through the tunnel when there is one).
+    const stored = await storedDigest(`${endpoint}/${name}:${tag}`, plain, o.signal).catch((err: unknown) => {
+      throw new Error(`Pushed ${o.archive} to ${reference} with skopeo, but reading its manifest back failed, so the image may not be stored: ${(err as Error).message}; ` +
+        `check that ${o.to.host}:${o.to.port} is the image registry (it must answer the OCI distribution API under /v2/)`);
+    });
+    if (stored !== index.digest) {
+      throw new Error(`Pushed ${o.archive} to ${reference}, but the registry serves manifest ${stored} under that tag, not the archive's ${index.digest}: ` +
+        "units pinned to the archive's digest would not find it; is another push to the same tag running, or does the registry convert manifests?");
     }
     return { reference, pinned: `${o.to.host}:${o.to.port}/${name}@${digest}`, digest, durationMs: Date.now() - started };
   } finally {
     await forward?.close();
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** The manifest digest the registry serves for `reference` (`HOST:PORT/NAME:TAG`), over TLS unless `plain`. */
+async function storedDigest(reference: string, plain: boolean, signal?: AbortSignal): Promise<string> {
+  const connect = plain ? undefined : (host: string, port: number): Promise<Duplex> => new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, servername: host });
+    socket.once("secureConnect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+  const pinned = await resolveImageDigest(reference, { timeoutMs: 60_000, ...(connect ? { connect } : {}), ...(signal ? { signal } : {}) });
+  return pinned.slice(pinned.lastIndexOf("@") + 1);
 }

@@ -4,13 +4,14 @@
  * tiny node:http server that answers like no registry), and the push error messages.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../lib/process/run";
 import { filesLayer, writeOciArchive } from "../../image-builder/oci-archive";
 import type { ContainerSpec } from "../../image-builder/profile";
-import { readArchiveIndex } from "../../image-builder/push";
+import { pushImage, readArchiveIndex } from "../../image-builder/push";
 
 const EPOCH = 1735689600;
 let dir = "";
@@ -65,4 +66,49 @@ describe("image-builder push: reading the archive", () => {
     await run("tar", ["-cf", tar, "-C", src, "other"]);
     await expect(readArchiveIndex(tar)).rejects.toThrow(/^Cannot read ".*no-index\.tar" as an oci-archive \(no index\.json in it\)/);
   });
+});
+
+/** A node:http server on loopback that answers every request `200 {{{` (plus `headers`); returns it and its port. */
+async function notARegistry(headers: Record<string, string> = {}): Promise<{ server: Server; port: number; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    req.resume();
+    res.writeHead(200, headers);
+    res.end("{{{");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const a = server.address();
+  return { server, port: typeof a === "object" && a ? a.port : 0, requests };
+}
+
+describe("image-builder push: the registry must serve the archive's manifest", () => {
+  it("fails when the endpoint accepts everything but is no registry (200 {{{ to every request)", async () => {
+    const file = path.join(dir, "sink.oci.tar");
+    await archive("sink", "sink\n", file);
+    const fake = await notARegistry();
+    try {
+      await expect(pushImage({ archive: file, to: { host: "127.0.0.1", port: fake.port, name: "web", tag: "1" } })).rejects.toThrow(
+        new RegExp(`^Pushed .*sink\\.oci\\.tar to 127\\.0\\.0\\.1:${fake.port}/web:1 with skopeo, but reading its manifest back failed, so the image may not be stored: ` +
+          ".*the registry sent no Docker-Content-Digest header; check that .* is the image registry"),
+      );
+      expect(fake.requests).toContain("GET /v2/web/manifests/1");
+    } finally {
+      fake.server.close();
+    }
+  }, 60_000);
+
+  it("fails when the registry serves another manifest under the tag than the archive's", async () => {
+    const file = path.join(dir, "sink.oci.tar");
+    const { digest } = await readArchiveIndex(file);
+    const other = `sha256:${"a".repeat(64)}`;
+    const fake = await notARegistry({ "Docker-Content-Digest": other });
+    try {
+      await expect(pushImage({ archive: file, to: { host: "127.0.0.1", port: fake.port, name: "web", tag: "1" } })).rejects.toThrow(
+        `but the registry serves manifest ${other} under that tag, not the archive's ${digest}: units pinned to the archive's digest would not find it`,
+      );
+    } finally {
+      fake.server.close();
+    }
+  }, 60_000);
 });
