@@ -114,6 +114,17 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect((await env.run(["deploy", "--deadline", "25h", "--set", "image=x", "app@.service"])).stderr).toBe(
       "error: option '--deadline <duration>' argument '25h' is invalid. \"25h\" is out of range; use from 1s to 24h\n",
     );
+    // The API refuses what it would misread: a dryRun that is not a boolean, an unknown (mistyped) field, a count JSON cannot hold.
+    const units = async (): Promise<number> => (await env.cluster.registry.listUnits()).length;
+    const before = await units();
+    const scaleApi = async (body: string): Promise<[number, string]> => {
+      const r = await socketRequest(env.socket, "POST", "/fleet/v1/scale/app@.service", body);
+      return [r.status, (JSON.parse(r.body) as { error: { message: string } }).error.message];
+    };
+    expect(await scaleApi('{"instances":9,"dryRun":"true"}')).toEqual([400, 'field dryRun must be true or false, not "true"']);
+    expect(await scaleApi('{"instances":9,"dryrun":true}')).toEqual([400, 'unknown field "dryrun"; this request takes instances, dryRun']);
+    expect(await scaleApi('{"instances":1e400}')).toEqual([400, "field instances must be a number (the instance count wanted for app@.service)"]);
+    expect(await units()).toBe(before);
     // An empty body: refused by fleetctl with the file named, and by the API for any client (it was rolled out to every instance).
     await mkdir(join(env.dir, "empty"), { recursive: true });
     await writeFile(join(env.dir, "empty", "app@.service"), "");
