@@ -66,7 +66,7 @@ export function createProgram(root = clustersRoot(), env: NodeJS.ProcessEnv = pr
       const spec = await upCluster({
         root, name: checkedName(o.name, env), size: o.size, imageDir: o.image, memoryMiB: o.memory, cpus: o.cpus, agentTtl: o.agentTtl, staggerMs: o.stagger,
         ...(o.metadata ? { metadata: o.metadata } : {}),
-        ...(o.timeout ? { timeoutS: o.timeout } : {}),
+        ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}),
         ...(o.publicKey ? { publicKeyFile: o.publicKey } : {}),
         log: (l) => process.stderr.write(`${l}\n`),
       });
