@@ -1,6 +1,6 @@
 /** Reads and writes a cluster's `cluster.json` (atomically) and lists the clusters that exist. */
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
-import { clusterPaths, type ClusterSpec } from "./cluster-layout";
+import { lstat, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { clusterPaths, isClusterName, type ClusterSpec } from "./cluster-layout";
 
 export async function saveCluster(root: string, spec: ClusterSpec): Promise<void> {
   const paths = clusterPaths(root, spec.name);
@@ -13,7 +13,11 @@ export async function saveCluster(root: string, spec: ClusterSpec): Promise<void
 /** The recorded cluster, or undefined when there is no such cluster. */
 export async function loadCluster(root: string, name: string): Promise<ClusterSpec | undefined> {
   try {
-    return JSON.parse(await readFile(clusterPaths(root, name).spec, "utf8")) as ClusterSpec;
+    const spec = JSON.parse(await readFile(clusterPaths(root, name).spec, "utf8")) as Partial<ClusterSpec> | null;
+    if (typeof spec !== "object" || spec === null || spec.name !== name || !Array.isArray(spec.machines)) {
+      throw new Error(`not a record of cluster "${name}" (no "name": "${name}" and "machines" list)`);
+    }
+    return spec as ClusterSpec;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new Error(`Cannot read cluster "${name}": ${clusterPaths(root, name).spec} is unreadable (${(err as Error).message}); remove it with "down --name ${name}"`, { cause: err });
@@ -27,10 +31,22 @@ export async function requireCluster(root: string, name: string): Promise<Cluste
   return spec;
 }
 
-/** Names of every cluster folder under `root`. */
+/**
+ * Names of every cluster under `root`: folders with a cluster name that hold a `cluster.json`
+ * (readable or not). An empty folder, or one without `cluster.json`, is not a cluster.
+ */
 export async function listClusters(root: string): Promise<string[]> {
   try {
-    return (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const dirs = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory() && isClusterName(d.name)).map((d) => d.name);
+    const hasSpec = await Promise.all(
+      dirs.map((n) =>
+        lstat(clusterPaths(root, n).spec).then(
+          () => true,
+          (err: NodeJS.ErrnoException) => err.code !== "ENOENT" && err.code !== "ENOTDIR",
+        ),
+      ),
+    );
+    return dirs.filter((_, i) => hasSpec[i]).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;

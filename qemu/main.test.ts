@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { downCluster } from "./cluster-down";
 import { clusterPaths } from "./cluster-layout";
 import { createProgram } from "./main";
@@ -45,5 +45,53 @@ describe("cluster names are checked by every command", () => {
       expect(() => clusterPaths(root, bad)).toThrow("Invalid cluster name");
     }
     expect((await readdir(root)).sort()).toEqual(["a", "b"]);
+  });
+});
+
+describe("status", () => {
+  let root: string;
+  let out: string[];
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), "qemu-status-"));
+    for (const n of ["a", "b", "c"]) await mkdir(path.join(root, n));
+    await writeFile(path.join(root, "a", "cluster.json"), JSON.stringify({ name: "a", netns: "corefleet-a", machines: [] }));
+    await writeFile(path.join(root, "b", "cluster.json"), "{ not json");
+    await writeFile(path.join(root, "c", "cluster.json"), JSON.stringify({ name: "c", netns: "corefleet-c", machines: [] }));
+    await mkdir(path.join(root, "empty"));
+    out = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      out.push(String(chunk));
+      return true;
+    });
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const status = (argv: string[], env: NodeJS.ProcessEnv = {}) => createProgram(root, env).exitOverride().parseAsync(["status", ...argv], { from: "user" });
+
+  it("lists every cluster, reports an unreadable cluster.json in its row and skips a folder without one", async () => {
+    await status([]);
+    const text = out.join("");
+    expect(text).toContain("cluster a (corefleet-a)");
+    expect(text).toMatch(/cluster b: unreadable: .*JSON.*"down --name b" removes it/);
+    expect(text).toContain("cluster c (corefleet-c)");
+    expect(text).not.toContain("empty");
+  });
+
+  it("fails when asked about the unreadable cluster only", async () => {
+    await expect(status(["--name", "b"])).rejects.toThrow('Cannot read cluster "b"');
+    await status(["--name", "a"]);
+    expect(out.join("")).toBe("cluster a (corefleet-a)\n\n");
+  });
+
+  it("honours COREFLEET_CLUSTER like the other commands; --all lists every cluster", async () => {
+    await status([], { COREFLEET_CLUSTER: "c" });
+    expect(out.join("")).toBe("cluster c (corefleet-c)\n\n");
+    out.length = 0;
+    await status(["--all"], { COREFLEET_CLUSTER: "c" });
+    expect(out.join("")).toContain("cluster a (corefleet-a)");
+    await expect(status([], { COREFLEET_CLUSTER: "" })).rejects.toThrow("from COREFLEET_CLUSTER");
   });
 });

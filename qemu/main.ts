@@ -83,14 +83,27 @@ export function createProgram(root = clustersRoot(), env: NodeJS.ProcessEnv = pr
     });
   program
     .command("status")
-    .description("machines of one cluster (or list all clusters) with their health")
-    .option("--name <name>", "cluster name (default: all clusters)")
-    .action(async (o: { name?: string }) => {
-      const names = o.name !== undefined ? [checkedName(o.name, env)] : await listClusters(root);
+    .description("machines of one cluster (or of every cluster) with their health")
+    .option("--name <name>", "only this cluster (default: COREFLEET_CLUSTER if set, else every cluster)")
+    .option("--all", "every cluster, even when COREFLEET_CLUSTER is set")
+    .action(async (o: { name?: string; all?: boolean }) => {
+      const one = o.all ? undefined : (o.name ?? env.COREFLEET_CLUSTER);
+      if (one !== undefined) {
+        const spec = await requireCluster(root, checkedName(one, env));
+        process.stdout.write(`cluster ${spec.name} (${spec.netns})\n${formatStatus(await clusterStatus(root, spec))}\n`);
+        return;
+      }
+      // Every cluster, each in its own row: one unreadable cluster.json must not hide the others.
+      const names = await listClusters(root);
       if (names.length === 0) process.stdout.write("no clusters\n");
       for (const n of names) {
-        const spec = await requireCluster(root, n);
-        process.stdout.write(`cluster ${n} (${spec.netns})\n${formatStatus(await clusterStatus(root, spec))}\n`);
+        try {
+          const spec = await requireCluster(root, n);
+          process.stdout.write(`cluster ${n} (${spec.netns})\n${formatStatus(await clusterStatus(root, spec))}\n`);
+        } catch (err) {
+          const reason = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err instanceof Error ? err.message : err);
+          process.stdout.write(`cluster ${n}: unreadable: ${reason} (${clusterPaths(root, n).spec}); "status --name ${n}" fails, "down --name ${n}" removes it\n`);
+        }
       }
     });
   program
