@@ -117,14 +117,19 @@ export async function pushImage(o: PushOptions): Promise<PushResult> {
     // SSH encrypts the forwarded hop; loopback never leaves the machine.
     const plain = o.tunnel !== undefined || isLoopback(o.to.host) || o.insecure === true;
     const digestFile = path.join(tmp, "digest");
+    const args = ["copy", "--retry-times", "2", `--dest-tls-verify=${plain ? "false" : "true"}`, "--digestfile", digestFile,
+      `oci-archive:${path.resolve(o.archive)}`, `docker://${endpoint}/${name}:${tag}`];
     try {
-      await run("skopeo", ["copy", "--retry-times", "2", `--dest-tls-verify=${plain ? "false" : "true"}`, "--digestfile", digestFile,
-        `oci-archive:${path.resolve(o.archive)}`, `docker://${endpoint}/${name}:${tag}`],
-      { ...(o.signal ? { signal: o.signal } : {}), onStderr: (c) => o.log?.(c.trimEnd()), onStdout: (c) => o.log?.(c.trimEnd()), timeoutMs: 15 * 60_000 });
+      // skopeo's fatal line ends up in the error message: it is not streamed as well.
+      const progress = (c: string): void => {
+        const lines = c.trimEnd().split("\n").filter((l) => l !== "" && !isSkopeoFatal(l));
+        if (lines.length > 0) o.log?.(lines.join("\n"));
+      };
+      await run("skopeo", args, { ...(o.signal ? { signal: o.signal } : {}), onStderr: progress, onStdout: progress, timeoutMs: 15 * 60_000 });
     } catch (err) {
       if (!(err instanceof ProcessError)) throw err;
-      const why = err.result.stderr.trim().split("\n").pop() ?? "";
-      throw new Error(`Cannot push ${o.archive} to ${reference}: ${why}; is the registry running (fleetctl status registry.service)?`, { cause: err });
+      throw new Error(`Cannot push ${o.archive} to ${reference}: ${skopeoFailure(err, o.signal?.aborted === true)}`,
+        { cause: new Error(`command: skopeo ${args.join(" ")}`) });
     }
     const digest = (await readFile(digestFile, "utf8")).trim();
     if (digest !== index.digest) {
@@ -156,4 +161,25 @@ async function storedDigest(reference: string, plain: boolean, signal?: AbortSig
   });
   const pinned = await resolveImageDigest(reference, { timeoutMs: 60_000, ...(connect ? { connect } : {}), ...(signal ? { signal } : {}) });
   return pinned.slice(pinned.lastIndexOf("@") + 1);
+}
+
+/** skopeo's last words before it exits non-zero (logrus: `time="..." level=fatal msg="..."`, or `Error: ...`). */
+function isSkopeoFatal(line: string): boolean {
+  return /\blevel=fatal\b/.test(line) || /^Error: /.test(line);
+}
+
+/** Errors that mean nothing answered at the registry's address (as opposed to an answer refusing the push). */
+const CONNECTION_FAILURE = /connection refused|no such host|no route to host|network is unreachable|i\/o timeout|connection reset by peer|dial tcp/i;
+
+/** Why skopeo failed, once, never empty; with the registry hint only when it could not connect. */
+export function skopeoFailure(err: ProcessError, interrupted: boolean): string {
+  const r = err.result;
+  const lines = r.stderr.trim().split("\n").map((l) => l.trim()).filter(Boolean);
+  const last = [...lines].reverse().find(isSkopeoFatal) ?? lines.at(-1);
+  if (interrupted) return `interrupted (skopeo ${r.signal ? `stopped by ${r.signal}` : `exited with code ${r.exitCode}`}); the tag may be missing or old: push again`;
+  if (r.timedOut) return `skopeo did not finish within ${(r.durationMs / 60_000).toFixed(0)} min and was stopped; is the registry reachable and the archive readable?`;
+  if (last === undefined) return `skopeo ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`} without saying why`;
+  const m = /\bmsg="((?:[^"\\]|\\.)*)"/.exec(last);
+  const why = m?.[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : last.replace(/^Error: /, "");
+  return CONNECTION_FAILURE.test(why) ? `${why}; is the registry running (fleetctl status registry.service)?` : why;
 }

@@ -5,6 +5,7 @@
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { createServer as createTcpServer, type Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,6 +110,64 @@ describe("image-builder push: the registry must serve the archive's manifest", (
       );
     } finally {
       fake.server.close();
+    }
+  }, 60_000);
+});
+
+/** A loopback port where nothing listens. */
+async function closedPort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const a = s.address();
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return typeof a === "object" && a ? a.port : 0;
+}
+
+describe("image-builder push: why a push failed", () => {
+  it("gives skopeo's reason once (not streamed too) and the registry hint when nothing listens", async () => {
+    const file = path.join(dir, "sink.oci.tar");
+    const port = await closedPort();
+    const log: string[] = [];
+    const err = await pushImage({ archive: file, to: { host: "127.0.0.1", port, name: "web", tag: "1" }, log: (l) => log.push(l) }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(new RegExp(`^Cannot push .*sink\\.oci\\.tar to 127\\.0\\.0\\.1:${port}/web:1: .*connect: connection refused; is the registry running \\(fleetctl status registry\\.service\\)\\?$`));
+    expect(err?.message.match(/connection refused/g)).toHaveLength(1);
+    expect(err?.message).not.toMatch(/level=fatal|time=/);
+    expect(log.join("\n")).not.toMatch(/level=fatal/);
+    expect((err?.cause as Error | undefined)?.message ?? "").not.toMatch(/connection refused/);
+  }, 60_000);
+
+  it("gives no registry hint for an archive skopeo cannot read", async () => {
+    const file = path.join(dir, "sink.oci.tar");
+    const { digest } = await readArchiveIndex(file);
+    const unpacked = path.join(dir, "corrupt");
+    await mkdir(unpacked);
+    await run("tar", ["-xf", file, "-C", unpacked]);
+    await writeFile(path.join(unpacked, "blobs/sha256", digest.slice(7)), "{{{");
+    const corrupt = path.join(dir, "corrupt.oci.tar");
+    await run("tar", ["-cf", corrupt, "-C", unpacked, "oci-layout", "index.json", "blobs"]);
+    const port = await closedPort();
+    const err = await pushImage({ archive: corrupt, to: { host: "127.0.0.1", port, name: "web", tag: "1" } }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^Cannot push .*corrupt\.oci\.tar to 127\.0\.0\.1:\d+\/web:1: \S/);
+    expect(err?.message).not.toMatch(/is the registry running/);
+  }, 60_000);
+
+  it("says that an interrupted push was interrupted, with no empty reason and no registry hint", async () => {
+    const file = path.join(dir, "sink.oci.tar");
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((s) => sockets.push(s)); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const a = silent.address();
+    const port = typeof a === "object" && a ? a.port : 0;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error("interrupted")), 1500);
+    try {
+      const err = await pushImage({ archive: file, to: { host: "127.0.0.1", port, name: "web", tag: "1" }, signal: abort.signal }).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(new RegExp(`^Cannot push .*sink\\.oci\\.tar to 127\\.0\\.0\\.1:${port}/web:1: interrupted \\(skopeo .+\\); the tag may be missing or old: push again$`));
+      expect(err?.message).not.toMatch(/: ;|is the registry running/);
+    } finally {
+      clearTimeout(timer);
+      for (const s of sockets) s.destroy();
+      silent.close();
     }
   }, 60_000);
 });
