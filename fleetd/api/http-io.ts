@@ -97,3 +97,19 @@ export function errorResponse(err: unknown): [number, string, Record<string, str
   if (err instanceof URIError) return [400, `malformed URL: ${err.message}`, {}];
   return [500, `internal error: ${err instanceof Error ? err.message : String(err)}`, {}];
 }
+
+/**
+ * An extension request's JSON object body (`/scale`, `/deployments`, `/rebalance`). A field it does
+ * not know is refused, not ignored: `"dryrun": true` (or `"dryRun": "true"`) was taken as no dry run,
+ * and the change was made.
+ */
+export async function readJsonRequest(req: IncomingMessage, known: readonly string[]): Promise<Record<string, unknown>> {
+  requireJsonContentType(req);
+  const body = await readJsonBody(req);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "the request body must be a JSON object");
+  const unknown = Object.keys(body).filter((f) => !known.includes(f));
+  if (unknown.length > 0) throw new HttpError(400, `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((f) => JSON.stringify(f)).join(", ")}; this request takes ${known.join(", ")}`);
+  const dryRun = (body as Record<string, unknown>).dryRun;
+  if (dryRun !== undefined && typeof dryRun !== "boolean") throw new HttpError(400, `field dryRun must be true or false, not ${JSON.stringify(dryRun)}`);
+  return body as Record<string, unknown>;
+}

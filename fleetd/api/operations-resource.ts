@@ -1,28 +1,13 @@
 /** `/scale/<template>` and `/deployments/<template>` (extension: fleet has neither). */
 import type { ApiDeployRequest, ApiScaleRequest } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
-import { HttpError, readJsonBody, requireJsonContentType, sendJson } from "./http-io";
+import { HttpError, readJsonRequest, sendJson } from "./http-io";
 import type { OperationsBackend } from "./operations-backend";
 import type { ResourceContext } from "./units-resource";
 
 function backendOf(ops: OperationsBackend | undefined): OperationsBackend {
   if (!ops) throw new HttpError(404, "scale and deployments are not served by this fleetd (no operations backend)");
   return ops;
-}
-
-/**
- * The request's JSON object. A field it does not know is refused, not ignored: `"dryrun": true` (or
- * `"dryRun": "true"`) was taken as no dry run, and the change was made.
- */
-async function jsonObject(ctx: ResourceContext, known: readonly string[]): Promise<Record<string, unknown>> {
-  requireJsonContentType(ctx.req);
-  const body = await readJsonBody(ctx.req);
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "the request body must be a JSON object");
-  const unknown = Object.keys(body).filter((f) => !known.includes(f));
-  if (unknown.length > 0) throw new HttpError(400, `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((f) => JSON.stringify(f)).join(", ")}; this request takes ${known.join(", ")}`);
-  const dryRun = (body as Record<string, unknown>).dryRun;
-  if (dryRun !== undefined && typeof dryRun !== "boolean") throw new HttpError(400, `field dryRun must be true or false, not ${JSON.stringify(dryRun)}`);
-  return body as Record<string, unknown>;
 }
 
 function optionalString(body: Record<string, unknown>, field: string): string | undefined {
@@ -36,7 +21,7 @@ function optionalString(body: Record<string, unknown>, field: string): string | 
 export async function scaleItem(ctx: ResourceContext, ops: OperationsBackend | undefined, template: string): Promise<void> {
   const backend = backendOf(ops);
   if (ctx.req.method !== "POST") throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /scale/${template}: use POST`, { headers: { Allow: "POST" } });
-  const body = await jsonObject(ctx, ["instances", "dryRun"]);
+  const body = await readJsonRequest(ctx.req, ["instances", "dryRun"]);
   if (typeof body.instances !== "number" || !Number.isFinite(body.instances)) throw new HttpError(400, `field instances must be a number (the instance count wanted for ${template})`);
   const req: ApiScaleRequest = { instances: body.instances, dryRun: body.dryRun === true };
   sendJson(ctx.res, 200, await backend.scale(template, req, ctx.signal));
@@ -51,7 +36,7 @@ export async function deploymentItem(ctx: ResourceContext, ops: OperationsBacken
     return;
   }
   if (ctx.req.method !== "POST") throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /deployments/${template}: use GET or POST`, { headers: { Allow: "GET, POST" } });
-  const body = await jsonObject(ctx, ["options", "set", "toRevision", "abort", "maxUnavailable", "maxSurge", "deadlineMs", "dryRun", "requestId"]);
+  const body = await readJsonRequest(ctx.req, ["options", "set", "toRevision", "abort", "maxUnavailable", "maxSurge", "deadlineMs", "dryRun", "requestId"]);
   const req: ApiDeployRequest = { dryRun: body.dryRun === true };
   if (body.options !== undefined) {
     if (!Array.isArray(body.options) || !body.options.every((o) => typeof o === "object" && o !== null && typeof (o as UnitOption).section === "string" && typeof (o as UnitOption).name === "string" && typeof (o as UnitOption).value === "string")) {

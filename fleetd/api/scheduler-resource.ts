@@ -6,7 +6,7 @@ import type { ApiRebalancePlan, ApiRebalanceRequest, ApiWhy } from "../../lib/ap
 import { SchedulerInputError, SchedulerNotFoundError, type SchedulerOperations } from "../engine/scheduler-operations";
 import { EtcdUnavailableError } from "../registry/errors";
 import { BackendInvalidError, BackendNotFoundError, BackendUnavailableError } from "./backend";
-import { HttpError, readJsonBody, requireJsonContentType, sendJson } from "./http-io";
+import { HttpError, readJsonRequest, sendJson } from "./http-io";
 import type { ResourceContext } from "./units-resource";
 
 export interface SchedulerBackend {
@@ -48,10 +48,7 @@ export async function whyItem(ctx: ResourceContext, backend: SchedulerBackend | 
 export async function rebalance(ctx: ResourceContext, backend: SchedulerBackend | undefined): Promise<void> {
   const b = backendOf(backend);
   if (ctx.req.method !== "POST") throw new HttpError(405, `method ${ctx.req.method ?? "?"} not allowed on /rebalance: use POST`, { headers: { Allow: "POST" } });
-  requireJsonContentType(ctx.req);
-  const body = await readJsonBody(ctx.req);
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "the request body must be a JSON object");
-  const { maxMoves, dryRun, deadlineMs } = body as Record<string, unknown>;
+  const { maxMoves, dryRun, deadlineMs } = await readJsonRequest(ctx.req, ["maxMoves", "dryRun", "deadlineMs"]);
   if (maxMoves !== undefined && typeof maxMoves !== "number") throw new HttpError(400, "field maxMoves must be a number (the most units to move)");
   if (deadlineMs !== undefined && typeof deadlineMs !== "number") throw new HttpError(400, "field deadlineMs must be a number of milliseconds");
   const req: ApiRebalanceRequest = { dryRun: dryRun === true, ...(maxMoves !== undefined ? { maxMoves } : {}), ...(deadlineMs !== undefined ? { deadlineMs } : {}) };
