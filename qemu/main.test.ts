@@ -95,3 +95,13 @@ describe("status", () => {
     await expect(status([], { COREFLEET_CLUSTER: "" })).rejects.toThrow("from COREFLEET_CLUSTER");
   });
 });
+
+describe("up --help", () => {
+  it("says --size is required and limited to 1-50, and states the other limits up enforces", () => {
+    const help = createProgram("/nonexistent", {}).commands.find((c) => c.name() === "up")?.helpInformation() ?? "";
+    expect(help).toMatch(/--size <n>\s+number of machines, 1-50 \(required\)/);
+    expect(help).toContain("guest memory in MiB, 256-262144");
+    expect(help).toContain("vCPUs per guest, 1-64");
+    expect(help).toContain("a Go duration of at least 1s");
+  });
+});

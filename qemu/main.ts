@@ -12,7 +12,7 @@ import { clusterPaths, clustersRoot, isClusterName, validateClusterName } from "
 import { downCluster } from "./cluster-down";
 import { clusterStatus, formatStatus } from "./cluster-status";
 import { listClusters, machineAt, requireCluster } from "./cluster-store";
-import { upCluster } from "./cluster-up";
+import { UP_LIMITS, upCluster } from "./cluster-up";
 import { sshArgs } from "./machine-ssh";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,6 +37,8 @@ function intArg(what: string) {
   };
 }
 
+const range = ([min, max]: readonly [number, number]): string => `${min}-${max}`;
+
 function spawnInteractive(cmd: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: "inherit" });
@@ -51,16 +53,16 @@ export function createProgram(root = clustersRoot(), env: NodeJS.ProcessEnv = pr
   program
     .command("up")
     .description("start a cluster of N machines and wait until every one is up")
-    .requiredOption("--size <n>", "number of machines", intArg("--size"))
+    .requiredOption("--size <n>", `number of machines, ${range(UP_LIMITS.size)} (required)`, intArg("--size"))
     .addOption(nameOption())
     .option("--image <dir>", "image folder", path.join(repo, "build", "image"))
-    .option("--memory <MiB>", "guest memory", intArg("--memory"), 1024)
-    .option("--cpus <n>", "vCPUs per guest", intArg("--cpus"), 1)
+    .option("--memory <MiB>", `guest memory in MiB, ${range(UP_LIMITS.memoryMiB)}`, intArg("--memory"), 1024)
+    .option("--cpus <n>", `vCPUs per guest, ${range(UP_LIMITS.cpus)}`, intArg("--cpus"), 1)
     .option("--metadata <spec>", 'fleet metadata per machine, e.g. "1:zone=a,role=web;2:zone=b"')
-    .option("--agent-ttl <ttl>", "fleet agent_ttl", "30s")
-    .option("--timeout <s>", "seconds to wait for all machines (default 900 TCG / 240 KVM)", intArg("--timeout"))
-    .option("--stagger <ms>", "milliseconds between two machine starts", intArg("--stagger"), 0)
-    .option("--public-key <file>", "authorise this public key instead of a generated one")
+    .option("--agent-ttl <ttl>", "fleet agent_ttl, a Go duration of at least 1s", "30s")
+    .option("--timeout <s>", `seconds to wait for all machines, ${range(UP_LIMITS.timeoutS)} (default 900 TCG / 240 KVM)`, intArg("--timeout"))
+    .option("--stagger <ms>", `milliseconds between two machine starts, ${range(UP_LIMITS.staggerMs)}`, intArg("--stagger"), 0)
+    .option("--public-key <file>", "authorise this OpenSSH public key (.pub file) instead of a generated one")
     .action(async (o: { size: number; name: string; image: string; memory: number; cpus: number; metadata?: string; agentTtl: string; timeout?: number; stagger: number; publicKey?: string }) => {
       const started = Date.now();
       const spec = await upCluster({
