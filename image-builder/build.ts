@@ -158,15 +158,37 @@ async function du(dir: string): Promise<number> {
   return Number(r.stdout.split("\t")[0]);
 }
 
+/**
+ * The build replaces `out` as a whole (rename, then recursive removal of the old one): refuses, before
+ * any work, an `out` that is not a directory, or that holds files but is no previous image (no
+ * manifest.json), e.g. `--out build`, which would take build/containers/ with it.
+ */
+export async function checkOutDir(out: string): Promise<void> {
+  const st = await stat(out).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw new Error(`Cannot use --out "${out}": ${err.code ?? err.message}`, { cause: err });
+  });
+  if (st === undefined) return;
+  const refuse = (why: string): never => {
+    throw new Error(`Refusing --out "${out}": ${why}, and a build replaces --out as a whole (removing what it held); ` +
+      "give a new or empty directory, or the directory of a previous image (build/image by default)");
+  };
+  if (!st.isDirectory()) refuse("it exists and is not a directory");
+  const entries = await readdir(out);
+  if (entries.length === 0 || entries.includes("manifest.json")) return;
+  refuse(`it holds ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.slice(0, 3).join(", ")}${entries.length > 3 ? ", ..." : ""}) but no manifest.json, so it is not a previous image`);
+}
+
 /** Builds the image; returns its manifest (and whether the up-to-date image was kept). */
 export async function buildImage(o: BuildOptions): Promise<{ manifest: Manifest; skipped: boolean; seconds: number }> {
   const started = Date.now();
   const sig = o.signal ? { signal: o.signal } : {};
   const env = o.env ?? process.env;
+  const out = path.resolve(o.out);
+  await checkOutDir(out);
   await checkBuildHost(env);
   const profile = await loadProfile(o.profile);
   const epoch = Number(env["SOURCE_DATE_EPOCH"] ?? 1735689600);
-  const out = path.resolve(o.out);
   const tmp = `${out}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });

@@ -4,7 +4,7 @@
  * (and their dependencies) into one tarball, the base layer; an image directory's files become a
  * second layer (oci-archive.ts), so a change to them leaves the base layer's digest as it was.
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { run, ProcessError } from "../lib/process/run";
@@ -25,8 +25,17 @@ export interface ContainerBuildOptions {
   signal?: AbortSignal;
 }
 
+/** Refuses, before any work, an archive path that is an existing directory (the archive is a file). */
+export async function checkArchiveOut(name: string, out: string): Promise<void> {
+  const st = await stat(out).catch(() => undefined);
+  if (st?.isDirectory()) {
+    throw new Error(`Cannot build container image "${name}": --out "${out}" is a directory, but it names the archive file to write; give a file, e.g. --out ${path.join(out, `${name}.oci.tar`)}`);
+  }
+}
+
 /** Builds the archive; returns its image reference, manifest digest and size. */
 export async function buildContainerImage(spec: ContainerSpec, o: ContainerBuildOptions): Promise<{ ref: string; digest: string; bytes: number }> {
+  await checkArchiveOut(spec.name, o.out);
   const sig = o.signal ? { signal: o.signal } : {};
   const dir = await mkdtemp(path.join(os.tmpdir(), `corefleet-container-${spec.name}-`));
   try {

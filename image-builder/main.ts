@@ -6,7 +6,7 @@
 import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { buildImage } from "./build";
-import { buildContainerImage } from "./container";
+import { buildContainerImage, checkArchiveOut } from "./container";
 import { IMAGE_FILE, loadImageDir } from "./image-file";
 import type { ContainerSpec } from "./profile";
 import { pushImage, parseDestination, type PushOptions } from "./push";
@@ -57,10 +57,11 @@ function makeProgram(signal: AbortSignal): Command {
         }
         spec = { name: opts.name, packages: opts.packages.split(",").map((p) => p.trim()).filter(Boolean), cmd: opts.cmd, ...(opts.env ? { env: opts.env } : {}) };
       }
+      const out = opts.out ?? path.join(repoRoot, "build/containers", `${spec.name}.oci.tar`);
+      await checkArchiveOut(spec.name, out);
       const tmp = await mkdtemp(path.join(os.tmpdir(), "corefleet-container-cli-"));
       try {
         const sources = await readHostAptSources(tmp);
-        const out = opts.out ?? path.join(repoRoot, "build/containers", `${spec.name}.oci.tar`);
         const started = Date.now();
         const r = await buildContainerImage(spec, { sources, suite: sources.suite, debCache: debCacheDir(), epoch: Number(process.env["SOURCE_DATE_EPOCH"] ?? 1735689600), out, signal });
         process.stderr.write(`image-builder: ${r.ref} -> ${out} (${mib(r.bytes)}) in ${((Date.now() - started) / 1000).toFixed(1)} s; load it with: podman load -i ${out}, or push it with: image-builder push ${out} --to HOST:PORT/${spec.name}:TAG\n`);
