@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { run, ProcessError } from "../lib/process/run";
 import type { AptSources } from "./apt-sources";
+import { checkImageName } from "./image-file";
 import { filesLayer, writeOciArchive } from "./oci-archive";
 import type { ContainerSpec } from "./profile";
 import { explainMmdebstrapFailure } from "./rootfs";
@@ -35,6 +36,7 @@ export async function checkArchiveOut(name: string, out: string): Promise<void> 
 
 /** Builds the archive; returns its image reference, manifest digest and size. */
 export async function buildContainerImage(spec: ContainerSpec, o: ContainerBuildOptions): Promise<{ ref: string; digest: string; bytes: number }> {
+  checkImageName(spec.name, "the image's name");
   await checkArchiveOut(spec.name, o.out);
   const sig = o.signal ? { signal: o.signal } : {};
   const dir = await mkdtemp(path.join(os.tmpdir(), `corefleet-container-${spec.name}-`));

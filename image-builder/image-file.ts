@@ -41,8 +41,21 @@ const PKG_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
 const IMAGE_NAME = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Parses `text`, the content of `source` (a path, for messages); `dirName` is the default image name. */
-export function parseImageFile(text: string, source: string, dirName: string): ImageFile {
+/**
+ * Refuses a name that cannot be an image name (it is also a file name: build/containers/<name>.oci.tar);
+ * `what` says where it came from (--name, "name" of image.json, the directory's name).
+ */
+export function checkImageName(name: string, what: string): void {
+  if (!IMAGE_NAME.test(name)) {
+    throw new ImageFileError(`Invalid image name ${JSON.stringify(name)} (${what}): an image name is lowercase letters and digits, separated by . _ or - (no /)`);
+  }
+}
+
+/**
+ * Parses `text`, the content of `source` (a path, for messages); `dirName` is the default image name.
+ * `nameOverride` (--name, already checked by the caller) replaces both, so neither is checked then.
+ */
+export function parseImageFile(text: string, source: string, dirName: string, nameOverride?: string): ImageFile {
   const fail = (key: string, why: string): never => {
     throw new ImageFileError(`Invalid build file "${source}": ${key} ${why}`);
   };
@@ -63,8 +76,8 @@ export function parseImageFile(text: string, source: string, dirName: string): I
     return v as string[];
   };
 
-  const name = o["name"] === undefined ? dirName : o["name"];
-  if (typeof name !== "string" || !IMAGE_NAME.test(name)) {
+  const name = nameOverride ?? (o["name"] === undefined ? dirName : o["name"]);
+  if (nameOverride === undefined && (typeof name !== "string" || !IMAGE_NAME.test(name))) {
     fail(o["name"] === undefined ? "the directory name" : `"name"`, `must be an image name (lowercase letters and digits, separated by . _ or -), ${got(name)}`);
   }
   const packages = strings("packages", true);
@@ -126,7 +139,7 @@ export function imageFileSpec(file: ImageFile, dir: string): ContainerSpec {
 }
 
 /** Reads `dir/image.json` and checks that every file it copies exists; returns the builder's spec. */
-export async function loadImageDir(dir: string): Promise<ContainerSpec> {
+export async function loadImageDir(dir: string, nameOverride?: string): Promise<ContainerSpec> {
   const source = path.join(dir, IMAGE_FILE);
   let text: string;
   try {
@@ -135,7 +148,8 @@ export async function loadImageDir(dir: string): Promise<ContainerSpec> {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new ImageFileError(`Cannot read build file "${source}": ${code}; an image directory needs an ${IMAGE_FILE} (see image-builder/README.md)`, { cause: err });
   }
-  const file = parseImageFile(text, source, path.basename(path.resolve(dir)));
+  if (nameOverride !== undefined) checkImageName(nameOverride, "--name");
+  const file = parseImageFile(text, source, path.basename(path.resolve(dir)), nameOverride);
   for (const [i, f] of file.files.entries()) {
     try {
       await stat(path.join(dir, f.from));

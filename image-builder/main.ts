@@ -7,7 +7,7 @@ import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { buildImage } from "./build";
 import { buildContainerImage, checkArchiveOut } from "./container";
-import { IMAGE_FILE, loadImageDir } from "./image-file";
+import { IMAGE_FILE, checkImageName, loadImageDir } from "./image-file";
 import type { ContainerSpec } from "./profile";
 import { pushImage, parseDestination, type PushOptions } from "./push";
 import { readHostAptSources } from "./apt-sources";
@@ -45,12 +45,13 @@ function makeProgram(signal: AbortSignal): Command {
     .option("--out <file>", "archive to write (default build/containers/<name>.oci.tar)")
     .action(async (dir: string | undefined, opts: { name?: string; packages?: string; cmd?: string[]; env?: string[]; out?: string }) => {
       let spec: ContainerSpec;
+      // --name wins over image.json's name and the directory's: checked first, before anything is read or built.
+      if (opts.name !== undefined) checkImageName(opts.name, "--name");
       if (dir !== undefined) {
         if (opts.packages !== undefined || opts.cmd !== undefined || opts.env !== undefined) {
           throw new Error(`Cannot combine the image directory "${dir}" with --packages/--cmd/--env: put them in ${path.join(dir, IMAGE_FILE)}`);
         }
-        spec = await loadImageDir(dir);
-        if (opts.name !== undefined) spec.name = opts.name;
+        spec = await loadImageDir(dir, opts.name);
       } else {
         if (opts.name === undefined || opts.packages === undefined || opts.cmd === undefined) {
           throw new Error("Cannot build a container image: give an image directory (image-builder container units/web) or --name, --packages and --cmd");
