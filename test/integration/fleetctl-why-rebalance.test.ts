@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { socketRequest } from "../helpers/socket-request";
 import { ApiClient } from "../../lib/api/client";
 import { run } from "../../lib/process/run";
 import { submit, unitText, waitFor, type FleetCluster } from "../helpers/fleet-cluster";
@@ -164,6 +165,9 @@ describe("fleetctl why / rebalance (built CLI, real fleetds and etcd)", () => {
       await expect(api.rebalance({ maxMoves: 2, deadlineMs: 10 })).rejects.toMatchObject({ status: 400, message: "invalid deadline 10 ms per move: use from 1 s to 1 h" });
       await expect(api.why("nope.service")).rejects.toMatchObject({ status: 404, message: "unit nope.service does not exist in the cluster (fleetctl list-unit-files lists the units)" });
       expect((await api.rebalance({ maxMoves: 3, dryRun: true })).moves).toEqual([]);
+      // A mistyped dry run is refused, not taken as a real rebalance.
+      const typo = await socketRequest(s1, "POST", "/fleet/v1/rebalance", '{"maxMoves":5,"dryrun":true}');
+      expect([typo.status, (JSON.parse(typo.body) as { error: { message: string } }).error.message]).toEqual([400, 'unknown field "dryrun"; this request takes maxMoves, dryRun, deadlineMs']);
     } finally {
       api.close();
     }
