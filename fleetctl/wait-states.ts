@@ -55,10 +55,14 @@ export async function waitForUnitStates(
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
   const pending = new Set(names);
   const count = options.report === "count" ? countReporter(ctx, names.length, target) : undefined;
+  /** Units already said to be unschedulable (once each: the wait goes on, by default forever). */
+  const explained = new Set<string>();
   for (let round = 0; pending.size > 0; round++) {
     const units = await lookupUnits(ctx, [...pending]);
     // Seen on the last round: a unit left without a machine says why in the timeout message.
     last = units;
+    // A bounded wait puts the reason in its timeout message; a wait without end says it as it goes.
+    if (target !== "inactive" && attempts <= 0) sayUnschedulable(ctx, [...pending].filter((n) => !explained.has(n)), units, explained);
     for (const name of [...pending]) {
       const unit = units.get(name);
       // A unit destroyed meanwhile is as inactive as it gets; global units have no current state, so
@@ -79,6 +83,22 @@ export async function waitForUnitStates(
     await delay(pollDelay(round), ctx.signal);
   }
   return undefined;
+}
+
+/**
+ * A wait without end (no --block-attempts) for units the engine cannot place went on silently: says
+ * once, on stderr, which unit has no machine and why (the first, and how many more), and that
+ * the wait goes on.
+ */
+function sayUnschedulable(ctx: CommandContext, names: readonly string[], units: ReadonlyMap<string, ApiUnit>, explained: Set<string>): void {
+  const stuck = names.filter((n) => {
+    const u = units.get(n);
+    return u !== undefined && u.unscheduledReason !== undefined && isUnscheduled(u, false);
+  });
+  if (stuck.length === 0) return;
+  const more = stuck.length > 1 ? ` (and ${stuck.length - 1} more unit${stuck.length > 2 ? "s" : ""} not scheduled)` : "";
+  ctx.err(`Still waiting: ${stuck[0]} ${unscheduledWhy(units.get(stuck[0]!)!)}${more}`);
+  for (const n of stuck) explained.add(n);
 }
 
 /** Seconds between two progress lines of a wait that reports a count. */

@@ -243,6 +243,21 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     );
   });
 
+  it("says once why a unit it waits for without end cannot be placed (the wait went on silently)", async () => {
+    await writeFile(join(env.dir, "nowhere2.service"), "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nMachineID=ffffffffffffffffffffffffffffffff\n");
+    const ctrlC = new AbortController();
+    const waiting = env.run(["start", "nowhere2.service"], { signal: ctrlC.signal });
+    await waitFor("the engine recording why nowhere2.service has no machine", async () => (await env.cluster.registry.getUnit("nowhere2.service"))?.unscheduledReason !== undefined, { timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 1_000)); // a few of the wait's polls (at most 250 ms apart)
+    ctrlC.abort(new Error("interrupted"));
+    const r = await waiting;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe(
+      "Still waiting: nowhere2.service it is not scheduled on any machine: no machine can run it (2 machines): 2 excluded by MachineID. Start fleetd on the machine it requires (MachineID), " +
+        'or change the unit\'s [X-Fleet] section and run "fleetctl start --replace nowhere2.service". Per-machine reasons: "fleetctl status nowhere2.service"\n',
+    );
+  });
+
   it("rejects invalid units before calling the API and reports unknown units", async () => {
     await writeFile(join(env.dir, "bad.service"), "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nGlobal=true\nMachineOf=a.service\n");
     const bad = await env.run(["submit", "bad.service"]);
