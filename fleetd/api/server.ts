@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { API_UNAVAILABLE_MESSAGE } from "../../lib/api/types";
 import type { DashboardRoutes } from "../dashboard/dashboard-routes";
 import type { ApiBackend } from "./backend";
-import { hasBearerToken } from "./bearer-auth";
+import { hasBearerToken, openListenerAllows } from "./bearer-auth";
 import { discoveryDocument } from "./discovery";
 import { errorResponse, HttpError, sendError, sendJson } from "./http-io";
 import { bindListener, type ApiListenerSpec, type BoundListener } from "./listeners";
@@ -139,6 +139,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (dashboard?.isAsset(req, assetPath)) {
       // The page holds no cluster data, and a browser cannot send a bearer token when it navigates.
       serveAsset(dashboard, req, res, assetPath);
+      return;
+    }
+    if (auth.kind === "open" && !openListenerAllows(req)) {
+      req.resume();
+      sendError(res, 403, `refused: this listener needs no token, so it answers a browser only at an IP address or localhost, not at "${req.headers.host ?? ""}" (a page of that site could be one that points its name at this host); open http://127.0.0.1:<port>/ (fleetctl dashboard), or use a listener with an api_token`);
       return;
     }
     if (auth.kind === "bearer" && !hasBearerToken(req, auth.token)) {

@@ -7,6 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { waitFor } from "../helpers/fleet-cluster";
@@ -68,6 +69,19 @@ describe("fleetctl dashboard", () => {
       expect(await page.text()).toContain("<title>fleet dashboard</title>");
       const machines = (await (await fetch(`${base}/fleet/v1/machines`)).json()) as { machines: { id: string }[] };
       expect(machines.machines.map((m) => m.id)).toEqual([M1]);
+      // DNS rebinding: a page of another site whose name points at 127.0.0.1 sends its own name; the
+      // open listener refuses it (actions need no token there), while 127.0.0.1 and localhost work.
+      const status = (host: string, browser = true): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const u = new URL(base);
+          const headers = { Host: host, ...(browser ? { "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors" } : {}) };
+          const req = request({ host: u.hostname, port: u.port, path: "/fleet/v1/machines", headers }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+          req.on("error", reject);
+          req.end();
+        });
+      expect([await status("evil.example:8080"), await status("evil.example"), await status(new URL(base).host), await status("localhost:1234"), await status("[::1]:80")]).toEqual([403, 403, 200, 200, 200]);
+      // Clients that are not browsers (fleet's fleetctl with --endpoint http://core-1:4001, curl) by any name, as before.
+      expect(await status("core-1:4001", false)).toBe(200);
       const feed = await fetch(`${base}/dashboard/v1/events`);
       expect(feed.status).toBe(200);
       const reader = feed.body!.getReader();
