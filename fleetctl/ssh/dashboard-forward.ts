@@ -7,10 +7,10 @@
  */
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { parseEndpoint, type StreamConnector } from "../../lib/api/client";
 import { CliError } from "../cli-error";
-import { parseCount, type Action } from "../commands/action";
+import type { Action } from "../commands/action";
 import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
 import { sshTunnel } from "./tunnel";
@@ -105,11 +105,18 @@ const dashboard: Action<DashboardOpts> = async (ctx, _args, opts) => {
   }
 };
 
+/** `--local-port`: a TCP port (70000 reached Node's listen() and its raw RangeError). */
+function parseLocalPort(value: string): number {
+  const port = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isInteger(port) || port > 65_535) throw new InvalidArgumentError(`"${value}" is not a port; use 0 to 65535 (0 = any free port)`);
+  return port;
+}
+
 /** Registers `dashboard`. */
 export const registerDashboard: CommandRegistrar = (program: Command, bind) => {
   program
     .command("dashboard")
     .description("Serve a fleetd's web dashboard on a local port (through --tunnel when given) until Ctrl-C")
-    .option("--local-port <port>", "Local port on 127.0.0.1 to listen on (0 = any free port)", parseCount, 0)
+    .option("--local-port <port>", "Local port on 127.0.0.1 to listen on, 0 to 65535 (0 = any free port)", parseLocalPort, 0)
     .action(bind(dashboard));
 };

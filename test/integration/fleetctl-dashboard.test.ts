@@ -120,6 +120,7 @@ describe("fleetctl dashboard", () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`Cannot open the dashboard on 127.0.0.1:${port}: listen EADDRINUSE`);
       expect(r.stderr).toContain("choose another --local-port");
+      expect(await run(["dashboard", "--local-port", "70000"])).toMatchObject({ code: 1, stderr: "error: option '--local-port <port>' argument '70000' is invalid. \"70000\" is not a port; use 0 to 65535 (0 = any free port)\n" });
     } finally {
       await new Promise<void>((resolve) => busy.close(() => resolve()));
     }
