@@ -7,14 +7,13 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { ApiDeployPlan, ApiDeployRequest } from "../../lib/api/deploy-types";
 import { instanceRuns, isTemplate, mangleUnitName } from "../../lib/unit";
-import { apiFailure, transientFailure } from "../api-errors";
-import { delay } from "../../lib/async/delay";
+import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { durationInRange } from "../duration-option";
 import { pinImageSets } from "../image-pinning";
 import { followRollout } from "../operations/progress";
-import { START_ATTEMPTS, startRetryDelay, startRollout } from "../operations/start-rollout";
+import { sendRepeatable, startRollout } from "../operations/start-rollout";
 import { localFileOf, readLocalUnit } from "../unit-source";
 import type { Action } from "./action";
 
@@ -126,18 +125,13 @@ async function stopRollout(ctx: CommandContext, template: string, opts: RolloutO
     throw new CliError(`Cannot use ${flags} to stop the running rollout of ${template}: it rolls back with its own limits; leave ${given.length > 1 ? "them" : "it"} out`);
   }
   const api = await ctx.api();
-  let plan;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      plan = await api.deploy(template, { abort: true, dryRun: opts.dryRun === true }, ctx.signal);
-      break;
-    } catch (err) {
-      const why = transientFailure(err);
-      if (why === undefined || attempt >= START_ATTEMPTS) throw apiFailure(`Error stopping the rollout of ${template}`, err);
-      ctx.err(`No answer to the stop request for ${template} (attempt ${attempt} of ${START_ATTEMPTS}: ${why}); sending it again (stopping is safe to repeat)`);
-      await delay(startRetryDelay(attempt), ctx.signal);
-    }
-  }
+  const failed = (err: unknown): Error => apiFailure(`Error stopping the rollout of ${template}`, err);
+  const { value: plan } = await sendRepeatable(ctx, () => api.deploy(template, { abort: true, dryRun: opts.dryRun === true }, ctx.signal), {
+    what: `the stop request for ${template}`,
+    safe: "stopping is safe to repeat",
+    refused: failed,
+    exhausted: failed,
+  });
   const to = plan.fromRevision !== undefined ? ` (revision ${plan.fromRevision})` : "";
   ctx.out(`${plan.dryRun ? "Would stop" : "Stopping"} the rollout of ${template} to revision ${plan.revision}; its instances go back to the bodies they had${to}`);
   return afterPlan(ctx, template, plan, opts, { stopping: true });

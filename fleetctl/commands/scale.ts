@@ -3,11 +3,11 @@ import type { Command } from "commander";
 import type { ApiScalePlan } from "../../lib/api/deploy-types";
 import { ApiError } from "../../lib/api/client";
 import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
-import { apiFailure, transientFailure } from "../api-errors";
+import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import { delay } from "../../lib/async/delay";
 import type { CommandContext } from "../context";
-import { START_ATTEMPTS, startRetryDelay } from "../operations/start-rollout";
+import { START_ATTEMPTS, sendRepeatable } from "../operations/start-rollout";
 import { instanceRuns } from "../../lib/unit/instance-runs";
 import { ATTEMPT_MS, blockAttempts, currentStates, pollDelay, waitForSystemdActive, waitForUnitStates } from "../wait-states";
 import type { Action } from "./action";
@@ -76,26 +76,19 @@ async function numberedInstances(ctx: CommandContext, template: string): Promise
  */
 async function requestScale(ctx: CommandContext, template: string, count: number, dryRun: boolean): Promise<{ plan: ApiScalePlan; lostAnswer?: string }> {
   const api = await ctx.api();
-  let lost: string | undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const plan = await api.scale(template, count, { dryRun }, ctx.signal);
-      return lost ? { plan, lostAnswer: lost } : { plan };
-    } catch (err) {
-      const why = transientFailure(err) ?? (lost && err instanceof ApiError && err.status === 409 && /changed while scaling/.test(err.message) ? `HTTP 409: ${err.message}` : undefined);
-      if (why === undefined) throw apiFailure(`Error scaling ${template}`, err);
-      lost ??= why;
-      if (attempt >= START_ATTEMPTS) {
-        throw new CliError(
-          `Error scaling ${template}: ${START_ATTEMPTS} attempts got no answer (first: ${lost}; last: ${why}); some instances may have been created or destroyed: see fleetctl list-unit-files. Check that etcd is healthy (fleetctl list-machines) and run the command again`,
-          1,
-          { cause: err },
-        );
-      }
-      ctx.err(`No answer to the scale request of ${template} (attempt ${attempt} of ${START_ATTEMPTS}: ${why}); sending it again (scaling to ${count} is safe to repeat)`);
-      await delay(startRetryDelay(attempt), ctx.signal);
-    }
-  }
+  const { value: plan, lostAnswer } = await sendRepeatable(ctx, () => api.scale(template, count, { dryRun }, ctx.signal), {
+    what: `the scale request of ${template}`,
+    safe: `scaling to ${count} is safe to repeat`,
+    alsoRetry: (err) => (err instanceof ApiError && err.status === 409 && /changed while scaling/.test(err.message) ? `HTTP 409: ${err.message}` : undefined),
+    refused: (err) => apiFailure(`Error scaling ${template}`, err),
+    exhausted: (err, first, last) =>
+      new CliError(
+        `Error scaling ${template}: ${START_ATTEMPTS} attempts got no answer (first: ${first}; last: ${last}); some instances may have been created or destroyed: see fleetctl list-unit-files. Check that etcd is healthy (fleetctl list-machines) and run the command again`,
+        1,
+        { cause: err },
+      ),
+  });
+  return lostAnswer ? { plan, lostAnswer } : { plan };
 }
 
 /** Up to this many instances created, destroyed or awaited are printed one line each; more as one line and a count. */

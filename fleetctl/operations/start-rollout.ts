@@ -121,3 +121,37 @@ export async function startRollout(ctx: CommandContext, template: string, reques
     await delay(wait(attempt), ctx.signal);
   }
 }
+
+/**
+ * Sends a request that is safe to repeat (scale to N, stop a rollout) until it is answered: a failure
+ * that leaves its fate unknown (`transientFailure`, or what `alsoRetry` accepts once an answer was
+ * lost) is noted on stderr ("No answer to {what} …; sending it again ({safe})") and the request sent
+ * again after a backoff, at most {@link START_ATTEMPTS} times. Returns the answer and why the first
+ * answer was lost, if one was.
+ */
+export async function sendRepeatable<T>(
+  ctx: CommandContext,
+  send: () => Promise<T>,
+  o: {
+    what: string;
+    safe: string;
+    alsoRetry?: (err: unknown) => string | undefined;
+    refused: (err: unknown) => Error;
+    exhausted: (err: unknown, first: string, last: string) => Error;
+  },
+): Promise<{ value: T; lostAnswer?: string }> {
+  let lost: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const value = await send();
+      return lost ? { value, lostAnswer: lost } : { value };
+    } catch (err) {
+      const why = transientFailure(err) ?? (lost !== undefined ? o.alsoRetry?.(err) : undefined);
+      if (why === undefined) throw o.refused(err);
+      lost ??= why;
+      if (attempt >= START_ATTEMPTS) throw o.exhausted(err, lost, why);
+      ctx.err(`No answer to ${o.what} (attempt ${attempt} of ${START_ATTEMPTS}: ${why}); sending it again (${o.safe})`);
+      await delay(startRetryDelay(attempt), ctx.signal);
+    }
+  }
+}
