@@ -3,33 +3,24 @@
  * directory's) is checked once, before any work. The CLI runs with a PATH holding only node, so a
  * check that came too late would fail on a missing mmdebstrap rather than build anything.
  */
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../../lib/process/run";
+import { nodeOnlyImageBuilder, type NodeOnlyImageBuilder } from "./image-builder-cli";
 
-const repoRoot = path.resolve(__dirname, "../..");
+let ib: NodeOnlyImageBuilder;
 let dir = "";
-let bin = "";
-
-/** Runs the image-builder CLI with only node on PATH. */
-function cli(args: string[]): Promise<{ exitCode: number | null; stderr: string }> {
-  return run(process.execPath, [path.join(repoRoot, "node_modules/tsx/dist/cli.mjs"), path.join(repoRoot, "image-builder/main.ts"), ...args],
-    { allowFailure: true, env: { PATH: bin, HOME: dir }, timeoutMs: 60_000 });
-}
+const cli = (args: string[]): ReturnType<NodeOnlyImageBuilder["cli"]> => ib.cli(args);
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "corefleet-ib-name-test-"));
-  bin = path.join(dir, "bin");
-  await mkdir(bin);
-  await symlink(process.execPath, path.join(bin, "node"));
+  ib = await nodeOnlyImageBuilder("corefleet-ib-name-test-");
+  dir = ib.dir;
   await mkdir(path.join(dir, "Bad_Name"));
   await writeFile(path.join(dir, "Bad_Name/image.json"), JSON.stringify({ packages: ["busybox-static"], cmd: ["/bin/true"] }));
   await mkdir(path.join(dir, "out-dir"));
 });
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await ib?.cleanup();
 });
 
 describe("image-builder container --name", () => {
