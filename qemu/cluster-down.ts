@@ -5,8 +5,7 @@
  * works on half-created clusters.
  */
 import { readFile, rm } from "node:fs/promises";
-import path from "node:path";
-import { clusterPaths, validateClusterName } from "./cluster-layout";
+import { clusterPaths } from "./cluster-layout";
 import { removeClusterNetwork } from "./cluster-network";
 import { loadCluster } from "./cluster-store";
 import { stopProcess } from "./ssh-forwarder";
@@ -14,15 +13,11 @@ import { Vm } from "./vm";
 
 /**
  * Removes cluster `name` under `root`. Throws, before touching anything, when `name` is not a plain
- * cluster name: an empty name or ".." would otherwise make the cluster folder `root` or its parent.
+ * cluster name (`clusterPaths` checks it): an empty name or ".." would otherwise make the cluster
+ * folder `root` or its parent.
  */
 export async function downCluster(root: string, name: string, log: (line: string) => void = () => undefined): Promise<boolean> {
-  validateClusterName(name);
   const paths = clusterPaths(root, name);
-  // Defence in depth: only ever remove a direct child folder of root.
-  if (path.dirname(path.resolve(paths.dir)) !== path.resolve(root) || path.basename(paths.dir) !== name) {
-    throw new Error(`Refusing to remove ${paths.dir}: it is not the folder of cluster "${name}" directly under ${root}`);
-  }
   const spec = await loadCluster(root, name);
   const netns = spec?.netns ?? `corefleet-${name}`;
   for (const m of spec?.machines ?? []) {
