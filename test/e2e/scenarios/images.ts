@@ -18,14 +18,21 @@ import { WEB_UNITS, waitWebActive } from "./web";
 
 let work = "";
 const workDir = async (): Promise<string> => (work ||= await mkdtemp(path.join(os.tmpdir(), "corefleet-e2e-images-")));
+/**
+ * Each scenario removes the folder when its describe block ends, and forgets it, so the next one makes
+ * a fresh folder. (Removing it after the first scenario only, while `work` still named it, let the
+ * second recreate it through cp and leave it behind in /tmp on every run.)
+ */
+const removeWorkDir = async (): Promise<void> => {
+  if (work) await rm(work, { recursive: true, force: true });
+  work = "";
+};
 
 /** The digest of the web:1 image this run built and pushed. */
 let web1Digest = "";
 
 export function registryScenario(cluster: () => E2eCluster): void {
-  afterAll(async () => {
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(removeWorkDir);
 
   it("runs registry.service on the registry=true machine and takes the web image built here, pushed through the SSH forward, under its build digest", async () => {
     const c = cluster();
@@ -73,6 +80,8 @@ async function runningDigests(c: E2eCluster): Promise<string[]> {
 }
 
 export function newImageScenario(cluster: () => E2eCluster): void {
+  afterAll(removeWorkDir);
+
   it("web@1..3 pulled the pushed image on their machines: the pull is in the journal, every container runs its digest", async () => {
     const c = cluster();
     expect(web1Digest, "the registry scenario pushed web:1").not.toBe("");
