@@ -6,7 +6,9 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { DASHBOARD_EVENTS_PATH, type DashboardListenerAuth } from "../../lib/api/dashboard-types";
+import { BackendUnavailableError } from "../api/backend";
 import { HttpError } from "../api/http-io";
+import { EtcdUnavailableError } from "../registry/errors";
 import { loadDashboardAssets, type DashboardAssetFiles } from "./assets";
 import type { ClusterFeed } from "./cluster-feed";
 import { serveEventsStream } from "./events-stream";
@@ -74,13 +76,19 @@ export function createDashboardRoutes(options: DashboardRoutesOptions): Dashboar
     async serveData(req, res, ctx) {
       if (ctx.path !== DASHBOARD_EVENTS_PATH) throw new HttpError(404, `no such resource: ${ctx.path}`);
       if (req.method !== "GET") throw new HttpError(405, `method not allowed on ${ctx.path}: use GET`, { headers: { Allow: "GET" } });
-      await serveEventsStream(req, res, {
-        feed: options.feed,
-        listener: ctx.listener,
-        signal: ctx.signal,
-        ...(options.servedBy ? { servedBy: options.servedBy } : {}),
-        ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
-      });
+      try {
+        await serveEventsStream(req, res, {
+          feed: options.feed,
+          listener: ctx.listener,
+          signal: ctx.signal,
+          ...(options.servedBy ? { servedBy: options.servedBy } : {}),
+          ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+        });
+      } catch (err) {
+        // The feed's first read failed before the stream began: the API's 503, like every other route.
+        if (err instanceof EtcdUnavailableError) throw new BackendUnavailableError(err.message, { cause: err });
+        throw err;
+      }
     },
   };
 }
