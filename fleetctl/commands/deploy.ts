@@ -53,12 +53,17 @@ function limits(opts: RolloutOpts): Pick<ApiDeployRequest, "maxUnavailable" | "m
   };
 }
 
-async function run(ctx: CommandContext, template: string, request: ApiDeployRequest, opts: RolloutOpts, what: string): Promise<number> {
+/**
+ * `localFile`: the local file the new body was read from. The plan names it, since a stale local copy
+ * next to the operator would otherwise silently revert what the cluster runs.
+ */
+async function run(ctx: CommandContext, template: string, request: ApiDeployRequest, opts: RolloutOpts, what: string, localFile?: string): Promise<number> {
   // A lost answer (dropped connection, 5xx from etcd timing out) is reconciled, not reported blindly.
   const { plan } = await startRollout(ctx, template, request, what);
   const from = plan.fromRevision !== undefined ? `revision ${plan.fromRevision}` : "its current body";
   const head = plan.dryRun ? "Would roll" : "Rolling";
   ctx.out(`${head} ${template} from ${from} to revision ${plan.revision} (${plan.change}, hash ${plan.hash.slice(0, 7)})`);
+  if (localFile !== undefined) ctx.out(`  new body from the local file ${localFile}${request.set ? ", with --set applied" : ""}`);
   ctx.out(`  ${plan.instances.length} instance(s) to update${plan.instances.length > 0 ? `: ${instanceRuns(template).format(plan.instances)}` : ""}; max unavailable ${plan.maxUnavailable}, max surge ${plan.maxSurge}, deadline ${plan.deadlineMs / 1000} s per instance`);
   for (const line of plan.diff) ctx.out(`  ${line}`);
   return afterPlan(ctx, template, plan, opts);
@@ -88,7 +93,7 @@ export const deploy: Action<RolloutOpts> = async (ctx, args, opts) => {
   if (!file && !request.set) {
     throw new CliError(`Nothing to deploy for ${template}: no local file ${args[0]!} and no --set; give the changed template file (e.g. units/web@.service) or --set KEY=VALUE`);
   }
-  return run(ctx, template, request, opts, "deploy");
+  return run(ctx, template, request, opts, "deploy", file);
 };
 
 export const rollback: Action<RolloutOpts> = async (ctx, args, opts) => {

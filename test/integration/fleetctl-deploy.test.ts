@@ -147,6 +147,7 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     const dry = await env.run(["deploy", "--dry-run", "--set", "image=localhost/app:2", "--max-unavailable", "25%", "app@.service"]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain("Would roll app@.service from revision 1 to revision 2 (deploy --set image=localhost/app:2, hash ");
+    expect(dry.stdout).toContain("\n  new body from the local file app@.service, with --set applied\n");
     expect(dry.stdout).toContain("10 instance(s) to update: app@{1..10}.service; max unavailable 2");
     expect(dry.stdout).toContain("max unavailable 2, max surge 0");
     expect(dry.stdout).toContain("  - Environment=image=localhost/app:1\n  + Environment=image=localhost/app:2\n");
@@ -225,6 +226,9 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     await writeFile(join(env.dir, "app@.service"), BAD);
     const r = await env.run(["deploy", "--deadline", "2s", "--max-unavailable", "1", "app@.service"]);
     expect(r.code).toBe(1);
+    // The plan says where the new body came from (a stale local copy would silently revert the cluster's).
+    expect(r.stdout).toContain("(deploy (new body), hash ");
+    expect(r.stdout).toContain("\n  new body from the local file app@.service\n");
     expect(r.stderr).toBe(
       'Rollout of app@.service to revision 4 failed and was rolled back: app@1.service not active within 2 s of getting its new body; see "fleetctl status app@1.service" and fix the body before deploying again\n',
     );
