@@ -136,8 +136,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     res.setHeader("Server", `fleetd/${options.version}`);
     const dashboard = options.dashboard;
     const assetPath = dashboard ? new URL(req.url ?? "/", "http://domain-sock").pathname : "";
-    if (dashboard?.isAsset(req, assetPath)) {
-      // The page holds no cluster data, and a browser cannot send a bearer token when it navigates.
+    if (dashboard?.isAsset(assetPath)) {
+      // The page holds no cluster data, and a browser cannot send a bearer token when it navigates
+      // (nor does a wrong method's 405 need one).
       serveAsset(dashboard, req, res, assetPath);
       return;
     }
@@ -177,6 +178,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   const serveAsset = (dashboard: DashboardRoutes, req: IncomingMessage, res: ServerResponse, path: string): void => {
     dashboard.serveAsset(req, res, path).catch((err: unknown) => {
+      if (err instanceof HttpError && !res.headersSent) {
+        req.resume();
+        sendError(res, err.status, err.message, err.headers);
+        return;
+      }
       options.onError?.(err, req);
       if (res.headersSent) res.destroy();
       else sendError(res, 500, `internal error: cannot serve the dashboard's ${path}: ${(err as Error).message}`);

@@ -24,8 +24,9 @@ const ASSETS: Record<string, { file: keyof Omit<DashboardAssetFiles, "etag">; ty
 };
 
 export interface DashboardRoutes {
-  /** True for the static files, which need no credentials (GET and HEAD only). */
-  isAsset(req: IncomingMessage, path: string): boolean;
+  /** True for the static files' paths, which need no credentials (whatever the method). */
+  isAsset(path: string): boolean;
+  /** Serves GET and HEAD; any other method is an `HttpError` 405 with `Allow: GET, HEAD`. */
   serveAsset(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
   /** True for the data paths (`/dashboard/v1/…`), which follow the listener's credentials. */
   isData(path: string): boolean;
@@ -46,8 +47,11 @@ export interface DashboardRoutesOptions {
 export function createDashboardRoutes(options: DashboardRoutesOptions): DashboardRoutes {
   const assets = options.assets ?? loadDashboardAssets;
   return {
-    isAsset: (req, path) => (req.method === "GET" || req.method === "HEAD") && Object.hasOwn(ASSETS, path),
+    isAsset: (path) => Object.hasOwn(ASSETS, path),
     async serveAsset(req, res, path) {
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        throw new HttpError(405, `method ${req.method ?? "?"} not allowed on ${path}: use GET or HEAD`, { headers: { Allow: "GET, HEAD" } });
+      }
       const asset = ASSETS[path]!;
       const files = await assets();
       const body = files[asset.file];

@@ -1,6 +1,7 @@
 /**
  * The dashboard's routes on the real API server over a real etcd reached through a TCP proxy: its
- * live feed answers like every API route while etcd cannot be reached (503, fleet's message).
+ * live feed answers like every API route while etcd cannot be reached (503, fleet's message), and a
+ * method other than GET or HEAD on its page, script or stylesheet is 405 with `Allow`, not 404.
  */
 import { request } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -64,6 +65,20 @@ describe("dashboard routes on the API server", () => {
     client?.close();
     await proxy?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers GET and HEAD of the page, script and stylesheet, and 405 with Allow for other methods", async () => {
+    for (const path of ["/", "/dashboard/app.js", "/dashboard/app.css"]) {
+      expect((await call(sock, "GET", path)).status).toBe(200);
+      expect((await call(sock, "HEAD", path)).status).toBe(200);
+      for (const method of ["DELETE", "POST", "PUT", "PATCH"]) {
+        const res = await call(sock, method, path);
+        expect([path, method, res.status, res.headers.allow, res.headers["content-type"]]).toEqual([path, method, 405, "GET, HEAD", "application/json"]);
+        expect(JSON.parse(res.body)).toEqual({ error: { code: 405, message: `method ${method} not allowed on ${path}: use GET or HEAD` } });
+      }
+    }
+    // Paths beside the assets are still unknown.
+    expect((await call(sock, "DELETE", "/dashboard/nope.js")).status).toBe(404);
   });
 
   it("answers the live feed 503 with fleet's message while etcd cannot be reached, as the API's routes do", async () => {
