@@ -19,9 +19,6 @@ import { decodeDeployment, decodeDeploymentSummary, encodeDeployment } from "./r
 import { applySet, SetAssignmentError } from "./set-environment";
 import { byInstance, instanceNumber, isSurgeInstance, readTemplate, type TemplateView } from "./template-view";
 
-/** Most instances `scale` creates. */
-export const MAX_SCALE = MAX_INSTANCES;
-
 export class DeployOperations {
   constructor(
     private readonly store: EtcdStore,
@@ -62,7 +59,7 @@ export class DeployOperations {
   async scale(template: string, req: ApiScaleRequest, signal?: AbortSignal): Promise<ApiScalePlan> {
     this.checkTemplate("scale", template);
     const want = req.instances;
-    if (!Number.isInteger(want) || want < 0 || want > MAX_SCALE) throw new DeployInputError(`invalid instance count ${JSON.stringify(want)} for ${template}: use a whole number from 0 to ${MAX_SCALE}`);
+    if (!Number.isInteger(want) || want < 0 || want > MAX_INSTANCES) throw new DeployInputError(`invalid instance count ${JSON.stringify(want)} for ${template}: use a whole number from 0 to ${MAX_INSTANCES}`);
     const view = await readTemplate(this.store, template, signal);
     const tpl = this.needTemplate("scale", view);
     this.refuseWhileRolling("scale", view);
