@@ -3,13 +3,16 @@
  * listener, where fleetd serves its web dashboard at `/`. With `--tunnel` each connection is an SSH
  * channel to the tunnel host (the same transport every API request of fleetctl uses); without it, a
  * plain connection to `--endpoint` (unix socket or http). The forward is byte for byte: fleetd alone
- * decides what needs the bearer token, so the dashboard's credentials are the API's.
+ * decides what needs the bearer token, so the dashboard's credentials are the API's. Before it
+ * listens, one API request through the same connections checks that fleetd answers at all.
  */
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { InvalidArgumentError, type Command } from "commander";
-import { parseEndpoint, type StreamConnector } from "../../lib/api/client";
+import { ApiError, parseEndpoint, type StreamConnector } from "../../lib/api/client";
+import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
+import { createApiClient } from "../client-factory";
 import type { Action } from "../commands/action";
 import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
@@ -61,6 +64,23 @@ function forward(local: Socket, connect: StreamConnector, ctx: CommandContext): 
   );
 }
 
+/**
+ * One API request (`GET /machines`) through the connections the forward will use, before it listens:
+ * an endpoint that cannot be reached fails the command here rather than showing the operator a dead
+ * page. Any answer of fleetd's passes: the page asks for a token on 401 and retries a 503 itself.
+ */
+async function checkEndpoint(ctx: CommandContext, connect: StreamConnector, target: string): Promise<void> {
+  const { client, close } = await createApiClient(ctx.globals(), ctx.io, () => Promise.resolve({ connect, close: () => undefined }));
+  try {
+    await client.listMachines(ctx.signal);
+  } catch (err) {
+    if (err instanceof ApiError) return;
+    throw apiFailure(`Cannot open the dashboard of ${target}: fleetd cannot be reached`, err);
+  } finally {
+    close();
+  }
+}
+
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
@@ -87,11 +107,13 @@ const dashboard: Action<DashboardOpts> = async (ctx, _args, opts) => {
     local.once("close", () => sockets.delete(local));
     forward(local, connect, ctx);
   });
+  const target = globals.tunnel ? `${globals.endpoint} via ${globals.tunnel}` : globals.endpoint;
   try {
+    await checkEndpoint(ctx, connect, target);
     const port = await listen(server, opts.localPort);
     // The page takes a `#token=` fragment into its session storage and strips it from the address bar.
     const fragment = globals.apiToken ? `#token=${encodeURIComponent(globals.apiToken)}` : "";
-    ctx.out(`Dashboard of ${globals.tunnel ? `${globals.endpoint} via ${globals.tunnel}` : globals.endpoint} at http://127.0.0.1:${port}/${fragment}`);
+    ctx.out(`Dashboard of ${target} at http://127.0.0.1:${port}/${fragment}`);
     ctx.out("Press Ctrl-C to stop.");
     await new Promise<void>((resolve) => {
       if (ctx.signal.aborted) resolve();
