@@ -46,7 +46,11 @@ describe("readJsonBody on a real HTTP server (loopback)", () => {
     const big = Buffer.alloc(1024 * 1024, "a");
     const status = await send(port, Array.from({ length: MAX_BODY_BYTES / big.length + 1 }, () => big)).catch(() => 413);
     expect(status).toBe(413);
-    expect(((await outcome) as { err: HttpError }).err.status).toBe(413);
+    const { err } = (await outcome) as { err: HttpError };
+    expect([err.status, err.message]).toEqual([
+      413,
+      "request body too large: over 8388608 bytes (8 MiB), the most fleetd reads in one request; send less per request (fewer units per POST /units, fewer operations per PATCH /machines)",
+    ]);
   });
 
   it("settles when the client goes away mid-body (nothing left waiting)", async () => {

@@ -51,7 +51,7 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
       if (size > MAX_BODY_BYTES) {
         req.off("data", onData);
         req.resume();
-        reject(new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
+        reject(new HttpError(413, `request body too large: over ${MAX_BODY_BYTES} bytes (${MAX_BODY_BYTES / 1024 / 1024} MiB), the most fleetd reads in one request; send less per request (fewer units per POST /units, fewer operations per PATCH /machines)`));
         return;
       }
       chunks.push(chunk);
