@@ -45,7 +45,10 @@ export async function deploymentItem(ctx: ResourceContext, ops: OperationsBacken
     req.options = body.options as UnitOption[];
   }
   if (body.set !== undefined) {
-    if (typeof body.set !== "object" || body.set === null || Object.values(body.set).some((v) => typeof v !== "string")) throw new HttpError(400, "field set must be an object of strings (KEY: VALUE)");
+    // An array passed the object test and its indexes became keys: ["image=b"] was refused as `invalid --set key "0"`.
+    const set: unknown = body.set;
+    const kind = Array.isArray(set) ? "a list" : set === null ? "null" : typeof set !== "object" ? `a ${typeof set}` : Object.values(set).some((v) => typeof v !== "string") ? "an object with values that are not strings" : undefined;
+    if (kind !== undefined) throw new HttpError(400, `field set must be an object of strings (KEY: VALUE) such as {"image":"registry.cluster:5000/web:2"}, not ${kind}`);
     req.set = body.set as Record<string, string>;
   }
   if (body.toRevision !== undefined) {
