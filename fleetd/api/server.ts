@@ -55,6 +55,21 @@ export const DEFAULT_TOKEN_LIMIT = 100;
 
 const PREFIXES = ["/fleet/v1", "/v1-alpha"];
 
+/**
+ * The request target as a URL, or undefined when it does not parse. A target starting with "/" is a
+ * path: `new URL("//", base)` took "//…" for a host and threw (in the request listener, outside any
+ * catch: one `GET //` from anyone who reached a listener stopped fleetd), and `//fleet/v1/units` became
+ * the path `/v1/units` of host "fleet".
+ */
+function requestUrl(target: string): URL | undefined {
+  try {
+    return new URL(target.startsWith("/") ? `http://domain-sock${target}` : target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_INVALID_URL") return undefined;
+    throw err;
+  }
+}
+
 /** Creates the API server; nothing listens until `listen()` is called. */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const tokenLimit = options.tokenLimit ?? DEFAULT_TOKEN_LIMIT;
@@ -70,8 +85,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   // fleet's message, unless fleetd knows better (another live machine holds its ID: etcd is fine).
   const notRegistered = (): HttpError => new HttpError(503, options.backend.unregisteredReason?.() ?? API_UNAVAILABLE_MESSAGE);
 
-  const route = async (req: IncomingMessage, res: ServerResponse, auth: ListenerAuth, signal: AbortSignal): Promise<void> => {
-    const url = new URL(req.url ?? "/", "http://domain-sock");
+  const route = async (req: IncomingMessage, res: ServerResponse, url: URL, auth: ListenerAuth, signal: AbortSignal): Promise<void> => {
     const path = url.pathname;
     if (path === "/") throw new HttpError(405, "method not allowed: the API lives under /fleet/v1/");
     const dashboard = options.dashboard;
@@ -134,8 +148,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   const handle = (req: IncomingMessage, res: ServerResponse, auth: ListenerAuth = { kind: "open" }): void => {
     res.setHeader("Server", `fleetd/${options.version}`);
+    const url = requestUrl(req.url ?? "/");
+    if (url === undefined) {
+      req.resume();
+      sendError(res, 400, `malformed request target ${JSON.stringify(req.url)}: send a path such as /fleet/v1/units`);
+      return;
+    }
     const dashboard = options.dashboard;
-    const assetPath = dashboard ? new URL(req.url ?? "/", "http://domain-sock").pathname : "";
+    const assetPath = url.pathname;
     if (dashboard?.isAsset(assetPath)) {
       // The page holds no cluster data, and a browser cannot send a bearer token when it navigates
       // (nor does a wrong method's 405 need one).
@@ -159,7 +179,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     inFlight.add(requestAbort);
     const abortRequest = (): void => requestAbort.abort(new Error("client closed the connection"));
     res.on("close", abortRequest);
-    route(req, res, auth, requestAbort.signal)
+    route(req, res, url, auth, requestAbort.signal)
       .catch((err: unknown) => {
         if (res.headersSent) {
           res.destroy();

@@ -1,7 +1,8 @@
 /**
  * The dashboard's routes on the real API server over a real etcd reached through a TCP proxy: its
  * live feed answers like every API route while etcd cannot be reached (503, fleet's message), and a
- * method other than GET or HEAD on its page, script or stylesheet is 405 with `Allow`, not 404.
+ * method other than GET or HEAD on its page, script or stylesheet is 405 with `Allow`, not 404; a
+ * request target starting with "//" is a path, and one that does not parse a 400, not a crash.
  */
 import { request } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -79,6 +80,19 @@ describe("dashboard routes on the API server", () => {
     }
     // Paths beside the assets are still unknown.
     expect((await call(sock, "DELETE", "/dashboard/nope.js")).status).toBe(404);
+  });
+
+  it("takes a target starting with // for a path and answers one that does not parse 400 (GET // stopped fleetd)", async () => {
+    // "//…" is a path, not a host: named as sent, not as "/v1/units" of a host "fleet".
+    for (const target of ["//", "//:99999/x", "//fleet/v1/units"]) {
+      const res = await call(sock, "GET", target);
+      expect([res.status, res.headers.server, JSON.parse(res.body)]).toEqual([404, "fleetd/0.1.0", { error: { code: 404, message: `no such resource: ${target}` } }]);
+    }
+    for (const target of ["*", "http://[bad/x"]) {
+      const res = await call(sock, "GET", target);
+      expect([res.status, JSON.parse(res.body)]).toEqual([400, { error: { code: 400, message: `malformed request target ${JSON.stringify(target)}: send a path such as /fleet/v1/units` } }]);
+    }
+    expect((await call(sock, "GET", "/dashboard/app.js")).status).toBe(200);
   });
 
   it("answers the live feed 503 with fleet's message while etcd cannot be reached, as the API's routes do", async () => {
