@@ -136,8 +136,9 @@ export async function currentStates(ctx: CommandContext, names: readonly string[
 
 /**
  * After `start` reached launched: waits until systemd reports each unit loaded and active (or, for a
- * oneshot that already finished, `exited`). Unlike fleet, a unit systemd reports `failed` ends the wait
- * at once with the reason instead of timing out.
+ * oneshot that already finished, `exited`, or a batch unit whose run to success fleetd recorded as
+ * `completed`). Unlike fleet, a unit systemd reports `failed` ends the wait at once with the reason
+ * instead of timing out.
  */
 export async function waitForSystemdActive(ctx: CommandContext, names: readonly string[], attempts: number): Promise<string | undefined> {
   const deadline = attempts > 0 ? Date.now() + attempts * ATTEMPT_MS : Infinity;
@@ -145,15 +146,24 @@ export async function waitForSystemdActive(ctx: CommandContext, names: readonly 
   let last = new Map<string, ApiUnitState>();
   for (let round = 0; pending.size > 0; round++) {
     last = await currentStates(ctx, [...pending]);
+    const notRunning: string[] = [];
     for (const name of [...pending]) {
       const s = last.get(name);
-      if (!s) continue;
-      if (s.systemdActiveState === "failed") {
+      if (s?.systemdActiveState === "failed") {
         return `unit ${name} failed on machine ${s.machineID}: systemd reports ${s.systemdLoadState}/${s.systemdActiveState}/${s.systemdSubState}; see "fleetctl status ${name}" and "fleetctl journal ${name}"`;
       }
-      if (s.systemdLoadState === "loaded" && (s.systemdActiveState === "active" || s.systemdSubState === "exited")) {
+      if (s?.systemdLoadState === "loaded" && (s.systemdActiveState === "active" || s.systemdSubState === "exited")) {
         pending.delete(name);
+      } else if (!s || s.systemdActiveState === "inactive") {
+        notRunning.push(name);
       }
+    }
+    // A oneshot without RemainAfterExit= that ran to success is inactive/dead again (or already
+    // unloaded, without a state): only its completion, recorded on the unit, tells it from one that
+    // has not started yet. The wait on it went on forever.
+    if (notRunning.length > 0) {
+      const units = await lookupUnits(ctx, notRunning);
+      for (const name of notRunning) if (units.get(name)?.completed) pending.delete(name);
     }
     if (pending.size === 0) break;
     if (Date.now() + pollDelay(round) > deadline) {

@@ -243,6 +243,17 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     );
   });
 
+  it("returns from a blocking start of a oneshot once it completed (systemd reports it inactive/dead again)", async () => {
+    await writeFile(join(env.dir, "once.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+    // Bounded, so that the wait that never ended before fails here instead of hanging.
+    const r = await env.run(["start", "--block-attempts=5", "once.service"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Unit once\.service inactive\nUnit once\.service launched on \w{8}\.\.\.\/10\.0\.0\.(49|50)\n$/);
+    expect((await env.cluster.registry.getUnit("once.service"))?.completed).toBeDefined();
+    expect((await env.run(["destroy", "once.service"])).code).toBe(0);
+  });
+
   it("says once why a unit it waits for without end cannot be placed (the wait went on silently)", async () => {
     await writeFile(join(env.dir, "nowhere2.service"), "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nMachineID=ffffffffffffffffffffffffffffffff\n");
     const ctrlC = new AbortController();
