@@ -55,6 +55,21 @@ describe("fleetctl program", () => {
     expect(parseEndpoint("http://10.0.0.1:49153,http://10.0.0.2:49153")).toMatchObject({ kind: "http", host: "10.0.0.1", port: 49153 });
   });
 
+  it("refuses an --ssh-port out of range and a negative --lines before any connection", async () => {
+    // 99999 reached ssh2, which threw its RangeError after arming a handshake timer: fleetctl never exited.
+    const cases: [string[], string][] = [
+      [["status", "--ssh-port", "99999", "x.service"], `error: option '--ssh-port <port>' argument '99999' is invalid. "99999" is not a port; use 1 to 65535\n`],
+      [["ssh", "--ssh-port", "0", "m1"], `error: option '--ssh-port <port>' argument '0' is invalid. "0" is not a port; use 1 to 65535\n`],
+      [["journal", "--ssh-port=-22", "x.service"], `error: option '--ssh-port <port>' argument '-22' is invalid. "-22" is not a port; use 1 to 65535\n`],
+      [["journal", "--lines=-5", "x.service"], `error: option '--lines <n>' argument '-5' is invalid. "-5" is negative; use 0 or more.\n`],
+    ];
+    for (const [argv, message] of cases) {
+      const d = deps();
+      expect(await runFleetctl(["--endpoint", "unix:///nonexistent/fleet.sock", ...argv], { ...d, registrars: remoteRegistrars })).toBe(1);
+      expect(d.stderr.text).toBe(message);
+    }
+  });
+
   it("refuses --sign with exit 2 and unknown drivers with exit 1", async () => {
     const d = deps();
     expect(await runFleetctl(["submit", "--sign", "x.service"], d)).toBe(2);

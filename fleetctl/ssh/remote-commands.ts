@@ -10,7 +10,7 @@ import { run } from "../../lib/process/run";
 import { mangleUnitName } from "../../lib/unit";
 import { CliError, ExitCode } from "../cli-error";
 import type { Action } from "../commands/action";
-import { parseCount } from "../commands/action";
+import { parseNonNegative, parsePort } from "../commands/action";
 import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
 import { machineFullLegend } from "../legend";
@@ -223,7 +223,7 @@ export const registerRemote: CommandRegistrar = (program: Command, bind) => {
     .argument("[command...]")
     .description("Open interactive shell on a machine in the cluster, or run a command there")
     .option("-A, --forward-agent", "Forward local ssh-agent to target machine")
-    .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parseCount, 22)
+    .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parsePort, 22)
     .option("-m, --machine <id>", "Open SSH connection to a specific machine (ID prefix)")
     .option("-u, --unit <name>", "Open SSH connection to the machine running a specific unit")
     .allowUnknownOption()
@@ -232,14 +232,14 @@ export const registerRemote: CommandRegistrar = (program: Command, bind) => {
     .command("status")
     .argument("[units...]")
     .description("Output the status of one or more units in the cluster (systemctl status -l on their machine)")
-    .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parseCount, 22)
+    .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parsePort, 22)
     .action(bind(status));
   program
     .command("journal")
     .argument("[unit]")
     .description("Print the journal of a unit in the cluster to stdout")
-    .option("--lines <n>", "Number of recent log lines to return", parseCount, 10)
-    .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parseCount, 22)
+    .option("--lines <n>", "Number of recent log lines to return", parseNonNegative, 10)
+    .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parsePort, 22)
     .option("-f, --follow", "Continuously print new entries as they are appended to the journal")
     .option("--output <mode>", "Output mode, passed to journalctl --output", "short")
     .option("--sudo", "Execute journal command with sudo")
