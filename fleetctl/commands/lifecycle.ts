@@ -1,7 +1,7 @@
 /** submit, load, start (incl. templates with --instances), stop, unload, destroy. */
 import type { Command } from "commander";
 import type { ApiUnit, UnitTargetState } from "../../lib/api/types";
-import { isTemplate, mangleUnitName } from "../../lib/unit";
+import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { lazyCreateUnits } from "../lazy-create";
@@ -94,6 +94,19 @@ async function expandTemplates(ctx: CommandContext, args: readonly string[], opt
   return expanded;
 }
 
+/**
+ * `load web@.service` is refused before anything is written: the API refused it only after a local
+ * template file had been submitted, with its raw "cannot activate template" (HTTP 400).
+ */
+function refuseLoadingTemplates(args: readonly string[]): void {
+  const template = args.map(mangleUnitName).find(isTemplate);
+  if (template === undefined) return;
+  const { prefix, suffix } = parseUnitName(template);
+  throw new CliError(
+    `Cannot load template ${template}: only its instances can be loaded; load instances by name ("fleetctl load ${prefix}@1${suffix}"), or start every instance with "fleetctl start ${template}"`,
+  );
+}
+
 async function runLoadOrStart(ctx: CommandContext, args: string[], opts: BlockOpts, command: "load" | "start"): Promise<number> {
   signRefused(opts);
   if (args.length === 0) {
@@ -108,6 +121,7 @@ async function runLoadOrStart(ctx: CommandContext, args: string[], opts: BlockOp
   if (command === "start") checkInstancesUse(args, opts.instances);
   if (command === "start") args = await expandTemplates(ctx, args, opts, attempts);
   else if (opts.instances !== undefined) throw new CliError("--instances is only valid with start");
+  else refuseLoadingTemplates(args);
   try {
     await lazyCreateUnits(ctx, args, { command, replace: opts.replace ?? false, attempts });
   } catch (err) {

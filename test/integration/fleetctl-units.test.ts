@@ -182,6 +182,17 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     );
   });
 
+  it("refuses to load a template before writing anything, and says what to load instead", async () => {
+    await writeFile(join(env.dir, "cache@.service"), "[Service]\nExecStart=/bin/true\n");
+    // It submitted the local template, then printed the API's "Error: cannot activate template" (HTTP 400).
+    expect(await env.run(["load", "cache@.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'Cannot load template cache@.service: only its instances can be loaded; load instances by name ("fleetctl load cache@1.service"), or start every instance with "fleetctl start cache@.service"\n',
+    });
+    expect(await env.cluster.registry.getUnit("cache@.service")).toBeUndefined();
+  });
+
   it("checks --instances, and its dry run says what would be submitted and what would fail", async () => {
     for (const bad of ["-1", "0", "20000", "two"]) {
       expect((await env.run(["start", "--instances", bad, "db@.service"])).stderr).toBe(
