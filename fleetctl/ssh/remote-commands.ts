@@ -166,18 +166,22 @@ export const journal: Action<RemoteOpts> = async (ctx, args, opts) => {
 async function resolveSshTarget(ctx: CommandContext, opts: RemoteOpts, args: string[]): Promise<{ address: string; rest: string[] }> {
   if (opts.machine && opts.unit) throw new CliError("Both machine and unit flags provided, please specify only one.");
   const machines = await ctx.machines();
+  // fleet's terse errors come first (scripts may match them), then which name and what to do.
   const byMachine = (prefix: string): { ip?: string; error?: string } => {
     const found = [...machines.values()].filter((m) => m.id.startsWith(prefix));
-    if (found.length === 0) return { error: "machine does not exist" };
-    if (found.length > 1) return { error: "found more than one machine" };
+    if (found.length === 0) return { error: `machine does not exist: no machine ID starts with "${prefix}" ("fleetctl list-machines" lists them)` };
+    if (found.length > 1) return { error: `found more than one machine: ${found.length} machine IDs start with "${prefix}"; give more of the ID ("fleetctl list-machines --full")` };
     return { ip: found[0]!.primaryIP ?? "" };
   };
-  const byUnit = async (arg: string): Promise<{ ip?: string; error?: string }> => {
-    const unit = await (await ctx.api()).getUnit(mangleUnitName(arg), ctx.signal);
-    if (!unit) return { error: "unit does not exist" };
-    if (isGlobalUnit(unit)) return { error: "global units unsupported" };
-    if (!unit.machineID) return { error: "unit is not scheduled on any machine" };
-    return { ip: machines.get(unit.machineID)?.primaryIP ?? "" };
+  const byUnit = async (arg: string): Promise<{ ip?: string; error?: string; exists: boolean }> => {
+    const name = mangleUnitName(arg);
+    const unit = await (await ctx.api()).getUnit(name, ctx.signal);
+    if (!unit) return { error: `unit does not exist: no unit ${name} in the cluster ("fleetctl list-unit-files" lists them)`, exists: false };
+    if (isGlobalUnit(unit)) {
+      return { error: `global units unsupported: ${name} runs on every machine that matches it; pick one with "fleetctl ssh --machine ID" ("fleetctl list-units" shows where it runs)`, exists: true };
+    }
+    if (!unit.machineID) return { error: `unit ${name} is not scheduled on any machine; "fleetctl status ${name}" says why`, exists: true };
+    return { ip: machines.get(unit.machineID)?.primaryIP ?? "", exists: true };
   };
   let found: { ip?: string; error?: string };
   let rest = args;
@@ -192,7 +196,9 @@ async function resolveSshTarget(ctx: CommandContext, opts: RemoteOpts, args: str
     if (m.ip !== undefined && u.ip !== undefined) {
       throw new CliError(`ambiguous argument, both machine and unit found for \`${target}\`.\nPlease use flag \`-m\` or \`-u\` to refine the search`);
     }
-    found = m.ip !== undefined ? m : u.ip !== undefined ? u : { error: "could not find matching unit or machine" };
+    // A unit that exists but has no one machine (global, unscheduled) says so: "could not find
+    // matching unit or machine" sent the operator looking for a typo.
+    found = m.ip !== undefined ? m : u.ip !== undefined || u.exists ? u : { error: "could not find matching unit or machine" };
   }
   if (found.error !== undefined) throw new CliError(found.error);
   if (!found.ip) throw new CliError("Requested machine could not be found (it published no IP address).");

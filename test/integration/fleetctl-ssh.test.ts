@@ -200,6 +200,25 @@ describe("fleetctl over SSH", () => {
     expect(await ssh(["status", "ghost"])).toEqual({ code: 1, stdout: "", stderr: "Unit ghost.service does not exist.\n" });
   });
 
+  it("says why a unit that exists has no machine to ssh to, and names what was not found", async () => {
+    await writeFile(join(env.dir, "everywhere.service"), "[Service]\nExecStart=/bin/sleep infinity\n\n[X-Fleet]\nGlobal=true\n");
+    await writeFile(join(env.dir, "nowhere.service"), "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nMachineID=ffffffffffffffffffffffffffffffff\n");
+    expect((await env.run(["start", "--no-block", "everywhere.service", "nowhere.service"])).code).toBe(0);
+    // Both said "could not find matching unit or machine", as if the name were a typo.
+    expect(await ssh(["ssh", "everywhere", "true"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'global units unsupported: everywhere.service runs on every machine that matches it; pick one with "fleetctl ssh --machine ID" ("fleetctl list-units" shows where it runs)\n',
+    });
+    expect(await ssh(["ssh", "nowhere.service", "true"])).toEqual({ code: 1, stdout: "", stderr: 'unit nowhere.service is not scheduled on any machine; "fleetctl status nowhere.service" says why\n' });
+    expect(await ssh(["ssh", "--unit", "ghost", "true"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'unit does not exist: no unit ghost.service in the cluster ("fleetctl list-unit-files" lists them)\n',
+    });
+    expect(await ssh(["ssh", "--machine", "ffff", "true"])).toEqual({ code: 1, stdout: "", stderr: 'machine does not exist: no machine ID starts with "ffff" ("fleetctl list-machines" lists them)\n' });
+  });
+
   it("authenticates with keys from ssh-agent, and says what to do without one", async () => {
     const agentSock = join(env.dir, "agent.sock");
     const stop = new AbortController();
