@@ -68,7 +68,9 @@ export async function lazyCreateUnits(ctx: CommandContext, args: readonly string
         continue;
       }
     }
-    const source = await unitSourceFor(ctx, arg, templates);
+    // Replacing an instance: from the template file beside it (what the "differs from local template"
+    // warning compares with), not from the registry's template.
+    const source = await unitSourceFor(ctx, arg, templates, { localTemplateFirst: existing !== undefined });
     if (existing && unitHash(source.options) === unitHash(existing.options)) {
       ctx.out(`Found same Unit(${name}) in Registry, nothing to do`);
       continue;

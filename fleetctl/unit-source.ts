@@ -90,13 +90,17 @@ export async function localTemplateFileOf(ctx: CommandContext, arg: string): Pro
 /**
  * The body for creating unit `arg` (fleet's order): local file; else for an instance the template in
  * the registry, else the template file beside the argument. Templates bodies are used as they are:
- * instances share the template's hash, and the template itself is not submitted.
+ * instances share the template's hash, and the template itself is not submitted. With
+ * `localTemplateFirst` (replacing an existing instance) the template file beside the argument comes
+ * before the registry's: fleet warned that an instance differs from that file and to add --replace,
+ * which then compared the registry's unchanged template and replaced nothing.
  */
 export async function unitSourceFor(
   ctx: CommandContext,
   arg: string,
   /** Templates already fetched in this run (1,000 instances of one template fetch it once). */
   templates: Map<string, Promise<ApiUnit | undefined>> = new Map(),
+  options: { localTemplateFirst?: boolean } = {},
 ): Promise<{ name: string; options: UnitOption[]; warnings: readonly string[] }> {
   const name = mangleUnitName(arg);
   const file = await localFileOf(ctx, arg);
@@ -105,6 +109,11 @@ export async function unitSourceFor(
     return { name, options: [...unit.options], warnings: unit.warnings };
   }
   if (!isInstance(name)) throw new CliError(`unable to find Unit(${name}) in Registry or on filesystem`);
+  const localTemplate = options.localTemplateFirst ? await localTemplateFileOf(ctx, arg) : undefined;
+  if (localTemplate) {
+    const unit = await readLocalUnit(ctx, localTemplate, name);
+    return { name, options: [...unit.options], warnings: unit.warnings };
+  }
   const template = templateOf(name)!;
   const api = await ctx.api();
   if (!templates.has(template)) templates.set(template, api.getUnit(template, ctx.signal));

@@ -235,6 +235,25 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     await waitFor("one copy of app.service", () => env.cluster.runningOn("app.service").length === 1);
   });
 
+  it("replaces an instance from its changed local template with --replace, as the warning says", async () => {
+    await mkdir(join(env.dir, "tpl"), { recursive: true });
+    await writeFile(join(env.dir, "tpl", "api@.service"), "[Service]\nExecStart=/bin/sleep 1\n");
+    expect((await env.run(["submit", "tpl/api@.service"])).code).toBe(0);
+    expect((await env.run(["start", "tpl/api@1.service"])).code).toBe(0);
+    await writeFile(join(env.dir, "tpl", "api@.service"), "[Service]\nExecStart=/bin/sleep 2\n");
+    expect(await env.run(["start", "tpl/api@1.service"])).toEqual({
+      code: 0,
+      stdout: "",
+      stderr: "WARNING: Unit api@1.service in registry differs from local template unit file tpl/api@.service. Add --replace to override.\n",
+    });
+    // It compared the registry's unchanged template instead: "Found same Unit(api@1.service) in Registry, nothing to do".
+    const replaced = await env.run(["start", "--replace", "tpl/api@1.service"]);
+    expect(replaced.stderr).toBe("");
+    expect(replaced.stdout).toMatch(/^Unit api@1\.service inactive\nUnit api@1\.service launched on .*\n$/);
+    expect((await env.run(["cat", "api@1"])).stdout).toBe("[Service]\nExecStart=/bin/sleep 2\n");
+    expect((await env.run(["destroy", "api@.service"])).code).toBe(0);
+  });
+
   it("restarts a launched unit (stop, then start)", async () => {
     const r = await env.run(["restart", "app"]);
     expect(r.code).toBe(0);
