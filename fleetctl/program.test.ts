@@ -55,6 +55,18 @@ describe("fleetctl program", () => {
     expect(parseEndpoint("http://10.0.0.1:49153,http://10.0.0.2:49153")).toMatchObject({ kind: "http", host: "10.0.0.1", port: 49153 });
   });
 
+  it("names the commands an ambiguous prefix could mean (it said \"Unknown command\" as for a typo)", async () => {
+    const d = deps();
+    expect(await runFleetctl(["list-unit"], { ...d, registrars: remoteRegistrars })).toBe(1);
+    expect(d.stderr.text).toBe('Ambiguous command "list-unit" for "fleetctl": it could be list-units or list-unit-files; type more of its name\n');
+    const s = deps();
+    expect(await runFleetctl(["sta", "x.service"], { ...s, registrars: remoteRegistrars })).toBe(1);
+    expect(s.stderr.text).toBe('Ambiguous command "sta" for "fleetctl": it could be start or status; type more of its name\n');
+    const t = deps();
+    expect(await runFleetctl(["frobnicate"], t)).toBe(1);
+    expect(t.stderr.text).toBe('Unknown command "frobnicate" for "fleetctl"; run "fleetctl help" for the list of commands\n');
+  });
+
   it("refuses an --ssh-port out of range and a negative --lines before any connection", async () => {
     // 99999 reached ssh2, which threw its RangeError after arming a handshake timer: fleetctl never exited.
     const cases: [string[], string][] = [

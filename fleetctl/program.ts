@@ -148,6 +148,11 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
       return;
     }
     if (cmdName !== undefined) {
+      // A prefix of several commands (fleet, like cobra, ran an unambiguous one): name them.
+      const matches = program.commands.map((c) => c.name()).filter((n) => n.startsWith(cmdName));
+      if (matches.length > 1) {
+        throw new CliError(`Ambiguous command "${cmdName}" for "fleetctl": it could be ${matches.slice(0, -1).join(", ")} or ${matches[matches.length - 1]!}; type more of its name`);
+      }
       throw new CliError(`Unknown command "${cmdName}" for "fleetctl"; run "fleetctl help" for the list of commands`);
     }
     program.outputHelp();
