@@ -154,6 +154,8 @@ export const journal: Action<RemoteOpts> = async (ctx, args, opts) => {
   if (args.length !== 1) throw new CliError("One unit file must be provided.");
   const unit = await requireUnit(ctx, args[0]!, (n) => `Unit ${n} does not exist.`);
   if (isGlobalUnit(unit)) throw new CliError(`Unable to retrieve journal of global unit ${unit.name}.`);
+  // As status: a unit the engine cannot place says why ("does not appear to be running" did not).
+  if (isUnscheduled(unit, false)) throw new CliError(describeUnscheduled(unit));
   if ((unit.currentState ?? "inactive") === "inactive" || !unit.machineID) throw new CliError(`Unit ${unit.name} does not appear to be running.`);
   let command = `journalctl --unit ${shellQuote(unit.name)} --no-pager -n ${opts.lines ?? 10} --output ${shellQuote(opts.output ?? "short")}`;
   if (opts.sudo) command = `sudo ${command}`;

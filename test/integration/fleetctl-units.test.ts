@@ -273,6 +273,14 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     );
   });
 
+  it("journal of a unit the engine cannot place says why, as status does", async () => {
+    // nowhere.service from the test before: desired launched, no machine (MachineID of none).
+    const status = await env.run(["status", "nowhere.service"]);
+    expect(status.stderr).toMatch(/^Unit nowhere\.service is not scheduled on any machine: no machine can run it \(2 machines\): 2 excluded by MachineID\n/);
+    // It said "Unit nowhere.service does not appear to be running."
+    expect(await env.run(["journal", "nowhere.service"])).toEqual({ code: 1, stdout: "", stderr: status.stderr });
+  });
+
   it("returns from a blocking start of a oneshot once it completed (systemd reports it inactive/dead again)", async () => {
     await writeFile(join(env.dir, "once.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n");
     // Bounded, so that the wait that never ended before fails here instead of hanging.
