@@ -10,6 +10,7 @@ import { MAX_INSTANCES } from "../../lib/api/deploy-types";
 import { localFileOf } from "../unit-source";
 import { mapLimit } from "../../lib/async/map-limit";
 import { existingUnitsOrNothing, isGlobalUnit, lookupUnits, WRITE_CONCURRENCY } from "../unit-lookup";
+import { isUnscheduled } from "../unscheduled-reason";
 import { blockAttempts, waitForSystemdActive, waitForUnitStates } from "../wait-states";
 import type { Action } from "./action";
 import { parseCount } from "./action";
@@ -166,7 +167,11 @@ export const stop: Action<BlockOpts> = async (ctx, args, opts) => {
   // Every unit is checked before the first write: an inactive one fails the command without half-doing it.
   for (const u of units) {
     if (!isGlobalUnit(u)) {
-      if (u.currentState === "inactive") throw new CliError(`Unable to stop unit ${u.name} in state inactive`);
+      if (u.currentState === "inactive") {
+        // Wanted but not placed: it starts as soon as a machine can take it, which stop cannot prevent.
+        const pending = isUnscheduled(u, false) ? `: it is not scheduled on any machine yet and starts once placed; "fleetctl unload ${u.name}" keeps it from being placed` : "";
+        throw new CliError(`Unable to stop unit ${u.name} in state inactive${pending}`);
+      }
       if (u.currentState === "loaded" && u.desiredState !== "launched") {
         ctx.debug(`Unit(${u.name}) already loaded, skipping.`);
         continue;

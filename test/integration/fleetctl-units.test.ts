@@ -281,6 +281,15 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(await env.run(["journal", "nowhere.service"])).toEqual({ code: 1, stdout: "", stderr: status.stderr });
   });
 
+  it("refuses to stop a unit that waits for a machine, and says what keeps it from starting", async () => {
+    // fleet's message alone read as if the unit were down for good; it starts once a machine can take it.
+    expect(await env.run(["stop", "nowhere.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'Unable to stop unit nowhere.service in state inactive: it is not scheduled on any machine yet and starts once placed; "fleetctl unload nowhere.service" keeps it from being placed\n',
+    });
+  });
+
   it("returns from a blocking start of a oneshot once it completed (systemd reports it inactive/dead again)", async () => {
     await writeFile(join(env.dir, "once.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n");
     // Bounded, so that the wait that never ended before fails here instead of hanging.
