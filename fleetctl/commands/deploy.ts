@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { ApiDeployPlan, ApiDeployRequest } from "../../lib/api/deploy-types";
-import { instanceRuns, isTemplate, mangleUnitName } from "../../lib/unit";
+import { instanceRuns, isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
@@ -27,11 +27,22 @@ interface RolloutOpts {
   block?: boolean;
 }
 
+/** The template (web@.service) or global unit (whether it is one, the API checks) a command rolls. */
 function templateArg(args: readonly string[], command: string): string {
-  if (args.length !== 1) throw new CliError(`One template required, e.g. fleetctl ${command} web@.service`);
+  if (args.length !== 1) throw new CliError(`One template or global unit required, e.g. fleetctl ${command} web@.service`);
   const name = mangleUnitName(args[0]!);
-  if (!isTemplate(name)) throw new CliError(`Cannot ${command} ${name}: it is not a template; ${command} works on templates such as web@.service`);
+  const p = parseUnitName(name);
+  if (p.hasAt && !isTemplate(name)) {
+    throw new CliError(`Cannot ${command} ${name}: it is an instance; ${command} works on its template ${p.prefix}@${p.suffix} (all instances together) or on a global unit`);
+  }
   return name;
+}
+
+/** The instances a plan names (runs of numbers), or a global unit's machines (IDs shortened as in list-machines). */
+function planTargets(template: string, names: readonly string[]): string {
+  if (isTemplate(template)) return instanceRuns(template).format(names);
+  const shown = names.slice(0, 10).map((id) => `${id.slice(0, 8)}...`);
+  return `${shown.join(", ")}${names.length > shown.length ? ` and ${names.length - shown.length} more` : ""}`;
 }
 
 function parseSet(values: readonly string[]): Record<string, string> {
@@ -64,7 +75,8 @@ async function run(ctx: CommandContext, template: string, request: ApiDeployRequ
   const head = plan.dryRun ? "Would roll" : "Rolling";
   ctx.out(`${head} ${template} from ${from} to revision ${plan.revision} (${plan.change}, hash ${plan.hash.slice(0, 7)})`);
   if (localFile !== undefined) ctx.out(`  new body from the local file ${localFile}${request.set ? ", with --set applied" : ""}`);
-  ctx.out(`  ${plan.instances.length} instance(s) to update${plan.instances.length > 0 ? `: ${instanceRuns(template).format(plan.instances)}` : ""}; max unavailable ${plan.maxUnavailable}, max surge ${plan.maxSurge}, deadline ${plan.deadlineMs / 1000} s per instance`);
+  const [noun, each] = isTemplate(template) ? ["instance(s)", "instance"] : ["machine(s)", "machine"];
+  ctx.out(`  ${plan.instances.length} ${noun} to update${plan.instances.length > 0 ? `: ${planTargets(template, plan.instances)}` : ""}; max unavailable ${plan.maxUnavailable}, max surge ${plan.maxSurge}, deadline ${plan.deadlineMs / 1000} s per ${each}`);
   for (const line of plan.diff) ctx.out(`  ${line}`);
   return afterPlan(ctx, template, plan, opts);
 }

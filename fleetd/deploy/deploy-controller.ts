@@ -10,12 +10,13 @@ import { systemClock, type Clock } from "../../lib/async/clock";
 import { isRetriable } from "../registry/errors";
 import type { EtcdStore } from "../registry/etcd-store";
 import { parseRecord, type UnitRecord } from "../registry/keys";
+import { isTemplate } from "../../lib/unit";
 import type { ICompare, IRequestOp } from "etcd3";
 import { deploymentKey, deploymentsPrefix, isRunning, type DeploymentRecord, type RolloutRecord } from "./records";
 import { encodeDeployment } from "./record-codec";
 import { step } from "./rollout-step";
 import { packStep, type StepWrite } from "./step-transactions";
-import { readTemplate } from "./template-view";
+import { readRolloutTarget } from "./global-view";
 
 /**
  * Unit changes per step: written in transactions etcd accepts (`step-transactions.ts`, about 100
@@ -110,11 +111,12 @@ export class DeployController {
   private async advance(template: string, signal?: AbortSignal): Promise<boolean> {
     const { store, leadership } = this.options;
     const k = store.keys;
-    const view = await readTemplate(store, template, signal);
+    const view = await readRolloutTarget(store, template, signal);
     const dep = view.deployment;
     if (!dep || !isRunning(dep.record)) return false;
     const rollout = dep.record.rollout;
-    const out = step({ template, rollout, instances: view.instances, now: this.clock.now(), maxChanges: MAX_STEP_CHANGES });
+    const global = !isTemplate(template);
+    const out = step({ template, rollout, instances: view.instances, now: this.clock.now(), maxChanges: MAX_STEP_CHANGES, noun: global ? "machines" : "instances" });
     const textOf = (hash: string): string | undefined => dep.record.revisions.find((r) => r.hash === hash)?.text ?? rollout.bodies[hash];
     const body = (hash: string): NonNullable<StepWrite["body"]> => {
       const text = textOf(hash);
@@ -123,7 +125,22 @@ export class DeployController {
     };
     const put = (key: string, value: unknown): IRequestOp => ({ request_put: { key: Buffer.from(key), value: Buffer.from(typeof value === "string" ? value : JSON.stringify(value)) } });
     const writes: StepWrite[] = [];
-    for (const u of out.updates) {
+    const last: StepWrite[] = [];
+    if (global) {
+      // One unit record: the machines still kept on another body (`machineHashes`), all of them in one write.
+      const tpl = view.templateRecord;
+      const next = tpl && globalRecord(tpl.record, out.updates, out.rollout);
+      if (tpl && next && JSON.stringify(next) !== JSON.stringify(tpl.record)) {
+        const [first, ...more] = new Set([next.hash, ...out.updates.map((u) => u.toHash)]);
+        (out.rollout.phase === "done" ? last : writes).push({
+          op: put(k.unit(template), next),
+          compare: { key: Buffer.from(k.unit(template)), target: "Mod", result: "Equal", mod_revision: tpl.modRevision },
+          body: body(first!),
+        });
+        for (const hash of more) writes.unshift({ op: body(hash).op });
+      }
+    }
+    for (const u of global ? [] : out.updates) {
       const facts = view.instances.get(u.instance)!;
       const record: UnitRecord = { ...facts.record, hash: u.toHash };
       writes.push({ op: put(k.unit(u.instance), record), compare: { key: Buffer.from(k.unit(u.instance)), target: "Mod", result: "Equal", mod_revision: facts.modRevision }, body: body(u.toHash) });
@@ -134,11 +151,10 @@ export class DeployController {
     }
     for (const name of out.destroySurge) writes.push({ op: { request_delete_range: { key: Buffer.from(k.unit(name)) } } });
     const next: DeploymentRecord = { ...dep.record, rollout: out.rollout };
-    const last: StepWrite[] = [];
     if (out.rollout.phase === "done") {
       this.finish(next, out.rollout);
       const tpl = view.templateRecord;
-      if (out.rollout.outcome !== "succeeded" && tpl && tpl.record.hash !== rollout.fromHash) {
+      if (!global && out.rollout.outcome !== "succeeded" && tpl && tpl.record.hash !== rollout.fromHash) {
         // New instances (scale) must not get the body that failed.
         last.push({ op: put(k.unit(template), { ...tpl.record, hash: rollout.fromHash }), body: body(rollout.fromHash) });
       }
@@ -163,10 +179,26 @@ export class DeployController {
     return out.rollout.phase !== "done";
   }
 
-  /** Records the outcome on the revision, and puts the template back on the old body after a rollback. */
+  /** Records the outcome on the revision. */
   private finish(record: DeploymentRecord, rollout: RolloutRecord): void {
     const rev = record.revisions.find((r) => r.revision === rollout.revision);
     if (rev && rollout.outcome) rev.outcome = rollout.outcome;
     record.revisions = [...record.revisions];
   }
+}
+
+/**
+ * A global unit's record after a step: `updates` move machines to a hash (the unit's own: no longer
+ * listed); once the rollout is done nothing is kept, and a rollout that did not succeed puts the unit
+ * back on the body it had (new machines must not get the body that failed).
+ */
+export function globalRecord(record: UnitRecord, updates: readonly { instance: string; toHash: string }[], rollout: RolloutRecord): UnitRecord {
+  const { machineHashes, ...rest } = record;
+  if (rollout.phase === "done") return rollout.outcome === "succeeded" ? rest : { ...rest, hash: rollout.fromHash };
+  const kept: Record<string, string> = { ...machineHashes };
+  for (const u of updates) {
+    if (u.toHash === record.hash) delete kept[u.instance];
+    else kept[u.instance] = u.toHash;
+  }
+  return Object.keys(kept).length > 0 ? { ...rest, machineHashes: kept } : rest;
 }

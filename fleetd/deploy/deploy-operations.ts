@@ -17,6 +17,7 @@ import { resolveLimit } from "./limits";
 import { DEFAULT_DEADLINE_MS, deploymentKey, isRunning, MAX_REVISIONS, type DeploymentRecord } from "./records";
 import { decodeDeployment, decodeDeploymentSummary, encodeDeployment } from "./record-codec";
 import { applySet, SetAssignmentError } from "./set-environment";
+import { isPlainUnitName, readRolloutTarget } from "./global-view";
 import { byInstance, instanceNumber, isSurgeInstance, readTemplate, type TemplateView } from "./template-view";
 
 export class DeployOperations {
@@ -44,7 +45,7 @@ export class DeployOperations {
   private async readDeployment(template: string, signal?: AbortSignal): Promise<StoredKv | undefined> {
     const k = this.store.keys;
     const { results } = await this.store.rangeMany(
-      `read the history of ${this.checkTemplate("read the history of", template)}`,
+      `read the history of ${this.checkDeployable("read the history of", template)}`,
       [
         { prefix: k.unit(template), exact: true, keysOnly: true },
         { prefix: deploymentKey(k, template), exact: true },
@@ -52,7 +53,7 @@ export class DeployOperations {
       signal,
     );
     const [tpl = [], dep = []] = results;
-    if (tpl.length === 0 && dep.length === 0) throw new DeployNotFoundError(`cannot read the history of ${template}: the template is not in the cluster`);
+    if (tpl.length === 0 && dep.length === 0) throw new DeployNotFoundError(`cannot read the history of ${template}: ${isTemplate(template) ? "the template" : "the unit"} is not in the cluster`);
     return dep[0];
   }
 
@@ -109,7 +110,7 @@ export class DeployOperations {
   async deploy(template: string, req: ApiDeployRequest, signal?: AbortSignal): Promise<ApiDeployPlan> {
     // A rollback (toRevision) is refused as a rollback, not as "cannot deploy".
     const what = req.toRevision !== undefined ? "roll back" : "deploy";
-    this.checkTemplate(what, template);
+    this.checkDeployable(what, template);
     if (req.abort === true) return this.abort(template, req, signal);
     if (req.toRevision !== undefined && (req.options !== undefined || req.set !== undefined)) {
       throw new DeployInputError(`cannot deploy ${template}: a rollback (toRevision) takes no new body or --set`);
@@ -118,8 +119,14 @@ export class DeployOperations {
     if (!Number.isFinite(deadlineMs) || deadlineMs < 1_000 || deadlineMs > 86_400_000) {
       throw new DeployInputError(`invalid deadline ${deadlineMs} ms for ${template}: use from 1 s to 24 h`);
     }
-    const view = await readTemplate(this.store, template, signal);
+    const view = await readRolloutTarget(this.store, template, signal);
     const tpl = this.needTemplate(what, view);
+    const global = !isTemplate(template);
+    if (global && !tpl.record.global) {
+      throw new DeployInputError(
+        `cannot ${what} ${template}: it is neither a template nor a global unit; ${what} rolls the instances of a template (web@.service) or the machines of a global unit ([X-Fleet] Global=true); to change a single unit, use fleetctl start --replace`,
+      );
+    }
     // A retry of a request whose answer was lost: answer with the rollout it started, start nothing.
     const replay = req.dryRun === true || req.requestId === undefined ? undefined : replayedPlan(view.deployment?.record, req.requestId);
     if (replay) return replay;
@@ -158,20 +165,28 @@ export class DeployOperations {
     }
     const invalid = validateUnit(unit);
     if (invalid) throw new DeployInputError(`cannot ${what} ${template}: ${invalid.reason}`);
-    const targets = [...view.instances.values()].filter((f) => !isSurgeInstance(f.name)).sort((a, b) => byInstance(a.name, b.name));
+    if (global && !unit.requirements.global) {
+      throw new DeployInputError(`cannot ${what} ${template}: the new body has no [X-Fleet] Global=true; a global unit stays global (destroy it and start the new unit to change that)`);
+    }
+    // A global unit's "instances" are its machines (IDs), rolled a few at a time like a template's.
+    const noun = global ? "machine(s)" : "instance(s)";
+    const targets = [...view.instances.values()].filter((f) => global || !isSurgeInstance(f.name)).sort((a, b) => byInstance(a.name, b.name));
     const instances = targets.filter((f) => f.record.hash !== unit.hash).map((f) => f.name);
     const unchanged = targets.filter((f) => f.record.hash === unit.hash).map((f) => f.name);
     if (instances.length === 0 && tpl.record.hash === unit.hash) {
-      throw new DeployInputError(`nothing to deploy: ${template} and its ${targets.length} instance(s) already have this body (hash ${unit.hash.slice(0, 7)})`);
+      throw new DeployInputError(`nothing to deploy: ${template} and its ${targets.length} ${noun} already have this body (hash ${unit.hash.slice(0, 7)})`);
     }
     const n = targets.length;
     const maxUnavailableSpec = req.maxUnavailable ?? "1";
     const maxSurgeSpec = req.maxSurge ?? "0";
+    if (global && resolveLimit("max-surge", maxSurgeSpec, n) > 0) {
+      throw new DeployInputError(`cannot ${what} ${template}: max-surge does not apply to a global unit (it runs once on each machine, so there is no extra copy to start first); leave --max-surge out`);
+    }
     const maxUnavailable = resolveLimit("max-unavailable", maxUnavailableSpec, n);
     const maxSurge = resolveLimit("max-surge", maxSurgeSpec, n);
     if (n > 0 && maxUnavailable === 0 && maxSurge === 0) {
       throw new DeployInputError(
-        `cannot ${what} ${template}: max-unavailable ${maxUnavailableSpec} and max-surge ${maxSurgeSpec} allow no instance to change with ${n} instance(s); raise --max-unavailable or --max-surge to at least 1`,
+        `cannot ${what} ${template}: max-unavailable ${maxUnavailableSpec} and max-surge ${maxSurgeSpec} allow no ${global ? "machine" : "instance"} to change with ${n} ${noun}; raise --max-unavailable or --max-surge to at least 1`,
       );
     }
     const last = history.at(-1)?.revision ?? 0;
@@ -215,7 +230,7 @@ export class DeployOperations {
       pending: {},
       surge: [],
       maxUnavailableSeen: 0,
-      message: `waiting for the leading engine to start rolling ${instances.length} instance(s)`,
+      message: `waiting for the leading engine to start rolling ${instances.length} ${noun}`,
       ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
     };
     const record = fitHistory({ template, revisions: revisions.slice(-MAX_REVISIONS), rollout }, unit.text);
@@ -226,7 +241,7 @@ export class DeployOperations {
         compare: [{ key: Buffer.from(k.unit(template)), target: "Mod", result: "Equal", mod_revision: tpl.modRevision }, this.deploymentGuard(view)],
         success: [
           { request_put: { key: Buffer.from(deploymentKey(k, template)), value: Buffer.from(encodeDeployment(record)) } },
-          { request_put: { key: Buffer.from(k.unit(template)), value: Buffer.from(JSON.stringify({ ...tpl.record, hash: unit.hash })) } },
+          { request_put: { key: Buffer.from(k.unit(template)), value: Buffer.from(JSON.stringify(startRecord(tpl.record, unit.hash, global ? previous : undefined))) } },
           { request_put: { key: Buffer.from(k.body(unit.hash)), value: Buffer.from(unit.text) } },
         ],
       },
@@ -278,8 +293,16 @@ export class DeployOperations {
     return template;
   }
 
+  /** Deploy, rollback and history take a template or a global unit (checked once read); not an instance. */
+  private checkDeployable(what: string, name: string): string {
+    if (isTemplate(name) || isPlainUnitName(name)) return name;
+    const { prefix, suffix } = parseUnitName(name);
+    throw new DeployInputError(`cannot ${what} ${name}: it is an instance; name its template (${prefix}@${suffix}), whose instances are rolled together`);
+  }
+
   private needTemplate(what: string, view: TemplateView): NonNullable<TemplateView["templateRecord"]> {
-    if (!view.templateRecord) throw new DeployNotFoundError(`cannot ${what} ${view.template}: the template is not in the cluster; submit it first (fleetctl submit ${view.template})`);
+    const noun = isTemplate(view.template) ? "the template" : "the unit";
+    if (!view.templateRecord) throw new DeployNotFoundError(`cannot ${what} ${view.template}: ${noun} is not in the cluster; submit it first (fleetctl submit ${view.template})`);
     return view.templateRecord;
   }
 
@@ -304,6 +327,16 @@ export class DeployOperations {
     if (!kv) throw new DeployConflictError(`cannot use the body ${hash} of ${template}: it is missing from etcd; submit the template again`);
     return kv.value.toString("utf8");
   }
+}
+
+/**
+ * The unit record a deploy writes: the new hash; for a global unit, the machines that keep their body
+ * until the deploy controller rolls them (all that run another body now), so nothing restarts at once.
+ */
+function startRecord(record: UnitRecord, hash: string, machines: Record<string, string> | undefined): UnitRecord {
+  const { machineHashes: _old, ...rest } = record;
+  const keep = Object.entries(machines ?? {}).filter(([, h]) => h !== hash);
+  return keep.length > 0 ? { ...rest, hash, machineHashes: Object.fromEntries(keep) } : { ...rest, hash };
 }
 
 /** The plan of the rollout that request `requestId` started (a retry), or undefined: the request is new. */

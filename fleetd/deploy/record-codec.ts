@@ -13,7 +13,7 @@
  * (full `instances`/`previous`/`pending`) are read as they are.
  */
 import { summarizeDeployment, type DeploymentRecord, type DeploymentSummary, type RolloutRecord } from "../../lib/api/deploy-types";
-import { instanceRuns, type InstanceRuns } from "../../lib/unit";
+import { instanceRuns, isTemplate, type InstanceRuns } from "../../lib/unit";
 import { parseRecord } from "../registry/keys";
 
 type PerInstance = "instances" | "previous" | "pending";
@@ -29,7 +29,8 @@ export interface StoredRollout extends Omit<RolloutRecord, PerInstance> {
 
 /** The record's JSON as stored in etcd. */
 export function encodeDeployment(record: DeploymentRecord): string {
-  if (!record.rollout) return JSON.stringify(record);
+  // A global unit's rollout lists machine IDs, which have no runs: stored as they are (one entry per machine).
+  if (!record.rollout || !isTemplate(record.template)) return JSON.stringify(record);
   const { instances, previous, pending, ...rest } = record.rollout;
   const names = instanceRuns(record.template);
   const rollout: StoredRollout = {

@@ -40,6 +40,8 @@ export interface StepInput {
    * steps. The controller's is 1,000 (written in transactions of about 100). Default: no limit.
    */
   maxChanges?: number;
+  /** What the rolled things are called in messages: "instances" (a template's, the default) or "machines" (a global unit's). */
+  noun?: "instances" | "machines";
 }
 
 export interface StepOutput {
@@ -61,6 +63,7 @@ export function step(input: StepInput): StepOutput {
   const out: StepOutput = { updates: [], createSurge: [], destroySurge: [], rollout: r };
   if (r.phase === "done") return out;
   const { now } = input;
+  const noun = input.noun ?? "instances";
   let room = input.maxChanges ?? Infinity;
   /** Takes one change from this step's allowance. */
   const change = (): boolean => room-- > 0;
@@ -154,11 +157,11 @@ export function step(input: StepInput): StepOutput {
     r.finishedAt = new Date(now).toISOString();
     if (r.failed) r.message = `rolled back: ${r.failed.instance} ${r.failed.reason}`;
     else if (r.aborted !== undefined) r.message = `rolled back: stopped by the operator at ${r.aborted}`;
-    else r.message = `all ${total} instances active on revision ${r.revision}`;
+    else r.message = `all ${total} ${noun} active on revision ${r.revision}`;
     return out;
   }
   const verb = r.phase === "rolling-back" ? "rolling back" : "rolling";
-  r.message = `${verb}: ${updated}/${total} instances updated, ${Object.keys(r.pending).length} starting, ${total - Math.min(total, available)} unavailable${r.surge.length > 0 ? `, ${r.surge.length} surge` : ""}`;
+  r.message = `${verb}: ${updated}/${total} ${noun} updated, ${Object.keys(r.pending).length} starting, ${total - Math.min(total, available)} unavailable${r.surge.length > 0 ? `, ${r.surge.length} surge` : ""}`;
   return out;
 }
 

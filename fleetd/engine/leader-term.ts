@@ -15,7 +15,7 @@ import { BodyCache } from "../registry/body-cache";
 import { isRetriable } from "../registry/errors";
 import type { StoredKv, WatchHandle } from "../registry/etcd-store";
 import { DEFAULT_MAX_TXN_OPS } from "../registry/txn-limits";
-import { isCompleted } from "../registry/keys";
+import { hashesOf, isCompleted } from "../registry/keys";
 import { Waker } from "../common/waker";
 import { ClusterMirror, emptyTouched, leaderWatchedPrefixes, mirroredPrefixes, validCapacity, type Touched } from "./cluster-mirror";
 import type { EngineEvent, EngineSettings, EngineStats } from "./engine-options";
@@ -175,7 +175,7 @@ export class LeaderTerm {
    * snapshot has a newer revision and survives.
    */
   private async collectBodies(bodyKeys: readonly StoredKv[], signal: AbortSignal): Promise<void> {
-    const used = new Set([...this.mirror.units.values()].map((u) => this.store.keys.body(u.record.hash)));
+    const used = new Set([...this.mirror.units.values()].flatMap((u) => hashesOf(u.record).map((h) => this.store.keys.body(h))));
     const unused = bodyKeys.filter((kv) => !used.has(kv.key));
     for (let i = 0; i < unused.length; i += this.maxOps - 1) {
       await this.writer.deleteBodies(unused.slice(i, i + this.maxOps - 1), signal);
@@ -199,7 +199,7 @@ export class LeaderTerm {
     await this.bodies.load(
       [...t.units].flatMap((n) => {
         const u = this.mirror.units.get(n);
-        return u ? [u.record.hash] : [];
+        return u ? hashesOf(u.record) : [];
       }),
       signal,
     );

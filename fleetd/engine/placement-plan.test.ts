@@ -44,6 +44,24 @@ describe("placement plan", () => {
     expect(g.compares[0]).toMatchObject({ target: "Value", value: Buffer.from("m1") });
   });
 
+  it("gives a global unit being rolled the body each machine is kept on (machineHashes), the unit's hash elsewhere", () => {
+    const m = new ClusterMirror(keys);
+    const t = emptyTouched();
+    const record = { name: "g.service", hash: "h2", desiredState: "launched", global: true, machineHashes: { m1: "h1" } };
+    m.apply({ type: "put", key: keys.unit("g.service"), value: Buffer.from(JSON.stringify(record)), modRevision: 5 }, t);
+    const texts: Record<string, string> = { h1: "[Service]\nExecStart=/bin/v1", h2: "[Service]\nExecStart=/bin/v2" };
+    const g = planUnit(m, "g.service", { placement: undefined, machines: ["m1", "m2"] }, (h) => texts[h])!;
+    const entries = g.ops.map((o) => [o.request_put!.key!.toString(), JSON.parse(o.request_put!.value!.toString()) as { hash: string; text: string }]);
+    expect(entries).toEqual([
+      ["/p/schedule/m1/g.service", { hash: "h1", desiredState: "launched", text: texts.h1 }],
+      ["/p/schedule/m2/g.service", { hash: "h2", desiredState: "launched", text: texts.h2 }],
+    ]);
+    g.apply();
+    // The deploy controller moves m1 on: only its entry changes.
+    m.apply({ type: "put", key: keys.unit("g.service"), value: Buffer.from(JSON.stringify({ ...record, machineHashes: undefined })), modRevision: 6 }, t);
+    expect(describeOps(planUnit(m, "g.service", { placement: undefined, machines: ["m1", "m2"] }, (h) => texts[h])!)).toEqual(["put /p/schedule/m1/g.service"]);
+  });
+
   it("unschedules an inactive unit everywhere", () => {
     const m = mirrorWith({ "a.service": { desiredState: "inactive" } }, { "a.service": "m1" });
     const g = planUnit(m, "a.service", { placement: undefined, machines: [] }, text)!;

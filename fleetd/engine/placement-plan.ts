@@ -4,7 +4,7 @@
  * transaction, and packs the groups into as few transactions as etcd's op limit allows.
  */
 import type { ICompare, IRequestOp } from "etcd3";
-import type { ScheduleRecord } from "../registry/keys";
+import { hashOn, type ScheduleRecord } from "../registry/keys";
 import { compareBytes, MAX_TXN_BYTES, opBytes } from "../registry/txn-limits";
 import type { ClusterMirror, ScheduleEntry } from "./cluster-mirror";
 
@@ -50,16 +50,20 @@ export function planUnit(mirror: ClusterMirror, name: string, target: Target, te
     const placement = target.placement;
     effects.push(() => mirror.setPlacement(name, placement));
   }
-  const want: ScheduleEntry | undefined = unit && unit.record.desiredState !== "inactive" ? { hash: unit.record.hash, desiredState: unit.record.desiredState } : undefined;
-  const wanted = new Set(want ? target.machines : []);
-  for (const m of wanted) {
-    const have = mirror.schedule.get(m)?.get(name);
-    if (have && want && have.hash === want.hash && have.desiredState === want.desiredState) continue;
-    const text = want ? textOf(want.hash) : undefined;
-    if (!want || text === undefined) continue; // body not loaded yet: the engine loads it and retries
-    const record: ScheduleRecord = { hash: want.hash, desiredState: unit!.record.desiredState, text };
-    ops.push({ request_put: { key: Buffer.from(k.schedule(m, name)), value: Buffer.from(JSON.stringify(record)) } });
-    effects.push(() => mirror.setSchedule(m, name, want));
+  const scheduled = unit && unit.record.desiredState !== "inactive" ? unit.record : undefined;
+  const wanted = new Set(scheduled ? target.machines : []);
+  if (scheduled) {
+    for (const m of wanted) {
+      // A global unit being rolled keeps some machines on their old body (`machineHashes`).
+      const want: ScheduleEntry = { hash: hashOn(scheduled, m), desiredState: scheduled.desiredState };
+      const have = mirror.schedule.get(m)?.get(name);
+      if (have && have.hash === want.hash && have.desiredState === want.desiredState) continue;
+      const text = textOf(want.hash);
+      if (text === undefined) continue; // body not loaded yet: the engine loads it and retries
+      const record: ScheduleRecord = { hash: want.hash, desiredState: scheduled.desiredState, text };
+      ops.push({ request_put: { key: Buffer.from(k.schedule(m, name)), value: Buffer.from(JSON.stringify(record)) } });
+      effects.push(() => mirror.setSchedule(m, name, want));
+    }
   }
   for (const m of mirror.scheduledOn.get(name) ?? []) {
     if (wanted.has(m)) continue;

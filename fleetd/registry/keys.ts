@@ -34,6 +34,22 @@ export interface UnitRecord {
    * change of desired state or body drops it, so the unit runs again.
    */
   completed?: UnitCompletion;
+  /**
+   * A global unit in the middle of a rolling deploy: machines that keep another body than `hash` for
+   * now (machine ID → hash). Written only by the deploy (API at its start, then the leading engine's
+   * deploy controller, a few machines per step); absent otherwise. A machine not listed runs `hash`.
+   */
+  machineHashes?: Record<string, string>;
+}
+
+/** The body `record` runs on `machineId`: its per-machine hash during a global unit's rollout, else its hash. */
+export function hashOn(record: UnitRecord, machineId: string): string {
+  return record.machineHashes?.[machineId] ?? record.hash;
+}
+
+/** Every body `record` uses (its hash, and those machines keep during a rollout). */
+export function hashesOf(record: UnitRecord): string[] {
+  return record.machineHashes ? [...new Set([record.hash, ...Object.values(record.machineHashes)])] : [record.hash];
 }
 
 /** When and where a batch unit's body ran to success. */

@@ -110,7 +110,10 @@ describe("fleetctl scale / deploy / history / rollback against real fleetds", ()
     expect((await env.run(["deploy", "app@.service", "--set", "image=x", "--max-unavailable", "0"])).stderr).toBe(
       "Error starting the deploy of app@.service: cannot deploy app@.service: max-unavailable 0 and max-surge 0 allow no instance to change with 2 instance(s); raise --max-unavailable or --max-surge to at least 1 (HTTP 400)\n",
     );
-    expect((await env.run(["deploy", "hello.service"])).stderr).toBe("Cannot deploy hello.service: it is not a template; deploy works on templates such as web@.service\n");
+    // A plain unit: only a global one can be rolled (the API knows which).
+    expect((await env.run(["deploy", "--set", "image=x", "hello.service"])).stderr).toBe(
+      "Error starting the deploy of hello.service: cannot deploy hello.service: it is neither a template nor a global unit; deploy rolls the instances of a template (web@.service) or the machines of a global unit ([X-Fleet] Global=true); to change a single unit, use fleetctl start --replace (HTTP 400)\n",
+    );
     expect((await env.run(["deploy", "--deadline", "25h", "--set", "image=x", "app@.service"])).stderr).toBe(
       "error: option '--deadline <duration>' argument '25h' is invalid. \"25h\" is out of range; use from 1s to 24h\n",
     );
