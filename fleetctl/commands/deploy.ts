@@ -169,8 +169,8 @@ export function registerDeploy(program: Command, bind: <O>(a: Action<O>) => (...
   rolloutOptions(
     program
       .command("deploy")
-      .argument("<template>")
-      .description("Roll every instance of a template to a new body (local file and/or --set), a few at a time")
+      .argument("<template|global-unit>")
+      .description("Roll every instance of a template, or every machine of a global unit, to a new body (local file and/or --set), a few at a time")
       .option("--set <KEY=VALUE>", "Set Environment=KEY=VALUE in the body's [Service] (repeatable), e.g. --set image=registry.cluster:5000/web:2", collect),
   )
     .addHelpText(
@@ -183,13 +183,17 @@ registry (through the --tunnel host when one is set), so every instance runs the
 --max-unavailable instances are down; --max-surge first starts extra instances web@surge-R-K.service
 of the new body (make-before-break) where placement allows, and removes them at the end. The first
 instance not active within --deadline stops the rollout and every instance is rolled back. The
-rollout is driven by the leading engine and resumes after an engine failover. See "fleetctl history".`,
+rollout is driven by the leading engine and resumes after an engine failover. See "fleetctl history".
+
+A global unit ([X-Fleet] Global=true) is rolled the same way with its machines for instances: at most
+--max-unavailable machines switch at once while the others keep the old body (--max-surge does not
+apply), and a machine not active on the new body within --deadline rolls the others back.`,
     )
     .action(bind(deploy));
   rolloutOptions(
     program
       .command("rollback")
-      .argument("<template>")
+      .argument("<template|global-unit>")
       .description("Redeploy an earlier revision of a template (default: the last successful one before the current), or stop a running rollout")
       .option("--to <revision>", "Revision to redeploy (see fleetctl history)", (v) => {
         if (!/^[1-9]\d*$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a revision number.`);
