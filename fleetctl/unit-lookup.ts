@@ -4,22 +4,36 @@
  */
 import type { ApiUnit } from "../lib/api/types";
 import { isTemplate, mangleUnitName, parseRequirements, templateOf } from "../lib/unit";
+import { apiFailure } from "./api-errors";
 import { CliError } from "./cli-error";
 import type { CommandContext } from "./context";
 
 /** Up to this many names are fetched one by one (in parallel); more take one listing. */
 export const SINGLE_FETCH_LIMIT = 16;
 
-/** The units named (exact names) that exist, by name: a few one by one, many with one listing. */
+/** "unit a.service", "units a.service, b.service", "40 units": the object of a failed lookup. */
+function unitsNamed(names: readonly string[]): string {
+  if (names.length === 1) return `unit ${names[0]!}`;
+  return names.length <= 3 ? `units ${names.join(", ")}` : `${names.length} units`;
+}
+
+/**
+ * The units named (exact names) that exist, by name: a few one by one, many with one listing. A failed
+ * request says which units it was for (it was printed as "Error: GET /fleet/v1/units/… failed").
+ */
 export async function lookupUnits(ctx: CommandContext, names: readonly string[]): Promise<Map<string, ApiUnit>> {
-  const api = await ctx.api();
   const wanted = [...new Set(names)];
-  if (wanted.length <= SINGLE_FETCH_LIMIT) {
-    const units = await Promise.all(wanted.map((n) => api.getUnit(n, ctx.signal)));
-    return new Map(units.filter((u): u is ApiUnit => u !== undefined).map((u) => [u.name, u]));
+  try {
+    const api = await ctx.api();
+    if (wanted.length <= SINGLE_FETCH_LIMIT) {
+      const units = await Promise.all(wanted.map((n) => api.getUnit(n, ctx.signal)));
+      return new Map(units.filter((u): u is ApiUnit => u !== undefined).map((u) => [u.name, u]));
+    }
+    const set = new Set(wanted);
+    return new Map((await api.listUnits(ctx.signal)).filter((u) => set.has(u.name)).map((u) => [u.name, u]));
+  } catch (err) {
+    throw apiFailure(`Error retrieving ${unitsNamed(wanted)} from fleet API`, err);
   }
-  const set = new Set(wanted);
-  return new Map((await api.listUnits(ctx.signal)).filter((u) => set.has(u.name)).map((u) => [u.name, u]));
 }
 
 /** The existing units among `args` (mangled names), in argument order; missing ones are skipped. */
@@ -47,7 +61,13 @@ export async function existingUnitsOrNothing(ctx: CommandContext, args: readonly
   if (templates.size > 0) {
     const api = await ctx.api();
     const have = new Set(units.map((u) => u.name));
-    for (const u of await api.listUnits(ctx.signal)) {
+    let all: ApiUnit[];
+    try {
+      all = await api.listUnits(ctx.signal);
+    } catch (err) {
+      throw apiFailure("Error retrieving list of units from fleet API", err);
+    }
+    for (const u of all) {
       const ofTemplate = templates.has(templateOf(u.name) ?? "") || (opts.includeTemplates === true && templates.has(u.name));
       if (ofTemplate && !have.has(u.name)) {
         units.push(u);

@@ -14,7 +14,7 @@ import { parseNonNegative, parsePort } from "../commands/action";
 import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
 import { machineFullLegend } from "../legend";
-import { isGlobalUnit } from "../unit-lookup";
+import { isGlobalUnit, lookupUnits } from "../unit-lookup";
 import { describeUnscheduled, isUnscheduled } from "../unscheduled-reason";
 import { fdForward } from "./fd-forward";
 import { execRemote, INTERRUPTED_EXIT, shellRemote } from "./remote-exec";
@@ -92,7 +92,7 @@ async function runOnMachine(ctx: CommandContext, machineID: string, command: str
 
 async function requireUnit(ctx: CommandContext, arg: string, missing: (name: string) => string): Promise<ApiUnit> {
   const name = mangleUnitName(arg);
-  const unit = await (await ctx.api()).getUnit(name, ctx.signal);
+  const unit = (await lookupUnits(ctx, [name])).get(name);
   if (!unit) throw new CliError(missing(name));
   return unit;
 }

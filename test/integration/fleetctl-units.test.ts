@@ -366,6 +366,14 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     const r = await env.run(["list-units"], { env: { FLEETCTL_ENDPOINT: `unix://${join(env.dir, "nothing.sock")}` } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^Error retrieving list of units from fleet API: GET \/fleet\/v1\/state\?pageSize=65535 via unix:\/\/.*nothing\.sock failed: connect ENOENT .*\nPossible issues:\n/);
+    // Commands that look units up said only "Error: GET /fleet/v1/units/… failed", not what they were doing.
+    for (const [command, before] of [["stop", ""], ["status", ""], ["start", "Error creating units: "]] as const) {
+      const lookup = await env.run([command, "hello"], { env: { FLEETCTL_ENDPOINT: `unix://${join(env.dir, "nothing.sock")}` } });
+      expect(lookup.code).toBe(1);
+      expect(lookup.stderr).toMatch(
+        new RegExp(`^${before}Error retrieving unit hello\\.service from fleet API: GET /fleet/v1/units/hello\\.service via unix://.*nothing\\.sock failed: connect ENOENT .*\nPossible issues:\n`),
+      );
+    }
     const flagWins = await env.run(["--endpoint", `unix://${env.socket}`, "list-machines", "--no-legend", "--fields=ip"], {
       env: { FLEETCTL_ENDPOINT: "unix:///nonexistent.sock" },
     });
