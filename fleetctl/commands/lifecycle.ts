@@ -80,9 +80,12 @@ async function expandTemplates(ctx: CommandContext, args: readonly string[], opt
   if (templates.length === 0) return [...args];
   const api = await ctx.api();
   const all = await api.listUnits(ctx.signal);
+  // Every template's instances first: a template without any fails the start before anything is
+  // written (it submitted the local template file, then failed).
+  const instances = new Map(templates.map((t) => [t, instancesToStart(all, mangleUnitName(t), opts.instances)]));
   for (const arg of args) {
-    const name = mangleUnitName(arg);
-    if (!isTemplate(name)) {
+    const these = instances.get(arg);
+    if (!these) {
       expanded.push(arg);
       continue;
     }
@@ -90,7 +93,7 @@ async function expandTemplates(ctx: CommandContext, args: readonly string[], opt
     if ((await localFileOf(ctx, arg)) || opts.replace) {
       await lazyCreateUnits(ctx, [arg], { command: "submit", replace: opts.replace ?? false, attempts });
     }
-    expanded.push(...instancesToStart(all, name, opts.instances));
+    expanded.push(...these);
   }
   return expanded;
 }

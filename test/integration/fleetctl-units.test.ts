@@ -180,6 +180,9 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(r.stderr).toBe(
       "Cannot start template db@.service: it has no instances in the cluster; use --instances N to create db@1.service … db@N.service, or start instances by name\n",
     );
+    // Refused before anything is written (it submitted the local template first: "Unit db@.service inactive").
+    expect(r.stdout).toBe("");
+    expect(await env.cluster.registry.getUnit("db@.service")).toBeUndefined();
   });
 
   it("refuses to load a template before writing anything, and says what to load instead", async () => {
