@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import type { Client } from "ssh2";
 import type { ApiUnit } from "../../lib/api/types";
 import { run } from "../../lib/process/run";
-import { mangleUnitName } from "../../lib/unit";
+import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
 import { CliError, ExitCode } from "../cli-error";
 import type { Action } from "../commands/action";
 import { parseNonNegative, parsePort } from "../commands/action";
@@ -90,6 +90,13 @@ async function runOnMachine(ctx: CommandContext, machineID: string, command: str
   }
 }
 
+/** For a template, which never runs itself: " It is a template; ask about an instance, e.g. …". */
+function templateHint(name: string, command: string): string {
+  if (!isTemplate(name)) return "";
+  const { prefix, suffix } = parseUnitName(name);
+  return ` It is a template, which never runs itself; ask about an instance, e.g. "fleetctl ${command} ${prefix}@1${suffix}" ("fleetctl list-units" lists them).`;
+}
+
 async function requireUnit(ctx: CommandContext, arg: string, missing: (name: string) => string): Promise<ApiUnit> {
   const name = mangleUnitName(arg);
   const unit = (await lookupUnits(ctx, [name])).get(name);
@@ -142,7 +149,7 @@ export const status: Action<RemoteOpts> = async (ctx, args, opts) => {
       continue;
     }
     if (isUnscheduled(unit, false)) throw new CliError(describeUnscheduled(unit));
-    if ((unit.currentState ?? "inactive") === "inactive" || !unit.machineID) throw new CliError(`Unit ${unit.name} does not appear to be loaded.`);
+    if ((unit.currentState ?? "inactive") === "inactive" || !unit.machineID) throw new CliError(`Unit ${unit.name} does not appear to be loaded.${templateHint(unit.name, "status")}`);
     separate();
     const code = await runOnMachine(ctx, unit.machineID, `systemctl status -l ${shellQuote(unit.name)}`, opts.sshPort ?? 22);
     if (code !== 0) throw new ExitCode(code);
@@ -156,7 +163,7 @@ export const journal: Action<RemoteOpts> = async (ctx, args, opts) => {
   if (isGlobalUnit(unit)) throw new CliError(`Unable to retrieve journal of global unit ${unit.name}.`);
   // As status: a unit the engine cannot place says why ("does not appear to be running" did not).
   if (isUnscheduled(unit, false)) throw new CliError(describeUnscheduled(unit));
-  if ((unit.currentState ?? "inactive") === "inactive" || !unit.machineID) throw new CliError(`Unit ${unit.name} does not appear to be running.`);
+  if ((unit.currentState ?? "inactive") === "inactive" || !unit.machineID) throw new CliError(`Unit ${unit.name} does not appear to be running.${templateHint(unit.name, "journal")}`);
   let command = `journalctl --unit ${shellQuote(unit.name)} --no-pager -n ${opts.lines ?? 10} --output ${shellQuote(opts.output ?? "short")}`;
   if (opts.sudo) command = `sudo ${command}`;
   if (opts.follow) command += " -f";

@@ -185,6 +185,22 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(await env.cluster.registry.getUnit("db@.service")).toBeUndefined();
   });
 
+  it("status and journal of a template say it never runs itself and what to ask about instead", async () => {
+    expect((await env.run(["submit", "db@.service"])).code).toBe(0);
+    // fleet's words alone ("does not appear to be loaded") read as if the template should run.
+    expect(await env.run(["status", "db@.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'Unit db@.service does not appear to be loaded. It is a template, which never runs itself; ask about an instance, e.g. "fleetctl status db@1.service" ("fleetctl list-units" lists them).\n',
+    });
+    expect(await env.run(["journal", "db@.service"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'Unit db@.service does not appear to be running. It is a template, which never runs itself; ask about an instance, e.g. "fleetctl journal db@1.service" ("fleetctl list-units" lists them).\n',
+    });
+    expect((await env.run(["destroy", "db@.service"])).code).toBe(0);
+  });
+
   it("refuses to load a template before writing anything, and says what to load instead", async () => {
     await writeFile(join(env.dir, "cache@.service"), "[Service]\nExecStart=/bin/true\n");
     // It submitted the local template, then printed the API's "Error: cannot activate template" (HTTP 400).
