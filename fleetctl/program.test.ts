@@ -92,5 +92,9 @@ describe("fleetctl program", () => {
     const e = deps();
     expect(await runFleetctl(["--driver", "etcd", "list-units"], e)).toBe(1);
     expect(e.stderr.text).toContain('unrecognized driver "etcd"');
+    // FLEETCTL_DRIVER=etcd was ignored: the API's requests went to the etcd URL ("404 page not found").
+    const env = deps();
+    expect(await runFleetctl(["list-units"], { ...env, env: { FLEETCTL_DRIVER: "etcd", FLEETCTL_ENDPOINT: "http://127.0.0.1:2379" } })).toBe(1);
+    expect(env.stderr.text).toBe('Unable to initialize client: unrecognized driver "etcd" (from FLEETCTL_DRIVER): this fleetctl only speaks the fleet API\n');
   });
 });

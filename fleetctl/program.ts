@@ -19,7 +19,7 @@ import { registerScale } from "./commands/scale";
 import { registerWhy } from "./commands/why";
 import type { Action } from "./commands/action";
 import type { CliIO, CommandContext, FleetApi } from "./context";
-import { GLOBAL_FLAG_HELP, resolveGlobals, type GlobalOptions } from "./global-options";
+import { envName, GLOBAL_FLAG_HELP, resolveGlobals, type GlobalOptions } from "./global-options";
 
 /** Extra commands registered by other modules (the SSH commands). */
 export type CommandRegistrar = (program: Command, bind: <O>(a: Action<O>) => (...args: unknown[]) => Promise<void>) => void;
@@ -93,9 +93,13 @@ export function createProgram(deps: ProgramDeps, state: RunState = { exitCode: 0
         const raw = program.opts<Record<string, unknown>>();
         const flags: Record<string, unknown> = { ...raw };
         if (raw.strictHostKeyChecking === true) flags.strictHostKeyChecking = "true";
-        const driver = typeof raw.driver === "string" ? raw.driver : undefined;
+        // FLEETCTL_DRIVER as fleet read it: FLEETCTL_DRIVER=etcd was ignored, and the etcd URL in
+        // FLEETCTL_ENDPOINT then answered the API's requests with "404 page not found".
+        const driverEnv = deps.env[envName("driver")];
+        const driver = typeof raw.driver === "string" ? raw.driver : driverEnv;
         if (driver !== undefined && driver.toUpperCase() !== "API") {
-          throw new CliError(`Unable to initialize client: unrecognized driver "${driver}": this fleetctl only speaks the fleet API`);
+          const from = typeof raw.driver === "string" ? "" : ` (from ${envName("driver")})`;
+          throw new CliError(`Unable to initialize client: unrecognized driver "${driver}"${from}: this fleetctl only speaks the fleet API`);
         }
         const g = resolveGlobals(flags, deps.env);
         // Relative paths are relative to the caller's working directory (injected in tests).
