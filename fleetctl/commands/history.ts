@@ -1,15 +1,18 @@
-/** `fleetctl history web@.service`: a template's revisions and its current or last rollout. */
+/** `fleetctl history web@.service`: a template's (or a global unit's) revisions and its current or last rollout. */
 import type { Command } from "commander";
-import { isTemplate, mangleUnitName } from "../../lib/unit";
+import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import { formatTable } from "../tabwriter";
 import type { Action } from "./action";
 
 export const history: Action<{ legend?: boolean }> = async (ctx, args, opts) => {
-  if (args.length !== 1) throw new CliError("One template required, e.g. fleetctl history web@.service");
+  if (args.length !== 1) throw new CliError("One template or global unit required, e.g. fleetctl history web@.service");
   const template = mangleUnitName(args[0]!);
-  if (!isTemplate(template)) throw new CliError(`Cannot show the history of ${template}: it is not a template; history works on templates such as web@.service`);
+  const p = parseUnitName(template);
+  if (p.hasAt && !isTemplate(template)) {
+    throw new CliError(`Cannot show the history of ${template}: it is an instance; history works on its template ${p.prefix}@${p.suffix} or on a global unit`);
+  }
   let record;
   try {
     record = await (await ctx.api()).getDeploymentSummary(template, ctx.signal);
@@ -39,8 +42,8 @@ export const history: Action<{ legend?: boolean }> = async (ctx, args, opts) => 
 export function registerHistory(program: Command, bind: <O>(a: Action<O>) => (...args: unknown[]) => Promise<void>): void {
   program
     .command("history")
-    .argument("<template>")
-    .description("List the revisions of a template (deploy, rollback) and its current or last rollout")
+    .argument("<template|global-unit>")
+    .description("List the revisions of a template or global unit (deploy, rollback) and its current or last rollout")
     .option("--no-legend", "Do not print a legend (column headers)")
     .action(bind(history));
 }

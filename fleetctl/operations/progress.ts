@@ -1,6 +1,7 @@
 /** Follows a rollout until it ends, printing each new step (`fleetctl deploy`, `rollback`). */
 import type { DeploymentSummary } from "../../lib/api/deploy-types";
 import { delay } from "../../lib/async/delay";
+import { isTemplate } from "../../lib/unit";
 import { apiFailure, transientFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
@@ -84,7 +85,7 @@ async function follow(ctx: CommandContext, template: string, revision: number, o
     if (r.phase === "done") {
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       if (r.outcome === "succeeded") {
-        ctx.out(`Rollout of ${template} to revision ${revision} succeeded in ${secs} s (most instances unavailable at once: ${r.maxUnavailableSeen})`);
+        ctx.out(`Rollout of ${template} to revision ${revision} succeeded in ${secs} s (most ${isTemplate(template) ? "instances" : "machines"} unavailable at once: ${r.maxUnavailableSeen})`);
         return r;
       }
       if (r.outcome === "rolled-back" && options.stopping === true) {
@@ -93,6 +94,13 @@ async function follow(ctx: CommandContext, template: string, revision: number, o
       }
       if (r.outcome === "rolled-back" && r.aborted !== undefined) {
         throw new CliError(`Rollout of ${template} to revision ${revision} was stopped by an operator at ${r.aborted} (fleetctl rollback) and rolled back`);
+      }
+      if (r.outcome === "rolled-back" && r.failed && !isTemplate(template)) {
+        // A global unit's rollout fails on a machine (its ID), where the unit's own status is.
+        const id = r.failed.instance;
+        throw new CliError(
+          `Rollout of ${template} to revision ${revision} failed and was rolled back: on machine ${id}, ${template} ${r.failed.reason}; see "fleetctl ssh ${id} systemctl status ${template}" and fix the body before deploying again`,
+        );
       }
       if (r.outcome === "rolled-back") {
         throw new CliError(
