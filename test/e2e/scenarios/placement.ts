@@ -46,4 +46,17 @@ export function placementScenario(cluster: () => E2eCluster): void {
     }, { timeoutMs: 4 * 60_000, intervalMs: 5_000 });
     expect(new Set(rows.map((r) => r.machineId)).size).toBe(3);
   });
+
+  it("rolls hello-global.service to a new body one machine at a time (deploy of a global unit), on real systemd", async () => {
+    const c = cluster();
+    // No hello-global.service in the working folder: the body is the cluster's, with --set applied.
+    const r = await c.fleetctl(["deploy", "--set", "GREETING=e2e", "--max-unavailable", "1", "hello-global.service"], { timeoutMs: 10 * 60_000 });
+    expect(r.stdout).toContain("3 machine(s) to update: ");
+    expect(r.stdout).toMatch(/Rollout of hello-global\.service to revision 2 succeeded in [\d.]+ s \(most machines unavailable at once: [01]\)\n$/);
+    for (const i of [1, 2, 3]) {
+      const unit = await c.ssh(i, "systemctl cat hello-global.service; systemctl is-active hello-global.service");
+      expect(unit.stdout, `machine ${i}`).toContain("Environment=GREETING=e2e");
+      expect(unit.stdout.trim().split("\n").at(-1), `machine ${i}`).toBe("active");
+    }
+  });
 }
