@@ -129,4 +129,11 @@ describe("fleetctl deploy of a global unit against real fleetds", () => {
     const h = await env.run(["history", "node.service"]);
     expect(h.stdout).toMatch(/\n3\t+[0-9a-f]{7}\t\S+\trolled-back\tdeploy \(new body\)\n/);
   });
+
+  it("destroying the unit removes its history: started again, it starts a new one", async () => {
+    expect((await env.run(["destroy", "node.service"])).code).toBe(0);
+    expect((await env.run(["history", "node.service"])).stderr).toBe(
+      "Error reading the history of node.service: cannot read the history of node.service: the unit is not in the cluster (HTTP 404)\n",
+    );
+  });
 });
