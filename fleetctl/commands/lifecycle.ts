@@ -119,7 +119,7 @@ async function runLoadOrStart(ctx: CommandContext, args: string[], opts: BlockOp
   }
   if (opts.dryRun) {
     if (command !== "start") throw new CliError("--dry-run is only valid with start");
-    return planStart(ctx, args, opts.instances);
+    return planStart(ctx, args, opts.instances, opts.replace ?? false);
   }
   const attempts = blockAttempts(opts);
   if (command === "start") checkInstancesUse(args, opts.instances);

@@ -5,11 +5,11 @@
 import { InvalidArgumentError } from "commander";
 import { MAX_INSTANCES } from "../../lib/api/deploy-types";
 import type { ApiUnit } from "../../lib/api/types";
-import { isTemplate, mangleUnitName, parseUnitName, templateOf } from "../../lib/unit";
+import { isTemplate, mangleUnitName, parseUnitName, templateOf, unitHash } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
-import { localFileOf, localTemplateFileOf } from "../unit-source";
+import { localFileOf, localTemplateFileOf, readLocalUnit } from "../unit-source";
 
 /** `--instances N`: a whole number from 1 to {@link MAX_INSTANCES} (it was any integer, -1 included, and did nothing). */
 export function parseInstances(value: string): number {
@@ -44,7 +44,12 @@ export function checkInstancesUse(args: readonly string[], instances: number | u
   }
 }
 
-export async function planStart(ctx: CommandContext, args: readonly string[], instances: number | undefined): Promise<number> {
+/** Whether `--replace` would replace `unit` with the body of the local `file`. */
+async function replacedBy(ctx: CommandContext, unit: ApiUnit, file: string): Promise<boolean> {
+  return (await readLocalUnit(ctx, file, unit.name)).hash !== unitHash(unit.options);
+}
+
+export async function planStart(ctx: CommandContext, args: readonly string[], instances: number | undefined, replace = false): Promise<number> {
   let all;
   try {
     all = await (await ctx.api()).listUnits(ctx.signal);
@@ -71,12 +76,21 @@ export async function planStart(ctx: CommandContext, args: readonly string[], in
     if (file && !byName.has(name)) {
       ctx.out(`Would submit ${name} from ${file}`);
       changes++;
+    } else if (file && replace && (await replacedBy(ctx, byName.get(name)!, file))) {
+      ctx.out(`Would replace ${name} with ${file} (its body differs)`);
+      changes++;
     }
     names.push(...instancesToStart(all, name, instances));
   }
   for (const name of names) {
     const unit = byName.get(name);
-    if (!unit) {
+    // With --replace a unit whose local body (its file, or an instance's template file) differs is
+    // stopped and started again with it; the plan said "already launched" or "Would start".
+    const replacement = unit && replace ? (files.get(name) ?? files.get(templateOf(name) ?? "")) : undefined;
+    if (unit && replacement !== undefined && (await replacedBy(ctx, unit, replacement))) {
+      ctx.out(`Would replace ${name} with ${replacement} (its body differs: it is stopped and started again with the new one)`);
+      changes++;
+    } else if (!unit) {
       const file = files.get(name);
       const template = templateOf(name);
       // A template file is named only when the cluster has no template (which start would use first).

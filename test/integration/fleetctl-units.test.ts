@@ -254,7 +254,7 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     await waitFor("one copy of app.service", () => env.cluster.runningOn("app.service").length === 1);
   });
 
-  it("replaces an instance from its changed local template with --replace, as the warning says", async () => {
+  it("replaces an instance from its changed local template with --replace, as the warning says, and the dry run says so", async () => {
     await mkdir(join(env.dir, "tpl"), { recursive: true });
     await writeFile(join(env.dir, "tpl", "api@.service"), "[Service]\nExecStart=/bin/sleep 1\n");
     expect((await env.run(["submit", "tpl/api@.service"])).code).toBe(0);
@@ -264,6 +264,12 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
       code: 0,
       stdout: "",
       stderr: "WARNING: Unit api@1.service in registry differs from local template unit file tpl/api@.service. Add --replace to override.\n",
+    });
+    // The dry run said "api@1.service is already launched": it ignored --replace.
+    expect(await env.run(["start", "--dry-run", "--replace", "tpl/api@1.service"])).toEqual({
+      code: 0,
+      stdout: "Would replace api@1.service with tpl/api@.service (its body differs: it is stopped and started again with the new one)\nDry run: 1 unit(s) would change, nothing changed\n",
+      stderr: "",
     });
     // It compared the registry's unchanged template instead: "Found same Unit(api@1.service) in Registry, nothing to do".
     const replaced = await env.run(["start", "--replace", "tpl/api@1.service"]);
