@@ -154,7 +154,9 @@ export const restart: Action<{ blockAttempts?: number; block?: boolean }> = asyn
     }
     if (u.currentState === "launched") {
       await api.setUnitTargetState(u.name, "loaded", ctx.signal);
-      if (attempts >= 0) fail(await waitForUnitStates(ctx, [u.name], "loaded", attempts));
+      // Awaited even with --no-block, as for a global unit: launched again before its agent stopped
+      // it, the agent saw no change and nothing restarted (while "Triggered unit X restart" was printed).
+      fail(await waitForUnitStates(ctx, [u.name], "loaded", Math.max(attempts, 0)));
     }
     await api.setUnitTargetState(u.name, "launched", ctx.signal);
     if (attempts >= 0) fail(await waitForUnitStates(ctx, [u.name], "launched", attempts));
@@ -180,6 +182,6 @@ export function registerInspect(program: Command, bind: <O>(a: Action<O>) => (..
     .argument("[units...]")
     .description("Instruct systemd to restart one or more units in the cluster")
     .option("--block-attempts <n>", "Wait until the units are launched again, trying N times 2 s (0 = forever)", parseCount)
-    .option("--no-block", "Do not wait until the units are launched again (a global unit is still stopped everywhere first)")
+    .option("--no-block", "Do not wait until the units are launched again (they are still stopped first, a global unit everywhere)")
     .action(bind(restart));
 }

@@ -285,6 +285,19 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(r.stdout).toMatch(/^Unit app\.service loaded on .*\nUnit app\.service launched on .*\n$/);
   });
 
+  it("restart --no-block really stops and starts the unit", async () => {
+    const where = (await env.cluster.registry.getUnit("app.service"))!.machineID!;
+    const manager = env.cluster.instances.get(where)!.manager;
+    const [stops, starts] = [manager.count("stop", "app.service"), manager.count("start", "app.service")];
+    const r = await env.run(["restart", "--no-block", "app"]);
+    // It set loaded and launched at once and printed "Triggered unit app.service restart": the agent saw no change.
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Unit app\.service loaded on .*\nTriggered unit app\.service restart\n$/);
+    await waitFor("app.service started again", () => manager.count("start", "app.service") > starts, { timeoutMs: 10_000 });
+    expect(manager.count("stop", "app.service")).toBe(stops + 1);
+  });
+
   it("times out a blocking start after --block-attempts and exits 1", async () => {
     await writeFile(join(env.dir, "nowhere.service"), "[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nMachineID=ffffffffffffffffffffffffffffffff\n");
     const r = await env.run(["start", "--block-attempts=1", "nowhere.service"]);
