@@ -1,5 +1,5 @@
 /** list-machines, list-units, list-unit-files: fleet's columns through Go's tabwriter, or JSON. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import type { ApiMachine, ApiUnit, ApiUnitState } from "../../lib/api/types";
 import { formatCpus, formatMemory, parseRequirements, parseResources, unitHash } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
@@ -195,6 +195,8 @@ export function registerListings(program: Command, bind: <O>(a: Action<O>) => (.
   const common = (c: Command, fields: string): Command =>
     c
       .option("-l, --full", "Do not ellipsize fields on output")
+      // fleet's spelling: its -l was registered as a long flag, so scripts for it say --l.
+      .addOption(new Option("--l").hideHelp().implies({ full: true }))
       .option("--no-legend", "Do not print a legend (column headers)")
       .option("--fields <fields>", `Columns to print, comma-separated; one or more of: ${fields}`)
       .option("-o, --output <format>", "Output format: table (fleet's columns) or json (untruncated values, for scripts)", "table");

@@ -3,7 +3,7 @@
  * or locally when that machine is this one. Their exit code is the remote command's.
  */
 import { readFile } from "node:fs/promises";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import type { Client } from "ssh2";
 import type { ApiUnit } from "../../lib/api/types";
 import { run } from "../../lib/process/run";
@@ -238,6 +238,8 @@ export const registerRemote: CommandRegistrar = (program: Command, bind) => {
     .argument("[command...]")
     .description("Open interactive shell on a machine in the cluster, or run a command there")
     .option("-A, --forward-agent", "Forward local ssh-agent to target machine")
+    // fleet's spellings (its -A and -f were registered as long flags, so scripts for it say --A, --f).
+    .addOption(new Option("--A").hideHelp().implies({ forwardAgent: true }))
     .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parsePort, 22)
     .option("-m, --machine <id>", "Open SSH connection to a specific machine (ID prefix)")
     .option("-u, --unit <name>", "Open SSH connection to the machine running a specific unit")
@@ -256,6 +258,7 @@ export const registerRemote: CommandRegistrar = (program: Command, bind) => {
     .option("--lines <n>", "Number of recent log lines to return", parseNonNegative, 10)
     .option("--ssh-port <port>", "Use this SSH port to connect to the machine", parsePort, 22)
     .option("-f, --follow", "Continuously print new entries as they are appended to the journal")
+    .addOption(new Option("--f").hideHelp().implies({ follow: true }))
     .option("--output <mode>", "Output mode, passed to journalctl --output", "short")
     .option("--sudo", "Execute journal command with sudo")
     .action(bind(journal));

@@ -122,6 +122,8 @@ describe("fleetctl over SSH", () => {
   it("runs journalctl with fleet's arguments", async () => {
     const r = await ssh(["journal", "--ssh-port", String(server.port), "--lines", "5", "-f", "hello"]);
     expect(r).toEqual({ code: 0, stdout: "journalctl --unit hello.service --no-pager -n 5 --output short -f\n", stderr: "" });
+    // fleet's own spelling (its -f was a long flag): "unknown option '--f'", exit 1.
+    expect(await ssh(["journal", "--ssh-port", String(server.port), "--lines", "5", "--f", "hello"])).toEqual(r);
     expect(await ssh(["journal", "ghost"])).toEqual({ code: 1, stdout: "", stderr: "Unit ghost.service does not exist.\n" });
   });
 
@@ -242,6 +244,8 @@ describe("fleetctl over SSH", () => {
     }
     const noAgent = await ssh(["ssh", "-A", "--ssh-port", String(server.port), "a1b2", "true"]);
     expect(noAgent).toEqual({ code: 1, stdout: "", stderr: "Cannot forward the SSH agent (-A): SSH_AUTH_SOCK is not set; start ssh-agent and add your key\n" });
+    // fleet's spelling (its -A was a long flag) was taken for the target: "could not find matching unit or machine".
+    expect(await ssh(["ssh", "--A", "--ssh-port", String(server.port), "a1b2", "true"])).toEqual(noAgent);
     const none = await env.run(["ssh", "a1b2", "true"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^SSH_AUTH_SOCK environment variable is not set\./);

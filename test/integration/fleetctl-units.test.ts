@@ -70,6 +70,10 @@ describe("fleetctl lifecycle against a real fleetd API", () => {
     expect(r.stdout).toBe(`MACHINE\t\tIP\t\tMETADATA\na1b2c3d4...\t${IP1}\trole=web,zone=a\nb1b2c3d4...\t${IP2}\t-\n`);
     const full = await env.run(["list-machines", "--full", "--no-legend", "--fields=machine"]);
     expect(full.stdout).toBe(`${M1}\n${M2}\n`);
+    // fleet's spelling of -l (a long flag there), in scripts written for it: "unknown option '--l'", exit 1.
+    for (const command of ["list-machines", "list-units", "list-unit-files"]) {
+      expect(await env.run([command, "--l"])).toEqual(await env.run([command, "--full"]));
+    }
   });
 
   it("stops, unloads and destroys with fleet's messages", async () => {
