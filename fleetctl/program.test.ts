@@ -3,7 +3,7 @@ import { Writable, PassThrough } from "node:stream";
 import { bareBooleanFlags, createProgram, expandCommandPrefix, runFleetctl } from "./program";
 import { blockAttempts, pollDelay } from "./wait-states";
 import { parseEndpoint } from "../lib/api/client";
-import { remoteRegistrars } from "./ssh";
+import { remoteRegistrars, sshTunnel } from "./ssh";
 
 class Sink extends Writable {
   text = "";
@@ -78,6 +78,18 @@ describe("fleetctl program", () => {
     for (const [argv, message] of cases) {
       const d = deps();
       expect(await runFleetctl(["--endpoint", "unix:///nonexistent/fleet.sock", ...argv], { ...d, registrars: remoteRegistrars })).toBe(1);
+      expect(d.stderr.text).toBe(message);
+    }
+  });
+
+  it("names --tunnel when its address is malformed (it said only \"Invalid address\")", async () => {
+    const cases: [string, string][] = [
+      ["core-1:0", 'Invalid port in --tunnel (FLEETCTL_TUNNEL) address "core-1:0": use 1-65535\n'],
+      ["a:b:c", 'Invalid --tunnel (FLEETCTL_TUNNEL) address "a:b:c": expected HOST[:PORT]\n'],
+    ];
+    for (const [tunnel, message] of cases) {
+      const d = deps();
+      expect(await runFleetctl(["--tunnel", tunnel, "list-units"], { ...d, tunnel: sshTunnel })).toBe(1);
       expect(d.stderr.text).toBe(message);
     }
   });

@@ -25,12 +25,15 @@ export interface ConnectOptions {
   signal?: AbortSignal;
 }
 
-/** Parses `host[:port]` (port 22 when missing; IPv6 in brackets). */
-export function parseHostPort(text: string, defaultPort = 22): SshTarget {
+/**
+ * Parses `host[:port]` (port 22 when missing; IPv6 in brackets). `what` names where the text came
+ * from in errors (e.g. `--tunnel`), which said only "Invalid address".
+ */
+export function parseHostPort(text: string, defaultPort = 22, what = "address"): SshTarget {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
-  if (!m) throw new CliError(`Invalid address "${text}": expected HOST[:PORT]`);
+  if (!m) throw new CliError(`Invalid ${what} "${text}": expected HOST[:PORT]`);
   const port = m[2] ? Number(m[2]) : defaultPort;
-  if (!(port > 0 && port < 65536)) throw new CliError(`Invalid port in "${text}": use 1-65535`);
+  if (!(port > 0 && port < 65536)) throw new CliError(`Invalid port in ${what} "${text}": use 1-65535`);
   return { host: m[1]!, port };
 }
 

@@ -14,7 +14,7 @@ import { connectSsh, parseHostPort, shellQuote } from "./ssh-connect";
 
 /** Connects to the `--tunnel` host. */
 export function connectTunnelHost(globals: GlobalOptions, io: CliIO): Promise<Client> {
-  return connectSsh(globals, io, parseHostPort(globals.tunnel));
+  return connectSsh(globals, io, parseHostPort(globals.tunnel, 22, "--tunnel (FLEETCTL_TUNNEL) address"));
 }
 
 /** A direct-tcpip channel from the tunnel host to `host:port`. */
