@@ -8,12 +8,12 @@
  */
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { InvalidArgumentError, type Command } from "commander";
+import type { Command } from "commander";
 import { ApiError, parseEndpoint, type StreamConnector } from "../../lib/api/client";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import { createApiClient } from "../client-factory";
-import type { Action } from "../commands/action";
+import { portOption, type Action } from "../commands/action";
 import type { CommandContext } from "../context";
 import type { CommandRegistrar } from "../program";
 import { sshTunnel } from "./tunnel";
@@ -127,18 +127,11 @@ const dashboard: Action<DashboardOpts> = async (ctx, _args, opts) => {
   }
 };
 
-/** `--local-port`: a TCP port (70000 reached Node's listen() and its raw RangeError). */
-function parseLocalPort(value: string): number {
-  const port = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isInteger(port) || port > 65_535) throw new InvalidArgumentError(`"${value}" is not a port; use 0 to 65535 (0 = any free port)`);
-  return port;
-}
-
 /** Registers `dashboard`. */
 export const registerDashboard: CommandRegistrar = (program: Command, bind) => {
   program
     .command("dashboard")
     .description("Serve a fleetd's web dashboard on a local port (through --tunnel when given) until Ctrl-C")
-    .option("--local-port <port>", "Local port on 127.0.0.1 to listen on, 0 to 65535 (0 = any free port)", parseLocalPort, 0)
+    .option("--local-port <port>", "Local port on 127.0.0.1 to listen on, 0 to 65535 (0 = any free port)", portOption(0), 0)
     .action(bind(dashboard));
 };
