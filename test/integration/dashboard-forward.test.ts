@@ -4,7 +4,7 @@
  * fails the command with fleetctl's connection error, and no local port stays open; an endpoint that
  * answers at all (here 401: no token given, the page asks for one) is served.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { startDashboardCluster } from "./dashboard-harness";
 import { fleetctl, type RunResult } from "./fleetctl-harness";
-import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { startSshServer, writeClientKey, type TestSshServer } from "./fleetctl-ssh-server";
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -47,10 +47,9 @@ describe("fleetctl dashboard checks its endpoint before it listens", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "dashboard-forward-"));
-    const key = ed25519KeyPair();
-    identity = join(dir, "id_ed25519");
-    await writeFile(identity, key.private, { mode: 0o600 });
-    server = await startSshServer({ clientPublicKey: key.public, binDir: dir });
+    const key = await writeClientKey(dir);
+    identity = key.identity;
+    server = await startSshServer({ clientPublicKey: key.publicKey, binDir: dir });
   });
 
   afterAll(async () => {

@@ -4,7 +4,6 @@
  * to its token-guarded TCP listener. The page, the API and the live feed answer through the forward,
  * and the TCP listener's credentials still apply.
  */
-import { writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { request } from "node:http";
@@ -13,7 +12,7 @@ import { etcdFixture } from "../helpers/fleet-fixture";
 import { waitFor } from "../helpers/fleet-cluster";
 import { startDashboardCluster, type DashboardCluster } from "./dashboard-harness";
 import { fleetctl, type RunOptions, type RunResult } from "./fleetctl-harness";
-import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { startSshServer, writeClientKey, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 
@@ -33,10 +32,9 @@ describe("fleetctl dashboard", () => {
 
   beforeAll(async () => {
     dc = await startDashboardCluster(etcd(), [M1], {}, "s3cret");
-    const key = ed25519KeyPair();
-    identity = join(dc.dir, "id_ed25519");
-    await writeFile(identity, key.private, { mode: 0o600 });
-    server = await startSshServer({ clientPublicKey: key.public, binDir: dc.dir });
+    const key = await writeClientKey(dc.dir);
+    identity = key.identity;
+    server = await startSshServer({ clientPublicKey: key.publicKey, binDir: dc.dir });
   });
 
   afterAll(async () => {

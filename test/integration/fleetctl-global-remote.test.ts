@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv, type RunOptions } from "./fleetctl-harness";
-import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { startSshServer, writeClientKey, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1000000000000000000000000000001";
 const M2 = "b2000000000000000000000000000002";
@@ -36,15 +36,14 @@ describe("fleetctl status and restart of a global unit", () => {
     await mkdir(binDir);
     await writeFile(join(binDir, "systemctl"), '#!/bin/sh\necho "systemctl $*"\ncase "$*" in *ok*) exit 0;; esac\nexit 3\n');
     await chmod(join(binDir, "systemctl"), 0o755);
-    const key = ed25519KeyPair();
-    identity = join(env.dir, "id_ed25519");
-    await writeFile(identity, key.private, { mode: 0o600 });
+    const key = await writeClientKey(env.dir);
+    identity = key.identity;
     // One SSH server per machine, all on one port (--ssh-port is one value for every machine).
-    const first = await startSshServer({ clientPublicKey: key.public, binDir, host: IPS[M1]! });
+    const first = await startSshServer({ clientPublicKey: key.publicKey, binDir, host: IPS[M1]! });
     port = first.port;
     servers.set(M1, first);
-    servers.set(M2, await startSshServer({ clientPublicKey: key.public, binDir, host: IPS[M2]!, port }));
-    servers.set(M3, await startSshServer({ clientPublicKey: key.public, binDir, host: IPS[M3]!, port }));
+    servers.set(M2, await startSshServer({ clientPublicKey: key.publicKey, binDir, host: IPS[M2]!, port }));
+    servers.set(M3, await startSshServer({ clientPublicKey: key.publicKey, binDir, host: IPS[M3]!, port }));
     // Only the machines running the unit are known: contacting the third would prompt (and fail, no stdin).
     knownHosts = join(env.dir, "known_hosts");
     await writeFile(knownHosts, [M1, M2].map((m) => `[${IPS[m]}]:${port} ${servers.get(m)!.hostPublicKey}\n`).join(""));

@@ -5,8 +5,10 @@
  * channels to loopback ports (for tunnels to TCP endpoints).
  */
 import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { Server, utils, type Connection, type ServerChannel } from "ssh2";
 
 export interface TestSshServer {
@@ -32,6 +34,14 @@ export function ed25519KeyPair(): { private: string; public: string } {
     const pair = utils.generateKeyPairSync("ed25519");
     if (!(utils.parseKey(pair.public) instanceof Error) && !(utils.parseKey(pair.private) instanceof Error)) return pair;
   }
+}
+
+/** A client key pair: its private half written to `dir/id_ed25519` (mode 0600, as ssh wants it) for `--identity-file`. */
+export async function writeClientKey(dir: string): Promise<{ identity: string; publicKey: string }> {
+  const key = ed25519KeyPair();
+  const identity = join(dir, "id_ed25519");
+  await writeFile(identity, key.private, { mode: 0o600 });
+  return { identity, publicKey: key.public };
 }
 
 /** Starts the server; `clientPublicKey` is the only key accepted (OpenSSH public format). */

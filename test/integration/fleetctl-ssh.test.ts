@@ -15,7 +15,7 @@ import { md5Fingerprint } from "../../fleetctl/ssh/known-hosts";
 import { waitFor } from "../helpers/fleet-cluster";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { FleetctlEnv, type RunOptions } from "./fleetctl-harness";
-import { ed25519KeyPair, startSshServer, type TestSshServer } from "./fleetctl-ssh-server";
+import { ed25519KeyPair, startSshServer, writeClientKey, type TestSshServer } from "./fleetctl-ssh-server";
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 const MAIN_TS = fileURLToPath(new URL("../../fleetctl/main.ts", import.meta.url));
@@ -41,10 +41,9 @@ describe("fleetctl over SSH", () => {
     await script("systemctl", 'echo "systemctl $*"\ncase "$*" in *ok*) exit 0;; esac\nexit 3');
     await script("journalctl", 'echo "journalctl $*"');
     await script("fleetctl", `exec node --import tsx ${MAIN_TS} "$@"`);
-    const key = ed25519KeyPair();
-    identity = join(env.dir, "id_ed25519");
-    await writeFile(identity, key.private, { mode: 0o600 });
-    server = await startSshServer({ clientPublicKey: key.public, binDir });
+    const key = await writeClientKey(env.dir);
+    identity = key.identity;
+    server = await startSshServer({ clientPublicKey: key.publicKey, binDir });
     knownHosts = join(env.dir, "known_hosts");
     ssh = (argv, opts = {}) =>
       env.run(["--identity-file", identity, "--known-hosts-file", knownHosts, ...argv], {
