@@ -1,23 +1,25 @@
 /**
  * Revision numbers of units for listings (`--fields …,revision`): the hash of an instance (or template)
- * looked up in its template's history (`GET /deployments/<template>`, one request per template listed).
- * A template without history, or a server without the extension (fleet's own), shows "-".
+ * looked up in its template's history, a global unit's in its own (`GET /deployments/<name>`, one
+ * request per template or global unit listed). One without history, a plain unit, or a server without
+ * the extension (fleet's own), shows "-".
  */
 import type { DeploymentSummary } from "../../lib/api/deploy-types";
 import { ApiError } from "../../lib/api/client";
 import { isTemplate, parseUnitName } from "../../lib/unit";
 import type { CommandContext } from "../context";
 
-/** The template a unit belongs to (itself for a template), or undefined for plain units. */
-function templateOfUnit(name: string): string | undefined {
+/** Whose history a unit's revision is in: its template's (itself for a template), a global unit's own, else none. */
+function historyOf(name: string, globals: ReadonlySet<string>): string | undefined {
   const p = parseUnitName(name);
-  if (!p.hasAt) return undefined;
+  if (!p.hasAt) return globals.has(name) ? name : undefined;
   return isTemplate(name) ? name : `${p.prefix}@${p.suffix}`;
 }
 
-/** Returns `revisionOf(unitName, hash)` → "3" or "-". */
-export async function revisionLookup(ctx: CommandContext, names: readonly string[]): Promise<(name: string, hash: string) => string> {
+/** Returns `revisionOf(unitName, hash)` → "3" or "-"; `globals`: the global units among `names`. */
+export async function revisionLookup(ctx: CommandContext, names: readonly string[], globals: ReadonlySet<string>): Promise<(name: string, hash: string) => string> {
   const api = await ctx.api();
+  const templateOfUnit = (name: string): string | undefined => historyOf(name, globals);
   const templates = [...new Set(names.map(templateOfUnit).filter((t): t is string => t !== undefined))];
   const records = new Map<string, DeploymentSummary>();
   await Promise.all(

@@ -105,6 +105,12 @@ describe("fleetctl deploy of a global unit against real fleetds", () => {
     expect(rec?.machineHashes).toBeUndefined();
     const h = await env.run(["history", "node.service"]);
     expect(h.stdout).toMatch(/\n1\t+[0-9a-f]{7}\t\S+\tsucceeded\tinitial\n2\t+[0-9a-f]{7}\t\S+\tsucceeded\tdeploy --set image=localhost\/node-agent:2\n/);
+    // The revision column looks a global unit up in its own history; a plain unit has none.
+    const files = await env.run(["list-unit-files", "--no-legend", "--fields", "unit,revision"]);
+    expect(files.stdout).toContain("node.service\t2\n");
+    expect(files.stdout).toContain("plain.service\t-\n");
+    const rows = (await env.run(["list-units", "--no-legend", "--fields", "unit,revision"])).stdout.split("\n").filter((l) => l.startsWith("node.service"));
+    expect(rows).toEqual(MACHINES.map(() => "node.service\t2"));
   });
 
   it("rolls a body that never becomes active back on the machines it reached, and the unit keeps the body that works", async () => {
