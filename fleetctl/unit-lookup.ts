@@ -36,6 +36,15 @@ export async function lookupUnits(ctx: CommandContext, names: readonly string[])
   }
 }
 
+/** Every unit in the cluster; a failed request is fleet's "Error retrieving list of units from fleet API". */
+export async function listAllUnits(ctx: CommandContext): Promise<ApiUnit[]> {
+  try {
+    return await (await ctx.api()).listUnits(ctx.signal);
+  } catch (err) {
+    throw apiFailure("Error retrieving list of units from fleet API", err);
+  }
+}
+
 /** The existing units among `args` (mangled names), in argument order; missing ones are skipped. */
 export async function findUnits(ctx: CommandContext, args: readonly string[]): Promise<ApiUnit[]> {
   const names = [...new Set(args.map(mangleUnitName))];
@@ -59,15 +68,8 @@ export async function existingUnitsOrNothing(ctx: CommandContext, args: readonly
   const plain = args.filter((a) => !isTemplate(mangleUnitName(a)));
   const units = plain.length > 0 ? await findUnits(ctx, plain) : [];
   if (templates.size > 0) {
-    const api = await ctx.api();
     const have = new Set(units.map((u) => u.name));
-    let all: ApiUnit[];
-    try {
-      all = await api.listUnits(ctx.signal);
-    } catch (err) {
-      throw apiFailure("Error retrieving list of units from fleet API", err);
-    }
-    for (const u of all) {
+    for (const u of await listAllUnits(ctx)) {
       const ofTemplate = templates.has(templateOf(u.name) ?? "") || (opts.includeTemplates === true && templates.has(u.name));
       if (ofTemplate && !have.has(u.name)) {
         units.push(u);

@@ -9,7 +9,7 @@ import { machineFullLegend, machineIdLegend } from "../legend";
 import { revisionLookup } from "../operations/revisions";
 import { formatTable } from "../tabwriter";
 import { isUnscheduled, reasonSummary } from "../unscheduled-reason";
-import { isGlobalUnit } from "../unit-lookup";
+import { isGlobalUnit, listAllUnits } from "../unit-lookup";
 import type { Action } from "./action";
 
 interface ListOpts {
@@ -169,7 +169,9 @@ export const listUnits: Action<ListOpts> = async (ctx, _args, opts) => {
   }
   const machines = await machinesWanted;
   states.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : a.machineID < b.machineID ? -1 : a.machineID > b.machineID ? 1 : 0));
-  const revisionOf = fields.includes("revision") ? await revisionLookup(ctx, states.map((st) => st.name), await globalUnits(ctx)) : noRevisions;
+  // The states do not say which units are global (their revisions are in their own history).
+  const globals = async (): Promise<Set<string>> => new Set((await listAllUnits(ctx)).filter(isGlobalUnit).map((u) => u.name));
+  const revisionOf = fields.includes("revision") ? await revisionLookup(ctx, states.map((st) => st.name), await globals()) : noRevisions;
   print(ctx, states, unitStateFields(machines, revisionOf), fields, opts);
   return 0;
 };
@@ -178,27 +180,13 @@ export const listUnitFiles: Action<ListOpts> = async (ctx, _args, opts) => {
   const probe = unitFileFields(new Map());
   const fields = parseFields(opts.fields ?? "unit,hash,dstate,state,target", probe);
   if (fields.includes("tmachine")) ctx.err('WARNING: The "tmachine" field is deprecated. Use "target" instead');
-  let units: ApiUnit[];
-  try {
-    units = await (await ctx.api()).listUnits(ctx.signal);
-  } catch (err) {
-    throw apiFailure("Error retrieving list of units from fleet API", err);
-  }
+  const units = await listAllUnits(ctx);
   const machines = fields.includes("target") || fields.includes("tmachine") ? await machineMap(ctx) : new Map<string, ApiMachine>();
   units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const revisionOf = fields.includes("revision") ? await revisionLookup(ctx, units.map((u) => u.name), new Set(units.filter(isGlobalUnit).map((u) => u.name))) : noRevisions;
   print(ctx, units, unitFileFields(machines, revisionOf), fields, opts);
   return 0;
 };
-
-/** The global units (their revisions are in their own history); list-units' states do not say which. */
-async function globalUnits(ctx: CommandContext): Promise<Set<string>> {
-  try {
-    return new Set((await (await ctx.api()).listUnits(ctx.signal)).filter(isGlobalUnit).map((u) => u.name));
-  } catch (err) {
-    throw apiFailure("Error retrieving list of units from fleet API", err);
-  }
-}
 
 /** Registers the three listings. */
 export function registerListings(program: Command, bind: <O>(a: Action<O>) => (...args: unknown[]) => Promise<void>): void {

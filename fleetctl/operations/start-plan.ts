@@ -6,7 +6,7 @@ import { InvalidArgumentError } from "commander";
 import { MAX_INSTANCES } from "../../lib/api/deploy-types";
 import type { ApiUnit } from "../../lib/api/types";
 import { isTemplate, mangleUnitName, parseUnitName, templateOf, unitHash } from "../../lib/unit";
-import { apiFailure } from "../api-errors";
+import { listAllUnits } from "../unit-lookup";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 import { localFileOf, localTemplateFileOf, readLocalUnit } from "../unit-source";
@@ -50,12 +50,7 @@ async function replacedBy(ctx: CommandContext, unit: ApiUnit, file: string): Pro
 }
 
 export async function planStart(ctx: CommandContext, args: readonly string[], instances: number | undefined, replace = false): Promise<number> {
-  let all;
-  try {
-    all = await (await ctx.api()).listUnits(ctx.signal);
-  } catch (err) {
-    throw apiFailure("Error retrieving list of units from fleet API", err);
-  }
+  const all = await listAllUnits(ctx);
   checkInstancesUse(args, instances);
   const byName = new Map(all.map((u) => [u.name, u]));
   /** unit name → the local file it would come from (unit and template arguments, templates beside instance arguments). */
