@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { ApiDeployPlan, ApiDeployRequest } from "../../lib/api/deploy-types";
-import { instanceRuns, isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
+import { instanceRuns, isInstance, isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
@@ -31,8 +31,8 @@ interface RolloutOpts {
 function templateArg(args: readonly string[], command: string): string {
   if (args.length !== 1) throw new CliError(`One template or global unit required, e.g. fleetctl ${command} web@.service`);
   const name = mangleUnitName(args[0]!);
-  const p = parseUnitName(name);
-  if (p.hasAt && !isTemplate(name)) {
+  if (isInstance(name)) {
+    const p = parseUnitName(name);
     throw new CliError(`Cannot ${command} ${name}: it is an instance; ${command} works on its template ${p.prefix}@${p.suffix} (all instances together) or on a global unit`);
   }
   return name;

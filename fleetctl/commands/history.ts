@@ -1,6 +1,6 @@
 /** `fleetctl history web@.service`: a template's (or a global unit's) revisions and its current or last rollout. */
 import type { Command } from "commander";
-import { isTemplate, mangleUnitName, parseUnitName } from "../../lib/unit";
+import { isInstance, mangleUnitName, parseUnitName } from "../../lib/unit";
 import { apiFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import { formatTable } from "../tabwriter";
@@ -9,8 +9,8 @@ import type { Action } from "./action";
 export const history: Action<{ legend?: boolean }> = async (ctx, args, opts) => {
   if (args.length !== 1) throw new CliError("One template or global unit required, e.g. fleetctl history web@.service");
   const template = mangleUnitName(args[0]!);
-  const p = parseUnitName(template);
-  if (p.hasAt && !isTemplate(template)) {
+  if (isInstance(template)) {
+    const p = parseUnitName(template);
     throw new CliError(`Cannot show the history of ${template}: it is an instance; history works on its template ${p.prefix}@${p.suffix} or on a global unit`);
   }
   let record;

@@ -8,7 +8,7 @@ import type { ICompare, IRequestOp } from "etcd3";
 import { MAX_INSTANCES, type ApiDeployPlan, type ApiDeployRequest, type ApiScalePlan, type ApiScaleRequest, type DeploymentSummary, type RevisionRecord, type RolloutRecord } from "../../lib/api/deploy-types";
 import type { UnitOption } from "../../lib/api/types";
 import { diffLines, fromRevisionOf, planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
-import { buildUnit, isTemplate, parseUnitFile, parseUnitName, validateUnit } from "../../lib/unit";
+import { buildUnit, isInstance, isTemplate, parseUnitFile, parseUnitName, validateUnit } from "../../lib/unit";
 import type { EtcdStore, StoredKv } from "../registry/etcd-store";
 import type { UnitRecord } from "../registry/keys";
 import { DEFAULT_MAX_TXN_OPS, ETCD_MAX_REQUEST_BYTES, MAX_TXN_BYTES } from "../registry/txn-limits";
@@ -17,7 +17,7 @@ import { resolveLimit } from "./limits";
 import { DEFAULT_DEADLINE_MS, deploymentKey, isRunning, MAX_REVISIONS, type DeploymentRecord } from "./records";
 import { decodeDeployment, decodeDeploymentSummary, encodeDeployment } from "./record-codec";
 import { applySet, SetAssignmentError } from "./set-environment";
-import { isPlainUnitName, readRolloutTarget } from "./global-view";
+import { readRolloutTarget } from "./global-view";
 import { byInstance, instanceNumber, isSurgeInstance, readTemplate, type TemplateView } from "./template-view";
 
 export class DeployOperations {
@@ -295,7 +295,7 @@ export class DeployOperations {
 
   /** Deploy, rollback and history take a template or a global unit (checked once read); not an instance. */
   private checkDeployable(what: string, name: string): string {
-    if (isTemplate(name) || isPlainUnitName(name)) return name;
+    if (!isInstance(name)) return name;
     const { prefix, suffix } = parseUnitName(name);
     throw new DeployInputError(`cannot ${what} ${name}: it is an instance; name its template (${prefix}@${suffix}), whose instances are rolled together`);
   }

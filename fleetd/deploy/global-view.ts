@@ -7,17 +7,12 @@
  * on), and it is active when its agent reports that body active. A machine that reports no state (it
  * left, or does not match the unit's metadata) is not rolled: the engine gives it the unit's hash.
  */
-import { parseUnitName } from "../../lib/unit";
+import { isTemplate } from "../../lib/unit";
 import { hashOn, parseRecord, type StateRecord, type UnitRecord } from "../registry/keys";
 import type { EtcdStore } from "../registry/etcd-store";
 import { decodeDeployment } from "./record-codec";
 import { deploymentKey } from "./records";
 import { readTemplate, type InstanceFacts, type TemplateView } from "./template-view";
-
-/** Whether a unit name can be deployed as a global unit (not a template, not an instance). */
-export function isPlainUnitName(name: string): boolean {
-  return !parseUnitName(name).hasAt;
-}
 
 export async function readGlobal(store: EtcdStore, name: string, signal?: AbortSignal): Promise<TemplateView> {
   const k = store.keys;
@@ -61,7 +56,7 @@ export async function readGlobal(store: EtcdStore, name: string, signal?: AbortS
   };
 }
 
-/** The rollout target `name`: a template and its instances, or a global unit and its machines. */
+/** The rollout target `name` (not an instance): a template and its instances, or a global unit and its machines. */
 export function readRolloutTarget(store: EtcdStore, name: string, signal?: AbortSignal): Promise<TemplateView> {
-  return isPlainUnitName(name) ? readGlobal(store, name, signal) : readTemplate(store, name, signal);
+  return isTemplate(name) ? readTemplate(store, name, signal) : readGlobal(store, name, signal);
 }

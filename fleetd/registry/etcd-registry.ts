@@ -5,7 +5,7 @@
  */
 import type { ICompare, IRequestOp } from "etcd3";
 import type { ApiMachine, ApiUnit, ApiUnitState, ApiUnscheduledReason, UnitTargetState } from "../../lib/api/types";
-import { buildUnit, isTemplate, parseUnitName } from "../../lib/unit";
+import { buildUnit, isInstance, isTemplate } from "../../lib/unit";
 import { BodyCache } from "./body-cache";
 import { ConflictError, TemplateActivationError, UnitNotFoundError } from "./errors";
 import type { EtcdStore, StoredKv } from "./etcd-store";
@@ -206,7 +206,7 @@ export class EtcdRegistry implements Registry {
     // template's (or global unit's) revision history and rollout go with it: submitted again, it starts
     // a new history (the old one let `history` show a template that no longer existed and `rollback`
     // pick its revisions). Instances have none.
-    const history: IRequestOp[] = isTemplate(name) || !parseUnitName(name).hasAt ? [{ request_delete_range: { key: Buffer.from(this.keys.deployment(name)) } }] : [];
+    const history: IRequestOp[] = !isInstance(name) ? [{ request_delete_range: { key: Buffer.from(this.keys.deployment(name)) } }] : [];
     const res = await this.store.txn(
       `destroy unit ${name}`,
       { compare: [{ key, target: "Version", result: "Greater", version: 0 }], success: [{ request_delete_range: { key } }, ...history] },
