@@ -2,12 +2,16 @@
  * `fleetctl dashboard`: a local port forwarded to a real fleetd serving its API and dashboard (real
  * etcd, the real CLI in-process), directly to its unix socket and through `--tunnel` (loopback SSH server, direct-tcpip)
  * to its token-guarded TCP listener. The page, the API and the live feed answer through the forward,
- * and the TCP listener's credentials still apply.
+ * and the TCP listener's credentials still apply. Before it listens it checks the endpoint once: one
+ * that cannot be reached, directly or through `--tunnel`, fails the command with fleetctl's connection
+ * error and no local port stays open; one that answers at all (401 without a token: the page asks for
+ * one) is served.
  */
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/etcd";
 import { etcdFixture } from "../helpers/fleet-fixture";
 import { waitFor } from "../helpers/fleet-cluster";
 import { startDashboardCluster, type DashboardCluster } from "./dashboard-harness";
@@ -16,12 +20,20 @@ import { startSshServer, writeClientKey, type TestSshServer } from "./fleetctl-s
 
 const M1 = "a1b2c3d4e5f60718293a4b5c6d7e8f91";
 
-async function freePort(): Promise<number> {
+const POSSIBLE_ISSUES = [
+  "Possible issues:",
+  "  fleetd is not running or cannot be reached at the endpoint (check --endpoint / FLEETCTL_ENDPOINT, --tunnel)",
+  "  etcd is unhealthy and/or lost quorum",
+  "  connection cannot be established to any etcd servers",
+].join("\n");
+
+/** Whether `port` on 127.0.0.1 can be listened on (nothing holds it). */
+async function isFree(port: number): Promise<boolean> {
   const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  return new Promise((resolve) => {
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
 }
 
 describe("fleetctl dashboard", () => {
@@ -122,5 +134,50 @@ describe("fleetctl dashboard", () => {
     } finally {
       await new Promise<void>((resolve) => busy.close(() => resolve()));
     }
+  });
+
+  /** Runs `fleetctl dashboard` on a free port; Ctrl-C after 10 s (a run that listened would wait for it). */
+  async function dashboard(argv: readonly string[], env: Record<string, string>): Promise<{ r: RunResult; port: number }> {
+    const port = await freePort();
+    const ctrlC = new AbortController();
+    const timer = setTimeout(() => ctrlC.abort(), 10_000);
+    try {
+      const r = await fleetctl([...argv, "dashboard", "--local-port", String(port)], { HOME: dc.dir, ...env }, { cwd: dc.dir, signal: ctrlC.signal });
+      return { r, port };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  it("fails at once, before listening, when fleetd's unix socket does not exist", async () => {
+    const sock = join(dc.dir, "missing.sock");
+    const { r, port } = await dashboard([], { FLEETCTL_ENDPOINT: `unix://${sock}` });
+    expect(r).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `Cannot open the dashboard of unix://${sock}: fleetd cannot be reached: GET /fleet/v1/machines?pageSize=65535 via unix://${sock} failed: connect ENOENT ${sock}\n${POSSIBLE_ISSUES}\n`,
+    });
+    expect(await isFree(port)).toBe(true);
+  });
+
+  it("fails through --tunnel when the endpoint behind the tunnel host refuses connections", async () => {
+    const dead = await freePort();
+    const tunnel = ["--identity-file", identity, "--known-hosts-file", join(dc.dir, "known_hosts"), "--strict-host-key-checking=false",
+      "--tunnel", `127.0.0.1:${server.port}`, "--endpoint", `http://127.0.0.1:${dead}`];
+    const { r, port } = await dashboard(tunnel, {});
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(new RegExp(`^Cannot open the dashboard of http://127\\.0\\.0\\.1:${dead} via 127\\.0\\.0\\.1:${server.port}: fleetd cannot be reached: GET /fleet/v1/machines\\?pageSize=65535 via http://127\\.0\\.0\\.1:${dead} failed: .+\n`));
+    expect(r.stderr).toContain(`\n${POSSIBLE_ISSUES}\n`);
+    expect(await isFree(port)).toBe(true);
+  });
+
+  it("serves an endpoint that answers, even with 401 (the page asks for the token)", async () => {
+    const address = dc.url.replace(/\/$/, "");
+    let base = "";
+    const r = await withDashboard(["--endpoint", address], async (b) => {
+      base = b;
+    });
+    expect(r).toEqual({ code: 0, stdout: `Dashboard of ${address} at ${base}/\nPress Ctrl-C to stop.\n`, stderr: "" });
   });
 });
