@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Writable, PassThrough } from "node:stream";
-import { bareBooleanFlags, createProgram, expandCommandPrefix, runFleetctl } from "./program";
+import { bareBooleanFlags, createProgram, expandCommandPrefix, helpAlias, runFleetctl } from "./program";
 import { blockAttempts, pollDelay } from "./wait-states";
 import { parseEndpoint } from "../lib/api/client";
 import { remoteRegistrars, sshTunnel } from "./ssh";
@@ -108,5 +108,18 @@ describe("fleetctl program", () => {
     const env = deps();
     expect(await runFleetctl(["list-units"], { ...env, env: { FLEETCTL_DRIVER: "etcd", FLEETCTL_ENDPOINT: "http://127.0.0.1:2379" } })).toBe(1);
     expect(env.stderr.text).toBe('Unable to initialize client: unrecognized driver "etcd" (from FLEETCTL_DRIVER): this fleetctl only speaks the fleet API\n');
+  });
+
+  it("takes fleet's --h as -h/--help, for the program and each command, not after --", async () => {
+    for (const argv of [[], ["list-units"], ["start"], ["journal"]]) {
+      const short = deps();
+      const alias = deps();
+      expect(await runFleetctl([...argv, "-h"], { ...short, registrars: remoteRegistrars })).toBe(0);
+      expect(await runFleetctl([...argv, "--h"], { ...alias, registrars: remoteRegistrars })).toBe(0);
+      expect(alias.stderr.text).toBe("");
+      expect(alias.stdout.text).toBe(short.stdout.text);
+      expect(alias.stdout.text).toMatch(/^Usage: fleetctl /);
+    }
+    expect(helpAlias(["ssh", "m1", "--", "ls", "--h"])).toEqual(["ssh", "m1", "--", "ls", "--h"]);
   });
 });

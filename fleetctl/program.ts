@@ -220,6 +220,16 @@ export function bareBooleanFlags(argv: readonly string[]): string[] {
 }
 
 /**
+ * fleet's `--h` (Go's flag package takes -h, --h, -help and --help alike) is `--help`, for the
+ * program and every command, as `--l`, `--f` and `--A` are fleet's spellings of `-l`, `-f`, `-A`.
+ * Words after `--` are left alone (a remote command's own flags).
+ */
+export function helpAlias(argv: readonly string[]): string[] {
+  const end = argv.indexOf("--");
+  return argv.map((arg, i) => (arg === "--h" && (end < 0 || i < end) ? "--help" : arg));
+}
+
+/**
  * Runs fleetctl with `argv` (without node and script) and returns the exit code. Every error ends here:
  * commander's (already printed), CliError (printed to stderr), API failures (with fleet's hints).
  */
@@ -232,7 +242,7 @@ export async function runFleetctl(argv: readonly string[], deps: ProgramDeps): P
     return 0;
   }
   try {
-    await program.parseAsync(expandCommandPrefix(bareBooleanFlags(argv), program), { from: "user" });
+    await program.parseAsync(expandCommandPrefix(bareBooleanFlags(helpAlias(argv)), program), { from: "user" });
     return state.exitCode;
   } catch (err) {
     if (err instanceof ExitCode) {
