@@ -1,7 +1,8 @@
 /**
  * fleetctl's global options: flag > `FLEETCTL_<FLAG>` environment variable > default, as fleet.
  */
-import { homedir } from "node:os";
+import { readFileSync } from "node:fs";
+import { homedir, userInfo } from "node:os";
 import { CliError } from "./cli-error";
 
 /** Resolved global options. */
@@ -61,12 +62,51 @@ export function envName(flag: string): string {
   return `FLEETCTL_${flag.toUpperCase().replace(/-/g, "_")}`;
 }
 
-/** Expands `~` and `~user` at the start of a path. */
-export function expandHome(path: string, env: NodeJS.ProcessEnv): string {
-  if (path === "~" || path.startsWith("~/")) return (env.HOME ?? homedir()) + path.slice(1);
-  const m = /^~([^/]+)(\/.*)?$/.exec(path);
-  if (m) return `/home/${m[1]!}${m[2] ?? ""}`;
-  return path;
+/** Home directory of `user` in an `/etc/passwd` text (`name:x:uid:gid:gecos:home:shell`), if listed. */
+export function passwdHome(passwd: string, user: string): string | undefined {
+  for (const line of passwd.split("\n")) {
+    const fields = line.split(":");
+    if (fields.length >= 7 && fields[0] === user && fields[5]) return fields[5];
+  }
+  return undefined;
+}
+
+/** The system's user database (`/etc/passwd`), or "" when it cannot be read. */
+function readPasswd(): string {
+  try {
+    return readFileSync("/etc/passwd", "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Expands `~` and `~user` at the start of a path as ssh does: `~` and `~/…` are the caller's home
+ * (`HOME`, else the account's home directory), `~user` and `~user/…` that user's home directory from
+ * the user database (it was `/home/user` whatever the account said, e.g. `/root` for root). An unknown
+ * user is an error, as in ssh ("No such user"). `passwd` is the user database's text (tests).
+ */
+export function expandHome(path: string, env: NodeJS.ProcessEnv, passwd: () => string = readPasswd): string {
+  if (!path.startsWith("~")) return path;
+  const slash = path.indexOf("/");
+  const user = slash < 0 ? path.slice(1) : path.slice(1, slash);
+  const rest = slash < 0 ? "" : path.slice(slash);
+  let home: string | undefined;
+  if (user === "") home = env.HOME || homedir();
+  else if (user === currentUserName()) home = passwdHome(passwd(), user) ?? homedir();
+  else home = passwdHome(passwd(), user);
+  if (home === undefined) throw new CliError(`Cannot expand "${path}": no such user "${user}" (use an absolute path or ~/ for your own home directory)`);
+  // "/" as home: "~/x" is "/x", not "//x".
+  return rest === "" ? home : `${home.replace(/\/+$/, "")}${rest}`;
+}
+
+/** The name of the user running fleetctl, or undefined (no passwd entry). */
+function currentUserName(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseBool(flag: string, text: string, from: string): boolean {
