@@ -2,6 +2,7 @@
  * `PATCH /machines`: a JSON array of `{op, path, value: {value}}`, validated as a whole before anything
  * is applied, with fleet's messages. JSON keys are matched case-insensitively, as Go's decoder does.
  */
+import { DEFAULT_MAX_TXN_OPS, MAX_TXN_BYTES } from "../registry/txn-limits";
 import type { MetadataChange } from "./backend";
 
 /** A patch document that cannot be applied; the message is sent with a 400. */
@@ -58,5 +59,31 @@ export function parseMetadataPatch(body: unknown): MetadataChange[] {
     }
     changes.push({ machineID, key, value });
   }
+  checkFitsOneTransaction(changes);
   return changes;
+}
+
+/**
+ * A patch is applied in one etcd transaction (all or nothing), so it must fit one: at most
+ * {@link DEFAULT_MAX_TXN_OPS} distinct keys and {@link MAX_TXN_BYTES} of keys and values (etcd refuses
+ * a larger request whole, which reached the client as a 500).
+ */
+function checkFitsOneTransaction(changes: readonly MetadataChange[]): void {
+  const sizes = new Map<string, number>();
+  for (const c of changes) {
+    const path = `${c.machineID}/${c.key}`;
+    sizes.set(path, Buffer.byteLength(path) + (c.value === null ? 0 : Buffer.byteLength(c.value)));
+  }
+  if (sizes.size > DEFAULT_MAX_TXN_OPS) {
+    throw new MetadataPatchError(
+      `patch too large: it changes ${sizes.size} metadata keys; at most ${DEFAULT_MAX_TXN_OPS} fit in one etcd transaction (a patch is applied all or nothing): split it into several requests`,
+    );
+  }
+  let bytes = 0;
+  for (const n of sizes.values()) bytes += n;
+  if (bytes > MAX_TXN_BYTES) {
+    throw new MetadataPatchError(
+      `patch too large: ${bytes} bytes of machine IDs, keys and values; at most ${MAX_TXN_BYTES} fit in one etcd transaction (a patch is applied all or nothing): split it into several requests`,
+    );
+  }
 }

@@ -28,6 +28,8 @@ export function registryBackend(registry: Registry): ApiBackend {
     listMachines: (signal) => translated(() => registry.listMachines(signal)),
     setMachineMetadata: (changes, signal) =>
       translated(async () => {
+        // All or nothing in one transaction; a registry without it (an older view) applies them in order.
+        if (registry.patchMachineMetadata) return registry.patchMachineMetadata(changes, signal);
         for (const c of changes) {
           if (c.value === null) await registry.removeMachineMetadata(c.machineID, c.key, signal);
           else await registry.setMachineMetadata(c.machineID, c.key, c.value, signal);

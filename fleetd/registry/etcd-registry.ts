@@ -10,7 +10,7 @@ import { BodyCache } from "./body-cache";
 import { ConflictError, TemplateActivationError, UnitNotFoundError } from "./errors";
 import type { EtcdStore, StoredKv } from "./etcd-store";
 import { Keys, isCompleted, parseRecord, type MachineRecord, type StateRecord, type UnitRecord, type UnscheduledRecord } from "./keys";
-import type { CreateUnitInput, CreateUnitOutcome, Registry, StateFilter } from "./registry";
+import type { CreateUnitInput, CreateUnitOutcome, MetadataChangeInput, Registry, StateFilter } from "./registry";
 import { batcherRecordIo, updateRecord, type RecordIo } from "./record-update";
 import { TxnBatcher, type GuardedWrite } from "./txn-batcher";
 import { MAX_TXN_BYTES, opBytes } from "./txn-limits";
@@ -241,6 +241,36 @@ export class EtcdRegistry implements Registry {
   async removeMachineMetadata(machineID: string, key: string, signal?: AbortSignal): Promise<void> {
     // "" (not a delete) so the removal also hides a static value of the same key, as fleet did.
     await this.setMachineMetadata(machineID, key, "", signal);
+  }
+
+  /**
+   * Applies metadata changes all or nothing: reads their keys in one transaction, then writes them all
+   * in one transaction that compares each key's revision with what was read (a key changed meanwhile by
+   * another patch makes it read and try again, at most CAS_ATTEMPTS times, then ConflictError). Changes
+   * of one key apply in order (the last one wins). A removal writes "" (see removeMachineMetadata).
+   */
+  async patchMachineMetadata(changes: readonly MetadataChangeInput[], signal?: AbortSignal): Promise<void> {
+    const final = new Map<string, string>();
+    for (const c of changes) {
+      const key = this.keys.metadata(c.machineID, c.key);
+      final.delete(key); // keep the write order of the last change of each key
+      final.set(key, c.value ?? "");
+    }
+    if (final.size === 0) return;
+    const keys = [...final.keys()];
+    const what = `patch metadata ${keys.map((k) => k.slice(this.keys.metadataAll.length)).join(", ")}`;
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const read = await this.store.txn(what, { success: keys.map((k) => ({ request_range: { key: Buffer.from(k) } })) }, signal);
+      const compare: ICompare[] = keys.map((k, i) => ({
+        key: Buffer.from(k),
+        target: "Mod",
+        result: "Equal",
+        mod_revision: Number(read.responses[i]?.response_range.kvs[0]?.mod_revision ?? 0),
+      }));
+      const res = await this.store.txn(what, { compare, success: keys.map((k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(final.get(k)!) } })) }, signal);
+      if (res.succeeded) return;
+    }
+    throw new ConflictError(what);
   }
 
   async listStates(filter: StateFilter = {}, signal?: AbortSignal): Promise<ApiUnitState[]> {

@@ -26,6 +26,13 @@ export type CreateUnitOutcome =
   | "unchanged";
 
 /** Filters of {@link Registry.listStates}; both optional, combined with AND. */
+/** One metadata change of a patch; `value: null` removes the key (stored as "", see removeMachineMetadata). */
+export interface MetadataChangeInput {
+  machineID: string;
+  key: string;
+  value: string | null;
+}
+
 export interface StateFilter {
   machineID?: string;
   unitName?: string;
@@ -68,6 +75,12 @@ export interface Registry {
   setMachineMetadata(machineID: string, key: string, value: string, signal?: AbortSignal): Promise<void>;
   /** Removes dynamic metadata: stored as "" so it also hides a static value of that key (fleet's rule). */
   removeMachineMetadata(machineID: string, key: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Applies several metadata changes all or nothing, in one etcd transaction guarded by the revisions
+   * read (retried on a concurrent change; `ConflictError` when it keeps losing). Optional so that
+   * views of a registry written before it still compile; without it the API applies changes one by one.
+   */
+  patchMachineMetadata?(changes: readonly MetadataChangeInput[], signal?: AbortSignal): Promise<void>;
 
   /** Unit states published by agents, sorted by unit name then machine ID. */
   listStates(filter?: StateFilter, signal?: AbortSignal): Promise<ApiUnitState[]>;

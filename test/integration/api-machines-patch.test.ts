@@ -1,0 +1,147 @@
+/**
+ * `PATCH /machines` is all or nothing: every operation of a patch is written in one etcd transaction
+ * guarded by the revisions read (a concurrent change makes it read and try again), so an operation
+ * that cannot be written leaves none written. Real etcd, real EtcdRegistry, real HTTP API.
+ */
+import { request } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Etcd3, IPutRequest, ITxnRequest } from "etcd3";
+import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/api";
+import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
+import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
+import { MachineSession } from "../../fleetd/registry/machine-session";
+import { etcdFixture } from "../helpers/fleet-fixture";
+
+const ID = "00112233445566778899aabbccddeeff";
+const PREFIX = "/fleet-patch/";
+
+function call(socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const op = (key: string, value: string | null, id = ID) =>
+  value === null ? { op: "remove", path: `/${id}/metadata/${key}` } : { op: "add", path: `/${id}/metadata/${key}`, value: { value } };
+
+describe("PATCH /machines is all or nothing", () => {
+  const etcd = etcdFixture();
+  let client: Etcd3;
+  let api: ApiServer;
+  let dir: string;
+  let socketPath: string;
+  let session: MachineSession;
+  /** The etcd client's own put and txn, restored after each test that wraps them. */
+  let realPut: Etcd3["kv"]["put"];
+  let realTxn: Etcd3["kv"]["txn"];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "api-patch-"));
+    client = createEtcdClient({ endpoints: [etcd().endpoint] });
+    realPut = client.kv.put.bind(client.kv);
+    realTxn = client.kv.txn.bind(client.kv);
+    const store = new EtcdStore(client, { prefix: PREFIX });
+    session = new MachineSession(store, { machine: { id: ID, publicIP: "10.0.0.9", metadata: { role: "web" }, version: "0.1.0", disableEngine: false }, ttlSeconds: 10 });
+    await session.register();
+    api = createApiServer({ backend: registryBackend(new EtcdRegistry(store, { isRegistered: () => true })), version: "0.1.0" });
+    socketPath = join(dir, "fleet.sock");
+    await api.listen({ kind: "unix", path: socketPath });
+  });
+
+  afterEach(async () => {
+    client.kv.put = realPut;
+    client.kv.txn = realTxn;
+    await client.delete().prefix(`${PREFIX}metadata/`);
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await session?.leave().catch(() => undefined);
+    client?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const patch = (ops: unknown[]) => call(socketPath, "PATCH", "/fleet/v1/machines", JSON.stringify(ops));
+  const stored = async (): Promise<Record<string, string>> => {
+    const all = await client.getAll().prefix(`${PREFIX}metadata/${ID}/`).strings();
+    return Object.fromEntries(Object.entries(all).map(([k, v]) => [k.slice(`${PREFIX}metadata/${ID}/`.length), v]));
+  };
+  const writes = (req: IPutRequest | ITxnRequest): string[] =>
+    "success" in req ? (req.success ?? []).flatMap((o) => (o.request_put?.key ? [o.request_put.key.toString()] : [])) : "key" in req ? [req.key.toString()] : [];
+
+  it("writes nothing when one operation cannot be written", async () => {
+    // etcd fails any write of the key `broken` (as it would a refused request): the other keys of
+    // the patch must not be written either (they were, one put per operation, before the fix).
+    const fail = (req: IPutRequest | ITxnRequest) => writes(req).some((k) => k.endsWith("/broken"));
+    client.kv.put = (req, opts) => (fail(req) ? Promise.reject(new Error("refused by the test")) : realPut(req, opts));
+    client.kv.txn = (req, opts) => (fail(req) ? Promise.reject(new Error("refused by the test")) : realTxn(req, opts));
+    const res = await patch([op("zone", "a"), op("role", null), op("broken", "x"), op("rack", "7")]);
+    expect(res.status).toBe(500);
+    expect(await stored()).toEqual({});
+  });
+
+  it("refuses a patch that cannot fit one etcd request with a 400, before writing anything", async () => {
+    // A 1.6 MB machine ID: etcd refuses the request (over --max-request-bytes). Before, the first
+    // operation was written and the client got a 500.
+    const res = await patch([op("zone", "a"), op("k", "v", "m".repeat(1_600_000))]);
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      error: { code: 400, message: expect.stringMatching(/^patch too large: \d+ bytes of machine IDs, keys and values; at most 1048576 fit in one etcd transaction .*split it into several requests$/) as unknown },
+    });
+    expect(await stored()).toEqual({});
+    const many = await patch(Array.from({ length: 129 }, (_, i) => op(`k${i}`, "v")));
+    expect(many.status).toBe(400);
+    expect(JSON.parse(many.body)).toMatchObject({ error: { message: expect.stringContaining("it changes 129 metadata keys; at most 128") as unknown } });
+    expect(await stored()).toEqual({});
+  });
+
+  it("applies the operations of one key in order and several keys at once", async () => {
+    expect((await patch([op("zone", "a"), op("zone", "b"), op("role", null), op("rack", "1"), op("rack", null)])).status).toBe(204);
+    expect(await stored()).toEqual({ zone: "b", role: "", rack: "" });
+    const machines = JSON.parse((await call(socketPath, "GET", "/fleet/v1/machines")).body) as { machines: { metadata?: unknown }[] };
+    expect(machines.machines[0]!.metadata).toEqual({ zone: "b" });
+  });
+
+  it("reads again and retries when a key changes between its read and its write", async () => {
+    let interfered = 0;
+    client.kv.txn = async (req, opts) => {
+      if ((req.compare ?? []).length > 0 && interfered < 2) {
+        interfered++;
+        await realPut({ key: Buffer.from(`${PREFIX}metadata/${ID}/zone`), value: Buffer.from(`other-${interfered}`) });
+      }
+      return realTxn(req, opts);
+    };
+    expect((await patch([op("zone", "a"), op("rack", "1")])).status).toBe(204);
+    expect(interfered).toBe(2);
+    expect(await stored()).toEqual({ zone: "a", rack: "1" });
+  });
+
+  it("answers 409 when the keys keep changing under it, and writes nothing", async () => {
+    let n = 0;
+    client.kv.txn = async (req, opts) => {
+      if ((req.compare ?? []).length > 0) await realPut({ key: Buffer.from(`${PREFIX}metadata/${ID}/zone`), value: Buffer.from(`other-${++n}`) });
+      return realTxn(req, opts);
+    };
+    const res = await patch([op("zone", "a"), op("rack", "1")]);
+    expect(res.status).toBe(409);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 409, message: expect.stringContaining("it was changed concurrently; re-read and retry") as unknown } });
+    expect((await stored()).rack).toBeUndefined();
+  });
+
+  it("never leaves concurrent patches interleaved", async () => {
+    const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    const results = await Promise.all(Array.from({ length: 12 }, (_, p) => patch(keys.map((k) => op(k, `p${p}`)))));
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 204));
+    const values = new Set(Object.values(await stored()));
+    expect(values.size).toBe(1);
+  });
+});
