@@ -51,3 +51,18 @@ export function transientFailure(err: unknown): string | undefined {
   if (err instanceof ApiError && err.status === 500 && ETCD_TROUBLE.test(err.message)) return `HTTP 500: ${err.message}`;
   return undefined;
 }
+
+/**
+ * The request never left: the endpoint's unix socket file does not exist (connect ENOENT), so no
+ * fleetd listens there and nothing can have been carried out. Not a lost answer: commands that repeat
+ * a request after a lost answer (scale, deploy, rollback) fail at once with the usual "Possible issues",
+ * as every other command does, instead of retrying for seconds.
+ */
+export function missingSocket(err: unknown): boolean {
+  if (!(err instanceof ApiUnreachableError)) return false;
+  for (let e: unknown = err.cause; e instanceof Error; e = e.cause) {
+    const { code, syscall } = e as NodeJS.ErrnoException;
+    if (code === "ENOENT" && (syscall === undefined || syscall === "connect")) return true;
+  }
+  return false;
+}

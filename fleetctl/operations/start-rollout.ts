@@ -14,7 +14,7 @@ import type { ApiDeployPlan, ApiDeployRequest } from "../../lib/api/deploy-types
 import { planOfRollout, rolloutOfRequest } from "../../lib/api/deploy-plan";
 import { ApiError } from "../../lib/api/client";
 import { delay } from "../../lib/async/delay";
-import { apiFailure, transientFailure } from "../api-errors";
+import { apiFailure, missingSocket, transientFailure } from "../api-errors";
 import { CliError } from "../cli-error";
 import type { CommandContext } from "../context";
 
@@ -64,7 +64,7 @@ export async function startRollout(ctx: CommandContext, template: string, reques
         if (lost && plan.replayed === true) ctx.err(`fleetd had recorded the ${what} of ${template} (revision ${plan.revision}) before its answer was lost; following that rollout`);
         return lost ? { plan, lostAnswer: lost } : { plan };
       } catch (err) {
-        const why = transientFailure(err);
+        const why = missingSocket(err) ? undefined : transientFailure(err);
         // After a lost answer, a 409 may come from the first request's own write landing late in etcd
         // ("changed while starting"): look whose rollout it is before reporting it.
         const lateConflict = lost !== undefined && err instanceof ApiError && err.status === 409;
@@ -146,7 +146,7 @@ export async function sendRepeatable<T>(
       const value = await send();
       return lost ? { value, lostAnswer: lost } : { value };
     } catch (err) {
-      const why = transientFailure(err) ?? (lost !== undefined ? o.alsoRetry?.(err) : undefined);
+      const why = missingSocket(err) ? undefined : (transientFailure(err) ?? (lost !== undefined ? o.alsoRetry?.(err) : undefined));
       if (why === undefined) throw o.refused(err);
       lost ??= why;
       if (attempt >= START_ATTEMPTS) throw o.exhausted(err, lost, why);
