@@ -6,7 +6,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { ApiUnit, UnitOption } from "../lib/api/types";
-import { buildUnit, isInstance, mangleUnitName, templateOf, UNIT_NAME_MAX, type Unit } from "../lib/unit";
+import { buildUnit, firstLineBeforeSection, isInstance, mangleUnitName, templateOf, UNIT_NAME_MAX, type Unit } from "../lib/unit";
 import { CliError } from "./cli-error";
 import type { CommandContext } from "./context";
 
@@ -68,7 +68,18 @@ export async function readLocalUnit(ctx: CommandContext, file: string, name: str
   }
   // fleet's API refuses a unit without options ("options field empty"), after earlier units of the
   // same command were written; refused here, before anything is, with the file named.
-  if (unit.options.length === 0) throw new CliError(`failed getting Unit(${file}) from file: it has no [Section] and no Key=Value lines (an empty unit file)`);
+  if (unit.options.length === 0) {
+    // Name=Value lines without a [Section] header above them are skipped (as fleet's parser skips
+    // them), which left "an empty unit file" for a file full of options: say which line and why.
+    const stray = firstLineBeforeSection(text);
+    if (stray) {
+      const shown = stray.text.length > 60 ? `${stray.text.slice(0, 59)}…` : stray.text;
+      throw new CliError(
+        `failed getting Unit(${file}) from file: line ${stray.line}: "${shown}" comes before any [Section] header; an option must follow a section header such as [Unit] or [Service], so this file has no options (text before the first section is ignored)`,
+      );
+    }
+    throw new CliError(`failed getting Unit(${file}) from file: it has no [Section] and no Key=Value lines (an empty unit file)`);
+  }
   return unit;
 }
 

@@ -1,6 +1,6 @@
 /** Public API of the unit-file model, shared by fleetd and fleetctl. */
 export { UnitFileParseError, UnitNameError, UnitValidationError } from "./errors";
-export { LINE_TOO_LONG, MAX_LINE_BYTES, parseUnitFile, serializeUnitFile, unitHash, unitHashOfText, type ParseUnitFileOptions } from "./unit-file";
+export { LINE_TOO_LONG, MAX_LINE_BYTES, firstLineBeforeSection, parseUnitFile, serializeUnitFile, unitHash, unitHashOfText, type ParseUnitFileOptions } from "./unit-file";
 export {
   MANGLE_SUFFIXES, TEMPLATE_UNIT_TYPES, UNIT_NAME_MAX, UNIT_TYPES, assertValidUnitName, instanceOf, isInstance, isTemplate,
   mangleUnitName, parseUnitName, templateOf, unitNameProblem, type UnitNameParts,

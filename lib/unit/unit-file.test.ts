@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { isOneshotText, LINE_TOO_LONG, parseUnitFile, serializeUnitFile, unitHash } from "./unit-file";
+import { firstLineBeforeSection, isOneshotText, LINE_TOO_LONG, parseUnitFile, serializeUnitFile, unitHash } from "./unit-file";
 import { UnitFileParseError } from "./errors";
 
 const HELLO = `[Unit]
@@ -232,5 +232,15 @@ describe("isOneshotText", () => {
     expect(isOneshotText("[Unit]\nDescription=not a oneshot\n[Service]\nExecStart=/bin/true\n")).toBe(false);
     expect(isOneshotText("[Service]\nExecStart=/bin/true\n")).toBe(false);
     expect(isOneshotText("not a unit file [")).toBe(false);
+  });
+});
+
+describe("firstLineBeforeSection", () => {
+  it("finds the first line fleet's parser skips before any [Section], ignoring blank and comment lines", () => {
+    expect(firstLineBeforeSection("# c\n\n  ExecStart=/bin/true\n[Service]\n")).toEqual({ line: 3, text: "ExecStart=/bin/true" });
+    expect(firstLineBeforeSection("Description=x # note\n")).toEqual({ line: 1, text: "Description=x" });
+    expect(firstLineBeforeSection("; c\n[Unit]\nDescription=x\n")).toBeUndefined();
+    expect(firstLineBeforeSection("")).toBeUndefined();
+    expect(firstLineBeforeSection("junk [Unit]\nA=b\n")).toEqual({ line: 1, text: "junk" });
   });
 });

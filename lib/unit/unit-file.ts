@@ -143,6 +143,29 @@ export function parseUnitFile(text: string, options: ParseUnitFileOptions = {}):
 }
 
 /**
+ * The first line that {@link parseUnitFile} skips because it comes before any `[Section]` header
+ * (fleet's parser ignores everything before the first `[`), with its 1-based number: what makes a file
+ * of `Name=Value` lines without a header parse to no options at all. Blank and comment lines do not
+ * count; undefined when nothing but those comes first.
+ */
+export function firstLineBeforeSection(text: string): { line: number; text: string } | undefined {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!;
+    const trimmed = goTrim(raw);
+    if (trimmed === "" || trimmed.startsWith("#") || trimmed.startsWith(";")) continue;
+    if (trimmed.startsWith("[")) return undefined;
+    // Text up to a "[" on the same line is skipped too; that "[" opens the first section.
+    const before = goTrim(raw.slice(0, raw.indexOf("[") < 0 ? raw.length : raw.indexOf("[")));
+    const cut = before.search(/[#;]/);
+    const shown = goTrim(cut < 0 ? before : before.slice(0, cut));
+    if (shown !== "") return { line: i + 1, text: shown };
+    if (raw.includes("[")) return undefined;
+  }
+  return undefined;
+}
+
+/**
  * fleet's canonical text: sections in order of first appearance, each `[Section]` followed by its
  * `Name=Value` lines in their original order, one blank line between sections, ending with a single
  * newline (no trailing blank line). No options → "".
