@@ -76,6 +76,11 @@ export class ClusterFeed {
 
   constructor(private readonly options: ClusterFeedOptions) {}
 
+  /** True once `close()` was called (fleetd is shutting down): subscribing fails. */
+  get isClosed(): boolean {
+    return this.closed.signal.aborted;
+  }
+
   /** Number of subscribers right now. */
   get size(): number {
     return this.subscribers.size;

@@ -33,31 +33,52 @@ export interface EventsStreamOptions {
 export async function serveEventsStream(req: IncomingMessage, res: ServerResponse, options: EventsStreamOptions): Promise<void> {
   const maxBuffered = options.maxBufferedBytes ?? 32 * 1024 * 1024;
   const done = new AbortController();
+  const begin = (extra: Record<string, string> = {}): void => {
+    if (res.headersSent) return;
+    res.writeHead(200, {
+      "Content-Type": "text/event-stream; charset=utf-8",
+      "Cache-Control": "no-store",
+      "X-Accel-Buffering": "no",
+      "X-Content-Type-Options": "nosniff",
+      ...extra,
+    });
+  };
   const send = (event: string, data: unknown, id: string): void => {
     if (done.signal.aborted) return;
-    if (!res.headersSent) {
-      res.writeHead(200, {
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "no-store",
-        "X-Accel-Buffering": "no",
-        "X-Content-Type-Options": "nosniff",
-      });
-    }
+    begin();
     res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     if (res.writableLength > maxBuffered) done.abort();
   };
+  // The stream ends with its connection: left open for another request (keep-alive), it kept the
+  // API's close() waiting for the client to drop it (5 s for Node's agent, more for a browser).
+  const socket = req.socket;
+  const end = (): void => {
+    begin({ Connection: "close" });
+    res.end(() => socket.end());
+  };
   const lastEventId = req.headers["last-event-id"];
-  const unsubscribe = await options.feed.subscribe(
-    {
-      snapshot: (view, id) => {
-        const snapshot: DashboardSnapshot = { ...view, listener: options.listener, ...(options.servedBy ? { servedBy: options.servedBy } : {}) };
-        send("snapshot", snapshot, id);
+  let unsubscribe: () => void;
+  try {
+    unsubscribe = await options.feed.subscribe(
+      {
+        snapshot: (view, id) => {
+          const snapshot: DashboardSnapshot = { ...view, listener: options.listener, ...(options.servedBy ? { servedBy: options.servedBy } : {}) };
+          send("snapshot", snapshot, id);
+        },
+        delta: (delta: DashboardDelta, id) => send("delta", delta, id),
       },
-      delta: (delta: DashboardDelta, id) => send("delta", delta, id),
-    },
-    options.signal,
-    typeof lastEventId === "string" && lastEventId !== "" ? lastEventId : undefined,
-  );
+      options.signal,
+      typeof lastEventId === "string" && lastEventId !== "" ? lastEventId : undefined,
+    );
+  } catch (err) {
+    // The API is shutting down (or the client left) while the first read was pending, or the feed is
+    // already closed (fleetd stopping): not a failure. The stream ends with no event (answered 500
+    // and logged as an error before); the page reconnects, to this fleetd once it is back or another.
+    if (!options.signal.aborted && !options.feed.isClosed) throw err;
+    req.resume();
+    end();
+    return;
+  }
   req.resume();
   const heartbeat = setInterval(() => {
     if (!done.signal.aborted) res.write(": keep-alive\n\n");
@@ -72,6 +93,6 @@ export async function serveEventsStream(req: IncomingMessage, res: ServerRespons
     done.abort();
     clearInterval(heartbeat);
     unsubscribe();
-    res.end();
+    end();
   }
 }
