@@ -127,6 +127,15 @@ export async function putUnits(ctx: ResourceContext): Promise<void> {
   const raw = await readJsonBody(ctx.req);
   const list = raw !== null && typeof raw === "object" && !Array.isArray(raw) ? field(raw as Record<string, unknown>, "units") : undefined;
   if (!Array.isArray(list)) throw new HttpError(400, 'unable to decode body: expected {"units":[{"name":…,"options":[…],"desiredState":…},…]}');
+  // An extension takes no field it does not know (as /scale and /deployments): `"dryRun": true` was
+  // ignored and every unit written.
+  const unknown = Object.keys(raw as Record<string, unknown>).filter((k) => k.toLowerCase() !== "units");
+  if (unknown.length > 0) {
+    throw new HttpError(
+      400,
+      `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((f) => JSON.stringify(f)).join(", ")}; POST /units takes only "units" (the units to write, each as its PUT body with its name); nothing was written`,
+    );
+  }
   if (list.length > MAX_UNITS_PER_POST) throw new HttpError(400, `too many units in one request: ${list.length}; send at most ${MAX_UNITS_PER_POST} per POST`);
   // Items of one name apply in input order (each after the one before it); different names at once.
   const lastOf = new Map<string, Promise<unknown>>();

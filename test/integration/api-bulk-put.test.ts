@@ -100,6 +100,19 @@ describe("POST /fleet/v1/units on a real etcd", () => {
     expect(await count()).toBe(n);
   });
 
+  it("refuses a field it does not know (a dryRun it does not have) and writes nothing", async () => {
+    const count = async (): Promise<number> => (await registry.listUnits()).length;
+    const n = await count();
+    const units = [{ name: "dry-1.service", options: body("d"), desiredState: "launched" }];
+    expect(await post(socketPath, JSON.stringify({ units, dryRun: true }))).toEqual({
+      status: 400,
+      json: { error: { code: 400, message: 'unknown field "dryRun"; POST /units takes only "units" (the units to write, each as its PUT body with its name); nothing was written' } },
+    });
+    expect(await count()).toBe(n);
+    // The list's key is matched case-insensitively, as fleet's decoder matches a PUT body's.
+    expect(await post(socketPath, JSON.stringify({ Units: [] }))).toEqual({ status: 200, json: { results: [] } });
+  });
+
   it("ApiClient.putUnits sends POSTs and throws the first failure as that PUT's ApiError, after applying the rest", async () => {
     const c = new ApiClient({ endpoint: `unix://${socketPath}` });
     try {
