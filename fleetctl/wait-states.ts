@@ -176,3 +176,54 @@ export async function waitForSystemdActive(ctx: CommandContext, names: readonly 
   }
   return undefined;
 }
+
+/**
+ * How long a unit restarted by `fleetctl restart` must stay up before the restart counts as done: a
+ * service whose main process exits right after it started is first reported active/running (the start
+ * job succeeded), then failed/failed once its agent publishes the exit (within ~250 ms).
+ */
+export const RESTART_SETTLE_MS = 1_000;
+
+/**
+ * How long a failed state that is the same as the one reported before the restart is taken for the
+ * old run's: the state fleetd publishes (load/active/sub state and hash) carries no start time or
+ * invocation ID, so a new failure cannot be told from the old one by what is reported, only by the time
+ * the state stays the same.
+ */
+export const RESTART_STALE_FAILED_MS = 2_000;
+
+const show = (s: ApiUnitState): string => `${s.systemdLoadState}/${s.systemdActiveState}/${s.systemdSubState}`;
+
+/**
+ * After `restart` set a unit launched again and its agent reported it launched: waits until systemd
+ * reports it active (or, for a oneshot, exited or completed) and still not failed {@link RESTART_SETTLE_MS}
+ * later. `before` is the state its machine reported once it had been stopped. Returns undefined when it
+ * came back, else why not (what systemd reports, where, and what to do).
+ */
+export async function waitForRestarted(ctx: CommandContext, name: string, before: ApiUnitState | undefined, attempts: number): Promise<string | undefined> {
+  const started = Date.now();
+  const deadline = attempts > 0 ? started + attempts * ATTEMPT_MS : Infinity;
+  const failedBefore = before?.systemdActiveState === "failed";
+  let upSince: number | undefined;
+  let last: ApiUnitState | undefined;
+  for (let round = 0; ; round++) {
+    last = (await currentStates(ctx, [name])).get(name);
+    if (last?.systemdActiveState === "failed") {
+      const stale = failedBefore && upSince === undefined && show(last) === show(before) && Date.now() - started < RESTART_STALE_FAILED_MS;
+      if (!stale) {
+        const machine = machineFullLegend(last.machineID, (await ctx.machines()).get(last.machineID), false);
+        const when = upSince !== undefined ? "it was active, then failed" : failedBefore ? `it was failed before the restart and still is ${RESTART_STALE_FAILED_MS / 1000} s after` : "it failed after its start";
+        return `unit ${name} did not come back after the restart: systemd reports ${show(last)} on ${machine} (${when}); see "fleetctl status ${name}" and "fleetctl journal ${name}", fix the unit and start it again ("fleetctl start ${name}")`;
+      }
+    } else if (last?.systemdLoadState === "loaded" && (last.systemdActiveState === "active" || last.systemdSubState === "exited")) {
+      upSince ??= Date.now();
+      if (Date.now() - upSince >= RESTART_SETTLE_MS) return undefined;
+    } else if (upSince === undefined && (!last || last.systemdActiveState === "inactive") && (await lookupUnits(ctx, [name])).get(name)?.completed) {
+      return undefined; // a batch unit that ran to success again
+    }
+    if (Date.now() + pollDelay(round) > deadline) {
+      return `timed out waiting for unit ${name} to report systemd state active after the restart (last: ${last ? show(last) : "no state published"})`;
+    }
+    await delay(pollDelay(round), ctx.signal);
+  }
+}

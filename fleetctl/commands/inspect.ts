@@ -9,7 +9,7 @@ import { lazyCreateUnits } from "../lazy-create";
 import type { CommandContext } from "../context";
 import { machineFullLegend } from "../legend";
 import { existingUnitsOrNothing, findUnits, isGlobalUnit } from "../unit-lookup";
-import { ATTEMPT_MS, blockAttempts, pollDelay, waitForUnitStates } from "../wait-states";
+import { ATTEMPT_MS, blockAttempts, currentStates, pollDelay, waitForRestarted, waitForUnitStates } from "../wait-states";
 import type { Action } from "./action";
 import { parseCount } from "./action";
 
@@ -158,9 +158,17 @@ export const restart: Action<{ blockAttempts?: number; block?: boolean }> = asyn
       // it, the agent saw no change and nothing restarted (while "Triggered unit X restart" was printed).
       fail(await waitForUnitStates(ctx, [u.name], "loaded", Math.max(attempts, 0)));
     }
+    // What systemd reported once stopped: a failed state after the start that is the same as this may
+    // still be the old run's (the published state has no start time to tell them apart).
+    const before = attempts >= 0 ? (await currentStates(ctx, [u.name])).get(u.name) : undefined;
     await api.setUnitTargetState(u.name, "launched", ctx.signal);
-    if (attempts >= 0) fail(await waitForUnitStates(ctx, [u.name], "launched", attempts));
-    else ctx.out(`Triggered unit ${u.name} restart`);
+    if (attempts >= 0) {
+      fail(await waitForUnitStates(ctx, [u.name], "launched", attempts));
+      // Launched only says its agent asked systemd to start it: a unit whose ExecStart exits at once
+      // was "restarted" with exit 0. It must be active, and still be a moment later.
+      const failure = await waitForRestarted(ctx, u.name, before, attempts);
+      if (failure) throw new CliError(`Error restarting units: ${failure}`);
+    } else ctx.out(`Triggered unit ${u.name} restart`);
     restarted++;
   }
   if (restarted === 0) throw new CliError("No unit was restarted: none of the named units is loaded or launched");
