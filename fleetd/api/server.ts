@@ -6,7 +6,8 @@
  * `api.listen(spec)` once per listener (see `listeners.ts` for `apiListenersFromConfig`), and
  * `api.close()` on shutdown.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, maxHeaderSize, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { API_UNAVAILABLE_MESSAGE } from "../../lib/api/types";
 import type { DashboardRoutes } from "../dashboard/dashboard-routes";
 import type { ApiBackend } from "./backend";
@@ -216,6 +217,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         spec.kind === "tcp" && spec.token !== undefined ? { kind: "bearer", token: spec.token } : { kind: "open" };
       const server = createServer((req, res) => handle(req, res, auth));
       server.keepAliveTimeout = 30_000;
+      server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, options.version));
       const bound = await bindListener(server, spec);
       servers.push({ server, bound });
       return bound;
@@ -236,4 +238,26 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       );
     },
   };
+}
+
+/**
+ * A request Node's HTTP parser refused before it reached {@link ApiServer.handle}: Node answered a bare
+ * `431` or `400` with no body (a URL over 16 KiB, such as a unit name of 70,000 characters, or a broken
+ * request line); it now gets the API's JSON error saying what to change. The connection is closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, version: string): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, `request line and headers too large: over ${maxHeaderSize} bytes, the most fleetd reads; shorten the URL (a unit name is at most 256 characters) or the headers`]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "request not received in time: send the whole request (headers and body) without pausing, then retry"]
+        : [400, `malformed HTTP request (${err.code ?? err.message}): send an HTTP/1.1 request such as "GET /fleet/v1/units HTTP/1.1"`];
+  const body = JSON.stringify({ error: { code: status, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nServer: fleetd/${version}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

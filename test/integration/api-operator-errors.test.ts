@@ -1,0 +1,99 @@
+/**
+ * What an operator calling the API by hand (curl) gets for requests fleetd cannot take: always a 4xx
+ * with the API's JSON error saying what failed and what to do. Real etcd, real HTTP API on a unix socket.
+ */
+import { request } from "node:http";
+import { connect } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Etcd3 } from "etcd3";
+import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/api";
+import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
+import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
+import { MachineSession } from "../../fleetd/registry/machine-session";
+import { etcdFixture } from "../helpers/fleet-fixture";
+
+const ID = "0123456789abcdef0123456789abcdef";
+
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(socketPath: string, method: string, path: string, opts: { body?: Buffer | string; headers?: Record<string, string> } = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers: opts.headers ?? {} }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+/** Sends `raw` bytes as they are and returns everything answered until the server closes. */
+function raw(socketPath: string, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let text = "";
+    socket.setEncoding("utf8").on("data", (c: string) => (text += c));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+    socket.end(bytes);
+  });
+}
+
+describe("the API's answers to requests it cannot take", () => {
+  const etcd = etcdFixture();
+  let client: Etcd3;
+  let api: ApiServer;
+  let dir: string;
+  let socketPath: string;
+  let session: MachineSession;
+  let registry: EtcdRegistry;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "api-operator-"));
+    client = createEtcdClient({ endpoints: [etcd().endpoint] });
+    const store = new EtcdStore(client, { prefix: "/api-operator/" });
+    registry = new EtcdRegistry(store, { isRegistered: () => true });
+    session = new MachineSession(store, { machine: { id: ID, publicIP: "10.0.0.3", metadata: { role: "web" }, version: "0.1.0", disableEngine: false }, ttlSeconds: 10 });
+    await session.register();
+    api = createApiServer({ backend: registryBackend(registry), version: "0.1.0" });
+    socketPath = join(dir, "fleet.sock");
+    await api.listen({ kind: "unix", path: socketPath });
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await session?.leave().catch(() => undefined);
+    client?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers a URL too long for the HTTP parser with a JSON 431 that says what to shorten", async () => {
+    const body = JSON.stringify({ desiredState: "inactive", options: [{ section: "Service", name: "ExecStart", value: "/bin/true" }] });
+    const res = await call(socketPath, "PUT", `/fleet/v1/units/${"a".repeat(70_000)}.service`, { body, headers: { "Content-Type": "application/json" } });
+    expect(res.status).toBe(431);
+    expect(res.headers["content-type"]).toBe("application/json");
+    expect(res.headers.server).toBe("fleetd/0.1.0");
+    expect(JSON.parse(res.body)).toEqual({
+      error: { code: 431, message: expect.stringMatching(/^request line and headers too large: over \d+ bytes, the most fleetd reads; shorten the URL \(a unit name is at most 256 characters\) or the headers$/) as unknown },
+    });
+    // Nothing else changed: the listener still answers.
+    expect((await call(socketPath, "GET", "/fleet/v1/units")).status).toBe(200);
+  });
+
+  it("answers a request that is not HTTP with a JSON 400", async () => {
+    const answer = await raw(socketPath, "HELLO fleetd\r\n\r\n");
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(answer).toContain("Content-Type: application/json\r\n");
+    const json = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as { error: { code: number; message: string } };
+    expect(json.error.code).toBe(400);
+    expect(json.error.message).toMatch(/^malformed HTTP request \(HPE_\w+\): send an HTTP\/1\.1 request such as "GET \/fleet\/v1\/units HTTP\/1\.1"$/);
+  });
+});
