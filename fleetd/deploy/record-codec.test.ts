@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { summarizeDeployment, type DeploymentRecord, type RolloutRecord } from "../../lib/api/deploy-types";
-import { decodeDeployment, decodeDeploymentSummary, encodeDeployment, type StoredRollout } from "./record-codec";
+import { createHash } from "node:crypto";
+import { decodeDeployment, decodeDeploymentSummary, encodeDeployment, type StoredGlobalRollout, type StoredRollout } from "./record-codec";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);
@@ -97,5 +98,45 @@ describe("deployment record codec", () => {
     const damaged = JSON.parse(encodeDeployment(record("web@.service", { instances: ["web@1.service"] }))) as { rollout: StoredRollout };
     damaged.rollout.instanceRuns = [[3, 1]];
     expect(() => decodeDeployment("/fleet/deployments/web@.service", JSON.stringify(damaged))).toThrow(/^Cannot read etcd key \/fleet\/deployments\/web@\.service: invalid run of instances of web@\.service: \[3,1\]/);
+  });
+
+  describe("a global unit's rollout (machines as instances)", () => {
+    /** 32-hex machine IDs, as /etc/machine-id gives them, in no numeric order. */
+    const machines = Array.from({ length: 10_000 }, (_, i) => createHash("md5").update(String(i)).digest("hex"));
+    const storedGlobal = (json: string): StoredGlobalRollout => (JSON.parse(json) as { rollout: StoredGlobalRollout }).rollout;
+
+    it("lists 10,000 machines once and their previous bodies and pending times as runs of indices: well under etcd's request limit", () => {
+      const rec = record("agent-global.service", {
+        instances: machines,
+        previous: Object.fromEntries(machines.map((m, i) => [m, i < 9_000 ? A : B])),
+        // --max-unavailable 100%: every machine pending, since one of two steps.
+        pending: Object.fromEntries([...machines.slice(0, 5_000).map((m): [string, number] => [m, 1_000]), ...machines.slice(5_000).map((m): [string, number] => [m, 2_000])]),
+      });
+      const json = encodeDeployment(rec);
+      expect(storedGlobal(json).machines).toEqual(machines);
+      expect(storedGlobal(json).previousRuns).toEqual({ [A]: [[0, 8_999]], [B]: [[9_000, 9_999]] });
+      expect(storedGlobal(json).pendingRuns).toEqual([[1_000, [[0, 4_999]]], [2_000, [[5_000, 9_999]]]]);
+      expect(json.length).toBeLessThan(10_000 * 35 + 2_000);
+      // Machine by machine it was 1.53 MB: at etcd's request limit (1.5 MiB, with the step's other writes in the same transaction).
+      expect(JSON.stringify(rec).length).toBeGreaterThan(1_500_000);
+      expect(decodeDeployment("k", json)).toEqual(rec);
+      expect(decodeDeploymentSummary("k", json)).toEqual(summarizeDeployment(rec));
+    });
+
+    it("keeps a machine that previous or pending name outside the instances as its ID, and reads the older machine-by-machine form", () => {
+      const rec = record("agent-global.service", { instances: machines.slice(0, 3), previous: { [machines[0]!]: A, [machines[2]!]: B, [machines[7]!]: A }, pending: { [machines[1]!]: 4, [machines[8]!]: 4 } });
+      const json = encodeDeployment(rec);
+      expect(storedGlobal(json).previousRuns).toEqual({ [A]: [0, machines[7]], [B]: [2] });
+      expect(storedGlobal(json).pendingRuns).toEqual([[4, [1, machines[8]]]]);
+      expect(decodeDeployment("k", json)).toEqual(rec);
+      expect(decodeDeployment("k", JSON.stringify(rec))).toEqual(rec);
+      expect(decodeDeploymentSummary("k", JSON.stringify(rec))).toEqual(summarizeDeployment(rec));
+    });
+
+    it("names the key of a record whose index runs point past its machines", () => {
+      const damaged = JSON.parse(encodeDeployment(record("agent-global.service", { instances: machines.slice(0, 2), previous: { [machines[0]!]: A } }))) as { rollout: StoredGlobalRollout };
+      damaged.rollout.previousRuns = { [A]: [[0, 5]] };
+      expect(() => decodeDeployment("/fleet/deployments/agent-global.service", JSON.stringify(damaged))).toThrow(/^Cannot read etcd key \/fleet\/deployments\/agent-global\.service: machine index 2 of agent-global\.service out of its 2 machines/);
+    });
   });
 });

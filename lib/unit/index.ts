@@ -6,7 +6,7 @@ export {
   mangleUnitName, parseUnitName, templateOf, unitNameProblem, type UnitNameParts,
 } from "./unit-name";
 export { substituteSpecifiers } from "./specifiers";
-export { instanceRuns, type InstanceRuns } from "./instance-runs";
+export { instanceRuns, numberedRuns, type InstanceRuns, type RunsCodec } from "./instance-runs";
 export { compileGlob, globMatch, hasGlobMeta, type Glob } from "./glob";
 export {
   X_FLEET_SECTION, emptyRequirements, parseMultiValue, parseRequirements, validateRequirements,
