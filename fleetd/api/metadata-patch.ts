@@ -41,6 +41,11 @@ export function parseMetadataPatch(body: unknown): MetadataChange[] {
     if (!match) throw new MetadataPatchError("machine metadata path invalid");
     const machineID = match[1]!;
     const key = match[2]!;
+    // Stored, but lost when machines are listed: metadata are plain objects, where `__proto__` names
+    // the prototype (it was answered 204 and never shown, nor matched by MachineMetadata).
+    if (key === "__proto__") {
+      throw new MetadataPatchError(`machine metadata key ${key} is reserved: choose another key name`);
+    }
     if (op === "remove") {
       changes.push({ machineID, key, value: null });
       continue;

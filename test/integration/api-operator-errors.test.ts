@@ -96,4 +96,15 @@ describe("the API's answers to requests it cannot take", () => {
     expect(json.error.code).toBe(400);
     expect(json.error.message).toMatch(/^malformed HTTP request \(HPE_\w+\): send an HTTP\/1\.1 request such as "GET \/fleet\/v1\/units HTTP\/1\.1"$/);
   });
+
+  it("refuses the metadata key __proto__, which a listing could never show, instead of answering 204", async () => {
+    const patch = (key: string) => call(socketPath, "PATCH", "/fleet/v1/machines", { body: JSON.stringify([{ op: "add", path: `/${ID}/metadata/${key}`, value: { value: "x" } }]) });
+    const res = await patch("__proto__");
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({ error: { code: 400, message: "machine metadata key __proto__ is reserved: choose another key name" } });
+    expect(await client.getAll().prefix("/api-operator/metadata/").keys()).toEqual([]);
+    // Other names of Object.prototype are ordinary keys, shown as set.
+    expect((await patch("constructor")).status).toBe(204);
+    expect((await registry.listMachines())[0]!.metadata).toEqual({ role: "web", constructor: "x" });
+  });
 });
