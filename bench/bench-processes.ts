@@ -94,6 +94,10 @@ export class SubmitProcess extends BenchChild {
   async warm(n: number, prefix: string): Promise<void> {
     await this.child.ask(`warm ${n} ${prefix}\n`);
   }
+  /** Destroys the warm-up units `<prefix>0..n-1.service` through the API. */
+  async unwarm(n: number, prefix: string): Promise<void> {
+    await this.child.ask(`unwarm ${n} ${prefix}\n`);
+  }
   /** Submits every unit; resolves with each unit's send time on this process's performance clock, and the client's CPU. */
   async submit(): Promise<{ submittedAt: number[]; cpuSeconds: number }> {
     const { submittedAt, cpuSeconds } = JSON.parse(await this.child.ask("go\n", { end: true })) as { submittedAt: number[]; cpuSeconds: number };

@@ -8,7 +8,8 @@
  * argv: <socket path> <api|api-bulk> <units> <concurrency> <unit text as JSON>. Prints `{"ready":true}`
  * once loaded. A line `warm <N> <prefix>` on stdin submits `<prefix>0..N-1.service` the same way (so
  * this process and the API's code path are warm before the clock starts, as the raw puts' client is)
- * and prints `{"warmed":N}`. A line `go` submits, then prints one JSON line
+ * and prints `{"warmed":N}`; a line `unwarm <N> <prefix>` destroys them (`DELETE /units/<name>`, K in
+ * flight) and prints `{"unwarmed":N}`. A line `go` submits, then prints one JSON line
  * `{"submittedAt":[…],"cpuSeconds":…}`: for each unit, in name order, the wall-clock time (ms since the
  * epoch, sub-millisecond) its request was sent, and the CPU this process used while submitting.
  */
@@ -51,13 +52,19 @@ async function main(): Promise<void> {
     const next = await lines.next();
     if (next.done) return;
     line = next.value;
-    const warm = /^warm (\d+) (\S+)$/.exec(line);
+    const warm = /^(warm|unwarm) (\d+) (\S+)$/.exec(line);
     if (!warm) break;
-    const n = Number(warm[1]);
-    await submit(Array.from({ length: n }, (_, i) => `${warm[2]}${i}.service`), new Array<number>(n));
-    process.stdout.write(`${JSON.stringify({ warmed: n })}\n`);
+    const n = Number(warm[2]);
+    const warmNames = Array.from({ length: n }, (_, i) => `${warm[3]}${i}.service`);
+    if (warm[1] === "warm") {
+      await submit(warmNames, new Array<number>(n));
+      process.stdout.write(`${JSON.stringify({ warmed: n })}\n`);
+    } else {
+      await mapLimit(warmNames, Number(concurrency), async (name) => void (await api.destroyUnit(name)));
+      process.stdout.write(`${JSON.stringify({ unwarmed: n })}\n`);
+    }
   }
-  if (line !== "go") throw new Error(`submit process: expected "warm <N> <prefix>" or "go", got ${JSON.stringify(line)}`);
+  if (line !== "go") throw new Error(`submit process: expected "warm <N> <prefix>", "unwarm <N> <prefix>" or "go", got ${JSON.stringify(line)}`);
   const cpuBefore = process.cpuUsage();
   await submit(names, submittedAt);
   const cpu = process.cpuUsage(cpuBefore);
