@@ -42,6 +42,11 @@ export function sendError(res: ServerResponse, status: number, message: string, 
 
 /** Reads the whole body (bounded) and parses it as JSON; a bad body is a 400 like fleet's. */
 export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  // A compressed body was parsed as JSON as it was: 400 with its binary bytes quoted as "JSON".
+  const encoding = req.headers["content-encoding"];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== "identity" && encoding.trim() !== "") {
+    throw new HttpError(415, `Content-Encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed, without a Content-Encoding header`);
+  }
   // Events rather than `for await`: the async iterator cost more than the rest of a small PUT's read.
   const text = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];

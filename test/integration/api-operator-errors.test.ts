@@ -7,6 +7,7 @@ import { connect } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Etcd3 } from "etcd3";
 import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/api";
@@ -106,5 +107,21 @@ describe("the API's answers to requests it cannot take", () => {
     // Other names of Object.prototype are ordinary keys, shown as set.
     expect((await patch("constructor")).status).toBe(204);
     expect((await registry.listMachines())[0]!.metadata).toEqual({ role: "web", constructor: "x" });
+  });
+
+  it("answers a compressed body with a 415 that says to send it uncompressed, and writes nothing", async () => {
+    const unit = { desiredState: "inactive", options: [{ section: "Service", name: "ExecStart", value: "/bin/true" }] };
+    const res = await call(socketPath, "PUT", "/fleet/v1/units/gz.service", {
+      body: gzipSync(JSON.stringify(unit)),
+      headers: { "Content-Type": "application/json", "Content-Encoding": "gzip" },
+    });
+    expect(res.status).toBe(415);
+    expect(JSON.parse(res.body)).toEqual({ error: { code: 415, message: 'Content-Encoding "gzip" is not supported: send the body uncompressed, without a Content-Encoding header' } });
+    expect(await registry.getUnit("gz.service")).toBeUndefined();
+    const patch = await call(socketPath, "PATCH", "/fleet/v1/machines", { body: gzipSync("[]"), headers: { "Content-Encoding": "gzip" } });
+    expect(patch.status).toBe(415);
+    // identity is no encoding.
+    const plain = await call(socketPath, "PUT", "/fleet/v1/units/gz.service", { body: JSON.stringify(unit), headers: { "Content-Type": "application/json", "Content-Encoding": "identity" } });
+    expect(plain.status).toBe(201);
   });
 });
