@@ -98,6 +98,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const prefix = PREFIXES.find((p) => path === p || path.startsWith(`${p}/`));
     if (prefix === undefined) throw new HttpError(404, `no such resource: ${path}`);
     if (!options.backend.isRegistered()) throw notRegistered();
+    // HEAD is GET without the body (Node sends none for a HEAD request): `curl -I` and monitoring
+    // probes got 405 with `Allow: GET`. Not for the dashboard's feed above, a stream that never ends.
+    if (req.method === "HEAD") req.method = "GET";
     const rest = path.slice(prefix.length).replace(/^\/+/, "");
     const ctx: ResourceContext = { req, res, backend: options.backend, query: url.searchParams, tokenLimit, listings, signal };
     const [resource, ...tail] = rest.split("/");

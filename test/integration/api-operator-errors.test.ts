@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Etcd3 } from "etcd3";
-import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/api";
+import { createApiServer, operationsBackend, registryBackend, type ApiServer } from "../../fleetd/api";
+import { DeployOperations } from "../../fleetd/deploy/deploy-operations";
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
 import { MachineSession } from "../../fleetd/registry/machine-session";
@@ -64,7 +65,7 @@ describe("the API's answers to requests it cannot take", () => {
     registry = new EtcdRegistry(store, { isRegistered: () => true });
     session = new MachineSession(store, { machine: { id: ID, publicIP: "10.0.0.3", metadata: { role: "web" }, version: "0.1.0", disableEngine: false }, ttlSeconds: 10 });
     await session.register();
-    api = createApiServer({ backend: registryBackend(registry), version: "0.1.0" });
+    api = createApiServer({ backend: registryBackend(registry), operations: operationsBackend(new DeployOperations(store)), version: "0.1.0" });
     socketPath = join(dir, "fleet.sock");
     await api.listen({ kind: "unix", path: socketPath });
   });
@@ -123,5 +124,30 @@ describe("the API's answers to requests it cannot take", () => {
     // identity is no encoding.
     const plain = await call(socketPath, "PUT", "/fleet/v1/units/gz.service", { body: JSON.stringify(unit), headers: { "Content-Type": "application/json", "Content-Encoding": "identity" } });
     expect(plain.status).toBe(201);
+  });
+
+  it("answers HEAD as GET without the body, and OPTIONS with a 405 naming the methods", async () => {
+    for (const path of ["/fleet/v1/units", "/fleet/v1/machines", "/fleet/v1/state", "/fleet/v1/units/gz.service", "/fleet/v1/discovery"]) {
+      const get = await call(socketPath, "GET", path);
+      const head = await call(socketPath, "HEAD", path);
+      expect({ path, status: head.status, type: head.headers["content-type"], length: head.headers["content-length"], body: head.body }).toEqual({
+        path,
+        status: 200,
+        type: "application/json",
+        length: String(Buffer.byteLength(get.body)),
+        body: "",
+      });
+    }
+    const missing = await call(socketPath, "HEAD", "/fleet/v1/units/nope.service");
+    expect([missing.status, missing.body]).toEqual([404, ""]);
+    const options = await call(socketPath, "OPTIONS", "/fleet/v1/machines");
+    expect(options.status).toBe(405);
+    expect(options.headers.allow).toBe("GET, PATCH");
+    expect(JSON.parse(options.body)).toEqual({ error: { code: 405, message: "method OPTIONS not allowed on /machines: use GET or PATCH" } });
+    // A resource without GET answers HEAD as it answers GET: 405 with its Allow.
+    const scale = await call(socketPath, "HEAD", "/fleet/v1/scale/web@.service");
+    expect([scale.status, scale.headers.allow, scale.headers["content-type"]]).toEqual([405, "POST", "application/json"]);
+    const scaleGet = await call(socketPath, "GET", "/fleet/v1/scale/web@.service");
+    expect(JSON.parse(scaleGet.body)).toEqual({ error: { code: 405, message: "method GET not allowed on /scale/web@.service: use POST" } });
   });
 });
