@@ -69,7 +69,9 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
       req.off("close", onClose);
       resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
     });
-    req.once("error", reject);
+    // Node reports a client gone mid-body as an "aborted" error (ECONNRESET) before "close": the
+    // same 400 (nobody reads it), not a 500 logged as fleetd's error.
+    req.once("error", (err: NodeJS.ErrnoException) => (err.code === "ECONNRESET" || err.message === "aborted" ? onClose() : reject(err)));
     req.once("close", onClose);
   });
   try {

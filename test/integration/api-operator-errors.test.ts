@@ -15,6 +15,7 @@ import { DeployOperations } from "../../fleetd/deploy/deploy-operations";
 import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
 import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
 import { MachineSession } from "../../fleetd/registry/machine-session";
+import { delay } from "../../lib/async/delay";
 import { etcdFixture } from "../helpers/fleet-fixture";
 
 const ID = "0123456789abcdef0123456789abcdef";
@@ -57,6 +58,8 @@ describe("the API's answers to requests it cannot take", () => {
   let socketPath: string;
   let session: MachineSession;
   let registry: EtcdRegistry;
+  /** What the API passed to onError (fleetd logs it as an error). */
+  const errors: string[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "api-operator-"));
@@ -65,7 +68,12 @@ describe("the API's answers to requests it cannot take", () => {
     registry = new EtcdRegistry(store, { isRegistered: () => true });
     session = new MachineSession(store, { machine: { id: ID, publicIP: "10.0.0.3", metadata: { role: "web" }, version: "0.1.0", disableEngine: false }, ttlSeconds: 10 });
     await session.register();
-    api = createApiServer({ backend: registryBackend(registry), operations: operationsBackend(new DeployOperations(store)), version: "0.1.0" });
+    api = createApiServer({
+      backend: registryBackend(registry),
+      operations: operationsBackend(new DeployOperations(store)),
+      version: "0.1.0",
+      onError: (err, req) => errors.push(`${req.method ?? "?"} ${req.url ?? "?"}: ${(err as Error).message}`),
+    });
     socketPath = join(dir, "fleet.sock");
     await api.listen({ kind: "unix", path: socketPath });
   });
@@ -124,6 +132,17 @@ describe("the API's answers to requests it cannot take", () => {
     // identity is no encoding.
     const plain = await call(socketPath, "PUT", "/fleet/v1/units/gz.service", { body: JSON.stringify(unit), headers: { "Content-Type": "application/json", "Content-Encoding": "identity" } });
     expect(plain.status).toBe(201);
+  });
+
+  it("does not report a client that leaves in the middle of its body as fleetd's error", async () => {
+    const socket = connect(socketPath);
+    await new Promise<void>((resolve) => socket.once("connect", resolve));
+    socket.write('PUT /fleet/v1/units/gone.service HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"desi');
+    await delay(200);
+    socket.destroy();
+    await delay(300);
+    expect(errors).toEqual([]);
+    expect(await registry.getUnit("gone.service")).toBeUndefined();
   });
 
   it("answers HEAD as GET without the body, and OPTIONS with a 405 naming the methods", async () => {
