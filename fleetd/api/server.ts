@@ -80,7 +80,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const servers: { server: Server; bound: BoundListener }[] = [];
   // Each request's own abort (its client went away, or the API closes). One controller per request
   // and no listener on a shared signal: EventTarget listeners were a tenth of a PUT's CPU.
-  const inFlight = new Set<AbortController>();
+  const inFlight = new Map<AbortController, { req: IncomingMessage; res: ServerResponse }>();
   let closed = false;
   const listings = new ListingSnapshots();
   // fleet's message, unless fleetd knows better (another live machine holds its ID: etcd is fine).
@@ -180,7 +180,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     }
     const requestAbort = new AbortController();
     if (closed) requestAbort.abort(new Error("fleet API is shutting down"));
-    inFlight.add(requestAbort);
+    inFlight.set(requestAbort, { req, res });
     const abortRequest = (): void => requestAbort.abort(new Error("client closed the connection"));
     res.on("close", abortRequest);
     route(req, res, url, auth, requestAbort.signal)
@@ -227,7 +227,17 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
     async close() {
       closed = true;
-      for (const request of inFlight) request.abort(new Error("fleet API is shutting down"));
+      for (const [request, { req, res }] of inFlight) {
+        request.abort(new Error("fleet API is shutting down"));
+        // A request whose body is still arriving would hold close() for as long as its client pleases
+        // (a stalled upload: until Node's 5-minute request timeout): answered now, connection closed.
+        // Its handler, still reading the body, ends when the connection does, and its signal is
+        // aborted, so nothing of it is written.
+        if (!req.complete && !res.headersSent) {
+          res.setHeader("Connection", "close");
+          sendError(res, 503, "fleet API is shutting down: send the request again once fleetd is back, or to another fleetd");
+        }
+      }
       await Promise.all(
         servers.splice(0).map(
           ({ server, bound }) =>

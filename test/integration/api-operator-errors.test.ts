@@ -145,6 +145,31 @@ describe("the API's answers to requests it cannot take", () => {
     expect(await registry.getUnit("gone.service")).toBeUndefined();
   });
 
+  it("shuts down at once while a client is still sending its body, answering it 503", async () => {
+    const own = createApiServer({ backend: registryBackend(registry), version: "0.1.0", onError: (err) => errors.push((err as Error).message) });
+    const ownPath = join(dir, "own.sock");
+    await own.listen({ kind: "unix", path: ownPath });
+    const socket = connect(ownPath);
+    let answer = "";
+    socket.setEncoding("utf8").on("data", (c: string) => (answer += c));
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.on("error", () => undefined);
+    await new Promise<void>((resolve) => socket.once("connect", resolve));
+    socket.write('PUT /fleet/v1/units/stalled.service HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"desiredState":"inactive",');
+    await delay(200);
+    const started = Date.now();
+    await own.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    expect(answer).toContain("Connection: close\r\n");
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toEqual({
+      error: { code: 503, message: "fleet API is shutting down: send the request again once fleetd is back, or to another fleetd" },
+    });
+    expect(errors).toEqual([]);
+    expect(await registry.getUnit("stalled.service")).toBeUndefined();
+  });
+
   it("answers HEAD as GET without the body, and OPTIONS with a 405 naming the methods", async () => {
     for (const path of ["/fleet/v1/units", "/fleet/v1/machines", "/fleet/v1/state", "/fleet/v1/units/gz.service", "/fleet/v1/discovery"]) {
       const get = await call(socketPath, "GET", path);
