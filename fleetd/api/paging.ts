@@ -76,6 +76,10 @@ export class ListingSnapshots {
  * the client asks for another with `?pageSize=N` (our extension, 1..65535): our own client lists
  * 65,535 units per request that way; fleet's clients never send it.
  */
+/** Appended to fleet's page-token messages. */
+export const PAGE_TOKEN_HINT =
+  ": send the nextPageToken of the previous answer of this same listing once, as it was and with the same pageSize (a token carries the page size), or leave it out to list from the first page";
+
 function requestedPage(query: URLSearchParams, tokenLimit: number): PageToken {
   let limit = tokenLimit;
   const sizes = query.getAll("pageSize");
@@ -90,7 +94,8 @@ function requestedPage(query: URLSearchParams, tokenLimit: number): PageToken {
   try {
     return pageFromQuery(query.getAll("nextPageToken"), limit);
   } catch (err) {
-    if (err instanceof PageTokenError) throw new HttpError(400, err.message, { cause: err });
+    // fleet's message, then what to do: it said only "unable to decode token" / "token limit must be N".
+    if (err instanceof PageTokenError) throw new HttpError(400, `${err.message}${PAGE_TOKEN_HINT}`, { cause: err });
     throw err;
   }
 }

@@ -148,7 +148,11 @@ describe("HTTP API v1 on a real etcd", () => {
     expect(first.nextPageToken).toBe("AgACAA==");
     const second = (await call(sock, "GET", `/fleet/v1/units?nextPageToken=${first.nextPageToken}`)).json() as { units: { name: string }[] };
     expect(second.units.map((u) => u.name)).toEqual(["c.service", "d.service"]);
-    expect((await call(sock, "GET", "/fleet/v1/units?nextPageToken=ZAACAA==")).json()).toEqual({ error: { code: 400, message: "token limit must be 2" } });
+    // fleet's message first (its clients and scripts), then what to do.
+    const hint = ": send the nextPageToken of the previous answer of this same listing once, as it was and with the same pageSize (a token carries the page size), or leave it out to list from the first page";
+    expect((await call(sock, "GET", "/fleet/v1/units?nextPageToken=ZAACAA==")).json()).toEqual({ error: { code: 400, message: `token limit must be 2${hint}` } });
+    expect((await call(sock, "GET", "/fleet/v1/units?nextPageToken=garbage")).json()).toEqual({ error: { code: 400, message: `unable to decode token${hint}` } });
+    expect((await call(sock, "GET", "/fleet/v1/units?nextPageToken=AgACAA==&nextPageToken=AgACAA==")).json()).toEqual({ error: { code: 400, message: `too many values for nextPageToken${hint}` } });
     expect((await call(sock, "GET", "/fleet/v1/units?nextPageToken=garbage")).status).toBe(400);
     const big = (await call(sock, "GET", "/fleet/v1/units?pageSize=100")).json() as { units: unknown[]; nextPageToken?: string };
     expect(big.units).toHaveLength(6);
