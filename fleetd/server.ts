@@ -253,6 +253,7 @@ export class FleetServer {
       listMachines: (s) => current().listMachines(s),
       setMachineMetadata: (m, k, v, s) => current().setMachineMetadata(m, k, v, s),
       removeMachineMetadata: (m, k, s) => current().removeMachineMetadata(m, k, s),
+      patchMachineMetadata: (c, s) => current().patchMachineMetadata(c, s),
       listStates: (f, s) => current().listStates(f, s),
     };
   }

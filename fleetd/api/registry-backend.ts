@@ -26,15 +26,8 @@ export function registryBackend(registry: Registry): ApiBackend {
     isRegistered: () => registry.isRegistered(),
     unregisteredReason: () => registry.unregisteredReason?.(),
     listMachines: (signal) => translated(() => registry.listMachines(signal)),
-    setMachineMetadata: (changes, signal) =>
-      translated(async () => {
-        // All or nothing in one transaction; a registry without it (an older view) applies them in order.
-        if (registry.patchMachineMetadata) return registry.patchMachineMetadata(changes, signal);
-        for (const c of changes) {
-          if (c.value === null) await registry.removeMachineMetadata(c.machineID, c.key, signal);
-          else await registry.setMachineMetadata(c.machineID, c.key, c.value, signal);
-        }
-      }),
+    // All or nothing, in one transaction.
+    setMachineMetadata: (changes, signal) => translated(() => registry.patchMachineMetadata(changes, signal)),
     listUnits: (signal) => translated(() => registry.listUnits(signal)),
     getUnit: (name, signal) => translated(() => registry.getUnit(name, signal)),
     createUnit: (unit, signal) => translated(() => registry.createUnit({ name: unit.name, options: unit.options, desiredState: unit.desiredState }, signal)),

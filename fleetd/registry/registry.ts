@@ -77,10 +77,9 @@ export interface Registry {
   removeMachineMetadata(machineID: string, key: string, signal?: AbortSignal): Promise<void>;
   /**
    * Applies several metadata changes all or nothing, in one etcd transaction guarded by the revisions
-   * read (retried on a concurrent change; `ConflictError` when it keeps losing). Optional so that
-   * views of a registry written before it still compile; without it the API applies changes one by one.
+   * read (retried on a concurrent change; `ConflictError` when it keeps losing).
    */
-  patchMachineMetadata?(changes: readonly MetadataChangeInput[], signal?: AbortSignal): Promise<void>;
+  patchMachineMetadata(changes: readonly MetadataChangeInput[], signal?: AbortSignal): Promise<void>;
 
   /** Unit states published by agents, sorted by unit name then machine ID. */
   listStates(filter?: StateFilter, signal?: AbortSignal): Promise<ApiUnitState[]>;
