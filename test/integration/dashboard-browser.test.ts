@@ -255,6 +255,40 @@ describe("dashboard in chromium", () => {
     await page.locator('[data-unit="web@.service"]').waitFor({ state: "detached", timeout: 15_000 });
   });
 
+  it("deploys a global unit machine by machine from its panel (no scale control), and shows a plain unit no rollout controls", async () => {
+    await page.click('[data-unit="web@1.service"]');
+    await page.waitForSelector("#detail-template:not([hidden])");
+    expect(await page.textContent("#template-kind")).toBe("Template");
+    // A plain unit selected next has no rollout controls (it used to keep the template's).
+    await page.click('[data-unit="metrics.service"]');
+    await page.waitForSelector("#detail-template", { state: "hidden" });
+
+    await page.click('[data-unit="log-shipper.service"]');
+    await page.waitForSelector("#detail-template:not([hidden])");
+    expect(await page.textContent("#template-kind")).toBe("Global unit");
+    expect(await page.textContent("#template-name")).toBe("log-shipper.service");
+    expect(await page.isHidden("#scale-row")).toBe(true);
+    await waitForText(page, "#template-rollout", "no rollout yet (revisions: 0)");
+    await page.fill("#deploy-set", "LEVEL=debug");
+    await page.click("#deploy-apply");
+    await waitForText(page, "#template-message", "deploy log-shipper.service: revision 2 rolling out to 3 machines");
+    const deployment = async (): Promise<DeploymentRecord> => {
+      const res = await fetch(`${fleet.url}fleet/v1/deployments/log-shipper.service`, { headers: { Authorization: `Bearer ${fleet.token}` } });
+      return (await res.json()) as DeploymentRecord;
+    };
+    await waitFor("the global rollout succeeded", async () => {
+      const d = await deployment();
+      if (d.rollout?.outcome !== "succeeded") throw new Error(d.rollout ? `${d.rollout.phase}: ${d.rollout.message}` : "no rollout");
+      return true;
+    }, { timeoutMs: 45_000 });
+    const done = (await deployment()).rollout!;
+    expect(done.message).toMatch(/3 machines/);
+    await waitForText(page, "#template-rollout", `rollout of revision 2 succeeded at ${done.finishedAt!}: ${done.message}`, 10_000);
+    expect((await fleet.cluster.registry.getUnit("log-shipper.service"))?.options.filter((o) => o.name === "Environment").map((o) => o.value)).toEqual(expect.arrayContaining(["LEVEL=debug"]));
+    await waitForCell(page, "log-shipper.service", "machine", "global: 3/3 active", 15_000);
+    await page.click("#detail-close");
+  });
+
   it("is read-only on an open listener until the operator enables actions", async () => {
     const open = await fleet.cluster.add("d00d00d00d00d00d00d00d00d00d00d4", apiOptions(fleet.dir, "open", { open: true }));
     await fleet.cluster.waitMachines();

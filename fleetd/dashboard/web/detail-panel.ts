@@ -15,8 +15,13 @@ export class DetailPanel {
   private fileAbort: AbortController | undefined;
   private armedDestroy = false;
   private actionsAllowed = false;
-  /** The template of the selected instance whose scale/deploy controls are shown. */
+  /**
+   * What the rollout controls act on: the selected instance's template (scale, deploy), or the
+   * selected global unit itself (deploy: rolled machine by machine); "" = none.
+   */
   private template = "";
+  /** `template` is a global unit (deploy only), not a template. */
+  private targetGlobal = false;
   private readonly templateSection = byId("detail-template");
   private readonly templateMessage = byId("template-message");
   private readonly scaleCount = byId<HTMLInputElement>("scale-count");
@@ -88,15 +93,19 @@ export class DetailPanel {
       b.disabled = !unit || !actionsAllowed;
       b.title = actionsAllowed ? "" : "read-only: enter the API token to act on units";
     }
-    const template = unit?.template ?? (this.name === "" ? "" : this.template);
+    // A destroyed unit (undefined) keeps the controls it had; a plain unit has none.
+    const template = unit ? (unit.template ?? (unit.global ? unit.name : "")) : this.template;
     if (template !== this.template) {
       this.template = template;
+      this.targetGlobal = unit?.template === undefined && unit?.global === true;
       this.templateMessage.textContent = "";
       this.scaleCount.value = String(instances);
       this.deploySet.value = "";
       this.followRollout(template);
     }
     this.templateSection.hidden = template === "";
+    byId("template-kind").textContent = this.targetGlobal ? "Global unit" : "Template";
+    byId("scale-row").hidden = this.targetGlobal;
     byId("template-name").textContent = template;
     for (const b of this.templateSection.querySelectorAll<HTMLButtonElement>("button")) {
       b.disabled = !actionsAllowed;
@@ -131,7 +140,7 @@ export class DetailPanel {
           throw new Error(`Cannot deploy ${template}: ${(err as Error).message}`);
         }
         show(`deploy ${template}: sending…`);
-        show(await runDeploy(this.credentials, template, set));
+        show(await runDeploy(this.credentials, template, set, this.targetGlobal ? "machine" : "instance"));
         if (this.template === template) this.followRollout(template); // at once, not at the next idle poll
       }
     } catch (err) {

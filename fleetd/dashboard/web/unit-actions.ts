@@ -2,7 +2,8 @@
  * Actions on a unit through fleet's own API, with the bearer token in a header (so a page on another
  * site can never make the browser act: it cannot set that header without a CORS preflight fleetd
  * does not grant). start = desired launched, stop = loaded, unload = inactive, destroy = DELETE; and
- * on a template: scale (instance count) and deploy (`Environment=KEY=VALUE` assignments, rolling).
+ * on a template: scale (instance count) and deploy (`Environment=KEY=VALUE` assignments, rolling); on a
+ * global unit: deploy (rolled machine by machine).
  */
 import type { ApiDeployPlan, ApiDeployRequest, ApiScalePlan, ApiScaleRequest, DeploymentSummary } from "../../../lib/api/deploy-types";
 import { instanceRuns } from "../../../lib/unit/instance-runs";
@@ -77,14 +78,17 @@ export async function runScale(credentials: Credentials, template: string, insta
   return `scale ${template}: ${plan.from} → ${plan.to}${changes.length ? ` (${changes.join("; ")})` : " (nothing to do)"}`;
 }
 
-/** Starts a rolling deployment of `template` with `Environment=` assignments (`POST /fleet/v1/deployments/<template>`). */
-export async function runDeploy(credentials: Credentials, template: string, set: Record<string, string>): Promise<string> {
+/**
+ * Starts a rolling deployment with `Environment=` assignments (`POST /fleet/v1/deployments/<name>`) of a
+ * template (to its instances) or of a global unit (to the machines that run it): `noun` says which.
+ */
+export async function runDeploy(credentials: Credentials, template: string, set: Record<string, string>, noun: "instance" | "machine"): Promise<string> {
   const plan = await postJson<ApiDeployPlan>(credentials, `fleet/v1/deployments/${encodeURIComponent(template)}`, { set } satisfies ApiDeployRequest, `deploy ${template}`);
-  if (plan.instances.length === 0) return `deploy ${template}: revision ${plan.revision}, every instance already runs it`;
-  return `deploy ${template}: revision ${plan.revision} rolling out to ${plan.instances.length} instance${plan.instances.length === 1 ? "" : "s"}`;
+  if (plan.instances.length === 0) return `deploy ${template}: revision ${plan.revision}, every ${noun} already runs it`;
+  return `deploy ${template}: revision ${plan.revision} rolling out to ${plan.instances.length} ${noun}${plan.instances.length === 1 ? "" : "s"}`;
 }
 
-/** Stops the template's running rollout: its instances go back to the bodies they had (`POST …/deployments/<template>` with `abort`). */
+/** Stops the running rollout of a template or global unit: its instances (machines) go back to the bodies they had (`POST …/deployments/<template>` with `abort`). */
 export async function runStop(credentials: Credentials, template: string): Promise<string> {
   const plan = await postJson<ApiDeployPlan>(credentials, `fleet/v1/deployments/${encodeURIComponent(template)}`, { abort: true } satisfies ApiDeployRequest, `stop the rollout of ${template}`);
   return `stop ${template}: rollout of revision ${plan.revision} stopped; its instances go back to the bodies they had`;
