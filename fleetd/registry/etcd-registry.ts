@@ -244,10 +244,9 @@ export class EtcdRegistry implements Registry {
   }
 
   /**
-   * Applies metadata changes all or nothing: reads their keys in one transaction, then writes them all
-   * in one transaction that compares each key's revision with what was read (a key changed meanwhile by
-   * another patch makes it read and try again, at most CAS_ATTEMPTS times, then ConflictError). Changes
-   * of one key apply in order (the last one wins). A removal writes "" (see removeMachineMetadata).
+   * Applies metadata changes all or nothing, in one etcd transaction (so concurrent patches never
+   * interleave: the later one wins key by key). Changes of one key apply in order (the last one wins).
+   * A removal writes "" (see removeMachineMetadata).
    */
   async patchMachineMetadata(changes: readonly MetadataChangeInput[], signal?: AbortSignal): Promise<void> {
     const final = new Map<string, string>();
@@ -257,20 +256,8 @@ export class EtcdRegistry implements Registry {
       final.set(key, c.value ?? "");
     }
     if (final.size === 0) return;
-    const keys = [...final.keys()];
-    const what = `patch metadata ${keys.map((k) => k.slice(this.keys.metadataAll.length)).join(", ")}`;
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const read = await this.store.txn(what, { success: keys.map((k) => ({ request_range: { key: Buffer.from(k) } })) }, signal);
-      const compare: ICompare[] = keys.map((k, i) => ({
-        key: Buffer.from(k),
-        target: "Mod",
-        result: "Equal",
-        mod_revision: Number(read.responses[i]?.response_range.kvs[0]?.mod_revision ?? 0),
-      }));
-      const res = await this.store.txn(what, { compare, success: keys.map((k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(final.get(k)!) } })) }, signal);
-      if (res.succeeded) return;
-    }
-    throw new ConflictError(what);
+    const what = `patch metadata ${[...final.keys()].map((k) => k.slice(this.keys.metadataAll.length)).join(", ")}`;
+    await this.store.txn(what, { success: [...final].map(([k, v]) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(v) } })) }, signal);
   }
 
   async listStates(filter: StateFilter = {}, signal?: AbortSignal): Promise<ApiUnitState[]> {

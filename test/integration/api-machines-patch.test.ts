@@ -1,7 +1,7 @@
 /**
- * `PATCH /machines` is all or nothing: every operation of a patch is written in one etcd transaction
- * guarded by the revisions read (a concurrent change makes it read and try again), so an operation
- * that cannot be written leaves none written. Real etcd, real EtcdRegistry, real HTTP API.
+ * `PATCH /machines` is all or nothing: every operation of a patch is written in one etcd transaction,
+ * so an operation that cannot be written leaves none written, and concurrent patches never interleave.
+ * Real etcd, real EtcdRegistry, real HTTP API.
  */
 import { request } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -111,37 +111,9 @@ describe("PATCH /machines is all or nothing", () => {
     expect(machines.machines[0]!.metadata).toEqual({ zone: "b" });
   });
 
-  it("reads again and retries when a key changes between its read and its write", async () => {
-    let interfered = 0;
-    client.kv.txn = async (req, opts) => {
-      if ((req.compare ?? []).length > 0 && interfered < 2) {
-        interfered++;
-        await realPut({ key: Buffer.from(`${PREFIX}metadata/${ID}/zone`), value: Buffer.from(`other-${interfered}`) });
-      }
-      return realTxn(req, opts);
-    };
-    expect((await patch([op("zone", "a"), op("rack", "1")])).status).toBe(204);
-    expect(interfered).toBe(2);
-    expect(await stored()).toEqual({ zone: "a", rack: "1" });
-  });
-
-  it("answers 409 when the keys keep changing under it, and writes nothing", async () => {
-    let n = 0;
-    client.kv.txn = async (req, opts) => {
-      if ((req.compare ?? []).length > 0) await realPut({ key: Buffer.from(`${PREFIX}metadata/${ID}/zone`), value: Buffer.from(`other-${++n}`) });
-      return realTxn(req, opts);
-    };
-    const res = await patch([op("zone", "a"), op("rack", "1")]);
-    expect(res.status).toBe(409);
-    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 409, message: expect.stringContaining("it was changed concurrently; re-read and retry") as unknown } });
-    expect((await stored()).rack).toBeUndefined();
-  });
-
   it("never leaves concurrent patches interleaved", async () => {
     const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
-    // 5 at once: a patch loses a round only to another one's write, so with 5 writers each needs at
-    // most 5 rounds (the registry's bound); more writers on the same keys may get a 409.
-    const results = await Promise.all(Array.from({ length: 5 }, (_, p) => patch(keys.map((k) => op(k, `p${p}`)))));
+    const results = await Promise.all(Array.from({ length: 12 }, (_, p) => patch(keys.map((k) => op(k, `p${p}`)))));
     expect(results.map((r) => r.status)).toEqual(results.map(() => 204));
     const values = new Set(Object.values(await stored()));
     expect(values.size).toBe(1);
