@@ -3,58 +3,32 @@
  * so an operation that cannot be written leaves none written, and concurrent patches never interleave.
  * Real etcd, real EtcdRegistry, real HTTP API.
  */
-import { request } from "node:http";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Etcd3, IPutRequest, ITxnRequest } from "etcd3";
-import { createApiServer, registryBackend, type ApiServer } from "../../fleetd/api";
-import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
-import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
-import { MachineSession } from "../../fleetd/registry/machine-session";
+import { startApiOnSocket, type ApiOnSocket } from "../helpers/api-on-socket";
 import { etcdFixture } from "../helpers/fleet-fixture";
+import { socketCall } from "../helpers/socket-request";
 
 const ID = "00112233445566778899aabbccddeeff";
 const PREFIX = "/fleet-patch/";
-
-function call(socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 const op = (key: string, value: string | null, id = ID) =>
   value === null ? { op: "remove", path: `/${id}/metadata/${key}` } : { op: "add", path: `/${id}/metadata/${key}`, value: { value } };
 
 describe("PATCH /machines is all or nothing", () => {
   const etcd = etcdFixture();
+  let fleet: ApiOnSocket;
   let client: Etcd3;
-  let api: ApiServer;
-  let dir: string;
   let socketPath: string;
-  let session: MachineSession;
   /** The etcd client's own put and txn, restored after each test that wraps them. */
   let realPut: Etcd3["kv"]["put"];
   let realTxn: Etcd3["kv"]["txn"];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "api-patch-"));
-    client = createEtcdClient({ endpoints: [etcd().endpoint] });
+    fleet = await startApiOnSocket(etcd().endpoint, { prefix: PREFIX, machineId: ID });
+    ({ client, socketPath } = fleet);
     realPut = client.kv.put.bind(client.kv);
     realTxn = client.kv.txn.bind(client.kv);
-    const store = new EtcdStore(client, { prefix: PREFIX });
-    session = new MachineSession(store, { machine: { id: ID, publicIP: "10.0.0.9", metadata: { role: "web" }, version: "0.1.0", disableEngine: false }, ttlSeconds: 10 });
-    await session.register();
-    api = createApiServer({ backend: registryBackend(new EtcdRegistry(store, { isRegistered: () => true })), version: "0.1.0" });
-    socketPath = join(dir, "fleet.sock");
-    await api.listen({ kind: "unix", path: socketPath });
   });
 
   afterEach(async () => {
@@ -64,13 +38,10 @@ describe("PATCH /machines is all or nothing", () => {
   });
 
   afterAll(async () => {
-    await api?.close();
-    await session?.leave().catch(() => undefined);
-    client?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fleet?.close();
   });
 
-  const patch = (ops: unknown[]) => call(socketPath, "PATCH", "/fleet/v1/machines", JSON.stringify(ops));
+  const patch = (ops: unknown[]) => socketCall(socketPath, "PATCH", "/fleet/v1/machines", { body: JSON.stringify(ops) });
   const stored = async (): Promise<Record<string, string>> => {
     const all = await client.getAll().prefix(`${PREFIX}metadata/${ID}/`).strings();
     return Object.fromEntries(Object.entries(all).map(([k, v]) => [k.slice(`${PREFIX}metadata/${ID}/`.length), v]));
@@ -107,7 +78,7 @@ describe("PATCH /machines is all or nothing", () => {
   it("applies the operations of one key in order and several keys at once", async () => {
     expect((await patch([op("zone", "a"), op("zone", "b"), op("role", null), op("rack", "1"), op("rack", null)])).status).toBe(204);
     expect(await stored()).toEqual({ zone: "b", role: "", rack: "" });
-    const machines = JSON.parse((await call(socketPath, "GET", "/fleet/v1/machines")).body) as { machines: { metadata?: unknown }[] };
+    const machines = JSON.parse((await socketCall(socketPath, "GET", "/fleet/v1/machines")).body) as { machines: { metadata?: unknown }[] };
     expect(machines.machines[0]!.metadata).toEqual({ zone: "b" });
   });
 

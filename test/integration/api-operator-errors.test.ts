@@ -2,41 +2,19 @@
  * What an operator calling the API by hand (curl) gets for requests fleetd cannot take: always a 4xx
  * with the API's JSON error saying what failed and what to do. Real etcd, real HTTP API on a unix socket.
  */
-import { request } from "node:http";
 import { connect } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Etcd3 } from "etcd3";
-import { createApiServer, operationsBackend, registryBackend, type ApiServer } from "../../fleetd/api";
-import { DeployOperations } from "../../fleetd/deploy/deploy-operations";
-import { createEtcdClient, EtcdStore } from "../../fleetd/registry/etcd-store";
-import { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
-import { MachineSession } from "../../fleetd/registry/machine-session";
+import { createApiServer, registryBackend } from "../../fleetd/api";
+import type { EtcdRegistry } from "../../fleetd/registry/etcd-registry";
 import { delay } from "../../lib/async/delay";
+import { startApiOnSocket, type ApiOnSocket } from "../helpers/api-on-socket";
 import { etcdFixture } from "../helpers/fleet-fixture";
+import { socketCall } from "../helpers/socket-request";
 
 const ID = "0123456789abcdef0123456789abcdef";
-
-interface Res {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function call(socketPath: string, method: string, path: string, opts: { body?: Buffer | string; headers?: Record<string, string> } = {}): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, headers: opts.headers ?? {} }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on("error", reject);
-    req.end(opts.body);
-  });
-}
 
 /** Sends `raw` bytes as they are and returns everything answered until the server closes. */
 function raw(socketPath: string, bytes: string): Promise<string> {
@@ -52,42 +30,25 @@ function raw(socketPath: string, bytes: string): Promise<string> {
 
 describe("the API's answers to requests it cannot take", () => {
   const etcd = etcdFixture();
+  let fleet: ApiOnSocket;
   let client: Etcd3;
-  let api: ApiServer;
-  let dir: string;
-  let socketPath: string;
-  let session: MachineSession;
   let registry: EtcdRegistry;
+  let socketPath: string;
   /** What the API passed to onError (fleetd logs it as an error). */
-  const errors: string[] = [];
+  let errors: string[];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "api-operator-"));
-    client = createEtcdClient({ endpoints: [etcd().endpoint] });
-    const store = new EtcdStore(client, { prefix: "/api-operator/" });
-    registry = new EtcdRegistry(store, { isRegistered: () => true });
-    session = new MachineSession(store, { machine: { id: ID, publicIP: "10.0.0.3", metadata: { role: "web" }, version: "0.1.0", disableEngine: false }, ttlSeconds: 10 });
-    await session.register();
-    api = createApiServer({
-      backend: registryBackend(registry),
-      operations: operationsBackend(new DeployOperations(store)),
-      version: "0.1.0",
-      onError: (err, req) => errors.push(`${req.method ?? "?"} ${req.url ?? "?"}: ${(err as Error).message}`),
-    });
-    socketPath = join(dir, "fleet.sock");
-    await api.listen({ kind: "unix", path: socketPath });
+    fleet = await startApiOnSocket(etcd().endpoint, { prefix: "/api-operator/", machineId: ID });
+    ({ client, registry, socketPath, errors } = fleet);
   });
 
   afterAll(async () => {
-    await api?.close();
-    await session?.leave().catch(() => undefined);
-    client?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fleet?.close();
   });
 
   it("answers a URL too long for the HTTP parser with a JSON 431 that says what to shorten", async () => {
     const body = JSON.stringify({ desiredState: "inactive", options: [{ section: "Service", name: "ExecStart", value: "/bin/true" }] });
-    const res = await call(socketPath, "PUT", `/fleet/v1/units/${"a".repeat(70_000)}.service`, { body, headers: { "Content-Type": "application/json" } });
+    const res = await socketCall(socketPath, "PUT", `/fleet/v1/units/${"a".repeat(70_000)}.service`, { body, headers: { "Content-Type": "application/json" } });
     expect(res.status).toBe(431);
     expect(res.headers["content-type"]).toBe("application/json");
     expect(res.headers.server).toBe("fleetd/0.1.0");
@@ -95,7 +56,7 @@ describe("the API's answers to requests it cannot take", () => {
       error: { code: 431, message: expect.stringMatching(/^request line and headers too large: over \d+ bytes, the most fleetd reads; shorten the URL \(a unit name is at most 256 characters\) or the headers$/) as unknown },
     });
     // Nothing else changed: the listener still answers.
-    expect((await call(socketPath, "GET", "/fleet/v1/units")).status).toBe(200);
+    expect((await socketCall(socketPath, "GET", "/fleet/v1/units")).status).toBe(200);
   });
 
   it("answers a request that is not HTTP with a JSON 400", async () => {
@@ -108,7 +69,7 @@ describe("the API's answers to requests it cannot take", () => {
   });
 
   it("refuses the metadata key __proto__, which a listing could never show, instead of answering 204", async () => {
-    const patch = (key: string) => call(socketPath, "PATCH", "/fleet/v1/machines", { body: JSON.stringify([{ op: "add", path: `/${ID}/metadata/${key}`, value: { value: "x" } }]) });
+    const patch = (key: string) => socketCall(socketPath, "PATCH", "/fleet/v1/machines", { body: JSON.stringify([{ op: "add", path: `/${ID}/metadata/${key}`, value: { value: "x" } }]) });
     const res = await patch("__proto__");
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toEqual({ error: { code: 400, message: "machine metadata key __proto__ is reserved: choose another key name" } });
@@ -120,17 +81,17 @@ describe("the API's answers to requests it cannot take", () => {
 
   it("answers a compressed body with a 415 that says to send it uncompressed, and writes nothing", async () => {
     const unit = { desiredState: "inactive", options: [{ section: "Service", name: "ExecStart", value: "/bin/true" }] };
-    const res = await call(socketPath, "PUT", "/fleet/v1/units/gz.service", {
+    const res = await socketCall(socketPath, "PUT", "/fleet/v1/units/gz.service", {
       body: gzipSync(JSON.stringify(unit)),
       headers: { "Content-Type": "application/json", "Content-Encoding": "gzip" },
     });
     expect(res.status).toBe(415);
     expect(JSON.parse(res.body)).toEqual({ error: { code: 415, message: 'Content-Encoding "gzip" is not supported: send the body uncompressed, without a Content-Encoding header' } });
     expect(await registry.getUnit("gz.service")).toBeUndefined();
-    const patch = await call(socketPath, "PATCH", "/fleet/v1/machines", { body: gzipSync("[]"), headers: { "Content-Encoding": "gzip" } });
+    const patch = await socketCall(socketPath, "PATCH", "/fleet/v1/machines", { body: gzipSync("[]"), headers: { "Content-Encoding": "gzip" } });
     expect(patch.status).toBe(415);
     // identity is no encoding.
-    const plain = await call(socketPath, "PUT", "/fleet/v1/units/gz.service", { body: JSON.stringify(unit), headers: { "Content-Type": "application/json", "Content-Encoding": "identity" } });
+    const plain = await socketCall(socketPath, "PUT", "/fleet/v1/units/gz.service", { body: JSON.stringify(unit), headers: { "Content-Type": "application/json", "Content-Encoding": "identity" } });
     expect(plain.status).toBe(201);
   });
 
@@ -147,7 +108,7 @@ describe("the API's answers to requests it cannot take", () => {
 
   it("shuts down at once while a client is still sending its body, answering it 503", async () => {
     const own = createApiServer({ backend: registryBackend(registry), version: "0.1.0", onError: (err) => errors.push((err as Error).message) });
-    const ownPath = join(dir, "own.sock");
+    const ownPath = join(dirname(socketPath), "own.sock");
     await own.listen({ kind: "unix", path: ownPath });
     const socket = connect(ownPath);
     let answer = "";
@@ -172,8 +133,8 @@ describe("the API's answers to requests it cannot take", () => {
 
   it("answers HEAD as GET without the body, and OPTIONS with a 405 naming the methods", async () => {
     for (const path of ["/fleet/v1/units", "/fleet/v1/machines", "/fleet/v1/state", "/fleet/v1/units/gz.service", "/fleet/v1/discovery"]) {
-      const get = await call(socketPath, "GET", path);
-      const head = await call(socketPath, "HEAD", path);
+      const get = await socketCall(socketPath, "GET", path);
+      const head = await socketCall(socketPath, "HEAD", path);
       expect({ path, status: head.status, type: head.headers["content-type"], length: head.headers["content-length"], body: head.body }).toEqual({
         path,
         status: 200,
@@ -182,16 +143,16 @@ describe("the API's answers to requests it cannot take", () => {
         body: "",
       });
     }
-    const missing = await call(socketPath, "HEAD", "/fleet/v1/units/nope.service");
+    const missing = await socketCall(socketPath, "HEAD", "/fleet/v1/units/nope.service");
     expect([missing.status, missing.body]).toEqual([404, ""]);
-    const options = await call(socketPath, "OPTIONS", "/fleet/v1/machines");
+    const options = await socketCall(socketPath, "OPTIONS", "/fleet/v1/machines");
     expect(options.status).toBe(405);
     expect(options.headers.allow).toBe("GET, PATCH");
     expect(JSON.parse(options.body)).toEqual({ error: { code: 405, message: "method OPTIONS not allowed on /machines: use GET or PATCH" } });
     // A resource without GET answers HEAD as it answers GET: 405 with its Allow.
-    const scale = await call(socketPath, "HEAD", "/fleet/v1/scale/web@.service");
+    const scale = await socketCall(socketPath, "HEAD", "/fleet/v1/scale/web@.service");
     expect([scale.status, scale.headers.allow, scale.headers["content-type"]]).toEqual([405, "POST", "application/json"]);
-    const scaleGet = await call(socketPath, "GET", "/fleet/v1/scale/web@.service");
+    const scaleGet = await socketCall(socketPath, "GET", "/fleet/v1/scale/web@.service");
     expect(JSON.parse(scaleGet.body)).toEqual({ error: { code: 405, message: "method GET not allowed on /scale/web@.service: use POST" } });
   });
 });
