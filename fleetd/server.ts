@@ -251,8 +251,6 @@ export class FleetServer {
       setDesiredState: (n, st, s) => current().setDesiredState(n, st, s),
       destroyUnit: (n, s) => current().destroyUnit(n, s),
       listMachines: (s) => current().listMachines(s),
-      setMachineMetadata: (m, k, v, s) => current().setMachineMetadata(m, k, v, s),
-      removeMachineMetadata: (m, k, s) => current().removeMachineMetadata(m, k, s),
       patchMachineMetadata: (c, s) => current().patchMachineMetadata(c, s),
       listStates: (f, s) => current().listStates(f, s),
     };

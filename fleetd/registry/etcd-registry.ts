@@ -234,19 +234,10 @@ export class EtcdRegistry implements Registry {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  async setMachineMetadata(machineID: string, key: string, value: string, signal?: AbortSignal): Promise<void> {
-    await this.store.call(`set metadata ${key} of machine ${machineID}`, (o) => this.store.client.kv.put({ key: Buffer.from(this.keys.metadata(machineID, key)), value: Buffer.from(value) }, o), signal);
-  }
-
-  async removeMachineMetadata(machineID: string, key: string, signal?: AbortSignal): Promise<void> {
-    // "" (not a delete) so the removal also hides a static value of the same key, as fleet did.
-    await this.setMachineMetadata(machineID, key, "", signal);
-  }
-
   /**
    * Applies metadata changes all or nothing, in one etcd transaction (so concurrent patches never
    * interleave: the later one wins key by key). Changes of one key apply in order (the last one wins).
-   * A removal writes "" (see removeMachineMetadata).
+   * A removal writes "" (see MetadataChangeInput).
    */
   async patchMachineMetadata(changes: readonly MetadataChangeInput[], signal?: AbortSignal): Promise<void> {
     const final = new Map<string, string>();

@@ -25,14 +25,17 @@ export type CreateUnitOutcome =
   /** A unit of that name existed with the same hash; nothing was written. */
   | "unchanged";
 
-/** Filters of {@link Registry.listStates}; both optional, combined with AND. */
-/** One metadata change of a patch; `value: null` removes the key (stored as "", see removeMachineMetadata). */
+/**
+ * One metadata change of a patch; `value: null` removes the key: stored as "" (not deleted) so that it
+ * also hides a static value of that key, as fleet did.
+ */
 export interface MetadataChangeInput {
   machineID: string;
   key: string;
   value: string | null;
 }
 
+/** Filters of {@link Registry.listStates}; both optional, combined with AND. */
 export interface StateFilter {
   machineID?: string;
   unitName?: string;
@@ -71,13 +74,9 @@ export interface Registry {
 
   /** Live machines sorted by ID, static metadata merged with dynamic metadata (dynamic wins; "" hides). */
   listMachines(signal?: AbortSignal): Promise<ApiMachine[]>;
-  /** Sets dynamic metadata (persists, even for machines not registered right now). */
-  setMachineMetadata(machineID: string, key: string, value: string, signal?: AbortSignal): Promise<void>;
-  /** Removes dynamic metadata: stored as "" so it also hides a static value of that key (fleet's rule). */
-  removeMachineMetadata(machineID: string, key: string, signal?: AbortSignal): Promise<void>;
   /**
-   * Applies several metadata changes all or nothing, in one etcd transaction guarded by the revisions
-   * read (retried on a concurrent change; `ConflictError` when it keeps losing).
+   * Sets and removes dynamic metadata (persists, even for machines not registered right now), all
+   * changes or none, in one etcd transaction.
    */
   patchMachineMetadata(changes: readonly MetadataChangeInput[], signal?: AbortSignal): Promise<void>;
 

@@ -77,10 +77,12 @@ describe("fleet's scheduling rules across fleetd instances (real etcd)", () => {
     let t = await settled(cluster, 1);
     expect(t["fast.service"]).toBe("launched@m2");
     // Dynamic metadata hides m2's ssd: the unit can no longer run there and has nowhere else to go.
-    await cluster.registry.removeMachineMetadata("m2", "disk");
+    await cluster.registry.patchMachineMetadata([{ machineID: "m2", key: "disk", value: null }]);
     await waitFor("fast.service to leave m2", () => cluster.runningOn("fast.service").length === 0, { describe: () => cluster.describe() });
-    await cluster.registry.setMachineMetadata("m1", "disk", "nvme");
-    await cluster.registry.setMachineMetadata("m1", "region", "eu");
+    await cluster.registry.patchMachineMetadata([
+      { machineID: "m1", key: "disk", value: "nvme" },
+      { machineID: "m1", key: "region", value: "eu" },
+    ]);
     t = await settled(cluster, 1);
     expect(t["fast.service"]).toBe("launched@m1");
     expect((await cluster.registry.listMachines()).find((m) => m.id === "m1")?.metadata).toEqual({ disk: "nvme", region: "eu" });
