@@ -114,9 +114,13 @@ export async function readJsonRequest(req: IncomingMessage, known: readonly stri
   requireJsonContentType(req);
   const body = await readJsonBody(req);
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "the request body must be a JSON object");
-  const unknown = Object.keys(body).filter((f) => !known.includes(f));
-  if (unknown.length > 0) throw new HttpError(400, `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((f) => JSON.stringify(f)).join(", ")}; this request takes ${known.join(", ")}`);
+  refuseUnknownFields(Object.keys(body).filter((f) => !known.includes(f)), `this request takes ${known.join(", ")}`);
   const dryRun = (body as Record<string, unknown>).dryRun;
   if (dryRun !== undefined && typeof dryRun !== "boolean") throw new HttpError(400, `field dryRun must be true or false, not ${JSON.stringify(dryRun)}`);
   return body as Record<string, unknown>;
+}
+
+/** A 400 naming the body's fields the request does not take (`unknown`, none: nothing), then `takes`. */
+export function refuseUnknownFields(unknown: readonly string[], takes: string): void {
+  if (unknown.length > 0) throw new HttpError(400, `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((f) => JSON.stringify(f)).join(", ")}; ${takes}`);
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ApiUnit, UnitOption, UnitTargetState } from "../../lib/api/types";
 import { UNIT_TARGET_STATES } from "../../lib/api/types";
 import type { ApiBackend } from "./backend";
-import { errorResponse, HttpError, readJsonBody, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
+import { errorResponse, HttpError, readJsonBody, refuseUnknownFields, requireJsonContentType, sendEmpty, sendJson } from "./http-io";
 import type { ListingSnapshots } from "./paging";
 import { isTemplate, unitNameProblem, unitOptionsProblem } from "./unit-rules";
 
@@ -129,13 +129,10 @@ export async function putUnits(ctx: ResourceContext): Promise<void> {
   if (!Array.isArray(list)) throw new HttpError(400, 'unable to decode body: expected {"units":[{"name":…,"options":[…],"desiredState":…},…]}');
   // An extension takes no field it does not know (as /scale and /deployments): `"dryRun": true` was
   // ignored and every unit written.
-  const unknown = Object.keys(raw as Record<string, unknown>).filter((k) => k.toLowerCase() !== "units");
-  if (unknown.length > 0) {
-    throw new HttpError(
-      400,
-      `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((f) => JSON.stringify(f)).join(", ")}; POST /units takes only "units" (the units to write, each as its PUT body with its name); nothing was written`,
-    );
-  }
+  refuseUnknownFields(
+    Object.keys(raw as Record<string, unknown>).filter((k) => k.toLowerCase() !== "units"),
+    'POST /units takes only "units" (the units to write, each as its PUT body with its name); nothing was written',
+  );
   if (list.length > MAX_UNITS_PER_POST) throw new HttpError(400, `too many units in one request: ${list.length}; send at most ${MAX_UNITS_PER_POST} per POST`);
   // Items of one name apply in input order (each after the one before it); different names at once.
   const lastOf = new Map<string, Promise<unknown>>();
