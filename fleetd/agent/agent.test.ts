@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock, settle } from "../../lib/async/manual-clock";
 import { unitHashOfText } from "../../lib/unit";
 import type { ScheduleRecord } from "../registry/keys";
-import { Agent, type AgentEvent } from "./agent";
+import { Agent, PUBLISH_LATENCY_FACTOR, type AgentEvent } from "./agent";
 import { MemoryAgentSession } from "./memory-agent-session";
 import { MemoryUnitManager } from "./memory-unit-manager";
 import type { ServiceRun } from "./unit-manager";
@@ -71,6 +71,38 @@ describe("Agent (in-memory session and unit manager, manual clock)", () => {
     await t.clock.advance(1);
     expect(t.session.publishes.length).toBe(after + 1);
     expect([...t.session.publishes.at(-1)!.keys()].sort()).toEqual(["b.service", "c.service", "d.service"]);
+  });
+
+  it("waits PUBLISH_LATENCY_FACTOR times the last publish's round trip while etcd is slow, and the normal window once it is fast again", async () => {
+    const t = start({ publishDelayMs: 20, burstPublishDelayMs: 250 });
+    await until("registered", () => t.session.registered);
+    t.session.setEntry("a.service", entry("launched"));
+    await until("a running", () => t.manager.running().includes("a.service"));
+    await t.clock.advance(20);
+    expect(t.session.publishes).toHaveLength(1);
+    // etcd takes 400 ms to answer the next publish.
+    let answer!: () => void;
+    t.session.publishGate = new Promise((r) => (answer = r));
+    t.session.setEntry("b.service", entry("launched"));
+    await until("b running", () => t.manager.running().includes("b.service"));
+    await t.clock.advance(250);
+    await t.clock.advance(400);
+    t.session.publishGate = undefined;
+    answer();
+    await until("b published", () => t.session.publishes.length === 2);
+    t.session.setEntry("c.service", entry("launched"));
+    await until("c running", () => t.manager.running().includes("c.service"));
+    await t.clock.advance(PUBLISH_LATENCY_FACTOR * 400 - 1);
+    expect(t.session.publishes).toHaveLength(2);
+    await t.clock.advance(1);
+    expect(t.session.publishes).toHaveLength(3);
+    // That publish was instant: the burst window is back to 250 ms.
+    t.session.setEntry("d.service", entry("launched"));
+    await until("d running", () => t.manager.running().includes("d.service"));
+    await t.clock.advance(249);
+    expect(t.session.publishes).toHaveLength(3);
+    await t.clock.advance(1);
+    expect([...t.session.publishes.at(-1)!.keys()]).toEqual(["d.service"]);
   });
 
   it("after losing its lease, registers again and republishes every state (they went with the lease), keeping the units running", async () => {

@@ -41,7 +41,11 @@ export interface AgentOptions {
   session: AgentSession;
   manager: UnitManager;
   onEvent?: (event: AgentEvent) => void;
-  /** Batch window for state publishing when the agent is quiet. Default 20 ms. */
+  /**
+   * Batch window for state publishing when the agent is quiet. Default 20 ms. Either window is
+   * longer while etcd is slow: {@link PUBLISH_LATENCY_FACTOR} times the last publish's round trip,
+   * at most `maxBackoffMs`.
+   */
   publishDelayMs?: number;
   /**
    * Batch window while states change in bursts (the previous publish was less than a second ago):
@@ -78,6 +82,15 @@ interface BatchRun {
   recheck?: boolean;
 }
 
+/**
+ * A publish window is at least this many times the last publish's round trip. Every agent
+ * then spends at most 1/(1 + factor) of its time with a publish in flight, so when etcd is saturated
+ * (its answers slow down) thousands of agents batch more states per transaction and send fewer
+ * transactions instead of queueing more of them: etcd's apply loop keeps up, and lease renewals,
+ * which etcd 3.4 refuses while applying lags by over a second, keep working.
+ */
+export const PUBLISH_LATENCY_FACTOR = 4;
+
 function newManaged(hash: string, text: string): Managed {
   return { hash, launched: false, state: undefined, ...(isOneshotText(text) ? { batch: { startedAt: undefined, settled: false } } : {}) };
 }
@@ -101,7 +114,10 @@ export class Agent {
   private watch: WatchHandle | undefined;
   private readonly publishDelayMs: number;
   private readonly burstPublishDelayMs: number;
+  /** When the last publish ended (clock ms). */
   private lastPublishAt = 0;
+  /** Round trip of the last publish that reached etcd, in ms. */
+  private lastPublishLatencyMs = 0;
   private readonly maxBackoffMs: number;
   private readonly leaseMemory: LeaseMemory | undefined;
   private firstRegistration = true;
@@ -423,7 +439,8 @@ export class Agent {
   private schedulePublish(): void {
     if (this.publishTimer || this.publishing) return;
     const burst = this.clock.now() - this.lastPublishAt < 1_000;
-    this.publishTimer = this.clock.setTimer(burst ? this.burstPublishDelayMs : this.publishDelayMs, () => {
+    const delay = Math.max(burst ? this.burstPublishDelayMs : this.publishDelayMs, Math.min(this.maxBackoffMs, PUBLISH_LATENCY_FACTOR * this.lastPublishLatencyMs));
+    this.publishTimer = this.clock.setTimer(delay, () => {
       this.publishTimer = undefined;
       void this.publish();
     });
@@ -440,9 +457,10 @@ export class Agent {
     const batch = new Map(this.pendingStates);
     this.pendingStates.clear();
     this.publishing = true;
-    this.lastPublishAt = this.clock.now();
+    const began = this.clock.now();
     try {
       await this.session.publishStates(batch);
+      this.lastPublishLatencyMs = this.clock.now() - began;
     } catch (err) {
       for (const [k, v] of batch) if (!this.pendingStates.has(k)) this.pendingStates.set(k, v);
       if (err instanceof LeaseLostError) {
@@ -453,6 +471,7 @@ export class Agent {
       }
     } finally {
       this.publishing = false;
+      this.lastPublishAt = this.clock.now();
     }
     if (this.pendingStates.size > 0 || this.needFullRepublish) this.schedulePublish();
   }

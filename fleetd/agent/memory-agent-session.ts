@@ -3,7 +3,7 @@
  * windows, re-registration, republishing, retries), with the etcd-backed `MachineSession`'s
  * semantics: states live on the lease (a lost lease takes them), a publish without a lease fails
  * with `LeaseLostError`, and the schedule is watched from a revision. Tests drive it with
- * {@link setEntry}, {@link loseLease} and {@link failPublishes}.
+ * {@link setEntry}, {@link loseLease}, {@link failPublishes} and {@link publishGate}.
  */
 import { LeaseLostError } from "../registry/errors";
 import type { WatchHandle } from "../registry/etcd-store";
@@ -24,6 +24,8 @@ export class MemoryAgentSession implements AgentSession {
   registrations = 0;
   /** The next N publishes fail with an etcd-like error (not a lease loss). */
   failPublishes = 0;
+  /** While set, publishes wait for it (a slow etcd: the test moves the clock meanwhile). */
+  publishGate: Promise<void> | undefined;
   private lease: string | undefined;
   private leaseSeq = 0;
   private revision = 1;
@@ -74,6 +76,7 @@ export class MemoryAgentSession implements AgentSession {
 
   async publishStates(updates: ReadonlyMap<string, StateRecord | undefined>): Promise<void> {
     if (this.lease === undefined) throw new LeaseLostError("none", "publish unit states");
+    await this.publishGate;
     if (this.failPublishes > 0) {
       this.failPublishes--;
       throw new Error("etcd did not answer in time");
