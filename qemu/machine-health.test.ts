@@ -2,7 +2,7 @@ import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConsoleScanner, scanConsole } from "./machine-health";
+import { ConsoleScanner, describeHealth, scanConsole } from "./machine-health";
 
 describe("scanConsole", () => {
   it("finds each known failure pattern with its line", () => {
@@ -40,5 +40,19 @@ describe("ConsoleScanner", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("describeHealth", () => {
+  it("says why an unhealthy machine is unhealthy, with the journal of each failed unit", () => {
+    const text = describeHealth({
+      machine: "core-1",
+      healthy: false,
+      systemState: "degraded",
+      failedUnits: ["corefleet-growfs.service"],
+      failedUnitLogs: { "corefleet-growfs.service": "[   12.5] growfs[301]: resize2fs: Device or resource busy" },
+      consoleProblems: [],
+    });
+    expect(text).toBe("core-1: system degraded; failed units: corefleet-growfs.service\n--- journal of corefleet-growfs.service ---\n[   12.5] growfs[301]: resize2fs: Device or resource busy");
   });
 });

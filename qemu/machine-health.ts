@@ -85,6 +85,8 @@ export interface HealthReport {
   /** systemctl is-system-running's answer, or why SSH did not answer. */
   systemState: string;
   failedUnits: string[];
+  /** The last journal lines of each failed unit (why it failed), when there are failed units. */
+  failedUnitLogs: Record<string, string>;
   consoleProblems: { name: string; line: string }[];
 }
 
@@ -111,11 +113,17 @@ export async function checkMachine(paths: ClusterPaths, machine: MachineSpec, si
         .map((l) => l.trim().split(/\s+/)[0] ?? "")
         .filter(Boolean)
     : [];
+  const failedUnitLogs: Record<string, string> = {};
+  for (const unit of failedUnits.filter((u) => /^[\w@.:-]+$/.test(u))) {
+    const j = await runOnMachine(paths, machine, `journalctl -u ${unit} -b -n 12 --no-pager -o short-monotonic`, { allowFailure: true, timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+    failedUnitLogs[unit] = j.exitCode === 0 ? j.stdout.trimEnd() : `(journal unreadable: exit ${j.exitCode})`;
+  }
   return {
     machine: machine.hostname,
     healthy: sshOk && systemState === "running" && failedUnits.length === 0 && consoleProblems.length === 0,
     systemState,
     failedUnits,
+    failedUnitLogs,
     consoleProblems,
   };
 }
@@ -126,5 +134,6 @@ export function describeHealth(r: HealthReport): string {
   const parts = [`system ${r.systemState}`];
   if (r.failedUnits.length) parts.push(`failed units: ${r.failedUnits.join(", ")}`);
   for (const p of r.consoleProblems) parts.push(`console shows ${p.name}: "${p.line}"`);
-  return `${r.machine}: ${parts.join("; ")}`;
+  const logs = Object.entries(r.failedUnitLogs).map(([unit, text]) => `\n--- journal of ${unit} ---\n${text}`);
+  return `${r.machine}: ${parts.join("; ")}${logs.join("")}`;
 }
