@@ -73,7 +73,7 @@ describe("Agent (in-memory session and unit manager, manual clock)", () => {
     expect([...t.session.publishes.at(-1)!.keys()].sort()).toEqual(["b.service", "c.service", "d.service"]);
   });
 
-  it("waits PUBLISH_LATENCY_FACTOR times the last publish's round trip while etcd is slow, and the normal window once it is fast again", async () => {
+  it("waits PUBLISH_LATENCY_FACTOR times the last publish's round trip in a burst while etcd is slow, the burst window once it is fast again, and the quiet window after a quiet second", async () => {
     const t = start({ publishDelayMs: 20, burstPublishDelayMs: 250 });
     await until("registered", () => t.session.registered);
     t.session.setEntry("a.service", entry("launched"));
@@ -103,6 +103,22 @@ describe("Agent (in-memory session and unit manager, manual clock)", () => {
     expect(t.session.publishes).toHaveLength(3);
     await t.clock.advance(1);
     expect([...t.session.publishes.at(-1)!.keys()]).toEqual(["d.service"]);
+    // A slow publish followed by a quiet second: the first new state goes out in the quiet window.
+    t.session.publishGate = new Promise((r) => (answer = r));
+    t.session.setEntry("e.service", entry("launched"));
+    await until("e running", () => t.manager.running().includes("e.service"));
+    await t.clock.advance(250);
+    await t.clock.advance(2_000);
+    t.session.publishGate = undefined;
+    answer();
+    await until("e published", () => t.session.publishes.length === 5);
+    await t.clock.advance(1_000);
+    t.session.setEntry("f.service", entry("launched"));
+    await until("f running", () => t.manager.running().includes("f.service"));
+    await t.clock.advance(19);
+    expect(t.session.publishes).toHaveLength(5);
+    await t.clock.advance(1);
+    expect([...t.session.publishes.at(-1)!.keys()]).toEqual(["f.service"]);
   });
 
   it("after losing its lease, registers again and republishes every state (they went with the lease), keeping the units running", async () => {

@@ -41,15 +41,13 @@ export interface AgentOptions {
   session: AgentSession;
   manager: UnitManager;
   onEvent?: (event: AgentEvent) => void;
-  /**
-   * Batch window for state publishing when the agent is quiet. Default 20 ms. Either window is
-   * longer while etcd is slow: {@link PUBLISH_LATENCY_FACTOR} times the last publish's round trip,
-   * at most `maxBackoffMs`.
-   */
+  /** Batch window for state publishing when the agent is quiet. Default 20 ms. */
   publishDelayMs?: number;
   /**
    * Batch window while states change in bursts (the previous publish was less than a second ago):
    * many units starting at once go out in a few transactions instead of one per change. Default 250 ms.
+   * Longer while etcd is slow: {@link PUBLISH_LATENCY_FACTOR} times the last publish's round trip, at
+   * most `maxBackoffMs`.
    */
   burstPublishDelayMs?: number;
   /** Longest wait between retries while etcd is away. Default 5000 ms. */
@@ -83,11 +81,12 @@ interface BatchRun {
 }
 
 /**
- * A publish window is at least this many times the last publish's round trip. Every agent
- * then spends at most 1/(1 + factor) of its time with a publish in flight, so when etcd is saturated
- * (its answers slow down) thousands of agents batch more states per transaction and send fewer
- * transactions instead of queueing more of them: etcd's apply loop keeps up, and lease renewals,
- * which etcd 3.4 refuses while applying lags by over a second, keep working.
+ * A burst's publish window is at least this many times the last publish's round trip. An agent
+ * whose states keep changing then spends at most 1/(1 + factor) of its time with a publish in
+ * flight, so when etcd is saturated (its answers slow down) thousands of agents batch more states
+ * per transaction and send fewer transactions instead of queueing more of them: etcd's apply loop
+ * keeps up, and lease renewals, which etcd 3.4 refuses while applying lags by over a second, keep
+ * working.
  */
 export const PUBLISH_LATENCY_FACTOR = 4;
 
@@ -439,7 +438,9 @@ export class Agent {
   private schedulePublish(): void {
     if (this.publishTimer || this.publishing) return;
     const burst = this.clock.now() - this.lastPublishAt < 1_000;
-    const delay = Math.max(burst ? this.burstPublishDelayMs : this.publishDelayMs, Math.min(this.maxBackoffMs, PUBLISH_LATENCY_FACTOR * this.lastPublishLatencyMs));
+    // The last round trip counts only for a burst: after a quiet second it is stale, and the first
+    // state of an idle agent goes out at once.
+    const delay = burst ? Math.max(this.burstPublishDelayMs, Math.min(this.maxBackoffMs, PUBLISH_LATENCY_FACTOR * this.lastPublishLatencyMs)) : this.publishDelayMs;
     this.publishTimer = this.clock.setTimer(delay, () => {
       this.publishTimer = undefined;
       void this.publish();
