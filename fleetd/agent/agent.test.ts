@@ -76,45 +76,42 @@ describe("Agent (in-memory session and unit manager, manual clock)", () => {
   it("waits PUBLISH_LATENCY_FACTOR times the last publish's round trip in a burst while etcd is slow, the burst window once it is fast again, and the quiet window after a quiet second", async () => {
     const t = start({ publishDelayMs: 20, burstPublishDelayMs: 250 });
     await until("registered", () => t.session.registered);
-    t.session.setEntry("a.service", entry("launched"));
-    await until("a running", () => t.manager.running().includes("a.service"));
+    const launch = async (name: string): Promise<void> => {
+      t.session.setEntry(name, entry("launched"));
+      await until(`${name} running`, () => t.manager.running().includes(name));
+    };
+    /** Launches `name` and lets etcd take `ms` to answer the publish of its state (after the burst window). */
+    const launchSlowlyPublished = async (name: string, ms: number): Promise<void> => {
+      let answer!: () => void;
+      t.session.publishGate = new Promise((r) => (answer = r));
+      const published = t.session.publishes.length + 1;
+      await launch(name);
+      await t.clock.advance(250);
+      await t.clock.advance(ms);
+      t.session.publishGate = undefined;
+      answer();
+      await until(`${name} published`, () => t.session.publishes.length === published);
+    };
+    await launch("a.service");
     await t.clock.advance(20);
     expect(t.session.publishes).toHaveLength(1);
     // etcd takes 400 ms to answer the next publish.
-    let answer!: () => void;
-    t.session.publishGate = new Promise((r) => (answer = r));
-    t.session.setEntry("b.service", entry("launched"));
-    await until("b running", () => t.manager.running().includes("b.service"));
-    await t.clock.advance(250);
-    await t.clock.advance(400);
-    t.session.publishGate = undefined;
-    answer();
-    await until("b published", () => t.session.publishes.length === 2);
-    t.session.setEntry("c.service", entry("launched"));
-    await until("c running", () => t.manager.running().includes("c.service"));
+    await launchSlowlyPublished("b.service", 400);
+    await launch("c.service");
     await t.clock.advance(PUBLISH_LATENCY_FACTOR * 400 - 1);
     expect(t.session.publishes).toHaveLength(2);
     await t.clock.advance(1);
     expect(t.session.publishes).toHaveLength(3);
     // That publish was instant: the burst window is back to 250 ms.
-    t.session.setEntry("d.service", entry("launched"));
-    await until("d running", () => t.manager.running().includes("d.service"));
+    await launch("d.service");
     await t.clock.advance(249);
     expect(t.session.publishes).toHaveLength(3);
     await t.clock.advance(1);
     expect([...t.session.publishes.at(-1)!.keys()]).toEqual(["d.service"]);
     // A slow publish followed by a quiet second: the first new state goes out in the quiet window.
-    t.session.publishGate = new Promise((r) => (answer = r));
-    t.session.setEntry("e.service", entry("launched"));
-    await until("e running", () => t.manager.running().includes("e.service"));
-    await t.clock.advance(250);
-    await t.clock.advance(2_000);
-    t.session.publishGate = undefined;
-    answer();
-    await until("e published", () => t.session.publishes.length === 5);
+    await launchSlowlyPublished("e.service", 2_000);
     await t.clock.advance(1_000);
-    t.session.setEntry("f.service", entry("launched"));
-    await until("f running", () => t.manager.running().includes("f.service"));
+    await launch("f.service");
     await t.clock.advance(19);
     expect(t.session.publishes).toHaveLength(5);
     await t.clock.advance(1);
