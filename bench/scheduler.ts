@@ -187,6 +187,11 @@ async function etcdWatchers(endpoint: string): Promise<{ watchers: number; slow:
   };
 }
 
+/** Each process's CPU per unit, for a log line. */
+function describeCpuByProcess(c: SizeFigures["cpu_us"]["by_process"]): string {
+  return `etcd ${c.etcd} + engine+API ${c.engine_api} + simulated machines ${c.agents} + client ${c.client} + observer ${c.observer} µs`;
+}
+
 function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -400,9 +405,11 @@ interface SizeFigures {
   cpu_seconds: { etcd: number; engine_api: number; agents_and_client: number; agents: number; client: number; observer: number; wall: number };
   /**
    * CPU microseconds per unit launched (all processes, and the simulated machines', client's and
-   * observer's share: on a real cluster those run on other hosts) and per raw put (etcd + its client).
+   * observer's share: on a real cluster those run on other hosts) and per raw put (etcd + its client);
+   * `by_process`: each process's CPU per unit launched, to compare across sizes where the CPU per unit
+   * grows (fleetd's own share should not: its work per unit must not depend on the cluster's size).
    */
-  cpu_us: { unit: number; unit_off_host: number; raw_put: number; raw_put_etcd: number };
+  cpu_us: { unit: number; unit_off_host: number; raw_put: number; raw_put_etcd: number; by_process: { etcd: number; engine_api: number; agents: number; client: number; observer: number } };
   /**
    * The highest ratio_to_raw_puts this machine's cores allow at that CPU per unit (cores / CPU per
    * unit / raw puts/s), and the same if the simulated machines, client and observer had cores of their
@@ -680,6 +687,13 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
         unit_off_host: Math.round(((unitCpu.all - unitCpu.onHost) / UNITS) * 1e6),
         raw_put: Math.round(rawPutCpu.etcd + rawPutCpu.client),
         raw_put_etcd: Math.round(rawPutCpu.etcd),
+        by_process: {
+          etcd: Math.round((cpu.etcd / UNITS) * 1e6),
+          engine_api: Math.round((cpu.engine_api / UNITS) * 1e6),
+          agents: Math.round((cpu.agents / UNITS) * 1e6),
+          client: Math.round((cpu.client / UNITS) * 1e6),
+          observer: Math.round((cpu.observer / UNITS) * 1e6),
+        },
       },
       ratio_cpu_bound: {
         all: Number((os.availableParallelism() / (unitCpu.all / UNITS) / rawPutsPerSecond).toFixed(3)),
@@ -703,6 +717,7 @@ async function runSize(UNITS: number, MACHINES: number): Promise<SizeFigures> {
     if (SUBMIT.startsWith("api")) log(`submit → StartUnit idle (${PROBES} probes):  p50 ${figures.latency_p50_ms} ms, p99 ${figures.latency_p99_ms} ms   (target < 100 / < 500)`);
     log(`CPU seconds, submit → all launched:    etcd ${cpu.etcd}, engine+API ${cpu.engine_api}, simulated machines ${cpu.agents}, ${submitter ? `HTTP client (own process) ${cpu.client}` : "registry calls (in the machines' process)"}, launch observer ${cpu.observer} (${os.availableParallelism()} cores × ${cpu.wall} s wall)`);
     log(`CPU per unit launched:                 ${figures.cpu_us.unit} µs (${figures.cpu_us.unit_off_host} µs of it simulated machines, client and observer); per raw put ${figures.cpu_us.raw_put} µs (etcd ${figures.cpu_us.raw_put_etcd})`);
+    log(`  by process:                          ${describeCpuByProcess(figures.cpu_us.by_process)}`);
     log(`ratio these cores allow at that CPU:   ${figures.ratio_cpu_bound.all} (${os.availableParallelism()} cores / CPU per unit / raw puts/s); ${figures.ratio_cpu_bound.on_host} if the simulated machines, client and observer had cores of their own`);
     log(`GC pauses in the machines' process:    ${gcSeconds.major.toFixed(2)} s major, ${gcSeconds.minor.toFixed(2)} s minor, ${gcSeconds.other.toFixed(2)} s other (of its ${cpu.agents} s CPU)`);
     log(`RSS: engine+API process ${figures.engine_rss_mb} MB; agents' process ${figures.agent_process_rss_mb} MB (${figures.agent_rss_kb_per_machine === null ? "per machine: not measurable at this size" : `${figures.agent_rss_kb_per_machine} KB per simulated machine`})`);
@@ -730,6 +745,11 @@ async function main(): Promise<void> {
   const sizes: SizeFigures[] = [];
   for (const s of SIZES) sizes.push(await runSize(s.units, s.machines));
   const largest = sizes.reduce((a, x) => (x.units > a.units ? x : a));
+  if (sizes.length > 1) {
+    // Where the CPU per unit grows with the size, and whose it is.
+    log("CPU per unit launched, by size (µs):");
+    for (const f of sizes) log(`  ${`${f.units} / ${f.machines}`.padEnd(16)} ${String(f.cpu_us.unit).padStart(5)} = ${describeCpuByProcess(f.cpu_us.by_process)}; ratio ${f.ratio_to_raw_puts}`);
+  }
   log(
     JSON.stringify({
       units: largest.units,
