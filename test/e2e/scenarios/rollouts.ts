@@ -35,6 +35,14 @@ export function rolloutScenario(cluster: () => E2eCluster): void {
     const files = await c.fleetctl(["list-unit-files", "--no-legend", "--fields", "unit,revision"]);
     for (const u of WEB_UNITS) expect(files.stdout).toMatch(new RegExp(`^${u.replace(/[.@]/g, "\\$&")}\\s+2$`, "m"));
     for (const ip of ips) expect((await c.httpGet(ip)).exitCode, `HTTP from ${ip} after the rollout`).toBe(0);
+    // Each old instance stopped on SIGTERM: the web image's shell ends httpd, so no stop waited out
+    // podman's 5 s and SIGKILL (httpd as the container's PID 1 ignored SIGTERM).
+    for (const row of rows) {
+      const m = c.byId(row.machineId)!;
+      const log = await c.ssh(m.index, `journalctl -u '${row.unit}' --since @${Math.floor(started / 1000) - 5} --no-pager -o cat`);
+      expect(log.stdout, `${row.unit} on ${m.hostname}: stopped for the rollout`).toMatch(/Stopping web@/);
+      expect(log.stdout, `${row.unit} on ${m.hostname}: stopped without SIGKILL`).not.toMatch(/resorting to SIGKILL/);
+    }
   });
 
   it("scale 3 → 5 → 2 → 3: web@4/5 created (unplaceable: Conflicts), then the highest numbers destroyed", async () => {
