@@ -81,8 +81,8 @@ describe("dashboard feed over HTTP (real fleetd)", () => {
     await waitFor("3 units launched", async () => (await fleet.cluster.registry.listUnits()).filter((u) => u.currentState === "launched").length === 3);
     const first = connectFeed(fleet.url, fleet.token);
     await waitFor("the client sees 3 launched units", () => [...first.state.units.values()].filter((u) => u.currentState === "launched").length === 3);
-    // And their states have settled: a unit is "launched" before its agent's last state (active,
-    // running) arrives, and one that came after the close was in the delta below (CI, 2026-12-07).
+    // And the feed has settled: a key of a unit written after the close puts that unit in the delta
+    // below (CI, 2026-12-07: keep.service, beside the two missed ones).
     await waitFor("the client agrees with a fresh snapshot", async () => unitsOf(first.state) === (await freshView()));
     await first.close();
     const lastId = first.lastId!;
@@ -108,8 +108,8 @@ describe("dashboard feed over HTTP (real fleetd)", () => {
       const delta = JSON.parse(resumed!.data) as DashboardDelta;
       const missed = ["new.service", "stop.service"];
       expect(delta.units.map((u) => u.name)).toEqual(expect.arrayContaining(missed));
-      // Any other unit in it had a key rewritten meanwhile (an agent republishing its states in full
-      // after registering again, under load), so it comes as the client already held it.
+      // The feed sends every unit one of whose keys was written, even with the same content (an agent
+      // republishing its states after registering again, under load): any other unit comes unchanged.
       for (const u of delta.units.filter((x) => !missed.includes(x.name))) expect(JSON.stringify(u), `${u.name}: in the delta unchanged`).toBe(held.get(u.name));
       expect(delta.removedUnits).toEqual(["gone.service"]);
       // Applied to what the client held, it gives what a fresh client gets.
